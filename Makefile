@@ -1,0 +1,65 @@
+# The two commands a new user needs: `make demo` and `make test`. See README.md.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# Extra pytest arguments, e.g. `make test ARGS="-k contracts --reuse-db"`.
+ARGS ?=
+
+.PHONY: demo demo-setup serve test lint format install install-dev worker beat bench clean
+
+## Run the back-office with demo data on the embedded default (SQLite, Celery eager).
+demo: demo-setup serve
+
+## Everything `make demo` does before serving: install, migrate, load demo data.
+demo-setup: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py demo_data
+
+serve: install
+	@echo "Serving the admin at http://127.0.0.1:$(PORT)/admin/ (Ctrl-C stops it)"
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+## Install what the tests need and run the whole suite (DATABASE_URL picks PostgreSQL).
+test: install-dev
+	$(PY) -m pytest $(ARGS)
+
+## Lint, format check, types, migrations and Django's checks: what .ci/run checks before tests.
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy backoffice customers billing
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py check
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## A Celery worker and the beat scheduler, for a real broker (CELERY_BROKER_URL).
+worker: install
+	$(VENV)/bin/celery -A backoffice worker --loglevel INFO
+
+beat: install
+	$(VENV)/bin/celery -A backoffice beat --loglevel INFO
+
+bench: install-dev
+	$(PY) bench/admin_pages.py
+
+install: $(VENV)/.installed-runtime
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-runtime: requirements.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed-runtime $@
+
+clean:
+	rm -rf $(VENV) db.sqlite3 test_db.sqlite3 staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,15 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from backoffice.demo import DEMO_USERS, demo_data_load
+
+
+class Command(BaseCommand):
+    help = "Load the demo logins and data. Safe to run again: it updates what is there."
+
+    def handle(self, *args: object, **options: object) -> None:
+        password = settings.DEMO_PASSWORD
+        demo_data_load(password=password)
+        self.stdout.write(self.style.SUCCESS("Demo data loaded. Logins:"))
+        for username, (_, _, role) in DEMO_USERS.items():
+            self.stdout.write(f"  {username:<10} password {password!r:<10} {role or 'superuser'}")

@@ -1,0 +1,75 @@
+"""The roles people work in, and exactly what each may do, defined here and nowhere else.
+
+Finance reviews and approves; account managers edit their own customers' contracts. The groups
+are brought in line with this file after every `migrate`: a permission removed here is removed
+from the group too.
+"""
+
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+FINANCE = "Finance"
+ACCOUNT_MANAGERS = "Account managers"
+
+ROLE_PERMISSIONS: dict[str, set[str]] = {
+    FINANCE: {
+        "customers.view_account",
+        "customers.add_account",
+        "customers.change_account",
+        # Finance ops see and adjust the periodic jobs (sync schedules and the like).
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
+        "django_celery_beat.view_crontabschedule",
+        "django_celery_beat.view_intervalschedule",
+    },
+    ACCOUNT_MANAGERS: {
+        "customers.view_account",
+        "customers.change_account",
+    },
+}
+
+# Apps whose every model a role may look at (never change): the Stripe mirror is read-only here.
+ROLE_VIEW_ALL_MODELS_OF: dict[str, set[str]] = {
+    FINANCE: {"djstripe"},
+    ACCOUNT_MANAGERS: set(),
+}
+
+
+def _permissions_for(role: str) -> list[Permission]:
+    wanted = ROLE_PERMISSIONS[role]
+    pairs = [name.split(".", 1) for name in wanted]
+    found = list(
+        Permission.objects.filter(
+            content_type__app_label__in={app for app, _ in pairs},
+            codename__in={codename for _, codename in pairs},
+        ).select_related("content_type")
+    )
+    found = [p for p in found if f"{p.content_type.app_label}.{p.codename}" in wanted]
+    missing = wanted - {f"{p.content_type.app_label}.{p.codename}" for p in found}
+    if missing:
+        raise LookupError(f"Role {role!r} names permissions that do not exist: {sorted(missing)}")
+    found += Permission.objects.filter(
+        content_type__app_label__in=ROLE_VIEW_ALL_MODELS_OF[role], codename__startswith="view_"
+    )
+    return found
+
+
+@transaction.atomic
+def roles_sync() -> dict[str, Group]:
+    """Create or update each role's group so it holds exactly its permissions. Idempotent."""
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
+    groups = {}
+    for role in ROLE_PERMISSIONS:
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(_permissions_for(role))
+        groups[role] = group
+    return groups
+
+
+def roles_sync_after_migrate(**kwargs: Any) -> None:
+    roles_sync()

@@ -1,0 +1,94 @@
+"""Each demo login reaches the admin and sees only what its role may."""
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def log_in(client, username: str, password: str) -> None:
+    # Through the login form, as a person would.
+    response = client.post(
+        reverse("admin:login") + "?next=/admin/", {"username": username, "password": password}
+    )
+    assert response.status_code == 302, f"login as {username!r} was refused"
+
+
+def test_login_page_renders(client):
+    response = client.get(reverse("admin:login"))
+    assert response.status_code == 200
+    assert b"Finance back-office" in response.content
+    assert b'name="password"' in response.content
+
+
+def test_site_root_leads_to_the_admin(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:index")
+
+
+def test_wrong_password_is_refused(client, demo_logins):
+    response = client.post(reverse("admin:login"), {"username": "finance", "password": "nope"})
+    assert response.status_code == 200
+    assert b"Please enter the correct username and password" in response.content
+
+
+# What each role finds on the admin index: (shown, not shown).
+ADMIN_INDEX_VISIBILITY = {
+    "admin": (
+        ["Accounts", "Users", "Groups", "Periodic tasks", "Customers", "Invoices"],
+        [],
+    ),
+    "finance": (
+        ["Accounts", "Periodic tasks", "Customers", "Invoices"],
+        ["Users", "Groups"],
+    ),
+    "manager": (
+        ["Accounts"],
+        ["Users", "Groups", "Periodic tasks", "Invoices", "Stripe"],
+    ),
+}
+
+
+@pytest.mark.parametrize("username", ADMIN_INDEX_VISIBILITY)
+def test_each_demo_login_sees_what_its_role_may(client, demo_logins, username):
+    # given a demo user logged in
+    log_in(client, username, demo_logins[username])
+
+    # when they open the admin
+    page = client.get(reverse("admin:index")).content.decode()
+
+    # then they see their role's screens and none of the others
+    shown, hidden = ADMIN_INDEX_VISIBILITY[username]
+    for name in shown:
+        assert f">{name}<" in page, f"{username} should see {name}"
+    for name in hidden:
+        assert f">{name}<" not in page, f"{username} should not see {name}"
+
+
+@pytest.mark.parametrize(
+    ("username", "url_name", "status"),
+    [
+        ("finance", "admin:customers_account_changelist", 200),
+        ("manager", "admin:customers_account_changelist", 200),
+        ("finance", "admin:djstripe_customer_changelist", 200),
+        ("manager", "admin:djstripe_customer_changelist", 403),
+        # The Stripe mirror is read-only for finance: changes come from Stripe.
+        ("finance", "admin:djstripe_customer_add", 403),
+        ("finance", "admin:backoffice_user_changelist", 403),
+        ("manager", "admin:backoffice_user_changelist", 403),
+        ("finance", "admin:django_celery_beat_periodictask_changelist", 200),
+        ("manager", "admin:django_celery_beat_periodictask_changelist", 403),
+        ("manager", "admin:customers_account_add", 403),
+        ("admin", "admin:backoffice_user_changelist", 200),
+    ],
+)
+def test_screens_open_only_to_their_roles(client, demo_logins, username, url_name, status):
+    log_in(client, username, demo_logins[username])
+    assert client.get(reverse(url_name)).status_code == status
+
+
+def test_anonymous_visitor_is_sent_to_login(client):
+    response = client.get(reverse("admin:customers_account_changelist"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))

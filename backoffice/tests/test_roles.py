@@ -1,0 +1,55 @@
+import pytest
+from django.contrib.auth.models import Group, Permission
+
+from backoffice import roles
+from backoffice.roles import ACCOUNT_MANAGERS, FINANCE, roles_sync
+
+pytestmark = pytest.mark.django_db
+
+
+def permission_names(group_name: str) -> set[str]:
+    group = Group.objects.get(name=group_name)
+    return {
+        f"{p.content_type.app_label}.{p.codename}"
+        for p in group.permissions.select_related("content_type")
+    }
+
+
+def test_migrate_creates_both_role_groups_with_their_permissions():
+    # The test database was built by migrate, whose post_migrate ran roles_sync.
+    assert permission_names(ACCOUNT_MANAGERS) == {
+        "customers.view_account",
+        "customers.change_account",
+    }
+    finance = permission_names(FINANCE)
+    assert roles.ROLE_PERMISSIONS[FINANCE] <= finance
+    assert "djstripe.view_invoice" in finance
+    assert not any(p.startswith("djstripe.") and ".view_" not in p for p in finance)
+
+
+def test_roles_sync_twice_changes_nothing():
+    roles_sync()
+    before = {name: permission_names(name) for name in (FINANCE, ACCOUNT_MANAGERS)}
+    roles_sync()
+    assert Group.objects.filter(name__in=[FINANCE, ACCOUNT_MANAGERS]).count() == 2
+    assert {name: permission_names(name) for name in before} == before
+
+
+def test_roles_sync_undoes_permissions_granted_by_hand():
+    # given someone gave account managers the right to delete accounts in the admin
+    group = Group.objects.get(name=ACCOUNT_MANAGERS)
+    group.permissions.add(
+        Permission.objects.get(content_type__app_label="customers", codename="delete_account")
+    )
+
+    # when the roles are synced (as every migrate does)
+    roles_sync()
+
+    # then the group is back to what the code says
+    assert "customers.delete_account" not in permission_names(ACCOUNT_MANAGERS)
+
+
+def test_a_role_naming_a_missing_permission_fails_loudly(monkeypatch):
+    monkeypatch.setitem(roles.ROLE_PERMISSIONS, FINANCE, {"customers.approve_everything"})
+    with pytest.raises(LookupError, match=r"customers\.approve_everything"):
+        roles_sync()

@@ -1,0 +1,14 @@
+import stripe
+from celery import shared_task
+
+
+@shared_task(
+    autoretry_for=(stripe.RateLimitError, stripe.APIConnectionError),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=8,
+)
+def customer_sync_from_stripe_task(stripe_id: str) -> None:
+    from billing.sync.customers import customer_sync_from_stripe
+
+    customer_sync_from_stripe(stripe_id=stripe_id)

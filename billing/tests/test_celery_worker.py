@@ -1,0 +1,66 @@
+"""A real Celery worker process on the real Redis broker, as in production."""
+
+import time
+from pathlib import Path
+
+import pytest
+import stripe
+from celery import Celery
+from django.conf import settings
+from djstripe.models import Customer
+
+from customers.models import Account
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_until(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def producer(broker_url: str) -> Celery:
+    # A plain producer on the broker: the worker knows the tasks by name, as it would in production.
+    return Celery("test-producer", broker=broker_url)
+
+
+def test_worker_syncs_a_stripe_customer_sent_through_redis(celery_worker_process):
+    # given a customer in Stripe that the mirror does not have yet
+    created = stripe.Customer.create(
+        name="Tanaka Seimitsu K.K.", api_key=settings.STRIPE_SECRET_KEY
+    )
+    assert not Customer.objects.filter(id=created.id).exists()
+
+    # when the sync task goes through the broker to the worker
+    producer(celery_worker_process["broker_url"]).send_task(
+        "billing.tasks.customer_sync_from_stripe_task",
+        args=[created.id],
+        queue=celery_worker_process["queue"],
+    )
+
+    # then the worker has written it to the database
+    found = wait_until(lambda: Customer.objects.filter(id=created.id).exists())
+    assert found, Path(celery_worker_process["log"]).read_text()
+    assert Customer.objects.get(id=created.id).stripe_data["name"] == "Tanaka Seimitsu K.K."
+
+
+def test_task_whose_worker_dies_is_delivered_again(celery_worker_process, tmp_path):
+    # given a task whose first run dies with its worker process
+    attempts = tmp_path / "attempts"
+
+    # when it is sent
+    producer(celery_worker_process["broker_url"]).send_task(
+        "tests.create_account_after_worker_lost",
+        args=[str(attempts), "CRM-REDELIVERED"],
+        queue=celery_worker_process["queue"],
+    )
+
+    # then it is redelivered and the second run does the work, once
+    found = wait_until(lambda: Account.objects.filter(external_ref="CRM-REDELIVERED").exists())
+    assert found, Path(celery_worker_process["log"]).read_text()
+    assert attempts.read_text() == "2"
+    assert Account.objects.filter(external_ref="CRM-REDELIVERED").count() == 1

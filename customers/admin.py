@@ -1,0 +1,21 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from customers.models import Account
+
+
+@admin.register(Account)
+class AccountAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "legal_name",
+        "external_ref",
+        "billing_country",
+        "default_currency",
+        "account_manager",
+        "status",
+    )
+    list_select_related = ("account_manager",)
+    list_filter = ("status", "billing_country", "default_currency", "account_manager")
+    search_fields = ("legal_name", "display_name", "external_ref", "stripe_customer__id")
+    readonly_fields = ("stripe_customer", "created_at", "updated_at")
+    show_full_result_count = False
