@@ -9,7 +9,7 @@ class AccountAdmin(SimpleHistoryAdmin):
     list_display = (
         "legal_name",
         "external_ref",
-        "billing_country",
+        "country",
         "default_currency",
         "account_manager",
         "status",
@@ -19,3 +19,8 @@ class AccountAdmin(SimpleHistoryAdmin):
     search_fields = ("legal_name", "display_name", "external_ref", "stripe_customer__id")
     readonly_fields = ("stripe_customer", "created_at", "updated_at")
     show_full_result_count = False
+
+    # Not the field itself: the admin would rebuild the 250-country choice list for every row.
+    @admin.display(description="country", ordering="billing_country")
+    def country(self, account: Account) -> str:
+        return str(account.billing_country.name)
