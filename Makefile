@@ -13,6 +13,7 @@ demo: demo-setup serve
 
 ## Everything `make demo` does before serving: install, migrate, load demo data.
 demo-setup: install
+	@echo "Migrating. The first time takes about two minutes (dj-stripe's migrations)."
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_data
 

@@ -52,11 +52,10 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_countries",
     "djmoney",
-    "djstripe",
+    "backoffice.admin_site.StripeMirrorConfig",  # dj-stripe
     "django_celery_beat",
     "simple_history",
     "import_export",
