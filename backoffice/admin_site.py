@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from djstripe.apps import DjstripeAppConfig
 
 
 class BackofficeAdminSite(admin.AdminSite):
@@ -12,3 +13,9 @@ class BackofficeAdminSite(admin.AdminSite):
 
 class BackofficeAdminConfig(AdminConfig):
     default_site = "backoffice.admin_site.BackofficeAdminSite"
+
+
+class StripeMirrorConfig(DjstripeAppConfig):
+    """dj-stripe, under the name finance knows it by in the admin."""
+
+    verbose_name = "Stripe mirror (read-only)"

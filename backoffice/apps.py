@@ -3,6 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 class BackofficeConfig(AppConfig):
+    default = True
     name = "backoffice"
     verbose_name = "Back-office"
 

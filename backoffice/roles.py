@@ -37,6 +37,8 @@ ROLE_VIEW_ALL_MODELS_OF: dict[str, set[str]] = {
     FINANCE: {"djstripe"},
     ACCOUNT_MANAGERS: set(),
 }
+# Screens that hold secrets (dj-stripe's API keys and webhook signing secrets): no role sees them.
+NEVER_GRANTED = {"djstripe.view_apikey", "djstripe.view_webhookendpoint"}
 
 
 def _permissions_for(role: str) -> list[Permission]:
@@ -54,8 +56,8 @@ def _permissions_for(role: str) -> list[Permission]:
         raise LookupError(f"Role {role!r} names permissions that do not exist: {sorted(missing)}")
     found += Permission.objects.filter(
         content_type__app_label__in=ROLE_VIEW_ALL_MODELS_OF[role], codename__startswith="view_"
-    )
-    return found
+    ).select_related("content_type")
+    return [p for p in found if f"{p.content_type.app_label}.{p.codename}" not in NEVER_GRANTED]
 
 
 @transaction.atomic

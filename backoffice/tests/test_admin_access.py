@@ -40,8 +40,8 @@ ADMIN_INDEX_VISIBILITY = {
         [],
     ),
     "finance": (
-        ["Accounts", "Periodic tasks", "Customers", "Invoices"],
-        ["Users", "Groups"],
+        ["Accounts", "Periodic tasks", "Customers", "Invoices", "Stripe mirror (read-only)"],
+        ["Users", "Groups", "Api keys", "Webhook endpoints"],
     ),
     "manager": (
         ["Accounts"],
@@ -76,6 +76,9 @@ def test_each_demo_login_sees_what_its_role_may(client, demo_logins, username):
         # The Stripe mirror is read-only for finance: changes come from Stripe.
         ("finance", "admin:djstripe_customer_add", 403),
         ("finance", "admin:backoffice_user_changelist", 403),
+        # Secrets are never shown: the Stripe key and webhook signing secrets.
+        ("finance", "admin:djstripe_apikey_changelist", 403),
+        ("finance", "admin:djstripe_webhookendpoint_changelist", 403),
         ("manager", "admin:backoffice_user_changelist", 403),
         ("finance", "admin:django_celery_beat_periodictask_changelist", 200),
         ("manager", "admin:django_celery_beat_periodictask_changelist", 403),

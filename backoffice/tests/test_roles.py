@@ -25,6 +25,7 @@ def test_migrate_creates_both_role_groups_with_their_permissions():
     assert roles.ROLE_PERMISSIONS[FINANCE] <= finance
     assert "djstripe.view_invoice" in finance
     assert not any(p.startswith("djstripe.") and ".view_" not in p for p in finance)
+    assert "djstripe.view_apikey" not in finance
 
 
 def test_roles_sync_twice_changes_nothing():
