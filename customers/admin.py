@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
 
 from customers.models import Account
@@ -23,4 +24,4 @@ class AccountAdmin(SimpleHistoryAdmin):
     # Not the field itself: the admin would rebuild the 250-country choice list for every row.
     @admin.display(description="country", ordering="billing_country")
     def country(self, account: Account) -> str:
-        return str(account.billing_country.name)
+        return str(countries.name(account.billing_country))
