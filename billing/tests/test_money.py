@@ -1,0 +1,89 @@
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from billing.money import (
+    STRIPE_CURRENCIES,
+    THREE_DECIMAL_CURRENCIES,
+    ZERO_DECIMAL_CURRENCIES,
+    decimal_places,
+    from_stripe_amount,
+    quantize,
+    to_stripe_amount,
+    validate_currency,
+    validate_precision,
+)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("12.34", "EUR", 1234),
+        ("0.01", "USD", 1),
+        ("500", "JPY", 500),
+        ("1000000", "KRW", 1000000),
+        ("5.125", "BHD", 5125),
+        ("0.001", "KWD", 1),
+        ("12.300", "JOD", 12300),
+        ("99999999.99", "GBP", 9999999999),
+    ],
+)
+def test_stripe_amounts_convert_exactly_both_ways(amount, currency, minor):
+    assert to_stripe_amount(Decimal(amount), currency) == minor
+    assert from_stripe_amount(minor, currency) == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "message"),
+    [
+        ("1200.5", "JPY", "JPY amounts have no decimals"),
+        ("10.001", "EUR", "EUR amounts have two decimals"),
+        ("1.0005", "BHD", "BHD amounts have three decimals"),
+    ],
+)
+def test_amounts_finer_than_the_currency_are_refused_not_rounded(amount, currency, message):
+    with pytest.raises(ValidationError, match=message):
+        to_stripe_amount(Decimal(amount), currency)
+
+
+def test_quantize_rounds_half_away_from_zero_to_the_currency():
+    assert quantize(Decimal("2.345"), "EUR") == Decimal("2.35")
+    assert quantize(Decimal("-2.345"), "EUR") == Decimal("-2.35")
+    assert quantize(Decimal("1234.5"), "JPY") == Decimal("1235")
+    assert quantize(Decimal("1.0005"), "KWD") == Decimal("1.001")
+
+
+def test_floats_are_refused():
+    with pytest.raises(TypeError, match="Decimal"):
+        quantize(12.34, "EUR")
+    with pytest.raises(TypeError, match="integers"):
+        from_stripe_amount(12.0, "EUR")
+
+
+def test_currency_sets_are_consistent():
+    assert {"JPY", "KRW"} <= ZERO_DECIMAL_CURRENCIES <= STRIPE_CURRENCIES
+    assert {"BHD", "KWD", "JOD"} <= THREE_DECIMAL_CURRENCIES <= STRIPE_CURRENCIES
+    assert decimal_places("usd") == 2
+
+
+def test_unknown_currency_is_named():
+    with pytest.raises(ValidationError, match="'XYZ' is not a currency Stripe supports"):
+        validate_currency("XYZ")
+    validate_currency("EUR")
+
+
+def test_exact_amount_passes_validation():
+    validate_precision(Decimal("12.30"), "EUR")
+    validate_precision(Decimal("12"), "JPY")
+    validate_precision(Decimal("12.0"), "JPY")  # 12.0 yen is 12 yen
+
+
+@given(
+    currency=st.sampled_from(sorted(STRIPE_CURRENCIES)),
+    minor=st.integers(min_value=-(10**12), max_value=10**12),
+)
+def test_round_trip_from_any_stripe_amount(currency, minor):
+    assert to_stripe_amount(from_stripe_amount(minor, currency), currency) == minor
