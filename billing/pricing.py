@@ -1,0 +1,328 @@
+"""What a contract is worth: the expected charges for any billing period, ACV and TCV.
+
+Pure functions of a contract's terms (plain dataclasses, no database, no Stripe), so that
+invoice review can compare Stripe's drafts against them and the tests can try every case.
+
+The rules, as finance would state them:
+- Amounts are in the contract currency, per billing period (per month on a monthly contract,
+  per quarter on a quarterly one, ...). Usage is priced per unit of its metric.
+- Billing periods run from the billing anchor in steps of the billing frequency; a period that
+  the contract (or a ramp phase) covers only in part is charged pro rata by day.
+- Usage is billed in arrears for the whole period at the price of the phase in force on the
+  last day the line is in force in that period; usage above the included units is charged.
+- Graduated tiers charge each unit at the price of the tier it falls in; volume tiers charge
+  every unit at the price of the tier the whole quantity falls in. A tier's flat amount is
+  charged once the quantity reaches that tier.
+- The minimum commit is an annual amount of usage spend; each period owes its share (by
+  months, and by day where the contract covers the period in part), and usage charges below
+  that share are topped up by a true-up charge.
+- Each charge is rounded to the currency's precision (half away from zero) once, in
+  billing.money.quantize; the total is the sum of the rounded charges, as on an invoice.
+"""
+
+import calendar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from billing.money import quantize
+
+ZERO = Decimal(0)
+MINIMUM_COMMIT_KEY = "minimum-commit"
+
+
+class PricingModel(StrEnum):
+    FLAT = "flat"
+    PER_UNIT = "per_unit"
+    GRADUATED = "graduated"
+    VOLUME = "volume"
+    USAGE = "usage"
+
+
+@dataclass(frozen=True)
+class Tier:
+    up_to: int | None  # the tier's last unit, inclusive; None for the open-ended last tier
+    unit_amount: Decimal = ZERO
+    flat_amount: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A line's price over a stretch of the term; a line without a ramp has one phase."""
+
+    start: date
+    end: date  # inclusive
+    unit_amount: Decimal = ZERO
+    flat_amount: Decimal = ZERO
+    quantity: int = 0  # committed units (seats) for per-unit and seat-tiered lines
+    included_units: int = 0  # usage lines: units included before usage is charged
+    tiers: tuple[Tier, ...] = ()
+
+
+@dataclass(frozen=True)
+class Line:
+    key: str
+    description: str
+    model: PricingModel
+    phases: tuple[Phase, ...]
+    metric: str = ""  # set: the quantity is the usage measured for this metric
+
+    @property
+    def is_usage(self) -> bool:
+        return bool(self.metric)
+
+
+@dataclass(frozen=True)
+class Terms:
+    currency: str
+    start: date
+    end: date  # inclusive
+    billing_months: int  # 1, 3, 6 or 12
+    anchor: date
+    lines: tuple[Line, ...]
+    minimum_commit: Decimal | None = None  # annual usage spend committed
+
+
+@dataclass(frozen=True)
+class Charge:
+    line_key: str
+    description: str
+    start: date  # the days of the period this charge covers
+    end: date
+    quantity: Decimal
+    unit_amount: Decimal | None
+    amount: Decimal  # rounded to the currency's precision
+
+
+@dataclass(frozen=True)
+class PeriodCharges:
+    start: date
+    end: date
+    charges: tuple[Charge, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((c.amount for c in self.charges), ZERO)
+
+
+# --- Dates
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, or that month's last day where it has fewer days."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def days_between(start: date, end: date) -> int:
+    """Days from start to end, both included (0 when end is before start)."""
+    return max(0, (end - start).days + 1)
+
+
+def billing_periods(terms: Terms) -> list[tuple[date, date]]:
+    """Every billing period that overlaps the term, whole (not clipped to the term)."""
+    step = terms.billing_months
+    k = 0
+    # Step back from the anchor to the period that contains the start of the term.
+    while add_months(terms.anchor, k * step) > terms.start:
+        k -= 1
+    while add_months(terms.anchor, (k + 1) * step) <= terms.start:
+        k += 1
+    periods = []
+    while (start := add_months(terms.anchor, k * step)) <= terms.end:
+        periods.append((start, add_months(terms.anchor, (k + 1) * step) - timedelta(days=1)))
+        k += 1
+    return periods
+
+
+def billing_period_containing(terms: Terms, day: date) -> tuple[date, date]:
+    for period in billing_periods(terms):
+        if period[0] <= day <= period[1]:
+            return period
+    raise ValueError(f"{day} is outside the contract term {terms.start} to {terms.end}")
+
+
+# --- Tiers
+
+
+def graduated_amount(quantity: int, tiers: Sequence[Tier]) -> Decimal:
+    amount, floor = ZERO, 0
+    for tier in tiers:
+        if quantity <= floor:
+            break
+        top = quantity if tier.up_to is None else min(quantity, tier.up_to)
+        amount += (top - floor) * tier.unit_amount + tier.flat_amount
+        if tier.up_to is None:
+            break
+        floor = tier.up_to
+    return amount
+
+
+def volume_tier(quantity: int, tiers: Sequence[Tier]) -> Tier:
+    for tier in tiers:
+        if tier.up_to is None or quantity <= tier.up_to:
+            return tier
+    raise ValueError(f"no tier for a quantity of {quantity}")
+
+
+def volume_amount(quantity: int, tiers: Sequence[Tier]) -> Decimal:
+    if quantity == 0:
+        return ZERO
+    tier = volume_tier(quantity, tiers)
+    return quantity * tier.unit_amount + tier.flat_amount
+
+
+# --- Charges
+
+
+def _overlap(*ranges: tuple[date, date]) -> tuple[date, date] | None:
+    start, end = max(r[0] for r in ranges), min(r[1] for r in ranges)
+    return (start, end) if start <= end else None
+
+
+def _phase_amount(line: Line, phase: Phase, quantity: int) -> tuple[Decimal, Decimal | None]:
+    """The undivided amount for a whole period at `quantity`, and the unit price shown."""
+    match line.model:
+        case PricingModel.FLAT:
+            return phase.flat_amount, None
+        case PricingModel.PER_UNIT:
+            return quantity * phase.unit_amount, phase.unit_amount
+        case PricingModel.GRADUATED:
+            return graduated_amount(quantity, phase.tiers), None
+        case PricingModel.VOLUME:
+            tier = volume_tier(quantity, phase.tiers) if quantity else None
+            return volume_amount(quantity, phase.tiers), tier.unit_amount if tier else None
+        case PricingModel.USAGE:
+            return max(0, quantity - phase.included_units) * phase.unit_amount, phase.unit_amount
+    raise ValueError(f"unknown pricing model {line.model!r}")
+
+
+def _line_charges(
+    terms: Terms,
+    line: Line,
+    period: tuple[date, date],
+    window: tuple[date, date],
+    usage: Mapping[str, int],
+) -> list[Charge]:
+    period_days = days_between(*period)
+    slices = [
+        (phase, s)
+        for phase in line.phases
+        if (s := _overlap(period, window, (terms.start, terms.end), (phase.start, phase.end)))
+    ]
+    if not slices:
+        return []
+    if line.is_usage:
+        # Usage is measured for the whole period and priced by the last phase in force.
+        phase, (start, end) = slices[-1]
+        quantity = usage.get(line.metric, 0)
+        amount, unit = _phase_amount(line, phase, quantity)
+        start = slices[0][1][0]
+        return [_charge(terms, line, start, end, quantity, unit, amount)]
+    charges = []
+    for phase, (start, end) in slices:
+        quantity = phase.quantity if line.model != PricingModel.FLAT else 1
+        amount, unit = _phase_amount(line, phase, quantity)
+        days = days_between(start, end)
+        if days != period_days:
+            amount = amount * days / period_days
+        charges.append(_charge(terms, line, start, end, quantity, unit, amount))
+    return charges
+
+
+def _charge(
+    terms: Terms,
+    line: Line,
+    start: date,
+    end: date,
+    quantity: int,
+    unit_amount: Decimal | None,
+    amount: Decimal,
+) -> Charge:
+    return Charge(
+        line_key=line.key,
+        description=line.description,
+        start=start,
+        end=end,
+        quantity=Decimal(quantity),
+        unit_amount=unit_amount,
+        amount=quantize(amount, terms.currency),
+    )
+
+
+def _commit_share(terms: Terms, period: tuple[date, date], window: tuple[date, date]) -> Decimal:
+    """The part of the annual minimum commit that falls in this period (inside the window)."""
+    if not terms.minimum_commit:
+        return ZERO
+    covered = _overlap(period, window, (terms.start, terms.end))
+    if covered is None:
+        return ZERO
+    share = terms.minimum_commit * terms.billing_months / 12
+    days, period_days = days_between(*covered), days_between(*period)
+    return share if days == period_days else share * days / period_days
+
+
+def expected_charges(
+    terms: Terms,
+    period: tuple[date, date],
+    usage: Mapping[str, int] | None = None,
+    *,
+    window: tuple[date, date] | None = None,
+) -> PeriodCharges:
+    """The charges the contract says one billing period owes.
+
+    `usage` maps each usage metric to the units used in the period (0 when absent).
+    `window`, when given, counts only the days inside it (for ACV and TCV).
+    """
+    usage = usage or {}
+    window = window or period
+    charges = [
+        charge
+        for line in terms.lines
+        for charge in _line_charges(terms, line, period, window, usage)
+    ]
+    commit = _commit_share(terms, period, window)
+    covered = _overlap(period, window, (terms.start, terms.end))
+    if commit and covered:
+        usage_spend = sum((c.amount for c in charges if _is_usage_key(terms, c.line_key)), ZERO)
+        if usage_spend < commit:
+            charges.append(
+                Charge(
+                    line_key=MINIMUM_COMMIT_KEY,
+                    description="Minimum commit true-up",
+                    start=covered[0],
+                    end=covered[1],
+                    quantity=Decimal(1),
+                    unit_amount=None,
+                    amount=quantize(commit - usage_spend, terms.currency),
+                )
+            )
+    return PeriodCharges(start=period[0], end=period[1], charges=tuple(charges))
+
+
+def _is_usage_key(terms: Terms, key: str) -> bool:
+    return any(line.key == key and line.is_usage for line in terms.lines)
+
+
+def committed_value(terms: Terms, start: date, end: date) -> Decimal:
+    """What the contract is certain to bill between two dates: every fixed charge, plus the
+    minimum commit for usage (usage itself is not known in advance)."""
+    total = ZERO
+    for period in billing_periods(terms):
+        if _overlap(period, (start, end)) is None:
+            continue
+        charges = expected_charges(terms, period, {}, window=(start, end))
+        total += charges.total
+    return total
+
+
+def annual_contract_value(terms: Terms) -> Decimal:
+    """The committed value of the first twelve months of the term (the whole term if shorter)."""
+    first_year_end = min(add_months(terms.start, 12) - timedelta(days=1), terms.end)
+    return committed_value(terms, terms.start, first_year_end)
+
+
+def total_contract_value(terms: Terms) -> Decimal:
+    return committed_value(terms, terms.start, terms.end)
