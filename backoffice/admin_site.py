@@ -1,8 +1,13 @@
 """The admin is the product: one site for finance staff and account managers."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpRequest
 from djstripe.apps import DjstripeAppConfig
+from simple_history.admin import SimpleHistoryAdmin
 
 
 class BackofficeAdminSite(admin.AdminSite):
@@ -19,3 +24,25 @@ class StripeMirrorConfig(DjstripeAppConfig):
     """dj-stripe, under the name finance knows it by in the admin."""
 
     verbose_name = "Stripe mirror (read-only)"
+
+
+class ScopedHistoryAdmin(SimpleHistoryAdmin):
+    """History pages that show only what the person may see in the list.
+
+    simple-history's history views look objects up without the admin's get_queryset, so an
+    account manager could read the history of another manager's account by its URL.
+    """
+
+    def _check_visible(self, request: HttpRequest, object_id: str) -> None:
+        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+            raise Http404(f"No {self.opts.verbose_name} {object_id} that you may see.")
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        self._check_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> Any:
+        self._check_visible(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)

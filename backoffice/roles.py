@@ -15,11 +15,21 @@ from django.db import transaction
 FINANCE = "Finance"
 ACCOUNT_MANAGERS = "Account managers"
 
+
+def _crud(app: str, *models: str, delete: bool = False) -> set[str]:
+    actions = ("view", "add", "change", "delete") if delete else ("view", "add", "change")
+    return {f"{app}.{action}_{model}" for model in models for action in actions}
+
+
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     FINANCE: {
-        "customers.view_account",
-        "customers.add_account",
-        "customers.change_account",
+        "customers.view_all_accounts",
+        *_crud("customers", "account"),
+        *_crud("customers", "contact", "taxid", delete=True),
+        *_crud("billing", "contract", delete=True),  # deleting: drafts only
+        *_crud("billing", "contractline", "pricephase", "pricetier", delete=True),
+        *_crud("billing", "catalogitem", "listprice", delete=True),
+        "billing.approve_contract",
         # Finance ops see and adjust the periodic jobs (sync schedules and the like).
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",
@@ -27,8 +37,15 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "django_celery_beat.view_intervalschedule",
     },
     ACCOUNT_MANAGERS: {
+        # Their own accounts only (customers.selectors.accounts_visible_to).
         "customers.view_account",
         "customers.change_account",
+        *_crud("customers", "contact", "taxid", delete=True),
+        # Their own accounts' contracts, edited while drafts, never approved by them.
+        *_crud("billing", "contract", delete=True),
+        *_crud("billing", "contractline", "pricephase", "pricetier", delete=True),
+        "billing.view_catalogitem",
+        "billing.view_listprice",
     },
 }
 

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "simple_history",
     "import_export",
+    "nested_admin",
     "backoffice",
     "customers",
     "billing",

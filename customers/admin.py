@@ -1,12 +1,64 @@
-from django.contrib import admin
-from django_countries import countries
-from simple_history.admin import SimpleHistoryAdmin
+from typing import Any
 
-from customers.models import Account
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django_countries import countries
+
+from backoffice.admin_site import ScopedHistoryAdmin
+from billing.models import Contract
+from customers.models import Account, Contact, TaxId
+from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
+
+
+class CountryInUseFilter(admin.SimpleListFilter):
+    """Only the countries accounts are in, not all 250."""
+
+    title = "billing country"
+    parameter_name = "country"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        codes = model_admin.get_queryset(request).values_list("billing_country", flat=True)
+        return sorted(((c, str(countries.name(c))) for c in set(codes)), key=lambda c: c[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Account]) -> QuerySet[Account]:
+        return queryset.filter(billing_country=self.value()) if self.value() else queryset
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    extra = 0
+    fields = ("name", "email", "phone", "role", "receives_invoices")
+
+
+class TaxIdInline(admin.TabularInline):
+    model = TaxId
+    extra = 0
+    fields = ("type", "value", "country", "stripe_id")
+    readonly_fields = ("country", "stripe_id")
+
+
+class ContractInline(admin.TabularInline):
+    model = Contract
+    extra = 0
+    fields = ("contract", "status", "currency", "start_date", "end_date", "annual_contract_value")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="contract")
+    def contract(self, contract: Contract) -> str:
+        url = reverse("admin:billing_contract_change", args=[contract.pk])
+        return format_html('<a href="{}">{}</a>', url, contract)
 
 
 @admin.register(Account)
-class AccountAdmin(SimpleHistoryAdmin):
+class AccountAdmin(ScopedHistoryAdmin):
     list_display = (
         "legal_name",
         "external_ref",
@@ -16,10 +68,61 @@ class AccountAdmin(SimpleHistoryAdmin):
         "status",
     )
     list_select_related = ("account_manager",)
-    list_filter = ("status", "billing_country", "default_currency", "account_manager")
+    list_filter = ("status", CountryInUseFilter, "default_currency", "account_manager")
     search_fields = ("legal_name", "display_name", "external_ref", "stripe_customer__id")
     readonly_fields = ("stripe_customer", "created_at", "updated_at")
+    inlines = (ContactInline, TaxIdInline, ContractInline)
     show_full_result_count = False
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("legal_name", "display_name"),
+                    ("external_ref", "status"),
+                    "account_manager",
+                )
+            },
+        ),
+        (
+            "Billing",
+            {
+                "fields": (
+                    "billing_email",
+                    ("address_line1", "address_line2"),
+                    ("city", "postal_code"),
+                    ("state", "billing_country"),
+                    "default_currency",
+                )
+            },
+        ),
+        (
+            "Payment and tax",
+            {
+                "fields": (
+                    (
+                        "accepts_card",
+                        "accepts_us_bank_account",
+                        "accepts_sepa_debit",
+                        "accepts_bank_transfer",
+                    ),
+                    "tax_exemption",
+                )
+            },
+        ),
+        ("Stripe", {"fields": ("stripe_customer", ("created_at", "updated_at"))}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # An account manager does not hand their accounts to someone else.
+        fields = super().get_readonly_fields(request, obj)
+        if not request.user.has_perm(VIEW_ALL_ACCOUNTS):
+            return (*fields, "account_manager")
+        return fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        # Account managers see, change and find only their own accounts, on every screen.
+        return accounts_visible_to(request.user)  # type: ignore[arg-type]
 
     # Not the field itself: the admin would rebuild the 250-country choice list for every row.
     @admin.display(description="country", ordering="billing_country")

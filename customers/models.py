@@ -1,12 +1,11 @@
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
 from django.db import models
 from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
-currency_code_validator = RegexValidator(
-    r"^[A-Z]{3}$", "Enter a three-letter ISO 4217 currency code in capitals, such as EUR."
-)
+from billing.money import CURRENCY_CHOICES, validate_currency
+from customers.tax_ids import TAX_ID_TYPE_CHOICES, tax_id_country, tax_id_normalize
 
 
 class Account(models.Model):
@@ -17,6 +16,12 @@ class Account(models.Model):
         SUSPENDED = "suspended", "Suspended"
         CLOSED = "closed", "Closed"
 
+    class TaxExemption(models.TextChoices):
+        # Stripe's tax_exempt values.
+        NONE = "none", "None (taxed)"
+        EXEMPT = "exempt", "Exempt"
+        REVERSE = "reverse", "Reverse charge"
+
     legal_name = models.CharField(max_length=200)
     display_name = models.CharField(max_length=200, blank=True)
     external_ref = models.CharField(
@@ -25,8 +30,21 @@ class Account(models.Model):
         unique=True,
         help_text="The account's key in the CRM; CSV imports match accounts on it.",
     )
+    billing_email = models.EmailField(blank=True, help_text="Where invoices are sent.")
+    address_line1 = models.CharField("address line 1", max_length=200, blank=True)
+    address_line2 = models.CharField("address line 2", max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    state = models.CharField(
+        "state or province",
+        max_length=64,
+        blank=True,
+        help_text="US states and Canadian provinces by their two-letter code (CA, ON).",
+    )
     billing_country = CountryField()
-    default_currency = models.CharField(max_length=3, validators=[currency_code_validator])
+    default_currency = models.CharField(
+        max_length=3, choices=CURRENCY_CHOICES, validators=[validate_currency]
+    )
     account_manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -35,6 +53,14 @@ class Account(models.Model):
         related_name="managed_accounts",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # How the customer prefers to pay (Stripe payment method types).
+    accepts_card = models.BooleanField("card", default=True)
+    accepts_us_bank_account = models.BooleanField("US bank account (ACH)", default=False)
+    accepts_sepa_debit = models.BooleanField("SEPA Direct Debit", default=False)
+    accepts_bank_transfer = models.BooleanField("bank transfer", default=False)
+    tax_exemption = models.CharField(
+        max_length=8, choices=TaxExemption.choices, default=TaxExemption.NONE
+    )
     stripe_customer = models.OneToOneField(
         "djstripe.Customer",
         to_field="id",  # the Stripe id (cus_...), stable across re-syncs of the mirror
@@ -51,6 +77,64 @@ class Account(models.Model):
 
     class Meta:
         ordering = ("legal_name",)
+        permissions = [
+            ("view_all_accounts", "Can see and work on every account, not only their own"),
+        ]
 
     def __str__(self) -> str:
         return self.display_name or self.legal_name
+
+
+class Contact(models.Model):
+    class Role(models.TextChoices):
+        BILLING = "billing", "Billing"
+        PRIMARY = "primary", "Primary"
+        TECHNICAL = "technical", "Technical"
+        LEGAL = "legal", "Legal"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    phone = models.CharField(max_length=40, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.BILLING)
+    receives_invoices = models.BooleanField(default=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("account", "name")
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class TaxId(models.Model):
+    """A customer's tax registration, as Stripe names its types (eu_vat, gb_vat, ...)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tax_ids")
+    type = models.CharField(max_length=16, choices=TAX_ID_TYPE_CHOICES)
+    value = models.CharField(
+        max_length=64, help_text="Checked against the country's format and check digits."
+    )
+    country = CountryField(editable=False, help_text="The country the number belongs to.")
+    stripe_id = models.CharField("Stripe id", max_length=64, blank=True, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "tax ID"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "type", "value"], name="unique_tax_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} {self.value}"
+
+    def clean(self) -> None:
+        if not self.type or not self.value:
+            return
+        try:
+            self.value = tax_id_normalize(self.type, self.value)
+        except ValidationError as error:
+            raise ValidationError({"value": error.messages}) from error
+        self.country = tax_id_country(self.type, self.value)

@@ -44,7 +44,7 @@ ADMIN_INDEX_VISIBILITY = {
         ["Users", "Groups", "Api keys", "Webhook endpoints"],
     ),
     "manager": (
-        ["Accounts"],
+        ["Accounts", "Contracts"],
         ["Users", "Groups", "Periodic tasks", "Invoices", "Stripe"],
     ),
 }
@@ -83,6 +83,9 @@ def test_each_demo_login_sees_what_its_role_may(client, demo_logins, username):
         ("finance", "admin:django_celery_beat_periodictask_changelist", 200),
         ("manager", "admin:django_celery_beat_periodictask_changelist", 403),
         ("manager", "admin:customers_account_add", 403),
+        ("manager", "admin:billing_contract_changelist", 200),
+        ("manager", "admin:billing_contract_add", 200),
+        ("manager", "admin:billing_catalogitem_add", 403),
         ("admin", "admin:backoffice_user_changelist", 200),
     ],
 )

@@ -17,15 +17,18 @@ def permission_names(group_name: str) -> set[str]:
 
 def test_migrate_creates_both_role_groups_with_their_permissions():
     # The test database was built by migrate, whose post_migrate ran roles_sync.
-    assert permission_names(ACCOUNT_MANAGERS) == {
-        "customers.view_account",
-        "customers.change_account",
-    }
+    managers = permission_names(ACCOUNT_MANAGERS)
+    assert managers == roles.ROLE_PERMISSIONS[ACCOUNT_MANAGERS]
+    assert {"customers.view_account", "billing.change_contract"} <= managers
+    # account managers never approve, and never see every account
+    assert "billing.approve_contract" not in managers
+    assert "customers.view_all_accounts" not in managers
     finance = permission_names(FINANCE)
     assert roles.ROLE_PERMISSIONS[FINANCE] <= finance
     assert "djstripe.view_invoice" in finance
     assert not any(p.startswith("djstripe.") and ".view_" not in p for p in finance)
     assert "djstripe.view_apikey" not in finance
+    assert {"billing.approve_contract", "customers.view_all_accounts"} <= finance
 
 
 def test_roles_sync_twice_changes_nothing():

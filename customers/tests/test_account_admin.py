@@ -53,6 +53,31 @@ def test_accounts_search_by_name_or_crm_reference(finance_client, term):
     assert "Customer 008 GmbH" not in page
 
 
+def account_form(account: Account, **changes: object) -> dict[str, object]:
+    """The account page's submission, with its (empty) inlines' management forms."""
+    data: dict[str, object] = {
+        "legal_name": account.legal_name,
+        "display_name": "",
+        "external_ref": account.external_ref,
+        "billing_country": str(account.billing_country),
+        "default_currency": account.default_currency,
+        "account_manager": account.account_manager_id,
+        "status": "active",
+        "tax_exemption": "none",
+        "accepts_card": "on",
+    }
+    for prefix in ("contacts", "tax_ids", "contracts"):
+        data.update(
+            {
+                f"{prefix}-TOTAL_FORMS": 0,
+                f"{prefix}-INITIAL_FORMS": 0,
+                f"{prefix}-MIN_NUM_FORMS": 0,
+                f"{prefix}-MAX_NUM_FORMS": 1000,
+            }
+        )
+    return {**data, **changes}
+
+
 def test_account_change_is_recorded_in_its_history(finance_client):
     # given an account
     make_accounts(1, User.objects.get(username="manager"))
@@ -60,16 +85,8 @@ def test_account_change_is_recorded_in_its_history(finance_client):
 
     # when finance renames it through the admin form
     url = reverse("admin:customers_account_change", args=[account.pk])
-    form = {
-        "legal_name": "Renamed GmbH",
-        "display_name": "",
-        "external_ref": account.external_ref,
-        "billing_country": "DE",
-        "default_currency": "EUR",
-        "account_manager": account.account_manager_id,
-        "status": "active",
-    }
-    assert finance_client.post(url, form).status_code == 302
+    response = finance_client.post(url, account_form(account, legal_name="Renamed GmbH"))
+    assert response.status_code == 302
 
     # then the history page shows who changed it, and what
     history = finance_client.get(reverse("admin:customers_account_history", args=[account.pk]))
@@ -79,21 +96,64 @@ def test_account_change_is_recorded_in_its_history(finance_client):
     assert record.history_user.username == "finance"
 
 
-def test_lowercase_currency_is_refused_on_the_form(finance_client):
+@pytest.mark.parametrize("currency", ["eur", "XYZ"])
+def test_a_currency_stripe_does_not_support_is_refused_on_the_form(finance_client, currency):
     make_accounts(1, User.objects.get(username="manager"))
     account = Account.objects.get()
     url = reverse("admin:customers_account_change", args=[account.pk])
-    response = finance_client.post(
-        url,
-        {
-            "legal_name": account.legal_name,
-            "external_ref": account.external_ref,
-            "billing_country": "DE",
-            "default_currency": "eur",
-            "status": "active",
-        },
-    )
+    response = finance_client.post(url, account_form(account, default_currency=currency))
     assert response.status_code == 200
-    assert "three-letter ISO 4217 currency code" in response.content.decode()
+    assert f"Select a valid choice. {currency} is not one of the available choices." in (
+        response.content.decode()
+    )
     account.refresh_from_db()
     assert account.default_currency == "EUR"
+
+
+def test_a_tax_id_is_checked_on_the_account_page(finance_client):
+    make_accounts(1, User.objects.get(username="manager"))
+    account = Account.objects.get()
+    url = reverse("admin:customers_account_change", args=[account.pk])
+    form = account_form(
+        account,
+        **{"tax_ids-TOTAL_FORMS": 1, "tax_ids-0-type": "eu_vat", "tax_ids-0-value": "DE136695977"},
+    )
+    response = finance_client.post(url, form)
+    assert "is not a valid EU VAT number: its check digits do not match" in (
+        response.content.decode()
+    )
+    assert not account.tax_ids.exists()
+    form["tax_ids-0-value"] = "de 136 695 976"
+    assert finance_client.post(url, form).status_code == 302
+    assert list(account.tax_ids.values_list("value", "country")) == [("DE136695976", "DE")]
+
+
+def test_managers_reach_only_their_own_accounts_on_every_screen(client, demo_logins):
+    # given one account for each of two managers
+    manager, other = User.objects.get(username="manager"), User.objects.get(username="manager2")
+    make_accounts(1, manager)
+    mine = Account.objects.get()
+    theirs = Account.objects.create(
+        legal_name="Not Yours Ltd",
+        external_ref="CRM-OTHER",
+        billing_country="GB",
+        default_currency="GBP",
+        account_manager=other,
+    )
+    client.login(username="manager", password=demo_logins["manager"])
+
+    # then the list, search, page, history and autocomplete show only their own
+    listing = client.get(reverse("admin:customers_account_changelist")).content.decode()
+    assert mine.legal_name in listing
+    assert "Not Yours Ltd" not in listing
+    found = client.get(reverse("admin:customers_account_changelist"), {"q": "Not Yours"})
+    assert "Not Yours Ltd" not in found.content.decode()
+    assert (
+        client.get(reverse("admin:customers_account_change", args=[theirs.pk])).status_code == 302
+    )
+    history = client.get(reverse("admin:customers_account_history", args=[theirs.pk]))
+    assert history.status_code == 404
+    assert client.get(reverse("admin:customers_account_history", args=[mine.pk])).status_code == 200
+    # and they cannot hand their own account to another manager
+    page = client.get(reverse("admin:customers_account_change", args=[mine.pk])).content.decode()
+    assert 'name="account_manager"' not in page

@@ -1,0 +1,3 @@
+from billing.admin import catalog, contracts
+
+__all__ = ["catalog", "contracts"]

@@ -1,0 +1,529 @@
+"""The contract screens: list, the contract page with its lines, ramps and tiers, and the
+workflow buttons. Every state change goes through billing.services.contracts."""
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import nested_admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from backoffice.admin_site import ScopedHistoryAdmin
+from billing.contract_rules import (
+    LineInput,
+    PhaseInput,
+    TierInput,
+    contract_errors,
+)
+from billing.models import Contract, ContractLine, ListPrice, PricePhase, PriceTier
+from billing.pricing import PricingModel
+from billing.selectors import contract_upcoming_charges, contracts_visible_to
+from billing.services import contracts as services
+from customers.selectors import accounts_visible_to
+
+# --- Inlines: lines -> phases (ramps) -> tiers
+
+
+def _contract_of(obj: Any) -> Contract | None:
+    if isinstance(obj, Contract):
+        return obj
+    # New rows (a line being added with its phases) have no parent yet: nothing to protect.
+    if isinstance(obj, ContractLine):
+        return obj.contract if obj.contract_id else None
+    if isinstance(obj, PricePhase):
+        return _contract_of(obj.line) if obj.line_id else None
+    return None
+
+
+class WhileDraftOnly:
+    """Lines, phases and tiers change only while their contract is a draft."""
+
+    def _editable(self, obj: Any) -> bool:
+        contract = _contract_of(obj)
+        return contract is None or contract.is_editable
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_add_permission(request, obj) and self._editable(obj)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._editable(obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._editable(obj)  # type: ignore[misc]
+
+
+class PriceTierInline(WhileDraftOnly, nested_admin.NestedTabularInline):
+    model = PriceTier
+    extra = 0
+    fields = ("up_to", "unit_amount", "flat_amount")
+    verbose_name_plural = "tiers (tiered lines only)"
+
+
+class PricePhaseInline(WhileDraftOnly, nested_admin.NestedTabularInline):
+    model = PricePhase
+    extra = 0
+    min_num = 1
+    fields = ("start_date", "end_date", "quantity", "unit_amount", "flat_amount", "included_units")
+    inlines = (PriceTierInline,)
+    verbose_name = "price phase"
+    verbose_name_plural = "prices and ramp phases (blank dates: the whole term)"
+
+
+def _tier_inputs(phase_form: forms.Form) -> tuple[TierInput, ...]:
+    tiers = []
+    for formset in getattr(phase_form, "nested_formsets", []):
+        for form in formset.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE"):
+                continue
+            tiers.append(
+                TierInput(
+                    up_to=data.get("up_to"),
+                    unit_amount=data.get("unit_amount") or Decimal(0),
+                    flat_amount=data.get("flat_amount") or Decimal(0),
+                )
+            )
+    # In the order entered: tiers out of order are an error to show, not to tidy away.
+    return tuple(tiers)
+
+
+class ContractLinesFormSet(nested_admin.formsets.NestedInlineFormSet):
+    """Checks the whole contract as submitted, with the same rules as the services, before
+    anything is saved."""
+
+    def clean(self) -> None:
+        super().clean()
+        contract: Contract = self.instance
+        if not contract.start_date or not contract.end_date or not contract.currency:
+            return  # the contract's own fields are in error; those messages come first
+        lines = []
+        for n, form in enumerate(self.forms, start=1):
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE"):
+                continue
+            nested = getattr(form, "nested_formsets", [])
+            if not all(f.is_valid() for f in nested):
+                return  # the row's own errors are shown on it
+            phases = []
+            for phase_formset in nested:
+                for phase_form in phase_formset.forms:
+                    p = getattr(phase_form, "cleaned_data", None)
+                    if not p or p.get("DELETE"):
+                        continue
+                    if not all(f.is_valid() for f in getattr(phase_form, "nested_formsets", [])):
+                        return
+                    phases.append(
+                        PhaseInput(
+                            start=p.get("start_date"),
+                            end=p.get("end_date"),
+                            unit_amount=p.get("unit_amount") or Decimal(0),
+                            flat_amount=p.get("flat_amount") or Decimal(0),
+                            quantity=p.get("quantity") or 0,
+                            included_units=p.get("included_units") or 0,
+                            tiers=_tier_inputs(phase_form),
+                        )
+                    )
+            item = data.get("item")
+            lines.append(
+                LineInput(
+                    label=f"Line {data.get('key') or n}",
+                    item_id=item.pk if item else None,
+                    model=PricingModel(data["pricing_model"]),
+                    metric=data.get("metric", ""),
+                    phases=tuple(sorted(phases, key=lambda p: p.start or contract.start_date)),
+                )
+            )
+        errors = contract_errors(
+            lines,
+            currency=contract.currency,
+            term=(contract.start_date, contract.end_date),
+            minimum_commit=contract.minimum_commit,
+        )
+        if errors:
+            raise ValidationError(errors)
+
+
+class ContractLineInline(WhileDraftOnly, nested_admin.NestedStackedInline):
+    model = ContractLine
+    formset = ContractLinesFormSet
+    extra = 0
+    fields = (("item", "key"), ("pricing_model", "metric"), "description", "list_price")
+    readonly_fields = ("list_price",)
+    autocomplete_fields = ("item",)
+    inlines = (PricePhaseInline,)
+
+    @admin.display(description="list price and discount")
+    def list_price(self, line: ContractLine) -> str:
+        if not line.pk:
+            return "-"
+        price = ListPrice.objects.filter(item=line.item_id, currency=line.contract.currency).first()
+        if price is None or not price.unit_amount:
+            return "no list price in this currency"
+        first = line.phases.order_by("start_date").first()
+        unit = first.unit_amount if first else None
+        if not unit:
+            return f"{price.unit_amount} {price.currency} per unit"
+        discount = (1 - unit / price.unit_amount) * 100
+        return (
+            f"{price.unit_amount} {price.currency} per unit; contract price {unit}: "
+            f"{discount:.1f}% off"
+        )
+
+
+# --- The contract page
+
+
+class ContractForm(forms.ModelForm):
+    # The version the person started from; a save based on an older one is refused.
+    lock_version_seen = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Contract
+        fields = (
+            "number",
+            "account",
+            "signed_date",
+            "start_date",
+            "end_date",
+            "auto_renew",
+            "renewal_term_months",
+            "notice_period_days",
+            "effective_date",
+            "billing_frequency",
+            "billing_anchor_date",
+            "collection_method",
+            "payment_terms_days",
+            "currency",
+            "minimum_commit",
+            "po_number",
+            "notes",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["lock_version_seen"].initial = self.instance.lock_version
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        seen = data.get("lock_version_seen")
+        if self.instance.pk and seen is not None:
+            current = Contract.objects.select_for_update().get(pk=self.instance.pk)
+            if current.lock_version != seen:
+                record = current.history.first()
+                who = getattr(getattr(record, "history_user", None), "username", "someone")
+                when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M")
+                raise ValidationError(
+                    f"{who} changed this contract at {when}, after you opened it. Your changes "
+                    "were not saved: open the contract again to see theirs, then redo yours."
+                )
+        start, end = data.get("start_date"), data.get("end_date")
+        if start and end and end < start:
+            self.add_error("end_date", f"The contract ends {end}, before it starts {start}.")
+        anchor = data.get("billing_anchor_date")
+        if anchor and start and end and not start <= anchor <= end:
+            self.add_error("billing_anchor_date", "The billing anchor falls within the term.")
+        if data.get("auto_renew") and not data.get("renewal_term_months"):
+            self.add_error("renewal_term_months", "A contract that renews needs its renewal term.")
+        return data
+
+
+class EndsWithinFilter(admin.SimpleListFilter):
+    title = "renews or ends"
+    parameter_name = "ends_within"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("30", "in the next 30 days"),
+            ("60", "in the next 60 days"),
+            ("90", "in the next 90 days"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contract]) -> QuerySet[Contract]:
+        if self.value() not in ("30", "60", "90"):
+            return queryset
+        today = timezone.localdate()
+        return queryset.filter(
+            status=Contract.Status.ACTIVE,
+            end_date__gte=today,
+            end_date__lte=today + timedelta(days=int(self.value() or 0)),
+        )
+
+
+TRANSITIONS = {
+    # name: (button label, who sees it, asks for)
+    "submit": ("Submit for approval", "edit", None),
+    "approve": ("Approve", "approve", None),
+    "send_back": ("Send back", "approve", "reason"),
+    "amend": ("Amend", "edit", "effective_date"),
+    "cancel": ("Cancel contract", "edit", "reason"),
+    "terminate": ("Terminate", "approve", "end_date_and_reason"),
+}
+
+
+class TransitionForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    effective_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+@admin.register(Contract)
+class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
+    form = ContractForm
+    change_form_template = "admin/billing/contract/change_form.html"
+    list_display = (
+        "__str__",
+        "account",
+        "account_manager",
+        "status",
+        "currency",
+        "annual_contract_value",
+        "total_contract_value",
+        "start_date",
+        "end_date",
+    )
+    list_select_related = ("account", "account__account_manager")
+    list_filter = ("status", "currency", "account__account_manager", EndsWithinFilter)
+    search_fields = ("number", "account__legal_name", "account__external_ref", "po_number")
+    autocomplete_fields = ("account",)
+    inlines = (ContractLineInline,)
+    show_full_result_count = False
+    readonly_fields = (
+        "status",
+        "version",
+        "amends",
+        "annual_contract_value",
+        "total_contract_value",
+        "workflow",
+        "upcoming_charges",
+    )
+    fieldsets = (
+        (None, {"fields": ("number", "account", "status", "workflow")}),
+        (
+            "Term",
+            {
+                "fields": (
+                    ("signed_date", "start_date", "end_date"),
+                    ("auto_renew", "renewal_term_months", "notice_period_days"),
+                    ("version", "amends", "effective_date"),
+                )
+            },
+        ),
+        (
+            "Billing",
+            {
+                "fields": (
+                    ("billing_frequency", "billing_anchor_date"),
+                    ("collection_method", "payment_terms_days"),
+                    ("currency", "minimum_commit"),
+                    "po_number",
+                )
+            },
+        ),
+        (
+            "What it is worth",
+            {"fields": (("annual_contract_value", "total_contract_value"), "upcoming_charges")},
+        ),
+        ("Notes", {"fields": ("notes", "lock_version_seen")}),
+    )
+
+    # --- who sees and changes what
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contract]:
+        return contracts_visible_to(request.user).select_related(  # type: ignore[arg-type]
+            "account", "account__account_manager"
+        )
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "account":
+            kwargs["queryset"] = accounts_visible_to(request.user)  # type: ignore[arg-type]
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Contract | None = None) -> bool:
+        # Only drafts are edited; an active contract changes through an amendment.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.is_editable)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Contract | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or obj.status == Contract.Status.DRAFT)
+
+    @admin.display(ordering="account__account_manager__username")
+    def account_manager(self, contract: Contract) -> str:
+        manager = contract.account.account_manager
+        return manager.get_username() if manager else "-"
+
+    # --- saving
+
+    def save_model(self, request: HttpRequest, obj: Contract, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+            services.contract_number_assign(obj)
+        obj.lock_version += 1
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.contract_lines_number(form.instance)
+        services.contract_values_refresh(form.instance)
+
+    # --- read-only panels
+
+    @admin.display(description="next billing periods (usage counted as zero)")
+    def upcoming_charges(self, contract: Contract) -> str:
+        if not contract.pk or services.contract_errors_for(contract):
+            return "Shown once the contract's prices are complete."
+        periods = contract_upcoming_charges(contract, today=timezone.localdate())
+        rows = format_html_join(
+            "",
+            "<tr><td>{} to {}</td><td>{}</td><td style='text-align:right'>{}</td></tr>",
+            (
+                (c.start, c.end, c.description, f"{c.amount:,} {contract.currency}")
+                for period in periods
+                for c in period.charges
+            ),
+        )
+        totals = format_html_join(
+            "",
+            "<tr><th>{} to {}</th><th>total</th><th style='text-align:right'>{}</th></tr>",
+            ((p.start, p.end, f"{p.total:,} {contract.currency}") for p in periods),
+        )
+        return format_html("<table><tbody>{}{}</tbody></table>", rows, totals)
+
+    @admin.display(description="workflow")
+    def workflow(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "Saved as a draft; submit it for approval when it is complete."
+        notes = []
+        if contract.sent_back_reason:
+            notes.append(format_html("<strong>Sent back:</strong> {}", contract.sent_back_reason))
+        if contract.approved_by:
+            notes.append(
+                format_html(
+                    "Approved by {} on {}",
+                    contract.approved_by,
+                    timezone.localtime(contract.approved_at).date(),
+                )
+            )
+        if contract.ended_reason:
+            notes.append(format_html("<strong>Ended:</strong> {}", contract.ended_reason))
+        problems = services.contract_errors_for(contract) if contract.is_editable else []
+        if problems:
+            notes.append(
+                format_html("<strong>To fix before submitting:</strong> {}", "; ".join(problems))
+            )
+        return format_html_join("", "<div>{}</div>", ((n,) for n in notes)) or "-"
+
+    # --- workflow buttons
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.transition_view)
+        return [
+            path("<int:pk>/transition/<str:name>/", view, name="billing_contract_transition"),
+            *super().get_urls(),
+        ]
+
+    def allowed_transitions(self, request: HttpRequest, contract: Contract) -> list[str]:
+        Status = Contract.Status
+        may_approve = request.user.has_perm(services.APPROVE_CONTRACT)
+        by_status = {
+            Status.DRAFT: ["submit", "cancel"],
+            Status.PENDING_APPROVAL: ["approve", "send_back", "cancel"],
+            Status.ACTIVE: ["amend", "terminate"],
+        }.get(Contract.Status(contract.status), [])
+        return [name for name in by_status if TRANSITIONS[name][1] == "edit" or may_approve]
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        contract = context.get("original")
+        if contract is not None:
+            context["transitions"] = [
+                (
+                    TRANSITIONS[name][0],
+                    reverse("admin:billing_contract_transition", args=[contract.pk, name]),
+                )
+                for name in self.allowed_transitions(request, contract)
+            ]
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def transition_view(self, request: HttpRequest, pk: int, name: str) -> HttpResponse:
+        contract = get_object_or_404(self.get_queryset(request), pk=pk)  # own accounts only
+        if name not in self.allowed_transitions(request, contract):
+            raise PermissionDenied
+        label, _, asks = TRANSITIONS[name]
+        form = TransitionForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    result = self._run_transition(request, contract, name, data)
+            except (ValidationError, PermissionDenied) as error:
+                messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+            else:
+                messages.success(
+                    request, f"{label}: {result} is {result.get_status_display().lower()}."
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:billing_contract_change", args=[result.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{label}: contract {contract}",
+            "contract": contract,
+            "form": form,
+            "asks": asks or "",
+            "label": label,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/contract/transition.html", context)
+
+    def _run_transition(
+        self, request: HttpRequest, contract: Contract, name: str, data: dict[str, Any]
+    ) -> Contract:
+        user = request.user
+        match name:
+            case "submit":
+                return services.contract_submit(contract=contract, by=user)  # type: ignore[arg-type]
+            case "approve":
+                return services.contract_approve(contract=contract, by=user)  # type: ignore[arg-type]
+            case "send_back":
+                return services.contract_send_back(
+                    contract=contract,
+                    by=user,  # type: ignore[arg-type]
+                    reason=data["reason"],
+                )
+            case "cancel":
+                return services.contract_cancel(
+                    contract=contract,
+                    by=user,  # type: ignore[arg-type]
+                    reason=data["reason"],
+                )
+            case "amend":
+                if not data.get("effective_date"):
+                    raise ValidationError("Give the date the amendment takes effect.")
+                return services.contract_amend(
+                    contract=contract,
+                    by=user,  # type: ignore[arg-type]
+                    effective_date=data["effective_date"],
+                )
+            case "terminate":
+                if not data.get("end_date"):
+                    raise ValidationError("Give the contract's last day.")
+                return services.contract_terminate(
+                    contract=contract,
+                    by=user,  # type: ignore[arg-type]
+                    end_date=data["end_date"],
+                    reason=data["reason"],
+                )
+        raise PermissionDenied

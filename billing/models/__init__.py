@@ -1,0 +1,4 @@
+from billing.models.catalog import CatalogItem, ListPrice
+from billing.models.contracts import Contract, ContractLine, PricePhase, PriceTier
+
+__all__ = ["CatalogItem", "Contract", "ContractLine", "ListPrice", "PricePhase", "PriceTier"]

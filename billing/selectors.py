@@ -1,0 +1,139 @@
+"""Reads with their joins: what each person may see, and a contract as pricing terms."""
+
+from datetime import date, timedelta
+
+from django.db.models import Prefetch, QuerySet
+
+from backoffice.models import User
+from billing.contract_rules import LineInput, PhaseInput, TierInput
+from billing.models import Contract, ContractLine, PricePhase
+from billing.pricing import (
+    Line,
+    PeriodCharges,
+    Phase,
+    PricingModel,
+    Terms,
+    Tier,
+    billing_periods,
+    expected_charges,
+)
+from customers.selectors import VIEW_ALL_ACCOUNTS
+
+
+def contracts_visible_to(user: User) -> QuerySet[Contract]:
+    contracts = Contract.objects.all()
+    if user.has_perm(VIEW_ALL_ACCOUNTS):
+        return contracts
+    return contracts.filter(account__account_manager=user)
+
+
+def _lines(contract: Contract) -> list[ContractLine]:
+    if contract.pk is None:
+        return []
+    return list(
+        contract.lines.select_related("item").prefetch_related(
+            Prefetch("phases", queryset=PricePhase.objects.prefetch_related("tiers"))
+        )
+    )
+
+
+def contract_validity(contract: Contract) -> tuple[date, date]:
+    """The days this version is in force: from its effective date (amendments) to the day
+    before the amendment that superseded it, if any."""
+    start = contract.effective_date or contract.start_date
+    end = contract.end_date
+    successor = (
+        contract.amendments.filter(status__in=[Contract.Status.ACTIVE, Contract.Status.SUPERSEDED])
+        .order_by("effective_date")
+        .first()
+        if contract.pk
+        else None
+    )
+    if successor and successor.effective_date:
+        end = min(end, successor.effective_date - timedelta(days=1))
+    return start, end
+
+
+def contract_terms(contract: Contract, *, whole_term: bool = False) -> Terms:
+    """The contract as the pricing engine sees it. By default only the days this version is
+    in force; `whole_term` prices the version over the whole term."""
+    start, end = (
+        (contract.start_date, contract.end_date) if whole_term else contract_validity(contract)
+    )
+    lines = tuple(
+        Line(
+            key=line.key,
+            description=line.description or line.item.name,
+            model=PricingModel(line.pricing_model),
+            metric=line.metric,
+            phases=tuple(
+                Phase(
+                    start=phase.start_date or contract.start_date,
+                    end=phase.end_date or contract.end_date,
+                    unit_amount=phase.unit_amount,
+                    flat_amount=phase.flat_amount,
+                    quantity=phase.quantity,
+                    included_units=phase.included_units,
+                    tiers=tuple(
+                        Tier(up_to=t.up_to, unit_amount=t.unit_amount, flat_amount=t.flat_amount)
+                        for t in sorted(phase.tiers.all(), key=_tier_order)
+                    ),
+                )
+                for phase in sorted(line.phases.all(), key=lambda p: p.start_date or start)
+            ),
+        )
+        for line in _lines(contract)
+    )
+    return Terms(
+        currency=contract.currency,
+        start=start,
+        end=end,
+        billing_months=contract.billing_frequency,
+        anchor=contract.anchor,
+        lines=lines,
+        minimum_commit=contract.minimum_commit,
+    )
+
+
+def _tier_order(tier: object) -> float:
+    up_to = getattr(tier, "up_to", None)
+    return float("inf") if up_to is None else float(up_to)
+
+
+def contract_line_inputs(contract: Contract) -> list[LineInput]:
+    """The saved lines as contract_rules checks them."""
+    return [
+        LineInput(
+            label=f"Line {line.key}",
+            item_id=line.item_id,
+            model=PricingModel(line.pricing_model),
+            metric=line.metric,
+            phases=tuple(
+                PhaseInput(
+                    start=phase.start_date,
+                    end=phase.end_date,
+                    unit_amount=phase.unit_amount,
+                    flat_amount=phase.flat_amount,
+                    quantity=phase.quantity,
+                    included_units=phase.included_units,
+                    tiers=tuple(
+                        TierInput(t.up_to, t.unit_amount, t.flat_amount)
+                        for t in sorted(phase.tiers.all(), key=_tier_order)
+                    ),
+                )
+                for phase in sorted(
+                    line.phases.all(), key=lambda p: p.start_date or contract.start_date
+                )
+            ),
+        )
+        for line in _lines(contract)
+    ]
+
+
+def contract_upcoming_charges(
+    contract: Contract, *, today: date, count: int = 4
+) -> list[PeriodCharges]:
+    """The next `count` billing periods' expected charges (usage counted as zero)."""
+    terms = contract_terms(contract)
+    periods = [p for p in billing_periods(terms) if p[1] >= today][:count]
+    return [expected_charges(terms, period) for period in periods]
