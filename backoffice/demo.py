@@ -75,5 +75,8 @@ def demo_accounts_ensure() -> list[Account]:
 
 
 def demo_data_load(*, password: str) -> None:
-    demo_users_ensure(password=password)
+    from backoffice.demo_contracts import demo_contracts_ensure
+
+    users = {user.username: user for user in demo_users_ensure(password=password)}
     demo_accounts_ensure()
+    demo_contracts_ensure(users, approver=users["finance"])

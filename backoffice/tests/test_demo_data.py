@@ -5,6 +5,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from backoffice.models import User
+from billing.models import Contract
 from customers.models import Account
 
 pytestmark = pytest.mark.django_db
@@ -17,6 +18,8 @@ def snapshot() -> dict[str, object]:
             Account.objects.values_list("external_ref", "legal_name", "account_manager__username")
         ),
         "history": Account.history.count(),
+        "contracts": sorted(Contract.objects.values_list("number", "version", "status")),
+        "contract_history": Contract.history.count(),
     }
 
 
@@ -62,3 +65,32 @@ def test_demo_data_prints_the_logins(settings, capsys):
     for username in ("admin", "finance", "manager"):
         assert username in out
     assert "printed-pw" in out
+
+
+def test_demo_has_contracts_in_every_status_and_pricing_model(settings):
+    from billing.models import Contract, ContractLine
+
+    call_command("demo_data", stdout=io.StringIO())
+
+    assert Account.objects.count() >= 40
+    assert Account.objects.values("billing_country").distinct().count() >= 15
+    currencies = set(Account.objects.values_list("default_currency", flat=True))
+    assert len(currencies) >= 8
+    assert {"JPY", "BHD", "KWD"} <= currencies
+    assert set(Contract.objects.values_list("status", flat=True)) == set(Contract.Status.values)
+    assert set(ContractLine.objects.values_list("pricing_model", flat=True)) == {
+        "flat",
+        "per_unit",
+        "graduated",
+        "volume",
+        "usage",
+    }
+    amended = Contract.objects.get(number="C-2026-00002", version=2)
+    assert amended.status == Contract.Status.ACTIVE
+    assert amended.amends.status == Contract.Status.SUPERSEDED
+    # every active contract's value is computed
+    assert (
+        not Contract.objects.filter(status="active", annual_contract_value=0)
+        .exclude(lines__pricing_model__in=["usage", "graduated", "volume"])
+        .exists()
+    )

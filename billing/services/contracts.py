@@ -4,7 +4,7 @@ Each service runs in one transaction, locks the contract row, checks who may do 
 which state, and is harmless when run twice. The admin's buttons and actions call these.
 """
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,7 +14,7 @@ from django.utils import timezone
 from backoffice.models import User
 from billing.contract_rules import contract_errors, raise_if_any
 from billing.models import Contract, ContractLine, PriceTier
-from billing.pricing import annual_contract_value, total_contract_value
+from billing.pricing import add_months, annual_contract_value, total_contract_value
 from billing.selectors import contract_line_inputs, contract_terms
 from customers.selectors import account_visible_to
 
@@ -277,3 +277,30 @@ def contract_lines_number(contract: Contract) -> None:
             changed = True
         if changed:
             line.save(update_fields=["key", "position"])
+
+
+def contracts_renew_or_expire(*, today: date) -> dict[str, int]:
+    """Past their last day, contracts that renew automatically run another renewal term;
+    the others expire. Safe to run any number of times a day."""
+    renewed = expired = 0
+    due = Contract.objects.filter(status=Status.ACTIVE, end_date__lt=today).values_list(
+        "pk", flat=True
+    )
+    for pk in due:
+        with transaction.atomic():
+            contract = Contract.objects.select_for_update().get(pk=pk)
+            if contract.status != Status.ACTIVE or contract.end_date >= today:
+                continue
+            if contract.auto_renew and contract.renewal_term_months:
+                while contract.end_date < today:
+                    contract.end_date = add_months(
+                        contract.end_date + timedelta(days=1), contract.renewal_term_months
+                    ) - timedelta(days=1)
+                _save(contract, "end_date")
+                contract_values_refresh(contract)
+                renewed += 1
+            else:
+                contract.status = Status.EXPIRED
+                _save(contract, "status")
+                expired += 1
+    return {"renewed": renewed, "expired": expired}

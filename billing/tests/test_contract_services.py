@@ -221,3 +221,21 @@ def test_ramped_tiered_contract_values(manager, finance):
     # year 1: 100 x 10 + 50 x 8 = 1,400 a month; years 2-3: 100 x 9 + 50 x 7 = 1,250 a month
     assert contract.annual_contract_value == Decimal("16800.00")
     assert contract.total_contract_value == Decimal("16800") + 24 * Decimal("1250")
+
+
+def test_contracts_past_their_end_expire_or_renew(manager, finance):
+    from billing.services.contracts import contracts_renew_or_expire
+
+    ending = seats_contract(end_date=date(2026, 12, 31))
+    renewing = seats_contract(end_date=date(2026, 12, 31), auto_renew=True, renewal_term_months=12)
+    for contract in (ending, renewing):
+        contract_submit(contract=contract, by=finance)
+        contract_approve(contract=contract, by=UserFactory(username="fin-2", is_superuser=True))
+
+    assert contracts_renew_or_expire(today=date(2026, 12, 31)) == {"renewed": 0, "expired": 0}
+    assert contracts_renew_or_expire(today=date(2027, 1, 1)) == {"renewed": 1, "expired": 1}
+    assert contracts_renew_or_expire(today=date(2027, 1, 1)) == {"renewed": 0, "expired": 0}
+    ending.refresh_from_db()
+    renewing.refresh_from_db()
+    assert ending.status == Status.EXPIRED
+    assert (renewing.status, renewing.end_date) == (Status.ACTIVE, date(2027, 12, 31))

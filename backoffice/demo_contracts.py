@@ -1,0 +1,458 @@
+"""Demo customers and contracts: about 40 accounts in 20 countries and 15 currencies, and
+contracts in every status and pricing model, built through the same services people use.
+Safe to run again: what exists (by CRM reference, catalog code, contract number) is kept."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from backoffice.models import User
+from billing.models import CatalogItem, Contract, ContractLine, ListPrice, PricePhase, PriceTier
+from billing.services import contracts as services
+from customers.models import Account, Contact, TaxId
+
+D = Decimal
+
+# external_ref -> (legal name, country, currency, state, manager, tax id type, tax id)
+DEMO_ACCOUNTS_MORE: dict[str, tuple[str, str, str, str, str, str, str]] = {
+    "CRM-0009": ("Hollandse Data B.V.", "NL", "EUR", "", "manager", "eu_vat", "NL004495445B01"),
+    "CRM-0010": ("Liffey Software Ltd", "IE", "EUR", "", "manager2", "", ""),
+    "CRM-0011": ("Indus Cloud Pvt Ltd", "IN", "INR", "", "manager", "in_gst", "27AAPFU0939F1ZV"),
+    "CRM-0012": ("Merlion Fintech Pte Ltd", "SG", "SGD", "", "manager2", "sg_uen", "00192200M"),
+    "CRM-0013": (
+        "Paulista Varejo S.A.",
+        "BR",
+        "BRL",
+        "",
+        "manager",
+        "br_cnpj",
+        "16.727.230/0001-97",
+    ),
+    "CRM-0014": ("Grupo Azteca Digital S.A.", "MX", "MXN", "", "manager2", "", ""),
+    "CRM-0015": ("Hangang Mobility Co.", "KR", "KRW", "", "manager", "kr_brn", "134-86-72683"),
+    "CRM-0016": (
+        "Alpenrose Versicherung AG",
+        "CH",
+        "CHF",
+        "",
+        "manager2",
+        "ch_vat",
+        "CHE-107.787.577 IVA",
+    ),
+    "CRM-0017": ("Fjord Energi AS", "NO", "NOK", "", "manager", "no_vat", "995525828MVA"),
+    "CRM-0018": ("Norrsken Retail AB", "SE", "SEK", "", "manager2", "", ""),
+    "CRM-0019": ("Iberia Logística S.L.", "ES", "EUR", "", "manager", "eu_vat", "ESA13585625"),
+    "CRM-0020": ("Milano Moda S.p.A.", "IT", "EUR", "", "manager2", "eu_vat", "IT00743110157"),
+    "CRM-0021": ("Pacific Coast Media LLC", "US", "USD", "CA", "manager", "us_ein", "04-2103594"),
+    "CRM-0022": ("Lone Star Freight Inc.", "US", "USD", "TX", "manager2", "", ""),
+    "CRM-0023": ("Empire Health Systems Inc.", "US", "USD", "NY", "manager", "", ""),
+    "CRM-0024": ("Great Lakes Robotics Corp.", "CA", "CAD", "ON", "manager2", "ca_bn", "123456782"),
+    "CRM-0025": (
+        "Kansai Trading Co., Ltd.",
+        "JP",
+        "JPY",
+        "",
+        "manager",
+        "jp_trn",
+        "T5835678256246",
+    ),
+    "CRM-0026": ("Kuwait Gulf Logistics K.S.C.", "KW", "KWD", "", "manager2", "", ""),
+    "CRM-0027": ("Berliner Bau GmbH", "DE", "EUR", "", "manager", "eu_vat", "DE136695976"),
+    "CRM-0028": ("Rhône Énergie SA", "FR", "EUR", "", "manager2", "eu_vat", "FR40303265045"),
+    "CRM-0029": ("Pennine Insurance plc", "GB", "GBP", "", "manager", "gb_vat", "GB980780684"),
+    "CRM-0030": (
+        "Harbour Bridge Media Pty Ltd",
+        "AU",
+        "AUD",
+        "",
+        "manager2",
+        "au_abn",
+        "51 824 753 556",
+    ),
+    "CRM-0031": ("Cascadia Outdoor Inc.", "US", "USD", "WA", "manager", "", ""),
+    "CRM-0032": ("Rotterdam Port Systems B.V.", "NL", "EUR", "", "manager2", "", ""),
+    "CRM-0033": ("Bavaria Medizintechnik AG", "DE", "EUR", "", "manager", "", ""),
+    "CRM-0034": ("Mumbai Payments Ltd", "IN", "INR", "", "manager2", "", ""),
+    "CRM-0035": ("Osaka Robotics K.K.", "JP", "JPY", "", "manager", "jp_cn", "5835678256246"),
+    "CRM-0036": ("Manama Data Centre W.L.L.", "BH", "BHD", "", "manager2", "", ""),
+    "CRM-0037": ("Zurich Analytics GmbH", "CH", "CHF", "", "manager", "", ""),
+    "CRM-0038": ("Dublin Health Ltd", "IE", "EUR", "", "manager2", "", ""),
+    "CRM-0039": ("Toronto Learning Inc.", "CA", "CAD", "QC", "manager", "", ""),
+    "CRM-0040": ("Sydney Harbour Hotels Pty Ltd", "AU", "AUD", "", "manager2", "", ""),
+}
+
+# code -> (name, unit label, list prices per currency, per unit and billing period)
+DEMO_CATALOG: dict[str, tuple[str, str, dict[str, str]]] = {
+    "seats": ("Seats", "seat", {"USD": "30", "EUR": "28", "GBP": "24", "JPY": "4000"}),
+    "platform": ("Platform fee", "", {}),
+    "api-calls": ("API calls", "API call", {"USD": "0.005", "EUR": "0.005", "GBP": "0.004"}),
+    "storage": ("Storage", "GB", {"USD": "0.10", "EUR": "0.09", "JPY": "15"}),
+    "support": ("Premium support", "", {}),
+}
+
+TERM_START = date(2026, 1, 1)
+TERM_END = date(2028, 12, 31)
+
+
+def demo_catalog_ensure() -> dict[str, CatalogItem]:
+    items = {}
+    for code, (name, unit, prices) in DEMO_CATALOG.items():
+        item, _ = CatalogItem.objects.get_or_create(
+            code=code, defaults={"name": name, "unit_label": unit}
+        )
+        for currency, amount in prices.items():
+            ListPrice.objects.get_or_create(
+                item=item, currency=currency, defaults={"unit_amount": D(amount)}
+            )
+        items[code] = item
+    return items
+
+
+def demo_accounts_more_ensure(managers: dict[str, User]) -> None:
+    for ref, (
+        name,
+        country,
+        currency,
+        state,
+        manager,
+        tax_type,
+        tax_value,
+    ) in DEMO_ACCOUNTS_MORE.items():
+        account, created = Account.objects.get_or_create(
+            external_ref=ref,
+            defaults={
+                "legal_name": name,
+                "billing_country": country,
+                "default_currency": currency,
+                "state": state,
+                "account_manager": managers[manager],
+                "billing_email": f"ap@{ref.lower()}.example",
+                "accepts_sepa_debit": currency == "EUR",
+                "accepts_us_bank_account": currency == "USD",
+                "tax_exemption": Account.TaxExemption.REVERSE
+                if country in {"NL", "IE", "ES", "IT", "FR"} and tax_type
+                else Account.TaxExemption.NONE,
+            },
+        )
+        if not created:
+            continue
+        Contact.objects.create(
+            account=account,
+            name="Accounts Payable",
+            email=f"ap@{ref.lower()}.example",
+            role=Contact.Role.BILLING,
+            receives_invoices=True,
+        )
+        if tax_type:
+            tax_id = TaxId(account=account, type=tax_type, value=tax_value)
+            tax_id.full_clean()
+            tax_id.save()
+
+
+# Contract specs: number -> what to build. Lines are (item, model, metric, phases), each
+# phase (start, end, unit, flat, quantity, included, tiers), tiers (up_to, unit, flat).
+def _phase(
+    unit: str = "0",
+    flat: str = "0",
+    quantity: int = 0,
+    included: int = 0,
+    start: date | None = None,
+    end: date | None = None,
+    tiers: tuple[tuple[int | None, str, str], ...] = (),
+) -> dict[str, Any]:
+    return {
+        "start_date": start,
+        "end_date": end,
+        "unit_amount": D(unit),
+        "flat_amount": D(flat),
+        "quantity": quantity,
+        "included_units": included,
+        "tiers": tiers,
+    }
+
+
+RAMP_Y1 = (TERM_START, date(2026, 12, 31))
+RAMP_Y2 = (date(2027, 1, 1), date(2027, 12, 31))
+RAMP_Y3 = (date(2028, 1, 1), None)
+GRADUATED = ((100, "10", "0"), (500, "8", "0"), (None, "6", "0"))
+
+DEMO_CONTRACTS: list[dict[str, Any]] = [
+    {
+        "number": "C-2026-00001",
+        "account": "CRM-0001",
+        "currency": "USD",
+        "end": "active",
+        "po": "PO-NW-7781",
+        "lines": [
+            ("seats", "per_unit", "", [_phase(unit="25.00", quantity=500)]),
+            ("platform", "flat", "", [_phase(flat="2000.00")]),
+        ],
+    },
+    {
+        "number": "C-2026-00002",
+        "account": "CRM-0002",
+        "currency": "EUR",
+        "end": "amended",
+        "lines": [
+            (
+                "seats",
+                "graduated",
+                "",
+                [
+                    _phase(quantity=800, start=RAMP_Y1[0], end=RAMP_Y1[1], tiers=GRADUATED),
+                    _phase(quantity=1200, start=RAMP_Y2[0], end=RAMP_Y2[1], tiers=GRADUATED),
+                    _phase(quantity=1500, start=RAMP_Y3[0], tiers=GRADUATED),
+                ],
+            )
+        ],
+    },
+    {
+        "number": "C-2026-00003",
+        "account": "CRM-0003",
+        "currency": "JPY",
+        "end": "active",
+        "frequency": 3,
+        "lines": [
+            (
+                "storage",
+                "volume",
+                "storage_gb",
+                [_phase(tiers=((1000, "20", "0"), (10000, "15", "0"), (None, "12", "5000")))],
+            )
+        ],
+    },
+    {
+        "number": "C-2026-00004",
+        "account": "CRM-0004",
+        "currency": "GBP",
+        "end": "active",
+        "commit": "60000.00",
+        "frequency": 3,
+        "lines": [
+            ("api-calls", "usage", "api_calls", [_phase(unit="0.0035", included=1_000_000)]),
+            ("support", "flat", "", [_phase(flat="1500.00")]),
+        ],
+    },
+    {
+        "number": "C-2026-00005",
+        "account": "CRM-0005",
+        "currency": "BHD",
+        "end": "pending",
+        "frequency": 12,
+        "lines": [("seats", "per_unit", "", [_phase(unit="12.345", quantity=40)])],
+    },
+    {
+        "number": "C-2026-00006",
+        "account": "CRM-0006",
+        "currency": "CAD",
+        "end": "draft",
+        "lines": [("platform", "flat", "", [_phase(flat="4500.00")])],
+    },
+    {
+        "number": "C-2026-00007",
+        "account": "CRM-0007",
+        "currency": "AUD",
+        "end": "sent_back",
+        "lines": [("seats", "per_unit", "", [_phase(unit="9.00", quantity=250)])],
+    },
+    {
+        "number": "C-2026-00008",
+        "account": "CRM-0008",
+        "currency": "EUR",
+        "end": "cancelled",
+        "lines": [("seats", "per_unit", "", [_phase(unit="26.00", quantity=60)])],
+    },
+    {
+        "number": "C-2026-00009",
+        "account": "CRM-0021",
+        "currency": "USD",
+        "end": "terminated",
+        "lines": [("seats", "per_unit", "", [_phase(unit="30.00", quantity=120)])],
+    },
+    {
+        "number": "C-2024-00001",
+        "account": "CRM-0022",
+        "currency": "USD",
+        "end": "expired",
+        "start": date(2024, 1, 1),
+        "finish": date(2025, 12, 31),
+        "lines": [("platform", "flat", "", [_phase(flat="1200.00")])],
+    },
+    {
+        "number": "C-2026-00010",
+        "account": "CRM-0025",
+        "currency": "JPY",
+        "end": "active",
+        "lines": [
+            (
+                "seats",
+                "per_unit",
+                "",
+                [
+                    _phase(unit="3500", quantity=300, start=RAMP_Y1[0], end=RAMP_Y1[1]),
+                    _phase(unit="3300", quantity=450, start=RAMP_Y2[0], end=RAMP_Y2[1]),
+                    _phase(unit="3100", quantity=600, start=RAMP_Y3[0]),
+                ],
+            )
+        ],
+    },
+    {
+        "number": "C-2026-00011",
+        "account": "CRM-0029",
+        "currency": "GBP",
+        "end": "active",
+        "frequency": 12,
+        "renew": 12,
+        "lines": [
+            (
+                "seats",
+                "volume",
+                "",
+                [
+                    _phase(
+                        quantity=350, tiers=((100, "22", "0"), (250, "20", "0"), (None, "18", "0"))
+                    )
+                ],
+            )
+        ],
+    },
+    {
+        "number": "C-2026-00012",
+        "account": "CRM-0011",
+        "currency": "INR",
+        "end": "active",
+        "lines": [
+            (
+                "api-calls",
+                "graduated",
+                "api_calls",
+                [
+                    _phase(
+                        tiers=(
+                            (1_000_000, "0", "0"),
+                            (10_000_000, "0.25", "0"),
+                            (None, "0.15", "0"),
+                        )
+                    )
+                ],
+            )
+        ],
+    },
+    {
+        "number": "C-2026-00013",
+        "account": "CRM-0026",
+        "currency": "KWD",
+        "end": "pending",
+        "lines": [("platform", "flat", "", [_phase(flat="950.125")])],
+    },
+    {
+        "number": "C-2026-00014",
+        "account": "CRM-0016",
+        "currency": "CHF",
+        "end": "active",
+        "frequency": 6,
+        "lines": [
+            ("seats", "per_unit", "", [_phase(unit="31.50", quantity=220)]),
+            ("support", "flat", "", [_phase(flat="3000.00")]),
+        ],
+    },
+    {
+        "number": "C-2026-00015",
+        "account": "CRM-0015",
+        "currency": "KRW",
+        "end": "draft",
+        "lines": [("seats", "per_unit", "", [_phase(unit="32000", quantity=150)])],
+    },
+]
+
+
+def _build(spec: dict[str, Any], items: dict[str, CatalogItem], author: User) -> Contract:
+    account = Account.objects.get(external_ref=spec["account"])
+    contract = Contract.objects.create(
+        number=spec["number"],
+        account=account,
+        currency=spec["currency"],
+        start_date=spec.get("start", TERM_START),
+        end_date=spec.get("finish", TERM_END),
+        signed_date=spec.get("start", TERM_START) - timedelta(days=14),
+        billing_frequency=spec.get("frequency", 1),
+        auto_renew=bool(spec.get("renew")),
+        renewal_term_months=spec.get("renew"),
+        minimum_commit=D(spec["commit"]) if spec.get("commit") else None,
+        po_number=spec.get("po", ""),
+        created_by=author,
+    )
+    for position, (code, model, metric, phases) in enumerate(spec["lines"], start=1):
+        line = ContractLine.objects.create(
+            contract=contract,
+            key=code,
+            position=position,
+            item=items[code],
+            pricing_model=model,
+            metric=metric,
+        )
+        for phase in phases:
+            tiers = phase["tiers"]
+            saved = PricePhase.objects.create(
+                line=line, **{k: v for k, v in phase.items() if k != "tiers"}
+            )
+            PriceTier.objects.bulk_create(
+                PriceTier(phase=saved, up_to=up_to, unit_amount=D(unit), flat_amount=D(flat))
+                for up_to, unit, flat in tiers
+            )
+    return services.contract_values_refresh(contract)
+
+
+def _advance(contract: Contract, end: str, author: User, approver: User) -> None:
+    if end == "draft":
+        return
+    services.contract_submit(contract=contract, by=author)
+    if end == "pending":
+        return
+    if end == "sent_back":
+        services.contract_send_back(
+            contract=contract,
+            by=approver,
+            reason="The seat price is below the regional floor of 10.00 AUD: please check "
+            "with deal desk.",
+        )
+        return
+    if end == "cancelled":
+        services.contract_cancel(
+            contract=contract, by=author, reason="Customer chose another plan."
+        )
+        return
+    services.contract_approve(contract=contract, by=approver)
+    if end == "terminated":
+        services.contract_terminate(
+            contract=contract,
+            by=approver,
+            end_date=date(2026, 9, 30),
+            reason="Customer acquired; contract bought out.",
+        )
+    elif end == "expired":
+        services.contracts_renew_or_expire(today=date(2026, 1, 1))
+    elif end == "amended":
+        amendment = services.contract_amend(
+            contract=contract, by=author, effective_date=date(2026, 7, 1)
+        )
+        PricePhase.objects.filter(line__contract=amendment, start_date=RAMP_Y1[0]).update(
+            quantity=1000
+        )
+        services.contract_submit(contract=amendment, by=author)
+        services.contract_approve(contract=amendment, by=approver)
+
+
+@transaction.atomic
+def demo_contracts_ensure(managers: dict[str, User], approver: User) -> None:
+    items = demo_catalog_ensure()
+    demo_accounts_more_ensure(managers)
+    for spec in DEMO_CONTRACTS:
+        if Contract.objects.filter(number=spec["number"]).exists():
+            continue
+        account = Account.objects.get(external_ref=spec["account"])
+        author = account.account_manager or approver
+        contract = _build(spec, items, author)
+        _advance(contract, spec["end"], author, approver)
