@@ -95,3 +95,8 @@ def from_stripe_amount(amount: int, currency: str) -> Decimal:
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise TypeError(f"Stripe amounts are integers, not {type(amount).__name__}")
     return Decimal(amount).scaleb(-decimal_places(currency)).quantize(minor_unit(currency))
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    """For people: 57,600,000 KRW, 19,860.00 CHF, 493.800 BHD."""
+    return f"{quantize(amount, currency):,} {currency}"

@@ -9,6 +9,7 @@ from django_countries import countries
 
 from backoffice.admin_site import ScopedHistoryAdmin
 from billing.models import Contract
+from billing.money import format_amount
 from customers.models import Account, Contact, TaxId
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
 
@@ -43,13 +44,17 @@ class TaxIdInline(admin.TabularInline):
 class ContractInline(admin.TabularInline):
     model = Contract
     extra = 0
-    fields = ("contract", "status", "currency", "start_date", "end_date", "annual_contract_value")
+    fields = ("contract", "status", "start_date", "end_date", "annual_value")
     readonly_fields = fields
     can_delete = False
     show_change_link = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="annual value")
+    def annual_value(self, contract: Contract) -> str:
+        return format_amount(contract.annual_contract_value, contract.currency)
 
     @admin.display(description="contract")
     def contract(self, contract: Contract) -> str:
@@ -68,7 +73,12 @@ class AccountAdmin(ScopedHistoryAdmin):
         "status",
     )
     list_select_related = ("account_manager",)
-    list_filter = ("status", CountryInUseFilter, "default_currency", "account_manager")
+    list_filter = (
+        "status",
+        CountryInUseFilter,
+        ("default_currency", admin.AllValuesFieldListFilter),
+        "account_manager",
+    )
     search_fields = ("legal_name", "display_name", "external_ref", "stripe_customer__id")
     readonly_fields = ("stripe_customer", "created_at", "updated_at")
     inlines = (ContactInline, TaxIdInline, ContractInline)

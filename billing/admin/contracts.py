@@ -26,6 +26,7 @@ from billing.contract_rules import (
     contract_errors,
 )
 from billing.models import Contract, ContractLine, ListPrice, PricePhase, PriceTier
+from billing.money import format_amount
 from billing.pricing import PricingModel
 from billing.selectors import contract_upcoming_charges, contracts_visible_to
 from billing.services import contracts as services
@@ -287,13 +288,18 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
         "account_manager",
         "status",
         "currency",
-        "annual_contract_value",
-        "total_contract_value",
+        "acv",
+        "tcv",
         "start_date",
         "end_date",
     )
     list_select_related = ("account", "account__account_manager")
-    list_filter = ("status", "currency", "account__account_manager", EndsWithinFilter)
+    list_filter = (
+        "status",
+        ("currency", admin.AllValuesFieldListFilter),  # the currencies in use, not all 135
+        "account__account_manager",
+        EndsWithinFilter,
+    )
     search_fields = ("number", "account__legal_name", "account__external_ref", "po_number")
     autocomplete_fields = ("account",)
     inlines = (ContractLineInline,)
@@ -302,8 +308,8 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
         "status",
         "version",
         "amends",
-        "annual_contract_value",
-        "total_contract_value",
+        "acv",
+        "tcv",
         "workflow",
         "upcoming_charges",
     )
@@ -332,7 +338,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
         ),
         (
             "What it is worth",
-            {"fields": (("annual_contract_value", "total_contract_value"), "upcoming_charges")},
+            {"fields": (("acv", "tcv"), "upcoming_charges")},
         ),
         ("Notes", {"fields": ("notes", "lock_version_seen")}),
     )
@@ -357,6 +363,18 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Contract | None = None) -> bool:
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or obj.status == Contract.Status.DRAFT)
+
+    @admin.display(description="annual value", ordering="annual_contract_value")
+    def acv(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "computed on saving"
+        return format_amount(contract.annual_contract_value, contract.currency)
+
+    @admin.display(description="total value", ordering="total_contract_value")
+    def tcv(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "computed on saving"
+        return format_amount(contract.total_contract_value, contract.currency)
 
     @admin.display(ordering="account__account_manager__username")
     def account_manager(self, contract: Contract) -> str:
@@ -388,7 +406,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
             "",
             "<tr><td>{} to {}</td><td>{}</td><td style='text-align:right'>{}</td></tr>",
             (
-                (c.start, c.end, c.description, f"{c.amount:,} {contract.currency}")
+                (c.start, c.end, c.description, format_amount(c.amount, contract.currency))
                 for period in periods
                 for c in period.charges
             ),
@@ -396,7 +414,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
         totals = format_html_join(
             "",
             "<tr><th>{} to {}</th><th>total</th><th style='text-align:right'>{}</th></tr>",
-            ((p.start, p.end, f"{p.total:,} {contract.currency}") for p in periods),
+            ((p.start, p.end, format_amount(p.total, contract.currency)) for p in periods),
         )
         return format_html("<table><tbody>{}{}</tbody></table>", rows, totals)
 

@@ -87,3 +87,11 @@ def test_exact_amount_passes_validation():
 )
 def test_round_trip_from_any_stripe_amount(currency, minor):
     assert to_stripe_amount(from_stripe_amount(minor, currency), currency) == minor
+
+
+def test_amounts_are_shown_in_their_currencys_precision():
+    from billing.money import format_amount
+
+    assert format_amount(Decimal("57600000.000"), "KRW") == "57,600,000 KRW"
+    assert format_amount(Decimal("19860.000"), "CHF") == "19,860.00 CHF"
+    assert format_amount(Decimal("493.8"), "BHD") == "493.800 BHD"
