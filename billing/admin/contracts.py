@@ -402,21 +402,28 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
         if not contract.pk or services.contract_errors_for(contract):
             return "Shown once the contract's prices are complete."
         periods = contract_upcoming_charges(contract, today=timezone.localdate())
+        currency = contract.currency
         rows = format_html_join(
             "",
-            "<tr><td>{} to {}</td><td>{}</td><td style='text-align:right'>{}</td></tr>",
+            "{}<tr><th colspan='2'>{} to {}, total</th><th style='text-align:right'>{}</th></tr>",
             (
-                (c.start, c.end, c.description, format_amount(c.amount, contract.currency))
+                (
+                    format_html_join(
+                        "",
+                        "<tr><td>{} to {}</td><td>{}</td><td style='text-align:right'>{}</td></tr>",
+                        (
+                            (c.start, c.end, c.description, format_amount(c.amount, currency))
+                            for c in period.charges
+                        ),
+                    ),
+                    period.start,
+                    period.end,
+                    format_amount(period.total, currency),
+                )
                 for period in periods
-                for c in period.charges
             ),
         )
-        totals = format_html_join(
-            "",
-            "<tr><th>{} to {}</th><th>total</th><th style='text-align:right'>{}</th></tr>",
-            ((p.start, p.end, format_amount(p.total, contract.currency)) for p in periods),
-        )
-        return format_html("<table><tbody>{}{}</tbody></table>", rows, totals)
+        return format_html("<table><tbody>{}</tbody></table>", rows)
 
     @admin.display(description="workflow")
     def workflow(self, contract: Contract) -> str:
