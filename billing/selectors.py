@@ -1,12 +1,14 @@
 """Reads with their joins: what each person may see, and a contract as pricing terms."""
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
 from backoffice.models import User
 from billing.contract_rules import LineInput, PhaseInput, TierInput
-from billing.models import Contract, ContractLine, PricePhase
+from billing.models import Contract, ContractLine, PricePhase, PriceTier
 from billing.pricing import (
     Line,
     PeriodCharges,
@@ -137,3 +139,73 @@ def contract_upcoming_charges(
     terms = contract_terms(contract)
     periods = [p for p in billing_periods(terms) if p[1] >= today][:count]
     return [expected_charges(terms, period) for period in periods]
+
+
+@dataclass(frozen=True)
+class ChangeLogEntry:
+    when: datetime
+    who: str
+    what: str  # "Contract", "Line seats", "Phase from 2027-01-01 of line seats", ...
+    action: str  # "created", "changed", "deleted"
+    changes: tuple[str, ...]  # "quantity: 100 -> 150"
+
+
+def _describe(record: Any, line_keys: dict[int, str], phase_lines: dict[int, int]) -> str:
+    model = record.instance_type.__name__
+    if model == "ContractLine":
+        return f"Line {record.key}"
+    if model == "PricePhase":
+        line = line_keys.get(record.line_id, "?")
+        return f"Line {line}, prices from {record.start_date or 'the start'}"
+    if model == "PriceTier":
+        line = line_keys.get(phase_lines.get(record.phase_id, 0), "?")
+        return f"Line {line}, tier up to {record.up_to if record.up_to is not None else '∞'}"
+    return "Contract"
+
+
+def contract_change_log(contract: Contract, *, limit: int = 100) -> list[ChangeLogEntry]:
+    """Who changed what in a contract, its lines, their phases and tiers, newest first."""
+    # From the history tables, so deleted lines and phases are named too.
+    line_keys: dict[int, str] = dict(
+        ContractLine.history.filter(contract_id=contract.pk)
+        .order_by("history_date")
+        .values_list("id", "key")
+    )
+    phase_lines: dict[int, int] = dict(
+        PricePhase.history.filter(line_id__in=line_keys).values_list("id", "line_id")
+    )
+    line_ids, phase_ids = set(line_keys), set(phase_lines)
+    histories = [
+        contract.history.all(),
+        ContractLine.history.filter(id__in=line_ids),
+        PricePhase.history.filter(id__in=phase_ids),
+        PriceTier.history.filter(phase_id__in=phase_ids),
+    ]
+    records = sorted(
+        (r for h in histories for r in h.select_related("history_user")[:limit]),
+        key=lambda r: r.history_date,
+        reverse=True,
+    )[:limit]
+    entries = []
+    for record in records:
+        action = {"+": "created", "~": "changed", "-": "deleted"}[record.history_type]
+        changes: tuple[str, ...] = ()
+        if record.history_type == "~" and record.prev_record is not None:
+            delta = record.diff_against(record.prev_record)
+            changes = tuple(
+                f"{c.field}: {c.old} → {c.new}"
+                for c in delta.changes
+                if c.field not in {"lock_version", "updated_at"}
+            )
+            if not changes:
+                continue
+        entries.append(
+            ChangeLogEntry(
+                when=record.history_date,
+                who=record.history_user.get_username() if record.history_user else "system",
+                what=_describe(record, line_keys, phase_lines),
+                action=action,
+                changes=changes,
+            )
+        )
+    return entries

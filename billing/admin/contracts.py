@@ -28,7 +28,11 @@ from billing.contract_rules import (
 from billing.models import Contract, ContractLine, ListPrice, PricePhase, PriceTier
 from billing.money import format_amount
 from billing.pricing import PricingModel
-from billing.selectors import contract_upcoming_charges, contracts_visible_to
+from billing.selectors import (
+    contract_change_log,
+    contract_upcoming_charges,
+    contracts_visible_to,
+)
 from billing.services import contracts as services
 from customers.selectors import accounts_visible_to
 
@@ -312,6 +316,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
         "tcv",
         "workflow",
         "upcoming_charges",
+        "change_log",
     )
     fieldsets = (
         (None, {"fields": ("number", "account", "status", "workflow")}),
@@ -341,6 +346,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
             {"fields": (("acv", "tcv"), "upcoming_charges")},
         ),
         ("Notes", {"fields": ("notes", "lock_version_seen")}),
+        ("Change log", {"fields": ("change_log",), "classes": ("collapse",)}),
     )
 
     # --- who sees and changes what
@@ -424,6 +430,28 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
             ),
         )
         return format_html("<table><tbody>{}</tbody></table>", rows)
+
+    @admin.display(description="who changed what (contract, lines, phases, tiers)")
+    def change_log(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "-"
+        return format_html(
+            "<table><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
+                (
+                    (
+                        timezone.localtime(e.when).strftime("%Y-%m-%d %H:%M"),
+                        e.who,
+                        e.what,
+                        e.action,
+                        "; ".join(e.changes),
+                    )
+                    for e in contract_change_log(contract)
+                ),
+            ),
+        )
 
     @admin.display(description="workflow")
     def workflow(self, contract: Contract) -> str:

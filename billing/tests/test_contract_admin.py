@@ -330,3 +330,23 @@ def _errors(response) -> str:
     found += re.findall(r'<ul class="errorlist[^"]*"[^>]*>.*?</ul>', html, re.S)
     found += re.findall(r'<p class="errornote">.*?</p>', html, re.S)
     return "\n".join(line for line in found if not line.endswith(": "))
+
+
+def test_changes_to_lines_and_prices_show_in_the_contracts_change_log(
+    manager_client, finance_client, users
+):
+    # given a draft whose seat count the manager changes on the contract page
+    contract = seats_contract(
+        account=AccountFactory(account_manager=users["manager"]), created_by=users["manager"]
+    )
+    form = existing_form(contract)
+    phase_quantity = next(k for k in form if k.endswith("phases-0-quantity"))
+    form[phase_quantity] = "150"
+    assert manager_client.post(change_url(contract), form).status_code == 302
+
+    # then finance reads who changed what on the contract page
+    page = finance_client.get(change_url(contract)).content.decode()
+    log = page[page.lower().index("who changed what") :]
+    assert "manager" in log
+    assert "Line line-" in log
+    assert "quantity: 100 → 150" in log
