@@ -3,7 +3,7 @@ workflow buttons. Every state change goes through billing.services.contracts."""
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import nested_admin
 from django import forms
@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from backoffice.admin_site import ScopedHistoryAdmin
+from backoffice.models import User
 from billing.contract_rules import (
     LineInput,
     PhaseInput,
@@ -352,13 +353,13 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
     # --- who sees and changes what
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contract]:
-        return contracts_visible_to(request.user).select_related(  # type: ignore[arg-type]
+        return contracts_visible_to(cast(User, request.user)).select_related(
             "account", "account__account_manager"
         )
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "account":
-            kwargs["queryset"] = accounts_visible_to(request.user)  # type: ignore[arg-type]
+            kwargs["queryset"] = accounts_visible_to(cast(User, request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_change_permission(self, request: HttpRequest, obj: Contract | None = None) -> bool:
@@ -544,22 +545,22 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
     def _run_transition(
         self, request: HttpRequest, contract: Contract, name: str, data: dict[str, Any]
     ) -> Contract:
-        user = request.user
+        user = cast(User, request.user)  # admin views run for logged-in staff only
         match name:
             case "submit":
-                return services.contract_submit(contract=contract, by=user)  # type: ignore[arg-type]
+                return services.contract_submit(contract=contract, by=user)
             case "approve":
-                return services.contract_approve(contract=contract, by=user)  # type: ignore[arg-type]
+                return services.contract_approve(contract=contract, by=user)
             case "send_back":
                 return services.contract_send_back(
                     contract=contract,
-                    by=user,  # type: ignore[arg-type]
+                    by=user,
                     reason=data["reason"],
                 )
             case "cancel":
                 return services.contract_cancel(
                     contract=contract,
-                    by=user,  # type: ignore[arg-type]
+                    by=user,
                     reason=data["reason"],
                 )
             case "amend":
@@ -567,7 +568,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
                     raise ValidationError("Give the date the amendment takes effect.")
                 return services.contract_amend(
                     contract=contract,
-                    by=user,  # type: ignore[arg-type]
+                    by=user,
                     effective_date=data["effective_date"],
                 )
             case "terminate":
@@ -575,7 +576,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
                     raise ValidationError("Give the contract's last day.")
                 return services.contract_terminate(
                     contract=contract,
-                    by=user,  # type: ignore[arg-type]
+                    by=user,
                     end_date=data["end_date"],
                     reason=data["reason"],
                 )

@@ -26,6 +26,13 @@ def _locked(contract: Contract) -> Contract:
     return Contract.objects.select_for_update().select_related("account").get(pk=contract.pk)
 
 
+def _require_status(contract: Contract, *allowed: str, rule: str) -> None:
+    if contract.status not in allowed:
+        raise ValidationError(
+            f"Contract {contract} is {contract.get_status_display().lower()}; {rule}"
+        )
+
+
 def _check_may_edit(contract: Contract, user: User) -> None:
     if not account_visible_to(user, contract.account):
         raise PermissionDenied(
@@ -92,11 +99,7 @@ def contract_submit(*, contract: Contract, by: User) -> Contract:
     contract = _locked(contract)
     if contract.status == Status.PENDING_APPROVAL:
         return contract
-    if contract.status != Status.DRAFT:
-        raise ValidationError(
-            f"Contract {contract} is {contract.get_status_display().lower()}; only drafts are "
-            "submitted for approval."
-        )
+    _require_status(contract, Status.DRAFT, rule="only drafts are submitted for approval.")
     _check_may_edit(contract, by)
     if not contract.lines.exists():
         raise ValidationError(f"Contract {contract} has no lines: add what is sold first.")
@@ -113,10 +116,9 @@ def contract_approve(*, contract: Contract, by: User) -> Contract:
     contract = _locked(contract)
     if contract.status == Status.ACTIVE:
         return contract
-    if contract.status != Status.PENDING_APPROVAL:
-        raise ValidationError(
-            f"Contract {contract} is {contract.get_status_display().lower()}, not pending approval."
-        )
+    _require_status(
+        contract, Status.PENDING_APPROVAL, rule="only contracts pending approval are approved."
+    )
     if not by.has_perm(APPROVE_CONTRACT):
         raise PermissionDenied("Only finance approves contracts.")
     if by.pk in (contract.submitted_by_id, contract.created_by_id):
@@ -127,11 +129,7 @@ def contract_approve(*, contract: Contract, by: User) -> Contract:
     raise_if_any(contract_errors_for(contract))
     if contract.amends_id:
         previous = Contract.objects.select_for_update().get(pk=contract.amends_id)
-        if previous.status != Status.ACTIVE:
-            raise ValidationError(
-                f"Contract {previous} is {previous.get_status_display().lower()}; only an "
-                "active contract can be amended."
-            )
+        _require_status(previous, Status.ACTIVE, rule="only an active contract is amended.")
         previous.status = Status.SUPERSEDED
         _save(previous, "status")
     contract.status = Status.ACTIVE
@@ -145,10 +143,9 @@ def contract_send_back(*, contract: Contract, by: User, reason: str) -> Contract
     contract = _locked(contract)
     if not reason.strip():
         raise ValidationError("Say why the contract goes back, so its author can fix it.")
-    if contract.status != Status.PENDING_APPROVAL:
-        raise ValidationError(
-            f"Contract {contract} is {contract.get_status_display().lower()}, not pending approval."
-        )
+    _require_status(
+        contract, Status.PENDING_APPROVAL, rule="only contracts pending approval are sent back."
+    )
     if not by.has_perm(APPROVE_CONTRACT):
         raise PermissionDenied("Only finance sends contracts back.")
     contract.status = Status.DRAFT
@@ -162,11 +159,13 @@ def contract_cancel(*, contract: Contract, by: User, reason: str) -> Contract:
     contract = _locked(contract)
     if contract.status == Status.CANCELLED:
         return contract
-    if contract.status not in (Status.DRAFT, Status.PENDING_APPROVAL):
-        raise ValidationError(
-            f"Contract {contract} is {contract.get_status_display().lower()}; only drafts and "
-            "contracts pending approval are cancelled (an active one is terminated)."
-        )
+    _require_status(
+        contract,
+        Status.DRAFT,
+        Status.PENDING_APPROVAL,
+        rule="only drafts and contracts pending approval are cancelled (an active one is "
+        "terminated).",
+    )
     _check_may_edit(contract, by)
     if not reason.strip():
         raise ValidationError("Say why the contract is cancelled.")
@@ -181,10 +180,7 @@ def contract_terminate(*, contract: Contract, by: User, end_date: date, reason: 
     contract = _locked(contract)
     if contract.status == Status.TERMINATED:
         return contract
-    if contract.status != Status.ACTIVE:
-        raise ValidationError(
-            f"Contract {contract} is {contract.get_status_display().lower()}, not active."
-        )
+    _require_status(contract, Status.ACTIVE, rule="only active contracts are terminated.")
     if not by.has_perm(APPROVE_CONTRACT):
         raise PermissionDenied("Only finance terminates contracts.")
     if not reason.strip():
@@ -205,11 +201,7 @@ def contract_amend(*, contract: Contract, by: User, effective_date: date) -> Con
     """Start an amendment: a new draft version, a copy of the active one, in force from
     `effective_date` once approved."""
     contract = _locked(contract)
-    if contract.status != Status.ACTIVE:
-        raise ValidationError(
-            f"Contract {contract} is {contract.get_status_display().lower()}; only an active "
-            "contract is amended."
-        )
+    _require_status(contract, Status.ACTIVE, rule="only an active contract is amended.")
     _check_may_edit(contract, by)
     open_amendment = Contract.objects.filter(
         amends=contract, status__in=[Status.DRAFT, Status.PENDING_APPROVAL]
