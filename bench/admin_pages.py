@@ -33,6 +33,8 @@ PAGES = {
     "admin index": "/admin/",
     "accounts list": "/admin/customers/account/",
     "accounts search": "/admin/customers/account/?q=Trading",
+    "contracts list": "/admin/billing/contract/",
+    "contracts ending": "/admin/billing/contract/?ends_within=90",
 }
 ROUNDS = 30
 # Both sizes fill a whole changelist page (100 rows), so the ratio shows growth with the table.
@@ -54,7 +56,12 @@ def measure(client: Client, url: str) -> tuple[float, float, int]:
 
 
 def add_accounts(total: int) -> None:
+    """Accounts up to `total`, each with a one-line contract."""
+    from datetime import date
+    from decimal import Decimal
+
     from backoffice.models import User
+    from billing.models import CatalogItem, Contract, ContractLine, PricePhase
     from customers.models import Account
 
     managers = list(User.objects.filter(username__in=["manager", "manager2"]))
@@ -69,6 +76,28 @@ def add_accounts(total: int) -> None:
         )
         for n in range(have, total)
     )
+    item, _ = CatalogItem.objects.get_or_create(code="bench-seats", defaults={"name": "Seats"})
+    accounts = Account.objects.filter(external_ref__startswith="BENCH-", contracts__isnull=True)
+    contracts = Contract.objects.bulk_create(
+        Contract(
+            number=f"B-{account.external_ref}",
+            account=account,
+            status=Contract.Status.ACTIVE,
+            start_date=date(2026, 1, 1),
+            end_date=date(2026, 12, 31),
+            currency=account.default_currency,
+            annual_contract_value=Decimal("12000"),
+            total_contract_value=Decimal("12000"),
+        )
+        for account in accounts
+    )
+    lines = ContractLine.objects.bulk_create(
+        ContractLine(contract=c, key="seats", item=item, pricing_model="per_unit")
+        for c in contracts
+    )
+    PricePhase.objects.bulk_create(
+        PricePhase(line=line, unit_amount=Decimal("10"), quantity=100) for line in lines
+    )
 
 
 def main() -> None:
@@ -77,7 +106,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from backoffice.demo import demo_users_ensure
-    from customers.models import Account
 
     setup_test_environment()
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -93,7 +121,7 @@ def main() -> None:
     print(f"database: {connection.vendor}, ready in {time.perf_counter() - started:.1f} s")
     try:
         demo_users_ensure(password="bench")
-        Account.objects.filter(external_ref__startswith="BENCH-").delete()
+        bench_cleanup()
         client = Client()
         client.login(username="finance", password="bench")
         results = {}
@@ -111,7 +139,15 @@ def main() -> None:
                 f"{large[2] / small[2]:>9.2f}"
             )
     finally:
-        Account.objects.filter(external_ref__startswith="BENCH-").delete()
+        bench_cleanup()
+
+
+def bench_cleanup() -> None:
+    from billing.models import Contract
+    from customers.models import Account
+
+    Contract.objects.filter(number__startswith="B-BENCH-").delete()
+    Account.objects.filter(external_ref__startswith="BENCH-").delete()
 
 
 if __name__ == "__main__":
