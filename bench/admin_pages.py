@@ -117,7 +117,7 @@ def main() -> None:
     )
     connection.settings_dict["TEST"]["NAME"] = bench_db
     started = time.perf_counter()
-    connection.creation.create_test_db(verbosity=0, keepdb=not args.create_db)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=not args.create_db)
     print(f"database: {connection.vendor}, ready in {time.perf_counter() - started:.1f} s")
     try:
         demo_users_ensure(password="bench")

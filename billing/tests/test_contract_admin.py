@@ -350,3 +350,55 @@ def test_changes_to_lines_and_prices_show_in_the_contracts_change_log(
     assert "manager" in log
     assert "Line line-" in log
     assert "quantity: 100 → 150" in log
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"billing_anchor_date": "2030-01-01"}, "The billing anchor falls within the term."),
+        ({"auto_renew": "on"}, "A contract that renews needs its renewal term."),
+        ({"payment_terms_days": "20"}, "Select a valid choice. 20 is not one of the available"),
+        ({"currency": "XYZ"}, "Select a valid choice. XYZ is not one of the available"),
+        ({"billing_frequency": "2"}, "Select a valid choice. 2 is not one of the available"),
+        ({"start_date": "2026-02-30"}, "Enter a valid date."),
+    ],
+)
+def test_contract_terms_are_checked_on_the_form(manager_client, users, changes, message):
+    account = AccountFactory(account_manager=users["manager"])
+    response = manager_client.post(ADD, contract_form([], account=account.pk, **changes))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Contract.objects.exists()
+
+
+def test_a_line_shows_its_discount_against_the_list_price(finance_client, users):
+    from billing.models import ListPrice
+
+    contract = seats_contract(created_by=users["manager"])  # 20.00 EUR a seat
+    ListPrice.objects.create(
+        item=contract.lines.get().item, currency="EUR", unit_amount=Decimal("25.00")
+    )
+    page = finance_client.get(change_url(contract)).content.decode()
+    assert "contract price 20.000000: 20.0% off" in page
+
+
+def test_drafts_can_be_deleted_active_contracts_cannot(manager_client, users):
+    account = AccountFactory(account_manager=users["manager"])
+    draft = seats_contract(account=account, created_by=users["manager"])
+    active = seats_contract(account=account, created_by=users["manager"])
+    contract_submit(contract=active, by=users["manager"])
+    contract_approve(contract=active, by=users["finance"])
+
+    delete = reverse("admin:billing_contract_delete", args=[active.pk])
+    assert manager_client.post(delete, {"post": "yes"}).status_code == 403
+    delete = reverse("admin:billing_contract_delete", args=[draft.pk])
+    assert manager_client.post(delete, {"post": "yes"}).status_code == 302
+    assert list(Contract.objects.all()) == [active]
+
+
+def test_catalog_list_query_budget(finance_client, django_assert_max_num_queries):
+    for n in range(30):
+        CatalogItemFactory(code=f"bench-{n}")
+    with django_assert_max_num_queries(8):
+        response = finance_client.get(reverse("admin:billing_catalogitem_changelist"))
+    assert response.status_code == 200
