@@ -350,6 +350,17 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
         ("Change log", {"fields": ("change_log",), "classes": ("collapse",)}),
     )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Contract | None = None) -> Any:
+        # Version, amended contract and effective date mean something on amendments only.
+        if obj is not None and obj.amends_id:
+            return self.fieldsets
+        amendment_row = ("version", "amends", "effective_date")
+        return [
+            (name, {**options, "fields": tuple(f for f in options["fields"] if f != amendment_row)})
+            for name, options in self.fieldsets or ()
+            if obj is not None or name != "Change log"
+        ]
+
     # --- who sees and changes what
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contract]:
