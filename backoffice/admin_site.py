@@ -3,9 +3,12 @@
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from djstripe.apps import DjstripeAppConfig
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -26,12 +29,30 @@ class StripeMirrorConfig(DjstripeAppConfig):
     verbose_name = "Stripe mirror (read-only)"
 
 
-class ScopedHistoryAdmin(SimpleHistoryAdmin):
-    """History pages that show only what the person may see in the list.
+class BackofficeAdmin(SimpleHistoryAdmin):
+    """The base of our model admins.
 
-    simple-history's history views look objects up without the admin's get_queryset, so an
-    account manager could read the history of another manager's account by its URL.
+    - History pages show only what the person may see in the list: simple-history's history
+      views look objects up without the admin's get_queryset, so an account manager could read
+      the history of another manager's account by its URL.
+    - The selection checkbox of each row is written directly: Django renders it through the
+      form template engine, about 1.3 ms a row, a third of a 100-row list's time.
     """
+
+    @admin.display(
+        description=mark_safe(
+            '<input type="checkbox" id="action-toggle" aria-label="Select all objects on this page '
+            'for an action">'
+        )
+    )
+    def action_checkbox(self, obj: Any) -> str:
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" '
+            'aria-label="Select this object for an action - {}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            obj,
+        )
 
     def _check_visible(self, request: HttpRequest, object_id: str) -> None:
         if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
@@ -46,3 +67,17 @@ class ScopedHistoryAdmin(SimpleHistoryAdmin):
     ) -> Any:
         self._check_visible(request, object_id)
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+def plain_column(field: str, description: str) -> Any:
+    """A changelist column showing a choices field's stored value (a currency code).
+
+    Django's admin renders a choices field by flattening all its choices for every row: for
+    135 currencies on a 100-row page that is most of the page's time.
+    """
+
+    @admin.display(description=description, ordering=field)
+    def column(obj: Any) -> str:
+        return str(getattr(obj, field))
+
+    return column

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django_countries import countries
 
-from backoffice.admin_site import ScopedHistoryAdmin
+from backoffice.admin_site import BackofficeAdmin, plain_column
 from billing.models import Contract
 from billing.money import format_amount
 from customers.models import Account, Contact, TaxId
@@ -63,12 +63,12 @@ class ContractInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(ScopedHistoryAdmin):
+class AccountAdmin(BackofficeAdmin):
     list_display = (
         "legal_name",
         "external_ref",
         "country",
-        "default_currency",
+        plain_column("default_currency", "currency"),
         "account_manager",
         "status",
     )

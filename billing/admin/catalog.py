@@ -1,6 +1,6 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
+from backoffice.admin_site import BackofficeAdmin
 from billing.models import CatalogItem, ListPrice
 
 
@@ -11,7 +11,7 @@ class ListPriceInline(admin.TabularInline):
 
 
 @admin.register(CatalogItem)
-class CatalogItemAdmin(SimpleHistoryAdmin):
+class CatalogItemAdmin(BackofficeAdmin):
     list_display = ("name", "code", "unit_label", "stripe_product", "active")
     list_select_related = ("stripe_product",)
     list_filter = ("active",)

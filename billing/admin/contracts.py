@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from backoffice.admin_site import ScopedHistoryAdmin
+from backoffice.admin_site import BackofficeAdmin, plain_column
 from backoffice.models import User
 from billing.contract_rules import (
     LineInput,
@@ -284,7 +284,7 @@ class TransitionForm(forms.Form):
 
 
 @admin.register(Contract)
-class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
+class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
     form = ContractForm
     change_form_template = "admin/billing/contract/change_form.html"
     list_display = (
@@ -292,7 +292,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, ScopedHistoryAdmin):
         "account",
         "account_manager",
         "status",
-        "currency",
+        plain_column("currency", "currency"),
         "acv",
         "tcv",
         "start_date",

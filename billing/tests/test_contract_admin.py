@@ -402,3 +402,14 @@ def test_catalog_list_query_budget(finance_client, django_assert_max_num_queries
     with django_assert_max_num_queries(8):
         response = finance_client.get(reverse("admin:billing_catalogitem_changelist"))
     assert response.status_code == 200
+
+
+def test_rows_can_be_selected_for_an_action(finance_client):
+    contracts = [seats_contract(), seats_contract()]
+    page = finance_client.get(reverse("admin:billing_contract_changelist")).content.decode()
+    for contract in contracts:
+        assert (
+            f'<input type="checkbox" name="_selected_action" value="{contract.pk}" '
+            f'class="action-select" aria-label="Select this object for an action - {contract}">'
+        ) in page
+    assert 'id="action-toggle"' in page
