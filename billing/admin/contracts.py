@@ -239,6 +239,11 @@ class ContractForm(forms.ModelForm):
         anchor = data.get("billing_anchor_date")
         if anchor and start and end and not start <= anchor <= end:
             self.add_error("billing_anchor_date", "The billing anchor falls within the term.")
+        effective = data.get("effective_date")
+        if self.instance.amends_id and effective and start and end and not start < effective <= end:
+            self.add_error(
+                "effective_date", f"The amendment takes effect after {start} and by {end}."
+            )
         if data.get("auto_renew") and not data.get("renewal_term_months"):
             self.add_error("renewal_term_months", "A contract that renews needs its renewal term.")
         return data

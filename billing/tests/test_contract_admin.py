@@ -413,3 +413,21 @@ def test_rows_can_be_selected_for_an_action(finance_client):
             f'class="action-select" aria-label="Select this object for an action - {contract}">'
         ) in page
     assert 'id="action-toggle"' in page
+
+
+def test_an_amendments_effective_date_stays_within_the_term(manager_client, users):
+    contract = seats_contract(
+        account=AccountFactory(account_manager=users["manager"]), created_by=users["manager"]
+    )
+    contract_submit(contract=contract, by=users["manager"])
+    contract_approve(contract=contract, by=users["finance"])
+    manager_client.post(transition_url(contract, "amend"), {"effective_date": "2027-01-01"})
+    amendment = Contract.objects.get(version=2)
+    response = manager_client.post(
+        change_url(amendment), existing_form(amendment, effective_date="2030-01-01")
+    )
+    assert "The amendment takes effect after 2026-01-01 and by 2028-12-31." in (
+        response.content.decode()
+    )
+    amendment.refresh_from_db()
+    assert amendment.effective_date == date(2027, 1, 1)

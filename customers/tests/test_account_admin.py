@@ -157,3 +157,33 @@ def test_managers_reach_only_their_own_accounts_on_every_screen(client, demo_log
     # and they cannot hand their own account to another manager
     page = client.get(reverse("admin:customers_account_change", args=[mine.pk])).content.decode()
     assert 'name="account_manager"' not in page
+
+
+def test_accounts_found_by_stripe_id_and_filtered(finance_client, stripe_standin):
+    import stripe
+    from django.conf import settings
+
+    from billing.sync.customers import customer_sync_from_stripe
+
+    # given two accounts, one linked to its Stripe customer
+    make_accounts(6, User.objects.get(username="manager"))  # DE/EUR, JP/JPY, US/USD, ...
+    linked = Account.objects.get(external_ref="CRM-T001")
+    created = stripe.Customer.create(name=linked.legal_name, api_key=settings.STRIPE_SECRET_KEY)
+    linked.stripe_customer = customer_sync_from_stripe(stripe_id=created.id)
+    linked.save()
+    url = reverse("admin:customers_account_changelist")
+
+    # then the Stripe id finds it
+    page = finance_client.get(url, {"q": created.id}).content.decode()
+    assert linked.legal_name in page
+    assert "Customer 000 GmbH" not in page
+    # and the filters narrow the list by country, currency and manager
+    page = finance_client.get(url, {"country": "JP"}).content.decode()
+    assert "Customer 001 GmbH" in page
+    assert "Customer 000 GmbH" not in page
+    page = finance_client.get(url, {"default_currency": "USD"}).content.decode()
+    assert "Customer 002 GmbH" in page
+    assert "Customer 001 GmbH" not in page
+    manager = User.objects.get(username="manager")
+    page = finance_client.get(url, {"account_manager__id__exact": manager.pk}).content.decode()
+    assert "Customer 005 GmbH" in page
