@@ -323,9 +323,10 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
         "workflow",
         "upcoming_charges",
         "change_log",
+        "versions",
     )
     fieldsets = (
-        (None, {"fields": ("number", "account", "status", "workflow")}),
+        (None, {"fields": ("number", "account", "status", "workflow", "versions")}),
         (
             "Term",
             {
@@ -447,6 +448,36 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
             ),
         )
         return format_html("<table><tbody>{}</tbody></table>", rows)
+
+    @admin.display(description="versions")
+    def versions(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "-"
+        siblings = Contract.objects.filter(number=contract.number).order_by("version")
+        if len(siblings) < 2:
+            return "The original; no amendments."
+        return format_html_join(
+            "",
+            "<div>{}</div>",
+            (
+                (
+                    format_html(
+                        "{}{}: {}, in force from {}",
+                        format_html(
+                            '<a href="{}">{}</a>',
+                            reverse("admin:billing_contract_change", args=[v.pk]),
+                            v,
+                        )
+                        if v.pk != contract.pk
+                        else v,
+                        " (this page)" if v.pk == contract.pk else "",
+                        v.get_status_display().lower(),
+                        v.effective_date or v.start_date,
+                    ),
+                )
+                for v in siblings
+            ),
+        )
 
     @admin.display(description="who changed what (contract, lines, phases, tiers)")
     def change_log(self, contract: Contract) -> str:

@@ -431,3 +431,23 @@ def test_an_amendments_effective_date_stays_within_the_term(manager_client, user
     )
     amendment.refresh_from_db()
     assert amendment.effective_date == date(2027, 1, 1)
+
+
+def test_every_version_of_a_contract_is_listed_on_its_page(finance_client, users):
+    contract = seats_contract(created_by=users["manager"])
+    contract_submit(contract=contract, by=users["admin"])
+    contract_approve(contract=contract, by=users["finance"])
+    from billing.services.contracts import contract_amend
+
+    amendment = contract_amend(
+        contract=contract, by=users["admin"], effective_date=date(2027, 1, 1)
+    )
+    contract_submit(contract=amendment, by=users["admin"])
+    contract_approve(contract=amendment, by=users["finance"])
+
+    page = finance_client.get(change_url(contract)).content.decode()
+    assert f"{contract} (this page): superseded by an amendment, in force from 2026-01-01" in page
+    assert (
+        f'<a href="{change_url(amendment)}">{amendment}</a>: active, in force from 2027-01-01'
+        in (page)
+    )
