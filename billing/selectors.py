@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 
 from backoffice.models import User
-from billing.contract_rules import LineInput, PhaseInput, TierInput
+from billing.contract_rules import LineInput, PhaseInput, TierInput, contract_errors
 from billing.models import Contract, ContractLine, PricePhase, PriceTier
 from billing.pricing import (
     Line,
@@ -29,14 +29,34 @@ def contracts_visible_to(user: User) -> QuerySet[Contract]:
     return contracts.filter(account__account_manager=user)
 
 
-def _lines(contract: Contract) -> list[ContractLine]:
+# A saved line with its phases in date order, each with its tiers in ascending order.
+PricedLine = tuple[ContractLine, list[tuple[PricePhase, list[PriceTier]]]]
+
+
+def _tier_order(tier: PriceTier) -> float:
+    return float("inf") if tier.up_to is None else float(tier.up_to)
+
+
+def contract_priced_lines(contract: Contract) -> list[PricedLine]:
+    """The contract's lines, phases and tiers, loaded once (four queries), in pricing order."""
     if contract.pk is None:
         return []
-    return list(
-        contract.lines.select_related("item").prefetch_related(
-            Prefetch("phases", queryset=PricePhase.objects.prefetch_related("tiers"))
-        )
+    lines = contract.lines.select_related("item").prefetch_related(
+        Prefetch("phases", queryset=PricePhase.objects.prefetch_related("tiers"))
     )
+    return [
+        (
+            line,
+            [
+                (phase, sorted(phase.tiers.all(), key=_tier_order))
+                # A blank start is the contract's start.
+                for phase in sorted(
+                    line.phases.all(), key=lambda p: p.start_date or contract.start_date
+                )
+            ],
+        )
+        for line in lines
+    ]
 
 
 def contract_validity(contract: Contract) -> tuple[date, date]:
@@ -56,7 +76,9 @@ def contract_validity(contract: Contract) -> tuple[date, date]:
     return start, end
 
 
-def contract_terms(contract: Contract, *, whole_term: bool = False) -> Terms:
+def contract_terms(
+    contract: Contract, *, whole_term: bool = False, priced: list[PricedLine] | None = None
+) -> Terms:
     """The contract as the pricing engine sees it. By default only the days this version is
     in force; `whole_term` prices the version over the whole term."""
     start, end = (
@@ -76,15 +98,12 @@ def contract_terms(contract: Contract, *, whole_term: bool = False) -> Terms:
                     flat_amount=phase.flat_amount,
                     quantity=phase.quantity,
                     included_units=phase.included_units,
-                    tiers=tuple(
-                        Tier(up_to=t.up_to, unit_amount=t.unit_amount, flat_amount=t.flat_amount)
-                        for t in sorted(phase.tiers.all(), key=_tier_order)
-                    ),
+                    tiers=tuple(Tier(t.up_to, t.unit_amount, t.flat_amount) for t in tiers),
                 )
-                for phase in sorted(line.phases.all(), key=lambda p: p.start_date or start)
+                for phase, tiers in phases
             ),
         )
-        for line in _lines(contract)
+        for line, phases in (contract_priced_lines(contract) if priced is None else priced)
     )
     return Terms(
         currency=contract.currency,
@@ -97,14 +116,9 @@ def contract_terms(contract: Contract, *, whole_term: bool = False) -> Terms:
     )
 
 
-def _tier_order(tier: object) -> float:
-    up_to = getattr(tier, "up_to", None)
-    return float("inf") if up_to is None else float(up_to)
-
-
-def contract_line_inputs(contract: Contract) -> list[LineInput]:
-    """The saved lines as contract_rules checks them."""
-    return [
+def contract_errors_for(contract: Contract, *, priced: list[PricedLine] | None = None) -> list[str]:
+    """What is wrong with the saved contract, in contract_rules' words (empty: nothing)."""
+    lines = [
         LineInput(
             label=f"Line {line.key}",
             item_id=line.item_id,
@@ -118,18 +132,19 @@ def contract_line_inputs(contract: Contract) -> list[LineInput]:
                     flat_amount=phase.flat_amount,
                     quantity=phase.quantity,
                     included_units=phase.included_units,
-                    tiers=tuple(
-                        TierInput(t.up_to, t.unit_amount, t.flat_amount)
-                        for t in sorted(phase.tiers.all(), key=_tier_order)
-                    ),
+                    tiers=tuple(TierInput(t.up_to, t.unit_amount, t.flat_amount) for t in tiers),
                 )
-                for phase in sorted(
-                    line.phases.all(), key=lambda p: p.start_date or contract.start_date
-                )
+                for phase, tiers in phases
             ),
         )
-        for line in _lines(contract)
+        for line, phases in (contract_priced_lines(contract) if priced is None else priced)
     ]
+    return contract_errors(
+        lines,
+        currency=contract.currency,
+        term=(contract.start_date, contract.end_date),
+        minimum_commit=contract.minimum_commit,
+    )
 
 
 def contract_upcoming_charges(

@@ -31,6 +31,7 @@ from billing.money import format_amount
 from billing.pricing import PricingModel
 from billing.selectors import (
     contract_change_log,
+    contract_errors_for,
     contract_upcoming_charges,
     contracts_visible_to,
 )
@@ -423,7 +424,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
 
     @admin.display(description="next billing periods (usage counted as zero)")
     def upcoming_charges(self, contract: Contract) -> str:
-        if not contract.pk or services.contract_errors_for(contract):
+        if not contract.pk or contract_errors_for(contract):
             return "Shown once the contract's prices are complete."
         periods = contract_upcoming_charges(contract, today=timezone.localdate())
         currency = contract.currency
@@ -518,7 +519,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
             )
         if contract.ended_reason:
             notes.append(format_html("<strong>Ended:</strong> {}", contract.ended_reason))
-        problems = services.contract_errors_for(contract) if contract.is_editable else []
+        problems = contract_errors_for(contract) if contract.is_editable else []
         if problems:
             notes.append(
                 format_html("<strong>To fix before submitting:</strong> {}", "; ".join(problems))

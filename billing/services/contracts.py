@@ -12,10 +12,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from backoffice.models import User
-from billing.contract_rules import contract_errors, raise_if_any
+from billing.contract_rules import raise_if_any
 from billing.models import Contract, ContractLine, PriceTier
 from billing.pricing import add_months, annual_contract_value, total_contract_value
-from billing.selectors import contract_line_inputs, contract_terms
+from billing.selectors import contract_errors_for, contract_priced_lines, contract_terms
 from customers.selectors import account_visible_to
 
 APPROVE_CONTRACT = "billing.approve_contract"
@@ -73,8 +73,9 @@ def contract_number_assign(contract: Contract) -> None:
 
 def contract_values_refresh(contract: Contract) -> Contract:
     """Recompute ACV and TCV from the saved lines (the version priced over its whole term)."""
-    terms = contract_terms(contract, whole_term=True)
-    if any(contract_errors_for(contract)):
+    priced = contract_priced_lines(contract)  # loaded once for both
+    terms = contract_terms(contract, whole_term=True, priced=priced)
+    if contract_errors_for(contract, priced=priced):
         acv = tcv = Decimal(0)  # not meaningful until the prices are valid
     else:
         acv, tcv = annual_contract_value(terms), total_contract_value(terms)
@@ -83,15 +84,6 @@ def contract_values_refresh(contract: Contract) -> Contract:
     )
     contract.annual_contract_value, contract.total_contract_value = acv, tcv
     return contract
-
-
-def contract_errors_for(contract: Contract) -> list[str]:
-    return contract_errors(
-        contract_line_inputs(contract),
-        currency=contract.currency,
-        term=(contract.start_date, contract.end_date),
-        minimum_commit=contract.minimum_commit,
-    )
 
 
 @transaction.atomic

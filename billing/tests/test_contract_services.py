@@ -239,3 +239,37 @@ def test_contracts_past_their_end_expire_or_renew(manager, finance):
     renewing.refresh_from_db()
     assert ending.status == Status.EXPIRED
     assert (renewing.status, renewing.end_date) == (Status.ACTIVE, date(2027, 12, 31))
+
+
+def test_an_amendments_usage_ramp_is_priced_by_the_phase_in_force(manager, finance):
+    # given an active usage contract whose ramp starts on the contract's first day (blank
+    # start) and drops the price from 2027-07-01
+    from billing.tests.factories import ContractLineFactory
+
+    contract = ContractFactory(account=AccountFactory(account_manager=manager), created_by=manager)
+    line = ContractLineFactory(contract=contract, pricing_model="usage", metric="calls")
+    PricePhaseFactory(
+        line=line,
+        start_date=None,
+        end_date=date(2027, 6, 30),
+        unit_amount=Decimal("0.10"),
+        quantity=0,
+    )
+    PricePhaseFactory(
+        line=line,
+        start_date=date(2027, 7, 1),
+        end_date=None,
+        unit_amount=Decimal("0.05"),
+        quantity=0,
+    )
+    contract_submit(contract=contract, by=manager)
+    contract_approve(contract=contract, by=finance)
+
+    # when an amendment takes effect on 2027-01-01
+    amendment = contract_amend(contract=contract, by=manager, effective_date=date(2027, 1, 1))
+
+    # then its March 2027 usage is priced by the first phase, in force that month
+    march = (date(2027, 3, 1), date(2027, 3, 31))
+    assert expected_charges(contract_terms(amendment), march, {"calls": 1000}).total == Decimal(
+        "100.00"
+    )
