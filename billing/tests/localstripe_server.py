@@ -3,34 +3,85 @@
 Run as its own process: `python -m billing.tests.localstripe_server --port 8420`.
 
 localstripe cannot serve dj-stripe as it is (see README, "The local Stripe stand-in"). This
-launcher keeps localstripe's own resources and adds, at the HTTP layer, what is missing, with
-payloads copied from Stripe's own examples (stripe_fixtures/fixtures3.json):
+launcher keeps localstripe's own resources (customers, products, plans, subscriptions and their
+items, invoices and lines, invoice items, payment methods, charges, refunds, tax rates, coupons,
+customers' tax ids, events, webhooks) and adds, at the HTTP layer, what is missing, with payloads
+copied from Stripe's own examples (stripe_fixtures/fixtures3.json):
 
 - `GET /v1/account` and `GET /v1/accounts`, which dj-stripe calls before any sync;
+- prices: `POST /v1/prices`, `GET /v1/prices[/{id}]`, `POST /v1/prices/{id}` (tiers and
+  currency_options only when expanded, as in Stripe); the product must exist in localstripe;
+- subscription schedules: create, retrieve, update, list, `/{id}/cancel`, `/{id}/release`;
+- objects only Stripe makes, seeded with `POST /_config/objects` and then read through the API:
+  `GET /v1/disputes[/{id}]`, `/v1/reviews[/{id}]`, `/v1/radar/early_fraud_warnings[/{id}]`,
+  `/v1/mandates/{id}`, `/v1/tax_ids[/{id}]` (with localstripe's customers' tax ids);
+- for those: Stripe's lists (newest first, `limit`, `starting_after`, `ending_before`,
+  `created[gte|gt|lte|lt]`), Stripe's errors naming the parameter, and a localstripe Event for
+  every write (`GET /v1/events`, webhooks) -- see standin_store.py;
+- localstripe's own answers put in Stripe's shape: subscription items carry `subscription`,
+  `default_tax_rates` is `[]` not null, invoices, lines and items carry `discounts`, tax ids
+  carry `owner`; events and webhooks too;
+- `expand[]` paths localstripe cannot follow (`discounts`, `lines.data.discounts`, ...) left out
+  instead of failing the request with "Bad expand"; the others expanded as localstripe would;
 - a missing object answered as Stripe does (`No such customer: 'cus_...'`, code
   `resource_missing`), where localstripe says only "Not Found";
+- Stripe's idempotency: a POST's response is kept by its `Idempotency-Key` and replayed for the
+  same key (`Idempotent-Replayed: true`); the same key with other parameters is an
+  `idempotency_error`;
+- fault injection, request counting, and the test controls below;
 - nothing written to /tmp/localstripe.pickle (shared between runs, and quadratic to rewrite);
 - listening on 127.0.0.1 only, where localstripe itself listens on every interface.
+
+Test controls (JSON, no API key needed):
+
+- `DELETE /_config/data`: empties localstripe, the store, the idempotency keys, the counters
+  and the registered webhooks, and turns faults off (each test starts from nothing);
+- `POST /_config/objects`: `{"object": "dispute", ...fields}` or a list of them; stores Stripe's
+  example object with the fields over it (nested objects merged), sends the event Stripe would,
+  answers the objects; an `id` already stored updates that object;
+- `POST /_config/faults`: `{"rate": 0.3, "kinds": ["429", "500", "timeout"], "seed": 7,
+  "methods": ["GET", "POST"], "paths": ["/v1/invoices"], "timeout_seconds": 3}`; that share of
+  `/v1/...` requests fails. 429 (`rate_limit`) and 500 (`api_error`) are answered before the
+  request reaches Stripe's logic, so nothing is written and nothing is kept for idempotency;
+  "timeout" lets the request through and answers `timeout_seconds` late, as a slow Stripe does:
+  the write happened, the client gave up, and a retry with the same key gets the kept answer.
+  `GET` shows the setting, `DELETE` turns faults off;
+- `GET /_config/stats`: `{"requests": n, "by_path": {...}, "faults": n, "faults_by_kind": {...},
+  "idempotent_replays": n}` for `/v1/...` requests;
+- `POST /_config/webhooks/{id}` (localstripe's own): form fields `url`, `secret`.
+
+Still as localstripe has it: its own lists come oldest first and take neither `ending_before`
+nor `created` filters; `GET /v1/subscription_items?subscription=...` and paging through
+`/v1/invoices/{id}/lines` or `/v1/customers/{id}/tax_ids` are refused; subscriptions take plans
+(not the prices above) and one item; it invoices only customers with a subscription; customers
+carry `tax_ids`, `sources` and `subscriptions` even when not expanded; webhooks go out a second
+after the event, so a receiver may get the events of the test before.
 """
 
 import argparse
-import copy
+import asyncio
 import json
 import logging
-from pathlib import Path
+import random
+import re
+import secrets
+import urllib.parse
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from localstripe import resources, server
+from localstripe import resources, server, webhooks
 
-FIXTURES_PATH = Path(__file__).parent / "stripe_fixtures" / "fixtures3.json"
+from billing.tests import standin_store as standin
+from billing.tests.standin_store import FIXTURES_PATH, StripeError, stripe_fixture
+
+__all__ = ["FIXTURES_PATH", "build_app", "stripe_fixture"]
+
 STANDIN_ACCOUNT_ID = "acct_1BackofficeStandin"
 
-
-def stripe_fixture(name: str) -> dict[str, Any]:
-    """A fresh copy of Stripe's example object `name` (for example "customer")."""
-    with FIXTURES_PATH.open() as f:
-        return copy.deepcopy(json.load(f)["resources"][name])
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _account() -> dict[str, Any]:
@@ -59,6 +110,351 @@ async def list_accounts(request: web.Request) -> web.Response:
     )
 
 
+# --- Routes for what localstripe lacks ------------------------------------------------------
+
+# The handlers added here: localstripe's request and response fixes leave them alone.
+OWN_HANDLERS: set[Handler] = {retrieve_account, list_accounts}
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """The request's parameters, decoded as localstripe decodes them (`a[b][0]=c`)."""
+    if request.method == "GET":
+        return dict(server.unflatten_data(request.query))
+    data = await server.get_post_data(request)
+    return dict(data) if data else {}
+
+
+def _api(action: Callable[..., dict[str, Any]]) -> Handler:
+    """An endpoint calling `action(params)`, or `action(id, params)` under `/{id}`."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        params = await _params(request)
+        ids = [request.match_info["id"]] if "id" in request.match_info else []
+        return web.json_response(action(*ids, params))
+
+    return handle
+
+
+def _seeded(object_name: str, url: str, fields: tuple[str, ...] = ()) -> tuple[Handler, Handler]:
+    """List and retrieve endpoints for objects the tests seed."""
+    listing = _api(lambda params: standin.seeded_list(object_name, params, url=url, fields=fields))
+    retrieving = _api(
+        lambda object_id, params: standin.seeded_retrieve(object_name, object_id, params)
+    )
+    return listing, retrieving
+
+
+def _standin_routes() -> list[tuple[str, str, Handler]]:
+    disputes, dispute = _seeded("dispute", "/v1/disputes", ("charge", "payment_intent"))
+    reviews, review = _seeded("review", "/v1/reviews")
+    warnings, warning = _seeded(
+        "radar.early_fraud_warning", "/v1/radar/early_fraud_warnings", ("charge", "payment_intent")
+    )
+    _, mandate = _seeded("mandate", "")  # Stripe has no list of mandates
+    schedules = "/v1/subscription_schedules"
+    return [
+        ("GET", "/v1/account", retrieve_account),
+        ("GET", "/v1/accounts", list_accounts),
+        ("POST", "/v1/prices", _api(standin.price_create)),
+        ("GET", "/v1/prices", _api(standin.price_list)),
+        ("GET", "/v1/prices/{id}", _api(standin.price_retrieve)),
+        ("POST", "/v1/prices/{id}", _api(standin.price_update)),
+        ("POST", schedules, _api(standin.schedule_create)),
+        ("GET", schedules, _api(standin.schedule_list)),
+        ("GET", schedules + "/{id}", _api(standin.schedule_retrieve)),
+        ("POST", schedules + "/{id}", _api(standin.schedule_update)),
+        ("POST", schedules + "/{id}/cancel", _api(standin.schedule_cancel)),
+        ("POST", schedules + "/{id}/release", _api(standin.schedule_release)),
+        ("GET", "/v1/disputes", disputes),
+        ("GET", "/v1/disputes/{id}", dispute),
+        ("GET", "/v1/reviews", reviews),
+        ("GET", "/v1/reviews/{id}", review),
+        ("GET", "/v1/radar/early_fraud_warnings", warnings),
+        ("GET", "/v1/radar/early_fraud_warnings/{id}", warning),
+        ("GET", "/v1/mandates/{id}", mandate),
+        ("GET", "/v1/tax_ids", _api(standin.tax_id_list)),
+        ("GET", "/v1/tax_ids/{id}", _api(standin.tax_id_retrieve)),
+    ]
+
+
+# --- The network between client and Stripe: counters, faults, idempotency -------------------
+
+FAULT_KINDS = ("429", "500", "timeout")
+
+
+def _stripe_error(
+    status: int, error_type: str, message: str, code: str | None = None
+) -> web.Response:
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if code:
+        error["code"] = code
+    return web.json_response({"error": error}, status=status)
+
+
+@dataclass
+class Faults:
+    rate: float = 0.0
+    kinds: tuple[str, ...] = ("500",)
+    methods: frozenset[str] = frozenset({"GET", "POST", "DELETE"})
+    paths: tuple[str, ...] = ("/v1/",)
+    timeout_seconds: float = 3.0
+    seed: int | None = None
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> "Faults":
+        if not isinstance(spec, dict):
+            raise ValueError("expected a JSON object")
+        unknown = set(spec) - {"rate", "kinds", "seed", "methods", "paths", "timeout_seconds"}
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        rate = float(spec.get("rate", 0.0))
+        kinds = tuple(str(kind) for kind in spec.get("kinds", ["500"]))
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate is a share of requests, from 0 to 1")
+        if not kinds or not set(kinds) <= set(FAULT_KINDS):
+            raise ValueError(f"kinds are some of {', '.join(FAULT_KINDS)}")
+        seed = spec.get("seed")
+        timeout_seconds = float(spec.get("timeout_seconds", 3.0))
+        if timeout_seconds <= 0:
+            raise ValueError("timeout_seconds must be positive")
+        return cls(
+            rate=rate,
+            kinds=kinds,
+            methods=frozenset(m.upper() for m in spec.get("methods", ["GET", "POST", "DELETE"])),
+            paths=tuple(spec.get("paths", ["/v1/"])),
+            timeout_seconds=timeout_seconds,
+            seed=seed,
+            # Seeded, so that a failing run can be replayed request for request.
+            rng=random.Random(seed),  # noqa: S311 (not for security)
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rate": self.rate,
+            "kinds": list(self.kinds),
+            "methods": sorted(self.methods),
+            "paths": list(self.paths),
+            "timeout_seconds": self.timeout_seconds,
+            "seed": self.seed,
+        }
+
+    def draw(self, request: web.Request) -> str | None:
+        """The fault this request meets, if any."""
+        if self.rate <= 0 or request.method not in self.methods:
+            return None
+        if not request.path.startswith(self.paths):
+            return None
+        if self.rng.random() >= self.rate:
+            return None
+        return self.rng.choice(self.kinds)
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    by_path: Counter[str] = field(default_factory=Counter)
+    faults: int = 0
+    faults_by_kind: Counter[str] = field(default_factory=Counter)
+    idempotent_replays: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "by_path": dict(self.by_path),
+            "faults": self.faults,
+            "faults_by_kind": dict(self.faults_by_kind),
+            "idempotent_replays": self.idempotent_replays,
+        }
+
+
+@dataclass(frozen=True)
+class KeptResponse:
+    """The first answer to an idempotency key, and what it was an answer to."""
+
+    request: tuple[str, str, bytes]  # method, path, body
+    status: int
+    body: bytes
+
+
+# Answers Stripe does not keep for a key: the request failed before any work was done
+# (validation, authentication, a missing object, a conflict, a rate limit).
+_NOT_KEPT = frozenset({400, 401, 404, 409, 429})
+
+
+class NetworkState:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.faults = Faults()
+        self.stats = Stats()
+        # (API key, Idempotency-Key) -> the kept answer, or None while the first is running.
+        self.idempotency: dict[tuple[str, str], KeptResponse | None] = {}
+
+
+NETWORK = NetworkState()
+
+
+async def _idempotent(request: web.Request, handler: Handler, key: str) -> web.StreamResponse:
+    # Stripe scopes keys to the account; the API key stands for it here.
+    scope = (request.headers.get("Authorization", ""), key)
+    this_request = (request.method, request.path, await request.read())
+    kept_responses = NETWORK.idempotency
+    if scope in kept_responses:
+        kept = kept_responses[scope]
+        if kept is None:
+            return _stripe_error(
+                409,
+                "idempotency_error",
+                "There is currently another in-progress request using this Idempotent Key "
+                "(that probably means you submitted twice, and the other request is still "
+                f"going through): {key}. Please try again later.",
+            )
+        if kept.request != this_request:
+            return _stripe_error(
+                400,
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the same parameters they "
+                f"were first used with. Try using a key other than '{key}' if you meant to "
+                "execute a different request.",
+            )
+        NETWORK.stats.idempotent_replays += 1
+        return web.Response(
+            body=kept.body,
+            status=kept.status,
+            content_type="application/json",
+            headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
+        )
+    kept_responses[scope] = None
+    try:
+        response = await handler(request)
+    except BaseException:
+        kept_responses.pop(scope, None)
+        raise
+    body = response.body if isinstance(response, web.Response) else None
+    if isinstance(body, bytes) and response.status not in _NOT_KEPT:
+        kept_responses[scope] = KeptResponse(this_request, response.status, body)
+    else:
+        kept_responses.pop(scope, None)
+    response.headers["Idempotency-Key"] = key
+    return response
+
+
+@web.middleware
+async def stripe_network(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: counts `/v1/` requests, injects faults, keeps and replays idempotent POSTs."""
+    if not request.path.startswith("/v1/"):
+        return await handler(request)
+    stats = NETWORK.stats
+    stats.requests += 1
+    stats.by_path[request.path] += 1
+    fault = NETWORK.faults.draw(request)
+    timeout_seconds = NETWORK.faults.timeout_seconds
+    if fault:
+        stats.faults += 1
+        stats.faults_by_kind[fault] += 1
+    response = await _answer(request, handler, fault)
+    response.headers.setdefault("Request-Id", "req_" + secrets.token_hex(7))
+    if fault == "timeout":
+        # After the work is done, as when Stripe is slow to answer: the client gives up, the
+        # write stays, and a retry with the same key gets the answer kept for it.
+        await asyncio.sleep(timeout_seconds)
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler, fault: str | None) -> web.StreamResponse:
+    # A 429 or 500 comes before the request reaches Stripe's logic: nothing is written, and
+    # nothing kept for the idempotency key.
+    if fault == "429":
+        return _stripe_error(
+            429,
+            "invalid_request_error",
+            "Too many requests hit the API too quickly. We recommend an exponential backoff of "
+            "your requests.",
+            code="rate_limit",
+        )
+    if fault == "500":
+        return _stripe_error(500, "api_error", "An unknown error occurred (injected by the test).")
+    key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+    return await (_idempotent(request, handler, key) if key else handler(request))
+
+
+@web.middleware
+async def flush_standin_too(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """`DELETE /_config/data` empties the stand-in's own state along with localstripe's."""
+    response = await handler(request)
+    if request.method == "DELETE" and request.path == "/_config/data":
+        standin.STORE.clear()
+        NETWORK.reset()
+        # localstripe keeps webhook receivers across flushes; a test's receiver is gone after it.
+        webhooks._webhooks.clear()
+    return response
+
+
+# --- localstripe's own resources: requests it would refuse, answers not shaped like Stripe's ---
+
+_EXPAND_KEY = re.compile(r"^expand(\[\d*\])?$")
+
+
+async def _without_expand(request: web.Request) -> tuple[web.Request, list[str]]:
+    """The request with its `expand` taken out, and the paths it asked for."""
+    if request.method != "POST":
+        query = request.rel_url.query
+        expand = [v for k, v in query.items() if _EXPAND_KEY.match(k)]
+        if not expand:
+            return request, []
+        standin.check_expand(expand)
+        kept = [(k, v) for k, v in query.items() if not _EXPAND_KEY.match(k)]
+        return request.clone(rel_url=request.rel_url.with_query(kept)), expand
+    body = await request.read()
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(body or b"{}")
+        except json.JSONDecodeError:
+            return request, []
+        if not isinstance(data, dict) or "expand" not in data:
+            return request, []
+        expand = standin.expand_list(data.pop("expand"))
+        new_body = json.dumps(data).encode()
+    else:
+        pairs = urllib.parse.parse_qsl(body.decode(), keep_blank_values=True)
+        expand = [v for k, v in pairs if _EXPAND_KEY.match(k)]
+        if not expand:
+            return request, []
+        standin.check_expand(expand)
+        new_body = urllib.parse.urlencode([(k, v) for k, v in pairs if not _EXPAND_KEY.match(k)])
+        new_body = new_body.encode()
+    # aiohttp can neither clone a request whose body was read nor give one another body; the
+    # body it has read is cached, and localstripe reads that cache, so the cache is replaced.
+    request._read_bytes = new_body
+    return request, expand
+
+
+@web.middleware
+async def localstripe_compat(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Expands what it can instead of localstripe failing on `expand`, and puts localstripe's
+    answers in Stripe's shape."""
+    if not request.path.startswith("/v1/") or request.match_info.handler in OWN_HANDLERS:
+        return await handler(request)
+    try:
+        # Refused as Stripe would, before anything is written.
+        request, expand = await _without_expand(request)
+    except StripeError as error:
+        return error.to_response()
+    response = await handler(request)
+    if not (
+        isinstance(response, web.Response)
+        and response.content_type == "application/json"
+        and isinstance(response.body, bytes)
+    ):
+        return response
+    payload = json.loads(response.body)
+    if response.status < 400:
+        standin.expand_paths(payload, expand)
+    return web.json_response(standin.stripe_shape(payload), status=response.status)
+
+
 # URL path segment -> the object name Stripe uses in "No such ..." messages.
 _OBJECT_NAMES = {
     "customers": "customer",
@@ -77,7 +473,7 @@ _OBJECT_NAMES = {
 
 
 @web.middleware
-async def stripe_shaped_not_found(request: web.Request, handler: Any) -> web.StreamResponse:
+async def stripe_shaped_not_found(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     parts = request.path.strip("/").split("/")
     generic = isinstance(response, web.Response) and b'"Not Found"' in (response.body or b"")
@@ -98,14 +494,81 @@ async def stripe_shaped_not_found(request: web.Request, handler: Any) -> web.Str
     return response
 
 
+def _shape_events_like_stripe() -> None:
+    """localstripe's events (listed and sent to webhooks) carry the object in Stripe's shape."""
+    original = resources.Event.__init__
+    if getattr(original, "stripe_shaped", False):
+        return
+
+    def __init__(self: resources.Event, type: str, data: Any) -> None:
+        original(self, type, data)
+        standin.stripe_shape(self.data)
+
+    __init__.stripe_shaped = True  # type: ignore[attr-defined]
+    resources.Event.__init__ = __init__  # type: ignore[method-assign]
+
+
+# --- Test controls --------------------------------------------------------------------------
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except json.JSONDecodeError:
+        raise StripeError(400, "The body must be JSON.") from None
+
+
+async def seed_objects(request: web.Request) -> web.Response:
+    spec = await _json_body(request)
+    if isinstance(spec, list):
+        seeded = [standin.seed(item) for item in spec]
+        return web.json_response({"object": "list", "data": seeded, "has_more": False})
+    return web.json_response(standin.seed(spec))
+
+
+async def configure_faults(request: web.Request) -> web.Response:
+    spec = await _json_body(request)
+    try:
+        NETWORK.faults = Faults.from_spec(spec)
+    except (TypeError, ValueError) as error:
+        raise StripeError(400, f"Bad fault setting: {error}") from None
+    return web.json_response(NETWORK.faults.describe())
+
+
+async def show_faults(request: web.Request) -> web.Response:
+    return web.json_response(NETWORK.faults.describe())
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    NETWORK.faults = Faults()
+    return web.json_response(NETWORK.faults.describe())
+
+
+async def show_stats(request: web.Request) -> web.Response:
+    return web.json_response(NETWORK.stats.describe())
+
+
 def build_app() -> web.Application:
     # Keep the store in memory only.
     resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
+    _shape_events_like_stripe()
     app = server.app
-    # Outermost, so it sees the 404 that localstripe's own error middleware renders.
-    app.middlewares.insert(0, stripe_shaped_not_found)
-    app.router.add_get("/v1/account", retrieve_account)
-    app.router.add_get("/v1/accounts", list_accounts)
+    # Outermost first. The not-found rewrite sits outside localstripe's own error middleware,
+    # so that it sees the 404 that middleware renders.
+    app.middlewares[0:0] = [
+        stripe_network,
+        flush_standin_too,
+        stripe_shaped_not_found,
+        localstripe_compat,
+    ]
+    for method, path, handler in _standin_routes():
+        OWN_HANDLERS.add(handler)
+        app.router.add_route(method, path, handler)
+    app.router.add_post("/_config/objects", seed_objects)
+    app.router.add_post("/_config/faults", configure_faults)
+    app.router.add_get("/_config/faults", show_faults)
+    app.router.add_delete("/_config/faults", clear_faults)
+    app.router.add_get("/_config/stats", show_stats)
     return app
 
 
