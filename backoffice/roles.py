@@ -30,6 +30,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         *_crud("billing", "contractline", "pricephase", "pricetier", delete=True),
         *_crud("billing", "catalogitem", "listprice", delete=True),
         "billing.approve_contract",
+        # The Stripe sync: its health, the events received, "sync now" and "retry".
+        "billing.view_syncstatus",
+        "billing.view_stripeevent",
+        "billing.run_stripe_sync",
         # Finance ops see and adjust the periodic jobs (sync schedules and the like).
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",

@@ -1,5 +1,16 @@
-"""The one place that points stripe-python (and so dj-stripe) at a Stripe server."""
+"""The one place that talks HTTP to Stripe: which server, which key, which retries.
 
+dj-stripe calls stripe-python's module-level API, so `configure_stripe` sets the module
+globals. The sync engine and the pushes use `StripeApi`: plain dicts in and out, a request
+count, and one retry policy (429, 409, 5xx and network errors are retried with exponential
+backoff and jitter; 4xx validation errors never are). Writes always carry an idempotency key
+derived from our own record, so a retry (here, or of a whole Celery task) cannot write twice.
+"""
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import stripe
@@ -8,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
 _STRIPE_SETTINGS = {"STRIPE_API_BASE", "STRIPE_API_VERSION", "STRIPE_SECRET_KEY"}
+PAGE_SIZE = 100  # Stripe's largest page
 
 
 def configure_stripe() -> None:
@@ -29,3 +41,78 @@ def stripe_secret_key() -> str:
             "'Connecting a Stripe account')."
         )
     return key
+
+
+def is_transient(error: stripe.StripeError) -> bool:
+    """Worth retrying: rate limits, lock conflicts, Stripe's own failures, network trouble."""
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError):
+        return True
+    status = error.http_status or 0
+    return status == 409 or status >= 500
+
+
+def is_missing(error: stripe.StripeError) -> bool:
+    return isinstance(error, stripe.InvalidRequestError) and (
+        error.code == "resource_missing" or error.http_status == 404
+    )
+
+
+class StripeApi:
+    """A Stripe connection for one run of the engine; counts its requests."""
+
+    def __init__(
+        self,
+        *,
+        max_attempts: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        key = stripe_secret_key()
+        # Tells keys apart without keeping the key itself around.
+        self.key_fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.client = stripe.StripeClient(
+            key,
+            stripe_version=settings.STRIPE_API_VERSION,
+            base_addresses={"api": settings.STRIPE_API_BASE or STRIPE_DEFAULT_API_BASE},
+            max_network_retries=0,  # our own policy below, the same for reads and writes
+            http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT_SECONDS),
+        )
+        self.max_attempts = max_attempts or settings.STRIPE_MAX_ATTEMPTS
+        self.sleep = sleep
+        self.requests = 0
+
+    def _request(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        for attempt in range(1, self.max_attempts + 1):
+            self.requests += 1
+            try:
+                response = self.client.raw_request(method, path, **params)
+                data: dict[str, Any] = response.data
+                return data
+            except stripe.StripeError as error:
+                if not is_transient(error) or attempt == self.max_attempts:
+                    raise
+                # Exponential backoff with full jitter, so that retries do not arrive together.
+                self.sleep(random.uniform(0, min(8.0, 0.25 * 2**attempt)))  # noqa: S311
+        raise AssertionError("unreachable")
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        return self._request("get", path, params)
+
+    def post(self, path: str, params: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        return self._request("post", path, {**params, "idempotency_key": idempotency_key})
+
+    def delete(self, path: str, *, idempotency_key: str) -> dict[str, Any]:
+        return self._request("delete", path, {"idempotency_key": idempotency_key})
+
+    def list_pages(
+        self, path: str, *, starting_after: str = "", **params: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Every page of a Stripe list, 100 objects at a time, after `starting_after`."""
+        while True:
+            page_params = {"limit": PAGE_SIZE, **params}
+            if starting_after:
+                page_params["starting_after"] = starting_after
+            page = self.get(path, **page_params)
+            yield page
+            if not page.get("has_more") or not page["data"]:
+                return
+            starting_after = page["data"][-1]["id"]

@@ -1,18 +1,78 @@
+"""Celery tasks: thin adapters that take ids and call a service or the sync engine."""
+
 import stripe
 from celery import shared_task
 from django.utils import timezone
 
+# Stripe trouble worth waiting out; the engine already retried each request a few times.
+TRANSIENT = (stripe.RateLimitError, stripe.APIConnectionError, stripe.APIError)
+RETRY = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
 
-@shared_task(
-    autoretry_for=(stripe.RateLimitError, stripe.APIConnectionError),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=8,
-)
+
+@shared_task(**RETRY)
 def customer_sync_from_stripe_task(stripe_id: str) -> None:
     from billing.sync.customers import customer_sync_from_stripe
 
     customer_sync_from_stripe(stripe_id=stripe_id)
+
+
+@shared_task(**RETRY)
+def stripe_event_process_task(event_id: int) -> None:
+    from billing.sync.events import event_process
+
+    event_process(event_id=event_id)
+
+
+@shared_task(**RETRY)
+def stripe_backfill_task(object_type: str, restart: bool = False) -> None:
+    """Backfill one type; a retry resumes from the type's checkpoint."""
+    from billing.sync.backfill import SyncBusy, backfill
+
+    try:
+        backfill(object_type, restart=restart)
+    except SyncBusy:
+        return  # the run in progress does the work
+
+
+@shared_task
+def stripe_backfill_all_task(restart: bool = False) -> None:
+    """Queue every listed type's backfill, one after the other (dependency order)."""
+    from celery import chain
+
+    from billing.sync.object_types import LISTED_TYPES
+
+    chain(stripe_backfill_task.si(ot.key, restart) for ot in LISTED_TYPES).delay()
+
+
+@shared_task(**RETRY)
+def stripe_events_sync_task() -> None:
+    from billing.sync.backfill import SyncBusy
+    from billing.sync.events import events_sync
+
+    try:
+        events_sync()
+    except SyncBusy:
+        return
+
+
+@shared_task(**RETRY)
+def stripe_object_refresh_task(object_type: str, stripe_ids: list[str]) -> None:
+    """Re-read objects from Stripe (admin action "Re-read from Stripe")."""
+    from django.db import transaction
+
+    from billing.sync.mirror import Mirror
+    from billing.sync.object_types import object_type as type_named
+
+    mirror, ot = Mirror(), type_named(object_type)
+    for stripe_id in stripe_ids:
+        with transaction.atomic():
+            mirror.refresh(ot, stripe_id)
 
 
 @shared_task

@@ -1,3 +1,3 @@
-from billing.admin import catalog, contracts
+from billing.admin import catalog, contracts, sync
 
-__all__ = ["catalog", "contracts"]
+__all__ = ["catalog", "contracts", "sync"]

@@ -1,4 +1,15 @@
 from billing.models.catalog import CatalogItem, ListPrice
 from billing.models.contracts import Contract, ContractLine, PricePhase, PriceTier
+from billing.models.sync import StripeEvent, StripeObjectVersion, SyncStatus
 
-__all__ = ["CatalogItem", "Contract", "ContractLine", "ListPrice", "PricePhase", "PriceTier"]
+__all__ = [
+    "CatalogItem",
+    "Contract",
+    "ContractLine",
+    "ListPrice",
+    "PricePhase",
+    "PriceTier",
+    "StripeEvent",
+    "StripeObjectVersion",
+    "SyncStatus",
+]

@@ -1,0 +1,253 @@
+"""Stripe sync figures: our backfill against dj-stripe's, and the webhook endpoint.
+
+Prints, in one run on the same data:
+- backfill of N customers (with tax IDs) and N invoices (with 3-6 lines each), served as
+  Stripe list pages by a fast local server (bench/stripe_pages.py), by our engine and by
+  dj-stripe's `djstripe_sync_models Customer Invoice`: objects per second, HTTP requests per
+  100 objects, and a check that the mirror holds exactly the served objects;
+- the webhook endpoint: median and p99 time to answer a signed event, database queries per
+  event, and how many events per second the Celery side (event processing) applies.
+
+Runs in a database of its own (`bench_sync`), on PostgreSQL when DATABASE_URL is set:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice .venv/bin/python bench/sync.py
+
+`--objects 2000` for a quick run; `--skip-djstripe` to leave dj-stripe out (it is slow).
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+
+import django
+
+django.setup()
+
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.db.models.signals import pre_save
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, setup_test_environment
+from djstripe import models as djstripe_models
+
+from bench.stripe_pages import StripePages, serve_in_subprocess
+from billing.models import StripeEvent, StripeObjectVersion, SyncStatus
+
+SECRET_KEY = "sk_test_" + "benchsync0123456789abcdef"
+WEBHOOK_SECRET = "whsec_bench"
+MIRROR = (
+    djstripe_models.LineItem,
+    djstripe_models.Invoice,
+    djstripe_models.TaxId,
+    djstripe_models.Customer,
+    djstripe_models.APIKey,
+    StripeObjectVersion,
+    SyncStatus,
+)
+
+
+def empty_mirror() -> None:
+    for model in MIRROR:
+        model.objects.all().delete()
+
+
+def mirror_check(pages: StripePages) -> str:
+    customers = set(djstripe_models.Customer.objects.values_list("id", flat=True))
+    invoices = set(djstripe_models.Invoice.objects.values_list("id", flat=True))
+    lines = set(djstripe_models.LineItem.objects.values_list("id", flat=True))
+    problems = []
+    for name, have, want in (
+        ("customers", customers, pages.customer_ids),
+        ("invoices", invoices, pages.invoice_ids),
+        ("invoice lines", lines, pages.line_ids),
+    ):
+        if have != want:
+            problems.append(f"{name}: {len(want - have)} missing, {len(have - want)} extra")
+    return "exact" if not problems else "; ".join(problems)
+
+
+def run_engine(server, pages: StripePages) -> dict:
+    from billing.sync.backfill import backfill
+
+    empty_mirror()
+    server.reset_stats()
+    started = time.perf_counter()
+    backfill("customers", restart=True)
+    backfill("invoices", restart=True)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "requests": server.stats()["requests"],
+        "check": mirror_check(pages),
+    }
+
+
+def run_djstripe(server, pages: StripePages) -> dict:
+    from billing.apps import refuse_storing_stripe_keys
+
+    empty_mirror()
+    server.reset_stats()
+    # dj-stripe cannot sync without storing the key in its APIKey table; allowed for the
+    # comparison only, in this throwaway database, and emptied afterwards.
+    pre_save.disconnect(
+        refuse_storing_stripe_keys,
+        sender=djstripe_models.APIKey,
+        dispatch_uid="refuse_storing_stripe_keys",
+    )
+    try:
+        started = time.perf_counter()
+        call_command("djstripe_sync_models", "Customer", "Invoice", verbosity=0)
+        seconds = time.perf_counter() - started
+    finally:
+        djstripe_models.APIKey.objects.all().delete()
+        pre_save.connect(
+            refuse_storing_stripe_keys,
+            sender=djstripe_models.APIKey,
+            dispatch_uid="refuse_storing_stripe_keys",
+        )
+    return {
+        "seconds": seconds,
+        "requests": server.stats()["requests"],
+        "check": mirror_check(pages),
+    }
+
+
+def sign(payload: str) -> str:
+    timestamp = int(time.time())
+    digest = hmac.new(
+        WEBHOOK_SECRET.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
+    ).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def run_webhooks(pages: StripePages, count: int) -> dict:
+    from billing.sync.events import event_process
+
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    StripeEvent.objects.all().delete()
+    customers = list(pages.customers)[:count]
+    now = int(time.time())
+    bodies = []
+    for n, customer in enumerate(customers):
+        event = {
+            "id": f"evt_bench{n:06d}",
+            "object": "event",
+            "api_version": settings.STRIPE_API_VERSION,
+            "created": now,
+            "livemode": False,
+            "type": "customer.updated",
+            "data": {"object": {**customer, "name": f"{customer.get('name')} (renamed)"}},
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+        }
+        body = json.dumps(event)
+        bodies.append((body, sign(body)))
+    client = Client()
+    # Processing is measured apart from answering: here tasks would go to a broker.
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    from backoffice.celery import app
+
+    app.conf.task_always_eager = False
+    app.conf.broker_url = os.environ.get("BENCH_BROKER_URL", "memory://")
+    times = []
+    with CaptureQueriesContext(connection) as queries:
+        for body, header in bodies:
+            started = time.perf_counter()
+            response = client.post(
+                "/stripe/webhook/",
+                data=body,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=header,
+            )
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.content
+    times.sort()
+    started = time.perf_counter()
+    for pk in StripeEvent.objects.order_by("pk").values_list("pk", flat=True):
+        event_process(event_id=pk)
+    processing = time.perf_counter() - started
+    return {
+        "median_ms": statistics.median(times) * 1000,
+        "p99_ms": times[int(len(times) * 0.99) - 1] * 1000,
+        "queries": len(queries) / len(bodies),
+        "processed_per_s": len(bodies) / processing,
+        "count": len(bodies),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--objects", type=int, default=10_000, help="customers, and invoices")
+    parser.add_argument("--events", type=int, default=2_000)
+    parser.add_argument("--skip-djstripe", action="store_true")
+    parser.add_argument("--profile", metavar="FILE", help="profile our engine only, into FILE")
+    parser.add_argument("--create-db", action="store_true", help="rebuild the bench database")
+    args = parser.parse_args()
+
+    setup_test_environment()
+    settings.DEBUG = False
+    bench_db = (
+        "bench_sync"
+        if connection.vendor != "sqlite"
+        else str(Path(__file__).parent / "bench_sync.sqlite3")
+    )
+    connection.settings_dict["TEST"]["NAME"] = bench_db
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=not args.create_db)
+
+    print(f"Generating {args.objects:,} customers and {args.objects:,} invoices ...")
+    pages = StripePages(customers=args.objects, invoices=args.objects, seed=1)
+    server = serve_in_subprocess(customers=args.objects, invoices=args.objects, seed=1)
+    settings.STRIPE_API_BASE = server.url
+    settings.STRIPE_SECRET_KEY = SECRET_KEY
+    # dj-stripe reads stripe-python's module globals.
+    from billing.stripe_api import configure_stripe
+
+    configure_stripe()
+    objects = 2 * args.objects
+    lines = len(pages.line_ids)
+    print(
+        f"Database: {connection.vendor}; objects: {objects:,} (+ {lines:,} invoice lines and "
+        f"{len(pages.tax_id_ids):,} tax IDs written as rows of their own)\n"
+    )
+    try:
+        if args.profile:
+            import cProfile
+
+            cProfile.runctx("run_engine(server, pages)", globals(), locals(), args.profile)
+            print(f"Profile written to {args.profile}")
+            return
+        results = {"our engine": run_engine(server, pages)}
+        if not args.skip_djstripe:
+            results["djstripe_sync_models"] = run_djstripe(server, pages)
+        print(f"{'backfill':<22} {'seconds':>8} {'objects/s':>10} {'req/100 obj':>12}  mirror")
+        for name, r in results.items():
+            print(
+                f"{name:<22} {r['seconds']:>8.1f} {objects / r['seconds']:>10,.0f} "
+                f"{100 * r['requests'] / objects:>12.2f}  {r['check']}"
+            )
+        if "djstripe_sync_models" in results:
+            ratio = results["djstripe_sync_models"]["seconds"] / results["our engine"]["seconds"]
+            print(f"our engine is {ratio:.1f}x dj-stripe's throughput")
+        hooks = run_webhooks(pages, args.events)
+        print(
+            f"\nwebhook endpoint, {hooks['count']:,} signed events: median "
+            f"{hooks['median_ms']:.2f} ms, p99 {hooks['p99_ms']:.2f} ms, "
+            f"{hooks['queries']:.1f} queries per event"
+        )
+        print(f"event processing (the Celery side): {hooks['processed_per_s']:,.0f} events/s")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

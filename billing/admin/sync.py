@@ -1,0 +1,212 @@
+"""Admin for the Stripe sync: its health per object type, the events received, and fixes to
+dj-stripe's own mirror screens (searches that fail, sync actions that would store the key)."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from djstripe import models as djstripe_models
+
+from billing.models import StripeEvent, SyncStatus
+from billing.sync.object_types import BY_KEY, BY_MODEL, EVENTS_KEY, LISTED_TYPES
+
+
+def _ago(moment: Any) -> str:
+    if moment is None:
+        return "never"
+    seconds = int((timezone.now() - moment).total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+@admin.register(SyncStatus)
+class SyncStatusAdmin(admin.ModelAdmin):
+    list_display = (
+        "type_label",
+        "behind_stripe",
+        "last_run_finished_at",
+        "last_run_objects",
+        "last_run_requests",
+        "duration",
+        "backfill_state",
+        "last_error",
+    )
+    actions = ("sync_now", "backfill_from_scratch")
+    ordering = ("id",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_run_stripe_sync_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.run_stripe_sync")
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        # Every type has its row from the first look, even before its first sync.
+        for key in [EVENTS_KEY, *(t.key for t in LISTED_TYPES)]:
+            SyncStatus.objects.get_or_create(object_type=key)
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="object type", ordering="object_type")
+    def type_label(self, obj: SyncStatus) -> str:
+        if obj.object_type == EVENTS_KEY:
+            return "Events (incremental, every minute)"
+        ot = BY_KEY.get(obj.object_type)
+        return ot.label if ot else obj.object_type
+
+    @admin.display(description="behind Stripe by")
+    def behind_stripe(self, obj: SyncStatus) -> str:
+        """How old the newest state the mirror is sure to hold is."""
+        return _ago(obj.synced_through)
+
+    @admin.display(description="duration")
+    def duration(self, obj: SyncStatus) -> str:
+        if obj.last_run_duration is None:
+            return "-"
+        return f"{obj.last_run_duration.total_seconds():.1f} s"
+
+    @admin.display(description="backfill")
+    def backfill_state(self, obj: SyncStatus) -> str:
+        if obj.object_type == EVENTS_KEY:
+            return "-"
+        if obj.backfill_started_at is None:
+            return "not run"
+        if obj.backfill_finished_at is None:
+            return f"in progress: {obj.backfill_objects} objects so far"
+        return f"done: {obj.backfill_objects} objects"
+
+    @admin.action(description="Sync now", permissions=["run_stripe_sync"])
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[SyncStatus]) -> None:
+        self._enqueue(request, queryset, restart=False)
+
+    @admin.action(description="Backfill again from the first page", permissions=["run_stripe_sync"])
+    def backfill_from_scratch(self, request: HttpRequest, queryset: QuerySet[SyncStatus]) -> None:
+        self._enqueue(request, queryset, restart=True)
+
+    def _enqueue(self, request: HttpRequest, queryset: QuerySet[SyncStatus], restart: bool) -> None:
+        from billing.tasks import stripe_backfill_task, stripe_events_sync_task
+
+        keys = list(queryset.values_list("object_type", flat=True))
+        for key in keys:
+            if key == EVENTS_KEY:
+                transaction.on_commit(stripe_events_sync_task.delay)
+            elif key in BY_KEY and BY_KEY[key].list_path:
+                transaction.on_commit(
+                    lambda key=key: stripe_backfill_task.delay(key, restart)  # type: ignore[misc]
+                )
+        self.message_user(request, f"Sync queued for: {', '.join(keys)}.", messages.SUCCESS)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ("stripe_id", "type", "created", "source", "status", "attempts", "last_error")
+    list_filter = ("status", "source", "object_type")
+    search_fields = ("=stripe_id", "=object_id", "type")
+    readonly_fields = [f.name for f in StripeEvent._meta.fields]
+    actions = ("retry",)
+    show_full_result_count = False
+    date_hierarchy = "created"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_run_stripe_sync_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.run_stripe_sync")
+
+    @admin.action(description="Retry the selected events", permissions=["run_stripe_sync"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
+        from billing.tasks import stripe_event_process_task
+
+        ids = list(
+            queryset.exclude(status=StripeEvent.Status.PROCESSED).values_list("pk", flat=True)
+        )
+        queryset.filter(pk__in=ids).update(status=StripeEvent.Status.PENDING)
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: stripe_event_process_task.delay(pk))  # type: ignore[misc]
+        self.message_user(request, f"{len(ids)} event(s) queued again.", messages.SUCCESS)
+
+
+# --- dj-stripe's own mirror screens
+
+# dj-stripe 2.11 keeps most fields in `stripe_data`; its admin still searches columns that no
+# longer exist on Customer and Invoice, which answers a server error. Search these instead.
+MIRROR_SEARCH = {
+    djstripe_models.Customer: ("=id", "email", "stripe_data__name"),
+    djstripe_models.Invoice: ("=id", "=customer__id", "stripe_data__number"),
+    djstripe_models.Subscription: ("=id", "=customer__id"),
+    djstripe_models.Charge: ("=id", "=customer__id"),
+}
+# dj-stripe's sync actions go through its own sync code, which stores the secret key.
+_DJSTRIPE_SYNC_ACTIONS = ("_resync_instances", "_sync_all_instances")
+
+
+def _searchable(model: Any, lookup: str) -> bool:
+    path = lookup.lstrip("=^@").split("__")
+    try:
+        field = model._meta.get_field(path[0])
+    except FieldDoesNotExist:
+        return False
+    if len(path) > 1 and field.is_relation:
+        return _searchable(field.related_model, "__".join(path[1:]))
+    return True
+
+
+@admin.action(description="Re-read the selected objects from Stripe")
+def mirror_refresh(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    from billing.tasks import stripe_object_refresh_task
+
+    ot = BY_MODEL[queryset.model]
+    ids = list(queryset.values_list("id", flat=True)[:500])
+    transaction.on_commit(lambda: stripe_object_refresh_task.delay(ot.key, ids))
+    modeladmin.message_user(request, f"{len(ids)} object(s) will be re-read from Stripe.")
+
+
+def mirror_admin_fix(site: admin.AdminSite) -> None:
+    """Make dj-stripe's registered admins safe: working search, no key-storing sync actions,
+    no API key screen at all."""
+    for model, model_admin in list(site._registry.items()):
+        if model._meta.app_label != "djstripe":
+            continue
+        if model is djstripe_models.APIKey:
+            site.unregister(model)
+            continue
+        wanted = MIRROR_SEARCH.get(model, model_admin.search_fields)
+        searchable = tuple(f for f in wanted if _searchable(model, f))
+        model_admin.search_fields = searchable  # type: ignore[misc]
+        # dj-stripe's get_search_fields adds "id" again, which is what fails on some models.
+        model_admin.get_search_fields = lambda request, fields=searchable: fields  # type: ignore[method-assign,misc]
+        model_admin.actions = (
+            (mirror_refresh,) if model in BY_MODEL and BY_MODEL[model].retrieve_path else ()
+        )
+        original = model_admin.get_actions
+
+        def get_actions(request: HttpRequest, original: Any = original) -> Any:
+            actions = original(request)
+            for name in _DJSTRIPE_SYNC_ACTIONS:
+                actions.pop(name, None)
+            return actions
+
+        model_admin.get_actions = get_actions  # type: ignore[method-assign]
+
+
+mirror_admin_fix(admin.site)

@@ -1,0 +1,101 @@
+"""What the Stripe sync engine keeps on our side: its progress, its guard, and the raw events."""
+
+from django.db import models
+
+
+class SyncStatus(models.Model):
+    """One row per Stripe object type (and one for the event stream): progress and health."""
+
+    object_type = models.CharField(max_length=40, unique=True)
+    # A backfill in progress resumes after this Stripe id (lists run newest first).
+    backfill_cursor = models.CharField(max_length=255, blank=True)
+    backfill_started_at = models.DateTimeField(null=True, blank=True)
+    backfill_finished_at = models.DateTimeField(null=True, blank=True)
+    backfill_objects = models.PositiveIntegerField(
+        default=0, help_text="Objects written by the backfill in progress, or the last one."
+    )
+    # The event stream's checkpoint: the newest event applied (Stripe's `created`, and its id).
+    events_cursor_created = models.DateTimeField(null=True, blank=True)
+    events_cursor_id = models.CharField(max_length=255, blank=True)
+
+    last_run_started_at = models.DateTimeField(null=True, blank=True)
+    last_run_finished_at = models.DateTimeField(null=True, blank=True)
+    last_run_objects = models.PositiveIntegerField(default=0)
+    last_run_requests = models.PositiveIntegerField(default=0)
+    last_run_duration = models.DurationField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    # The mirror holds Stripe's state of this type as of this moment (a backfill's start, or
+    # the last event-stream pass that covered every event up to then).
+    synced_through = models.DateTimeField(null=True, blank=True)
+    # A run holds this lease so that two workers never page the same type at once.
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Stripe sync status"
+        verbose_name_plural = "Stripe sync status"
+        ordering = ("object_type",)
+        permissions = [("run_stripe_sync", "Can start a Stripe sync or retry a Stripe event")]
+
+    def __str__(self) -> str:
+        return self.object_type
+
+
+class StripeObjectVersion(models.Model):
+    """The moment of the newest Stripe state written to the mirror, per object.
+
+    Guards the mirror against an older snapshot (a late or replayed event) overwriting a newer
+    one, and keeps deleted objects deleted.
+    """
+
+    object_type = models.CharField(max_length=40)
+    stripe_id = models.CharField(max_length=255)
+    observed_at = models.DateTimeField()
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["object_type", "stripe_id"], name="stripe_object_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.stripe_id} @ {self.observed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class StripeEvent(models.Model):
+    """A Stripe event as it arrived (webhook or the events list), and what became of it."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        EVENTS_LIST = "events_list", "Events list"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored (nothing to mirror)"
+        FAILED = "failed", "Failed"
+
+    stripe_id = models.CharField("event ID", max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    created = models.DateTimeField(help_text="When Stripe created the event.")
+    livemode = models.BooleanField(default=False)
+    api_version = models.CharField(max_length=64, blank=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=255, blank=True, db_index=True)
+    payload = models.JSONField(help_text="The event exactly as Stripe sent it.")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    received_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Stripe event"
+        ordering = ("-created", "-id")
+        indexes = [models.Index(fields=["status", "created"], name="stripe_event_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} ({self.type})"

@@ -1,0 +1,199 @@
+"""Stripe events: stored first, applied once, in any order, from webhooks or the events list.
+
+An event is stored as it arrived (one INSERT that does nothing for an id already stored) and
+applied by a Celery task. Applying it writes the object it carries through the mirror, whose
+version guard compares the event's `created` with the moment of the state already mirrored: a
+late or replayed event never overwrites a newer state, and when both are from the same second
+the object is re-read from Stripe. The events list is read on a beat schedule: it is how the
+mirror catches up with webhooks that never arrived (Stripe keeps events for 30 days).
+"""
+
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+from djstripe.utils import convert_tstamp
+
+from billing.models import StripeEvent, SyncStatus
+from billing.stripe_api import StripeApi, is_transient
+from billing.sync.backfill import lease_release, lease_take
+from billing.sync.mirror import Mirror, relink
+from billing.sync.object_types import BY_STRIPE_OBJECT, EVENTS_KEY, OBJECT_TYPES
+
+logger = logging.getLogger(__name__)
+# The events list is read again from a little before the last event applied: Stripe may list
+# an event a moment after a later one. Events already stored are skipped by their id.
+EVENTS_OVERLAP = timedelta(minutes=5)
+# A failed event is tried again by each events-list pass up to this many times in all; after
+# that it waits for a person (admin action "Retry").
+AUTOMATIC_ATTEMPTS = 5
+# Types whose ".deleted" event means "ended", not "gone": a canceled subscription.
+_DELETED_MEANS_ENDED = {"subscription"}
+
+
+def event_store(payload: dict[str, Any], *, source: str) -> int | None:
+    """Store a verified event; the new row's id, or None if this event id is already stored.
+
+    One statement, so the webhook answers fast and two deliveries of one event at the same
+    moment still make one row.
+    """
+    obj = (payload.get("data") or {}).get("object") or {}
+    created = convert_tstamp(payload.get("created")) or timezone.now()
+    table = StripeEvent._meta.db_table
+    columns = (
+        "stripe_id, type, created, livemode, api_version, object_type, object_id, payload, "
+        "source, received_at, status, attempts, last_error"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) "  # noqa: S608 (our own table name)
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '') "
+            "ON CONFLICT (stripe_id) DO NOTHING RETURNING id",
+            [
+                payload["id"],
+                payload.get("type") or "",
+                created,
+                bool(payload.get("livemode")),
+                payload.get("api_version") or "",
+                str(obj.get("object") or ""),
+                str(obj.get("id") or ""),
+                json.dumps(payload),
+                source,
+                timezone.now(),
+                StripeEvent.Status.PENDING,
+            ],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def event_apply(event: StripeEvent, mirror: Mirror) -> str:
+    """Write the event's object to the mirror; returns what was done, in words."""
+    obj = (event.payload.get("data") or {}).get("object") or {}
+    ot = BY_STRIPE_OBJECT.get(str(obj.get("object")))
+    if ot is None or not obj.get("id"):
+        event.status = StripeEvent.Status.IGNORED
+        return f"No mirror for {obj.get('object') or 'this object'}: nothing to apply."
+    deleted = obj.get("deleted") is True or (
+        event.type.endswith(".deleted") and ot.stripe_object not in _DELETED_MEANS_ENDED
+    )
+    if deleted:
+        mirror.mark_deleted(ot, obj, observed_at=event.created)
+        return f"{ot.label}: {obj['id']} marked deleted."
+    result = mirror.write(ot, [obj], observed_at=event.created)
+    for stripe_id in result.tied:
+        if ot.retrieve_path:
+            # Two states from the same second: only Stripe knows which is the newer one.
+            mirror.refresh(ot, stripe_id)
+            return f"{ot.label}: {stripe_id} re-read from Stripe (same-second states)."
+    if result.skipped_stale:
+        return f"{ot.label}: {obj['id']} already newer in the mirror; left as it is."
+    return f"{ot.label}: {obj['id']} written."
+
+
+def event_process(*, event_id: int, mirror: Mirror | None = None) -> StripeEvent:
+    """Apply one stored event, once. A transient Stripe error is recorded and raised (the task
+    retries); any other error leaves the event failed, with its error, for the admin."""
+    mirror = mirror or Mirror()
+    failure: Exception | None = None
+    with transaction.atomic():
+        event = StripeEvent.objects.select_for_update().get(pk=event_id)
+        if event.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED):
+            return event
+        event.attempts += 1
+        event.status = StripeEvent.Status.PROCESSED
+        try:
+            with transaction.atomic():
+                event.last_error = ""
+                note = event_apply(event, mirror)
+                logger.debug("Stripe event %s (%s): %s", event.stripe_id, event.type, note)
+        except Exception as error:
+            failure = error
+            event.status = StripeEvent.Status.FAILED
+            event.last_error = f"{type(error).__name__}: {error}"
+            logger.warning("Stripe event %s failed: %s", event.stripe_id, event.last_error)
+        event.processed_at = timezone.now()
+        event.save(update_fields=["status", "attempts", "last_error", "processed_at"])
+    if failure is not None and _worth_retrying(failure):
+        raise failure
+    return event
+
+
+def _worth_retrying(error: Exception) -> bool:
+    from stripe import StripeError
+
+    return isinstance(error, StripeError) and is_transient(error)
+
+
+def events_sync(*, api: StripeApi | None = None) -> int:
+    """Read the events list since the last event applied; apply what is new. Returns the
+    number of new events."""
+    status = lease_take(EVENTS_KEY)
+    mirror = Mirror(api)
+    run_started_at = timezone.now()
+    started = time.monotonic()
+    try:
+        since = status.events_cursor_created or _first_backfill_start() or run_started_at
+        params: dict[str, Any] = {"created[gte]": int((since - EVENTS_OVERLAP).timestamp())}
+        listed: list[dict[str, Any]] = []
+        for page in mirror.api.list_pages("/v1/events", **params):
+            listed.extend(page["data"])
+        listed.sort(key=lambda e: (e["created"], e["id"]))
+        new = 0
+        newest: tuple[datetime, str] | None = None
+        for payload in listed:
+            event_id = event_store(payload, source=StripeEvent.Source.EVENTS_LIST)
+            if event_id is not None:
+                new += 1
+                event_process(event_id=event_id, mirror=mirror)
+            created = convert_tstamp(payload["created"])
+            newest = (created, payload["id"])
+        # Also the stored events whose task has not run (worker down) or that failed.
+        for event_id in StripeEvent.objects.filter(
+            status__in=[StripeEvent.Status.PENDING, StripeEvent.Status.FAILED],
+            received_at__lt=run_started_at - timedelta(minutes=1),
+            attempts__lt=AUTOMATIC_ATTEMPTS,
+        ).values_list("pk", flat=True)[:500]:
+            event_process(event_id=event_id, mirror=mirror)
+        if new:
+            relink()
+        done: dict[str, Any] = {
+            "last_run_started_at": run_started_at,
+            "last_run_finished_at": timezone.now(),
+            "last_run_objects": new,
+            "last_run_requests": mirror.api.requests,
+            "last_run_duration": timedelta(seconds=time.monotonic() - started),
+            "last_error": "",
+            "synced_through": run_started_at,
+        }
+        if newest:
+            done |= {"events_cursor_created": newest[0], "events_cursor_id": newest[1]}
+        lease_release(EVENTS_KEY, **done)
+        # Every type whose backfill has finished is now current up to this run's start.
+        SyncStatus.objects.filter(
+            object_type__in=[t.key for t in OBJECT_TYPES], backfill_finished_at__isnull=False
+        ).update(synced_through=run_started_at)
+        return new
+    except Exception as error:
+        lease_release(
+            EVENTS_KEY,
+            last_run_started_at=run_started_at,
+            last_error=f"{type(error).__name__}: {error}",
+            last_error_at=timezone.now(),
+        )
+        raise
+
+
+def _first_backfill_start() -> datetime | None:
+    first = (
+        SyncStatus.objects.exclude(object_type=EVENTS_KEY)
+        .filter(backfill_started_at__isnull=False)
+        .order_by("backfill_started_at")
+        .values_list("backfill_started_at", flat=True)
+        .first()
+    )
+    return first
