@@ -90,6 +90,22 @@ def to_stripe_amount(amount: Decimal, currency: str) -> int:
     return int(amount.scaleb(decimal_places(currency)))
 
 
+def to_stripe_unit_amount_decimal(amount: Decimal, currency: str) -> str:
+    """A unit price in minor units as Stripe's `unit_amount_decimal` (at most 12 decimals),
+    never rounded: 0.004 USD -> "0.4", 1.5 JPY -> "1.5", 12.5 BHD -> "12500"."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"money must be a Decimal, not {type(amount).__name__}")
+    minor = amount.scaleb(decimal_places(currency))
+    if minor != minor.quantize(Decimal("1e-12")):
+        raise ValidationError(
+            f"{amount} {currency} per unit is finer than Stripe accepts (12 decimals of a minor "
+            "unit).",
+            code="precision",
+        )
+    text = format(minor.normalize(), "f")
+    return text
+
+
 def from_stripe_amount(amount: int, currency: str) -> Decimal:
     """Stripe's integer minor units to major units: 1234 EUR -> 12.34, 5125 BHD -> 5.125."""
     if not isinstance(amount, int) or isinstance(amount, bool):

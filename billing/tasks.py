@@ -75,6 +75,28 @@ def stripe_object_refresh_task(object_type: str, stripe_ids: list[str]) -> None:
             mirror.refresh(ot, stripe_id)
 
 
+@shared_task(**RETRY)
+def account_push_to_stripe_task(account_id: int) -> None:
+    from billing.services.stripe_push import PushRefused, account_push_to_stripe
+    from customers.models import Account
+
+    try:
+        account_push_to_stripe(account=Account.objects.get(pk=account_id))
+    except PushRefused:
+        return  # shown on the account with Stripe's message; a person fixes it
+
+
+@shared_task(**RETRY)
+def contract_push_to_stripe_task(contract_id: int) -> None:
+    from billing.models import Contract
+    from billing.services.stripe_push import PushRefused, contract_push_to_stripe
+
+    try:
+        contract_push_to_stripe(contract=Contract.objects.get(pk=contract_id))
+    except PushRefused:
+        return  # shown on the contract with Stripe's message; a person fixes it
+
+
 @shared_task
 def contracts_renew_or_expire_task() -> dict[str, int]:
     from billing.services.contracts import contracts_renew_or_expire

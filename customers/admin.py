@@ -8,8 +8,11 @@ from django.utils.html import format_html
 from django_countries import countries
 
 from backoffice.admin_site import BackofficeAdmin, plain_column
+from billing.admin.stripe_writes import send_to_stripe, stripe_writes_table
 from billing.models import Contract
 from billing.money import format_amount
+from billing.services.stripe_push import push_after_commit
+from billing.tasks import account_push_to_stripe_task
 from customers.models import Account, Contact, TaxId
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
 
@@ -71,6 +74,7 @@ class AccountAdmin(BackofficeAdmin):
         plain_column("default_currency", "currency"),
         "account_manager",
         "status",
+        "stripe_push_status",
     )
     list_select_related = ("account_manager",)
     list_filter = (
@@ -78,9 +82,19 @@ class AccountAdmin(BackofficeAdmin):
         CountryInUseFilter,
         ("default_currency", admin.AllValuesFieldListFilter),
         "account_manager",
+        "stripe_push_status",
     )
     search_fields = ("legal_name", "display_name", "external_ref", "stripe_customer__id")
-    readonly_fields = ("stripe_customer", "created_at", "updated_at")
+    readonly_fields = (
+        "stripe_customer",
+        "created_at",
+        "updated_at",
+        "stripe_push_status",
+        "stripe_pushed_at",
+        "stripe_push_error",
+        "stripe_writes",
+    )
+    actions = (send_to_stripe,)
     inlines = (ContactInline, TaxIdInline, ContractInline)
     show_full_result_count = False
     fieldsets = (
@@ -120,8 +134,28 @@ class AccountAdmin(BackofficeAdmin):
                 )
             },
         ),
-        ("Stripe", {"fields": ("stripe_customer", ("created_at", "updated_at"))}),
+        (
+            "Stripe",
+            {
+                "fields": (
+                    ("stripe_customer", "stripe_push_status", "stripe_pushed_at"),
+                    "stripe_push_error",
+                    "stripe_writes",
+                    ("created_at", "updated_at"),
+                )
+            },
+        ),
     )
+
+    @admin.display(description="sent to Stripe")
+    def stripe_writes(self, account: Account) -> str:
+        return stripe_writes_table(account.stripe_writes.all())
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # An account already in Stripe is kept in step; a new one goes when a contract does.
+        if form.instance.stripe_customer_id:
+            push_after_commit(account_push_to_stripe_task, form.instance.pk)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # An account manager does not hand their accounts to someone else.

@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 
 from backoffice.admin_site import BackofficeAdmin, plain_column
 from backoffice.models import User
+from billing.admin.stripe_writes import send_to_stripe, stripe_writes_table
 from billing.contract_rules import (
     LineInput,
     PhaseInput,
@@ -303,6 +304,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
         "tcv",
         "start_date",
         "end_date",
+        "stripe_push_status",
     )
     list_select_related = ("account", "account__account_manager")
     list_filter = (
@@ -310,6 +312,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
         ("currency", admin.AllValuesFieldListFilter),  # the currencies in use, not all 135
         "account__account_manager",
         EndsWithinFilter,
+        "stripe_push_status",
     )
     search_fields = ("number", "account__legal_name", "account__external_ref", "po_number")
     autocomplete_fields = ("account",)
@@ -325,7 +328,13 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
         "upcoming_charges",
         "change_log",
         "versions",
+        "stripe_schedule_id",
+        "stripe_push_status",
+        "stripe_pushed_at",
+        "stripe_push_error",
+        "stripe_writes",
     )
+    actions = (send_to_stripe,)
     fieldsets = (
         (None, {"fields": ("number", "account", "status", "workflow", "versions")}),
         (
@@ -354,8 +363,22 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
             {"fields": (("acv", "tcv"), "upcoming_charges")},
         ),
         ("Notes", {"fields": ("notes", "lock_version_seen")}),
+        (
+            "Stripe",
+            {
+                "fields": (
+                    ("stripe_push_status", "stripe_pushed_at", "stripe_schedule_id"),
+                    "stripe_push_error",
+                    "stripe_writes",
+                )
+            },
+        ),
         ("Change log", {"fields": ("change_log",), "classes": ("collapse",)}),
     )
+
+    @admin.display(description="sent to Stripe")
+    def stripe_writes(self, contract: Contract) -> str:
+        return stripe_writes_table(contract.stripe_writes.all())
 
     def get_fieldsets(self, request: HttpRequest, obj: Contract | None = None) -> Any:
         # Version, amended contract and effective date mean something on amendments only.
@@ -365,7 +388,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
         return [
             (name, {**options, "fields": tuple(f for f in options["fields"] if f != amendment_row)})
             for name, options in self.fieldsets or ()
-            if obj is not None or name != "Change log"
+            if obj is not None or name not in ("Change log", "Stripe")
         ]
 
     # --- who sees and changes what

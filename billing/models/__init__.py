@@ -1,5 +1,6 @@
 from billing.models.catalog import CatalogItem, ListPrice
 from billing.models.contracts import Contract, ContractLine, PricePhase, PriceTier
+from billing.models.stripe_push import PushStatus, StripeWrite
 from billing.models.sync import StripeEvent, StripeObjectVersion, SyncStatus
 
 __all__ = [
@@ -9,7 +10,9 @@ __all__ = [
     "ListPrice",
     "PricePhase",
     "PriceTier",
+    "PushStatus",
     "StripeEvent",
     "StripeObjectVersion",
+    "StripeWrite",
     "SyncStatus",
 ]

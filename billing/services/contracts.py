@@ -15,6 +15,7 @@ from backoffice.models import User
 from billing.contract_rules import raise_if_any
 from billing.models import Contract, ContractLine, PriceTier
 from billing.pricing import add_months, annual_contract_value, total_contract_value
+from billing.push_status import PushStatus
 from billing.selectors import contract_errors_for, contract_priced_lines, contract_terms
 from customers.selectors import account_visible_to
 
@@ -127,6 +128,10 @@ def contract_approve(*, contract: Contract, by: User) -> Contract:
     contract.status = Status.ACTIVE
     contract.approved_by, contract.approved_at = by, timezone.now()
     _save(contract, "status", "approved_by", "approved_at")
+    from billing.services.stripe_push import push_after_commit
+    from billing.tasks import contract_push_to_stripe_task
+
+    push_after_commit(contract_push_to_stripe_task, contract.pk)
     return contract_values_refresh(contract)
 
 
@@ -227,6 +232,9 @@ def contract_amend(*, contract: Contract, by: User, effective_date: date) -> Con
     amendment.submitted_at = amendment.approved_at = None
     amendment.sent_back_reason = amendment.ended_reason = ""
     amendment.lock_version = 0
+    # Not in Stripe until approved: then it gets prices of its own and takes over the schedule.
+    amendment.stripe_schedule_id = amendment.stripe_push_error = ""
+    amendment.stripe_push_status, amendment.stripe_pushed_at = PushStatus.NOT_PUSHED, None
     amendment.save()
     for line in lines:
         phases = list(line.phases.all())
@@ -234,7 +242,7 @@ def contract_amend(*, contract: Contract, by: User, effective_date: date) -> Con
         line.save()
         for phase in phases:
             tiers = list(phase.tiers.all())
-            phase.pk, phase.line = None, line
+            phase.pk, phase.line, phase.stripe_price_id = None, line, ""
             phase.save()
             PriceTier.objects.bulk_create(
                 PriceTier(

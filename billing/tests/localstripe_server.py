@@ -159,6 +159,8 @@ def _standin_routes() -> list[tuple[str, str, Handler]]:
         ("GET", "/v1/prices", _api(standin.price_list)),
         ("GET", "/v1/prices/{id}", _api(standin.price_retrieve)),
         ("POST", "/v1/prices/{id}", _api(standin.price_update)),
+        ("POST", "/v1/billing/meters", _api(standin.meter_create)),
+        ("GET", "/v1/billing/meters", _api(standin.meter_list)),
         ("POST", schedules, _api(standin.schedule_create)),
         ("GET", schedules, _api(standin.schedule_list)),
         ("GET", schedules + "/{id}", _api(standin.schedule_retrieve)),
@@ -508,6 +510,46 @@ def _shape_events_like_stripe() -> None:
     resources.Event.__init__ = __init__  # type: ignore[method-assign]
 
 
+def _accept_what_stripe_accepts() -> None:
+    """Customers with `tax_exempt`, and tax IDs of every type Stripe has (localstripe knows
+    four types and no exemption)."""
+    if getattr(resources.Customer.__init__, "stripe_shaped", False):
+        return
+    customer_init = resources.Customer.__init__
+
+    def customer(self: Any, *args: Any, tax_exempt: str = "none", **kwargs: Any) -> None:
+        if tax_exempt not in ("none", "exempt", "reverse"):
+            raise StripeError(400, f"Invalid tax_exempt: {tax_exempt!r}", param="tax_exempt")
+        customer_init(self, *args, **kwargs)
+        self.tax_exempt = tax_exempt
+
+    customer.stripe_shaped = True  # type: ignore[attr-defined]
+    resources.Customer.__init__ = customer  # type: ignore[method-assign]
+
+    tax_id_init = resources.TaxId.__init__
+
+    def tax_id(
+        self: Any, country: Any = None, customer: Any = None, type: Any = None, value: Any = None
+    ) -> None:
+        if not isinstance(type, str) or not isinstance(value, str) or not value:
+            raise StripeError(400, "A tax ID needs a type and a value.", param="type")
+        # Let localstripe check the customer and build the object, then set what was sent.
+        tax_id_init(self, country=country or "XX", customer=customer, type="eu_vat", value="X" * 11)
+        self.type, self.value = type, value
+        if country is None:
+            self.country = value[:2] if type == "eu_vat" else type[:2].upper()
+
+    resources.TaxId.__init__ = tax_id  # type: ignore[method-assign]
+
+    product_init = resources.Product.__init__
+
+    def product(self: Any, *args: Any, unit_label: Any = None, **kwargs: Any) -> None:
+        product_init(self, *args, **kwargs)
+        self.unit_label = unit_label or None
+
+    resources.Product.__init__ = product  # type: ignore[method-assign]
+
+
 # --- Test controls --------------------------------------------------------------------------
 
 
@@ -552,6 +594,7 @@ def build_app() -> web.Application:
     # Keep the store in memory only.
     resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
     _shape_events_like_stripe()
+    _accept_what_stripe_accepts()
     app = server.app
     # Outermost first. The not-found rewrite sits outside localstripe's own error middleware,
     # so that it sees the 404 that middleware renders.

@@ -49,6 +49,7 @@ ID_PREFIXES = {
     "radar.early_fraud_warning": "issfr_",
     "mandate": "mandate_",
     "tax_id": "txi_",
+    "billing.meter": "mtr_",
 }
 # Ids only this store hands out; localstripe also has tax ids ("txi_"), so that one is shared.
 _OWN_ONLY_PREFIXES = tuple(p for name, p in ID_PREFIXES.items() if name != "tax_id")
@@ -62,6 +63,7 @@ NOUNS = {
     "radar.early_fraud_warning": "early fraud warning",
     "mandate": "mandate",
     "tax_id": "tax ID",
+    "billing.meter": "billing meter",
 }
 
 # Fields Stripe sends only when asked for with `expand` ("includable" in its API reference).
@@ -686,6 +688,8 @@ def _recurring(value: Any) -> Obj:
     if usage_type == "metered" and meter is None:
         # Since API version 2025-03-31 a metered price bills what a billing meter records.
         raise _missing("recurring[meter]")
+    if meter is not None:
+        STORE.get("billing.meter", meter)
     trial = recurring.get("trial_period_days")
     return {
         "interval": _choice(recurring["interval"], "recurring[interval]", _INTERVALS),
@@ -996,6 +1000,50 @@ def price_list(params: Obj) -> Obj:
         )
     return list_object(
         STORE.all("price"), params, url="/v1/prices", object_name="price", filters=filters
+    )
+
+
+# --- Billing meters (what metered prices bill) ---------------------------------------------
+
+_METER_CREATE_PARAMS = frozenset(
+    {"display_name", "event_name", "default_aggregation", "customer_mapping", "value_settings"}
+)
+
+
+def meter_create(params: Obj) -> Obj:
+    _check_params(params, _METER_CREATE_PARAMS)
+    event_name = _string(params.get("event_name"), "event_name")
+    if any(m["event_name"] == event_name for m in STORE.all("billing.meter")):
+        raise StripeError(
+            400, f"A meter with event_name {event_name!r} already exists.", param="event_name"
+        )
+    meter = stripe_fixture("billing.meter")
+    aggregation = _dict(
+        params.get("default_aggregation", {"formula": "sum"}), "default_aggregation"
+    )
+    meter.update(
+        id=new_id("billing.meter"),
+        created=_now(),
+        updated=_now(),
+        livemode=False,
+        display_name=_string(params.get("display_name"), "display_name"),
+        event_name=event_name,
+        default_aggregation={
+            "formula": _choice(
+                aggregation.get("formula", "sum"),
+                "default_aggregation[formula]",
+                ("sum", "count", "last"),
+            )
+        },
+    )
+    STORE.put(meter)
+    return public_copy(meter)
+
+
+def meter_list(params: Obj) -> Obj:
+    _check_params(params, _LIST_PARAMS | {"status"})
+    return list_object(
+        STORE.all("billing.meter"), params, url="/v1/billing/meters", object_name="billing.meter"
     )
 
 

@@ -1,0 +1,551 @@
+"""Pushes to Stripe: an account as its Stripe customer, an active contract as its prices and
+subscription schedule.
+
+Every write is recorded (`StripeWrite`) before it is sent, with an idempotency key derived
+from our record and its version: a create always with the same key (a retry after a timeout
+replays Stripe's first answer instead of creating twice), an update with a digest of what it
+sends. Each step records its result on our side as soon as Stripe answers (the price id on the
+phase, the customer on the account), so a push interrupted anywhere is completed by the next
+run: what is done is skipped, what may have been done is replayed under the same key.
+Stripe's refusals (4xx) are not retried: they are shown on the record with Stripe's message.
+
+Run outside a transaction (the Celery tasks do): each outcome must stay recorded even when a
+later step fails.
+"""
+
+import hashlib
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from billing.models import CatalogItem, Contract, ContractLine, PricePhase, StripeWrite
+from billing.money import to_stripe_amount, to_stripe_unit_amount_decimal
+from billing.pricing import PricingModel
+from billing.push_status import PushStatus
+from billing.stripe_api import StripeApi, is_transient
+from billing.sync.mirror import Mirror
+from billing.sync.object_types import object_type
+from customers.models import Account, TaxId
+
+logger = logging.getLogger(__name__)
+
+
+class PushRefused(Exception):
+    """Stripe refused a write (a 4xx): a person has to change something first."""
+
+
+# --- One write ------------------------------------------------------------------------------
+
+
+def _digest(params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stripe_write(
+    api: StripeApi,
+    *,
+    key: str,
+    description: str,
+    method: str,
+    path: str,
+    params: dict[str, Any] | None = None,
+    account: Account | None = None,
+    contract: Contract | None = None,
+) -> dict[str, Any]:
+    """Send one write under `key`, recording it and its outcome; Stripe's answer, or (for a
+    write already done) `{"id": ...}` without asking again."""
+    params = params or {}
+    write, _ = StripeWrite.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "description": description[:255],
+            "method": method.upper(),
+            "path": path,
+            "params": params,
+            "account": account,
+            "contract": contract,
+        },
+    )
+    if write.outcome == StripeWrite.Outcome.DONE:
+        return {"id": write.stripe_id}
+    # A write whose outcome is unknown is sent again exactly as it was first sent.
+    params = write.params
+    StripeWrite.objects.filter(pk=write.pk).update(
+        attempts=models.F("attempts") + 1, outcome=StripeWrite.Outcome.PENDING
+    )
+    try:
+        if method.upper() == "DELETE":
+            data = api.delete(path, idempotency_key=key)
+        else:
+            data = api.post(path, params, idempotency_key=key)
+    except stripe.StripeError as error:
+        transient = is_transient(error)
+        message = _stripe_message(error)
+        StripeWrite.objects.filter(pk=write.pk).update(
+            outcome=StripeWrite.Outcome.RETRYING if transient else StripeWrite.Outcome.REFUSED,
+            error=message,
+        )
+        if transient:
+            raise
+        raise PushRefused(f"{description}: {message}") from error
+    StripeWrite.objects.filter(pk=write.pk).update(
+        outcome=StripeWrite.Outcome.DONE, stripe_id=str(data.get("id", "")), error=""
+    )
+    return data
+
+
+def _stripe_message(error: stripe.StripeError) -> str:
+    message = error.user_message or str(error)
+    param = getattr(error, "param", None)
+    return f"{message} (parameter: {param})" if param else message
+
+
+def _set_status(
+    model: type[models.Model], pk: int, status: str, *, error: str = "", pushed: bool = False
+) -> None:
+    # A queryset update: push status is not a change to the record's history.
+    fields: dict[str, Any] = {"stripe_push_status": status, "stripe_push_error": error}
+    if pushed:
+        fields["stripe_pushed_at"] = timezone.now()
+    model._default_manager.filter(pk=pk).update(**fields)
+
+
+def _pushing(model: type[models.Model], pk: int, run: Any) -> Any:
+    """Run a push, keeping the record's status in step with how it went."""
+    _set_status(model, pk, PushStatus.PUSHING)
+    try:
+        result = run()
+    except PushRefused as refused:
+        _set_status(model, pk, PushStatus.REFUSED, error=str(refused))
+        raise
+    except stripe.StripeError as error:
+        _set_status(model, pk, PushStatus.RETRYING, error=_stripe_message(error))
+        raise
+    except Exception as error:
+        _set_status(model, pk, PushStatus.REFUSED, error=f"{type(error).__name__}: {error}")
+        raise
+    _set_status(model, pk, PushStatus.PUSHED, pushed=True)
+    return result
+
+
+def push_after_commit(task: Any, pk: int) -> None:
+    """Enqueue a push once the transaction commits, when a Stripe account is connected (the
+    embedded demo has none: its records stay "not in Stripe yet")."""
+    if settings.STRIPE_SECRET_KEY:
+        transaction.on_commit(lambda: task.delay(pk))
+
+
+# --- Account -> Stripe customer ---------------------------------------------------------------
+
+PAYMENT_METHOD_FLAGS = {
+    "accepts_card": "card",
+    "accepts_us_bank_account": "us_bank_account",
+    "accepts_sepa_debit": "sepa_debit",
+    "accepts_bank_transfer": "customer_balance",
+}
+
+
+def customer_params(account: Account) -> dict[str, Any]:
+    """What Stripe's customer holds of the account."""
+    payment_types = [t for flag, t in PAYMENT_METHOD_FLAGS.items() if getattr(account, flag)]
+    custom_fields = []
+    if account.external_ref:
+        custom_fields.append({"name": "Customer reference", "value": account.external_ref[:140]})
+    return {
+        "name": account.legal_name,
+        "email": account.billing_email,
+        "address": {
+            "line1": account.address_line1,
+            "line2": account.address_line2,
+            "city": account.city,
+            "postal_code": account.postal_code,
+            "state": account.state,
+            "country": str(account.billing_country),
+        },
+        "tax_exempt": account.tax_exemption,
+        # Shown on every invoice, so the customer's AP team can match it.
+        "invoice_settings": {"custom_fields": custom_fields or ""},
+        "preferred_locales": [],
+        "metadata": {
+            "backoffice_account_id": str(account.pk),
+            "external_ref": account.external_ref,
+            # Stripe keeps payment method types on subscriptions and invoices, not customers.
+            "preferred_payment_method_types": ",".join(payment_types),
+        },
+    }
+
+
+def account_push_to_stripe(*, account: Account, api: StripeApi | None = None) -> str:
+    """Create or update the account's Stripe customer and its tax IDs; the customer id."""
+    api = api or StripeApi()
+    return _pushing(Account, account.pk, lambda: _account_push(account, api))
+
+
+def _account_push(account: Account, api: StripeApi) -> str:
+    account = Account.objects.get(pk=account.pk)
+    mirror = Mirror(api)
+    params = customer_params(account)
+    state_key = f"account-{account.pk}-customer-state-{_digest(params)}"
+    if account.stripe_customer_id:  # type: ignore[attr-defined]
+        customer_id = account.stripe_customer_id  # type: ignore[attr-defined]
+        stripe_write(
+            api,
+            key=state_key,
+            description=f"Update Stripe customer of {account.legal_name}",
+            method="POST",
+            path=f"/v1/customers/{customer_id}",
+            params=params,
+            account=account,
+        )
+    else:
+        created = stripe_write(
+            api,
+            key=f"account-{account.pk}-customer-create",
+            description=f"Create Stripe customer for {account.legal_name}",
+            method="POST",
+            path="/v1/customers",
+            params=params,
+            account=account,
+        )
+        customer_id = created["id"]
+        # The creation sent this state: pushing it again is not a change.
+        StripeWrite.objects.get_or_create(
+            idempotency_key=state_key,
+            defaults={
+                "description": f"Stripe customer of {account.legal_name} (sent on creation)",
+                "method": "POST",
+                "path": "/v1/customers",
+                "params": params,
+                "account": account,
+                "outcome": StripeWrite.Outcome.DONE,
+                "stripe_id": customer_id,
+            },
+        )
+    _tax_ids_push(account, customer_id, api)
+    # The mirror, and the link to it, from what Stripe now holds.
+    mirror.refresh(object_type("customers"), customer_id, missing_ok=False)
+    Account.objects.filter(pk=account.pk).update(stripe_customer_id=customer_id)
+    return str(customer_id)
+
+
+def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:
+    ours = list(TaxId.objects.filter(account=account))
+    for tax_id in ours:
+        if tax_id.stripe_id:
+            continue
+        created = stripe_write(
+            api,
+            key=f"taxid-{tax_id.pk}-create",
+            description=f"Add tax ID {tax_id.value} to {account.legal_name}",
+            method="POST",
+            path=f"/v1/customers/{customer_id}/tax_ids",
+            params={"type": tax_id.type, "value": tax_id.value},
+            account=account,
+        )
+        TaxId.objects.filter(pk=tax_id.pk).update(stripe_id=created["id"])
+    kept = set(TaxId.objects.filter(account=account).values_list("stripe_id", flat=True))
+    listed = api.get(f"/v1/customers/{customer_id}", expand=["tax_ids"]).get("tax_ids") or {}
+    in_stripe = [t["id"] for t in listed.get("data") or []]
+    if listed.get("has_more"):
+        in_stripe += [
+            t["id"]
+            for page in api.list_pages(
+                f"/v1/customers/{customer_id}/tax_ids", starting_after=in_stripe[-1]
+            )
+            for t in page["data"]
+        ]
+    for stripe_id in in_stripe:
+        if stripe_id not in kept:
+            stripe_write(
+                api,
+                key=f"taxid-{stripe_id}-delete",
+                description=f"Remove tax ID {stripe_id} from {account.legal_name}",
+                method="DELETE",
+                path=f"/v1/customers/{customer_id}/tax_ids/{stripe_id}",
+                account=account,
+            )
+
+
+# --- Contract -> prices and a subscription schedule -----------------------------------------
+
+
+def _timestamp(day: date) -> int:
+    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
+
+
+def price_params(
+    contract: Contract, line: ContractLine, phase: PricePhase, *, product: str, meter: str = ""
+) -> dict[str, Any]:
+    """The Stripe price of one phase of one contract line, as our pricing computes it."""
+    currency = contract.currency
+
+    def unit(amount: Any) -> str:
+        return to_stripe_unit_amount_decimal(amount, currency)
+
+    recurring: dict[str, Any] = {"interval": "month", "interval_count": contract.billing_frequency}
+    params: dict[str, Any] = {
+        "currency": currency.lower(),
+        "product": product,
+        "nickname": f"{contract.number} v{contract.version} {line.key}"[:250],
+        "recurring": recurring,
+        "metadata": {
+            "contract": contract.number,
+            "contract_version": str(contract.version),
+            "contract_line": line.key,
+            "price_phase_id": str(phase.pk),
+        },
+    }
+    model = line.pricing_model
+    if model == PricingModel.FLAT:
+        params["unit_amount"] = to_stripe_amount(phase.flat_amount, currency)
+    elif model == PricingModel.PER_UNIT:
+        params["unit_amount_decimal"] = unit(phase.unit_amount)
+    elif model in (PricingModel.GRADUATED, PricingModel.VOLUME):
+        params["billing_scheme"] = "tiered"
+        params["tiers_mode"] = model
+        params["tiers"] = [
+            {
+                "up_to": tier.up_to if tier.up_to is not None else "inf",
+                "unit_amount_decimal": unit(tier.unit_amount),
+                "flat_amount": to_stripe_amount(tier.flat_amount, currency),
+            }
+            for tier in phase.tiers.all()
+        ]
+    elif model == PricingModel.USAGE:
+        recurring |= {"usage_type": "metered", "meter": meter}
+        if phase.included_units:
+            # The included units are free; usage above them is charged per unit.
+            params["billing_scheme"] = "tiered"
+            params["tiers_mode"] = "graduated"
+            params["tiers"] = [
+                {"up_to": phase.included_units, "unit_amount_decimal": "0"},
+                {"up_to": "inf", "unit_amount_decimal": unit(phase.unit_amount)},
+            ]
+        else:
+            params["unit_amount_decimal"] = unit(phase.unit_amount)
+    else:
+        raise ValueError(f"Unknown pricing model {model!r} on line {line.key}.")
+    return params
+
+
+@dataclass(frozen=True)
+class _Segment:
+    start: date
+    end: date  # exclusive: the first day of the next segment
+
+
+def _segments(contract: Contract, lines: list[ContractLine]) -> list[_Segment]:
+    """The stretches of the term in which no line's price changes: the schedule's phases."""
+    term_end = contract.end_date + timedelta(days=1)
+    edges = {contract.start_date, term_end}
+    for line in lines:
+        for phase in line.phases.all():
+            if phase.start_date:
+                edges.add(phase.start_date)
+            if phase.end_date:
+                edges.add(phase.end_date + timedelta(days=1))
+    days = sorted(d for d in edges if contract.start_date <= d <= term_end)
+    return [_Segment(a, b) for a, b in itertools.pairwise(days)]
+
+
+def _items_for(lines: list[ContractLine], day: date, contract: Contract) -> list[dict[str, Any]]:
+    items = []
+    for line in lines:
+        for phase in line.phases.all():
+            starts = phase.start_date or contract.start_date
+            ends = phase.end_date or contract.end_date
+            if starts <= day <= ends:
+                item: dict[str, Any] = {"price": phase.stripe_price_id}
+                if line.pricing_model == PricingModel.FLAT:
+                    item["quantity"] = 1
+                elif line.pricing_model != PricingModel.USAGE:
+                    item["quantity"] = phase.quantity
+                items.append(item)
+                break
+    return items
+
+
+def schedule_phases(
+    contract: Contract, *, since: date | None = None, until: date | None = None
+) -> list[dict[str, Any]]:
+    """The schedule phases of `contract` (its ramps), optionally only from `since` or up to
+    `until` (an amendment takes over from its effective date)."""
+    lines = list(contract.lines.prefetch_related("phases__tiers").order_by("position", "id"))
+    phases = []
+    for segment in _segments(contract, lines):
+        start, end = segment.start, segment.end
+        if (since and end <= since) or (until and start >= until):
+            continue
+        start = max(start, since) if since else start
+        end = min(end, until) if until else end
+        phases.append(
+            {
+                "start_date": _timestamp(start),
+                "end_date": _timestamp(end),
+                "items": _items_for(lines, start, contract),
+                "metadata": {
+                    "contract": contract.number,
+                    "contract_version": str(contract.version),
+                },
+            }
+        )
+    return phases
+
+
+def schedule_params(
+    contract: Contract, phases: list[dict[str, Any]], *, update: bool
+) -> dict[str, Any]:
+    default_settings: dict[str, Any] = {"collection_method": contract.collection_method}
+    if contract.collection_method == Contract.CollectionMethod.SEND_INVOICE:
+        default_settings["invoice_settings"] = {"days_until_due": contract.payment_terms_days}
+    # Each phase starts where the previous ends; the first starts at the schedule's start_date
+    # on creation, and repeats its (unchangeable) start on an update.
+    stripe_phases = [
+        {k: v for k, v in phase.items() if k != "start_date" or (update and n == 0)}
+        for n, phase in enumerate(phases)
+    ]
+    return {
+        "end_behavior": "release" if contract.auto_renew else "cancel",
+        "default_settings": default_settings,
+        "phases": stripe_phases,
+        "metadata": {
+            "contract": contract.number,
+            "contract_version": str(contract.version),
+            "backoffice_contract_id": str(contract.pk),
+        },
+    }
+
+
+def contract_push_to_stripe(*, contract: Contract, api: StripeApi | None = None) -> str:
+    """Create the contract's prices and its subscription schedule (or, for an amendment,
+    update the schedule from its effective date); the schedule id."""
+    api = api or StripeApi()
+    return _pushing(Contract, contract.pk, lambda: _contract_push(contract, api))
+
+
+def _contract_push(contract: Contract, api: StripeApi) -> str:
+    contract = Contract.objects.select_related("account", "amends").get(pk=contract.pk)
+    if contract.status != Contract.Status.ACTIVE:
+        raise PushRefused(
+            f"Contract {contract} is {contract.get_status_display().lower()}; only active "
+            "contracts are sent to Stripe."
+        )
+    customer_id = contract.account.stripe_customer_id or account_push_to_stripe(  # type: ignore[attr-defined]
+        account=contract.account, api=api
+    )
+    mirror = Mirror(api)
+    lines = list(contract.lines.select_related("item").prefetch_related("phases__tiers"))
+    for line in lines:
+        product = _product_for(line.item, api, mirror)
+        meter = _meter_for(line.metric, api) if line.pricing_model == PricingModel.USAGE else ""
+        for phase in line.phases.all():
+            if phase.stripe_price_id:
+                continue
+            created = stripe_write(
+                api,
+                key=f"contract-{contract.pk}-phase-{phase.pk}-price",
+                description=f"Price for {contract.number} v{contract.version} {line.key}",
+                method="POST",
+                path="/v1/prices",
+                params=price_params(contract, line, phase, product=product, meter=meter),
+                contract=contract,
+            )
+            PricePhase.objects.filter(pk=phase.pk).update(stripe_price_id=created["id"])
+            phase.stripe_price_id = created["id"]
+
+    previous = contract.amends
+    if previous is not None and previous.stripe_schedule_id and contract.effective_date:
+        schedule_id = previous.stripe_schedule_id
+        phases = schedule_phases(previous, until=contract.effective_date) + schedule_phases(
+            contract, since=contract.effective_date
+        )
+        stripe_write(
+            api,
+            key=f"contract-{contract.pk}-schedule-update",
+            description=f"Amend the schedule of {contract.number} to v{contract.version}",
+            method="POST",
+            path=f"/v1/subscription_schedules/{schedule_id}",
+            params=schedule_params(contract, phases, update=True),
+            contract=contract,
+        )
+    else:
+        created = stripe_write(
+            api,
+            key=f"contract-{contract.pk}-schedule-create",
+            description=f"Subscription schedule for {contract.number} v{contract.version}",
+            method="POST",
+            path="/v1/subscription_schedules",
+            params={
+                "customer": customer_id,
+                "start_date": _timestamp(contract.start_date),
+                **schedule_params(contract, schedule_phases(contract), update=False),
+            },
+            contract=contract,
+        )
+        schedule_id = created["id"]
+    Contract.objects.filter(pk=contract.pk).update(stripe_schedule_id=schedule_id)
+    # The mirror holds what Stripe now has.
+    for phase_price in PricePhase.objects.filter(line__contract=contract).values_list(
+        "stripe_price_id", flat=True
+    ):
+        mirror.refresh(object_type("prices"), phase_price)
+    mirror.refresh(object_type("subscription_schedules"), schedule_id)
+    return schedule_id
+
+
+def _product_for(item: CatalogItem, api: StripeApi, mirror: Mirror) -> str:
+    if item.stripe_product_id:  # type: ignore[attr-defined]
+        return str(item.stripe_product_id)  # type: ignore[attr-defined]
+    created = stripe_write(
+        api,
+        key=f"catalog-item-{item.pk}-product-create",
+        description=f"Stripe product for {item.name}",
+        method="POST",
+        path="/v1/products",
+        params={
+            "name": item.name,
+            "description": item.description or "",
+            "unit_label": item.unit_label or "",
+            "metadata": {"catalog_code": item.code},
+        },
+    )
+    mirror.refresh(object_type("products"), created["id"], missing_ok=False)
+    CatalogItem.objects.filter(pk=item.pk).update(stripe_product_id=created["id"])
+    return str(created["id"])
+
+
+def _meter_for(metric: str, api: StripeApi) -> str:
+    """The billing meter recording usage of `metric` (one per metric, made once)."""
+    created = stripe_write(
+        api,
+        key=f"meter-{metric}-create",
+        description=f"Billing meter for {metric}",
+        method="POST",
+        path="/v1/billing/meters",
+        params={
+            "display_name": metric.replace("_", " ").capitalize(),
+            "event_name": metric,
+            "default_aggregation": {"formula": "sum"},
+        },
+    )
+    return str(created["id"])
+
+
+__all__ = [
+    "PushRefused",
+    "account_push_to_stripe",
+    "contract_push_to_stripe",
+    "customer_params",
+    "price_params",
+    "push_after_commit",
+    "schedule_phases",
+    "stripe_write",
+]
