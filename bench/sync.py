@@ -57,6 +57,11 @@ MIRROR = (
 
 
 def empty_mirror() -> None:
+    if connection.vendor == "postgresql":
+        tables = ", ".join(model._meta.db_table for model in MIRROR)
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {tables} CASCADE")
+        return
     for model in MIRROR:
         model.objects.all().delete()
 

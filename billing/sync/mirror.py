@@ -9,8 +9,10 @@ state written, so an older snapshot never overwrites a newer one and a deleted o
 deleted. Nothing here calls dj-stripe's sync code, which would store the secret key.
 """
 
+import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -121,8 +123,9 @@ class Mirror:
         # Shallow copies: only the top level and the holders of nested objects are changed.
         objects = [dict(o) for o in objects]
         nested = self._take_nested(ot, objects)
-        self._ensure_required_targets(ot, objects, observed_at=observed_at)
-        self._upsert(ot, objects, owner=self.owner_account_id())
+        targets = _existing_targets(ot, objects)
+        self._ensure_required_targets(ot, objects, targets)
+        self._upsert(ot, objects, targets, owner=self.owner_account_id())
         result.written = len(objects)
         result.by_type[ot.key] += len(objects)
         for child_key, children in nested.items():
@@ -148,7 +151,13 @@ class Mirror:
         elif not any(not ot.model._meta.get_field(r.field).null for r in references(ot)):
             # Never mirrored: a placeholder, so that what refers to it (an invoice of a customer
             # deleted since) can still be mirrored.
-            self._upsert(ot, [{**data, "deleted": True}], owner=self.owner_account_id())
+            placeholder = [{**data, "deleted": True}]
+            self._upsert(
+                ot,
+                placeholder,
+                _existing_targets(ot, placeholder),
+                owner=self.owner_account_id(),
+            )
             if any(f.name == "date_purged" for f in ot.model._meta.concrete_fields):
                 ot.model.objects.filter(id=stripe_id).update(date_purged=observed_at)
         _versions_mark_deleted(ot, [stripe_id], observed_at)
@@ -158,7 +167,7 @@ class Mirror:
     ) -> WriteResult:
         """Fetch, one by one, objects no list reaches and the mirror does not hold yet."""
         result = WriteResult()
-        have = set(ot.model.objects.filter(id__in=ids).values_list("id", flat=True))
+        have = set(_ids_in_mirror(ot.model, ids)) if ids else set()
         for stripe_id in sorted(ids - have):
             result.add(self.refresh(ot, stripe_id))
         return result
@@ -235,19 +244,35 @@ class Mirror:
         return children
 
     def _ensure_required_targets(
-        self, ot: ObjectType, objects: list[dict[str, Any]], *, observed_at: datetime
+        self,
+        ot: ObjectType,
+        objects: list[dict[str, Any]],
+        targets: dict[str, dict[str | None, Any]],
     ) -> None:
-        """A NOT NULL foreign key (an invoice's customer) needs its row: fetch it if absent."""
+        """A NOT NULL foreign key (an invoice's customer) needs its row: fetch it if absent,
+        and add it to `targets`."""
         for ref in references(ot):
-            model_field = ot.model._meta.get_field(ref.field)
-            if model_field.null:
+            if ot.model._meta.get_field(ref.field).null:
                 continue
             ids = {stripe_id_of(dig(o, ref.path)) for o in objects} - {None}
+            missing = ids - set(targets[ref.field])
+            if not missing:
+                continue
             target = BY_KEY[ref.object_type]
-            self.fetch_missing(target, ids)  # type: ignore[arg-type]
+            for stripe_id in sorted(missing):  # type: ignore[type-var]
+                self.refresh(target, stripe_id)  # type: ignore[arg-type]
+            targets[ref.field].update(
+                _ids_in_mirror(target.model, missing, _to_field(ot, ref.field))
+            )
 
-    def _upsert(self, ot: ObjectType, objects: list[dict[str, Any]], *, owner: str) -> None:
-        existing_refs = _existing_targets(ot, objects)
+    def _upsert(
+        self,
+        ot: ObjectType,
+        objects: list[dict[str, Any]],
+        existing_refs: dict[str, dict[str | None, Any]],
+        *,
+        owner: str,
+    ) -> None:
         kept = _kept_fields(ot, objects)
         now = timezone.now()
         fields, sql = _upsert_statement(ot)
@@ -263,10 +288,8 @@ class Mirror:
                 values[ot.model._meta.get_field(ref.field).attname] = target_key
             rows.append(
                 [
-                    f.get_db_prep_save(
-                        values[f.attname] if f.attname in values else f.get_default(), connection
-                    )
-                    for f in fields
+                    prep(values[f.attname] if f.attname in values else f.get_default())
+                    for f, prep in fields
                 ]
             )
         # One prepared statement, rows sent together (psycopg pipelines executemany): Django's
@@ -301,8 +324,9 @@ def _row_values(
 
 
 @cache
-def _upsert_statement(ot: ObjectType) -> tuple[list[Any], str]:
-    """INSERT ... ON CONFLICT DO UPDATE for the type's table, and its columns in order."""
+def _upsert_statement(ot: ObjectType) -> tuple[list[tuple[Any, Callable[[Any], Any]]], str]:
+    """INSERT ... ON CONFLICT DO UPDATE for the type's table, and its columns in order, each
+    with what turns a value into a parameter."""
     qn = connection.ops.quote_name
     fields = [f for f in ot.model._meta.concrete_fields if f.name != "djstripe_id"]
     # Columns the mirror does not own keep their value on update (dj-stripe's `subscriber`).
@@ -317,7 +341,15 @@ def _upsert_statement(ot: ObjectType) -> tuple[list[Any], str]:
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
         f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
     )
-    return fields, sql
+    return [(f, _param_maker(f)) for f in fields], sql
+
+
+def _param_maker(field: Any) -> Callable[[Any], Any]:
+    # psycopg takes strings, numbers, booleans and datetimes as they are; only JSON needs
+    # wrapping. SQLite needs Django's own conversions (its datetime format, for one).
+    if connection.vendor == "postgresql" and not isinstance(field, models.JSONField):
+        return lambda value: value
+    return lambda value: field.get_db_prep_save(value, connection)
 
 
 def _existing_targets(
@@ -330,10 +362,31 @@ def _existing_targets(
         ids = {stripe_id_of(dig(o, ref.path)) for o in objects} - {None}
         target = BY_KEY[ref.object_type].model
         to_field = _to_field(ot, ref.field)
-        found[ref.field] = (
-            dict(target.objects.filter(id__in=ids).values_list("id", to_field)) if ids else {}
-        )
+        found[ref.field] = _ids_in_mirror(target, ids, to_field) if ids else {}
     return found
+
+
+def _ids_in_mirror(model: Any, ids: set[Any], to_field: str = "id") -> dict[str | None, Any]:
+    """Which of `ids` the model's table holds: Stripe id -> `to_field`. The ids travel as one
+    parameter (see `_id_list`)."""
+    qn = connection.ops.quote_name
+    source, param = _id_list(sorted(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT t.{qn('id')}, t.{qn(to_field)} FROM {qn(model._meta.db_table)} t "  # noqa: S608
+            f"JOIN ({source}) AS ids ON ids.id = t.{qn('id')}",
+            [param],
+        )
+        return dict(cursor.fetchall())
+
+
+def _id_list(ids: list[str]) -> tuple[str, Any]:
+    """A list of ids as one SQL parameter, selectable as a table with column `id`: a statement
+    with a placeholder per id is too long for psycopg to cache, and re-parsing it on every
+    page cost more than running it."""
+    if connection.vendor == "postgresql":
+        return "SELECT unnest(%s::text[]) AS id", ids
+    return "SELECT value AS id FROM json_each(%s)", json.dumps(ids)
 
 
 def _to_field(ot: ObjectType, field_name: str) -> str:
@@ -367,15 +420,18 @@ def _claim(
     ids = sorted(set(ids))  # one order for every writer, so two batches cannot deadlock
     at = connection.ops.adapt_datetimefield_value(observed_at)
     table = connection.ops.quote_name(StripeObjectVersion._meta.db_table)
+    source, id_param = _id_list(ids)
+    cast = ("::varchar", "::timestamptz") if connection.vendor == "postgresql" else ("", "")
+    rows = f"SELECT %s{cast[0]}, ids.id, %s{cast[1]}, false FROM ({source}) AS ids"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (object_type, stripe_id, observed_at, deleted) "  # noqa: S608
-            f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(ids))} "
+            f"INSERT INTO {table} (object_type, stripe_id, observed_at, deleted) "
+            f"{rows} WHERE true "  # (WHERE: SQLite needs it before ON CONFLICT)
             "ON CONFLICT (object_type, stripe_id) DO UPDATE SET observed_at = EXCLUDED.observed_at "
             f"WHERE {table}.observed_at {'<=' if wins_ties else '<'} EXCLUDED.observed_at "
             f"AND NOT {table}.deleted "
             "RETURNING stripe_id",
-            [value for i in ids for value in (ot.key, i, at, False)],
+            [ot.key, at, id_param],
         )
         fresh = {row[0] for row in cursor.fetchall()}
     if len(fresh) == len(ids):
