@@ -6,7 +6,7 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test ARGS="-k contracts --reuse-db"`.
 ARGS ?=
 
-.PHONY: demo demo-setup serve test lint format install install-dev worker beat bench clean
+.PHONY: demo demo-setup serve test lint format install install-dev worker beat bench bench-sync clean
 
 ## Run the back-office with demo data on the embedded default (SQLite, Celery eager).
 demo: demo-setup serve
@@ -46,6 +46,10 @@ beat: install
 
 bench: install-dev
 	$(PY) bench/admin_pages.py
+
+## The Stripe sync figures (our backfill against dj-stripe's, the webhook endpoint): ~8 min.
+bench-sync: install-dev
+	$(PY) bench/sync.py
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev

@@ -11,3 +11,20 @@ class PushStatus(models.TextChoices):
     PUSHED = "pushed", "In Stripe"
     RETRYING = "retrying", "Stripe unavailable; retrying"
     REFUSED = "refused", "Refused by Stripe"
+
+
+class StripePushState(models.Model):
+    """Where the record stands with Stripe, and when it last got there."""
+
+    stripe_push_status = models.CharField(
+        "Stripe",
+        max_length=16,
+        choices=PushStatus.choices,
+        default=PushStatus.NOT_PUSHED,
+        editable=False,
+    )
+    stripe_push_error = models.TextField(blank=True, editable=False)
+    stripe_pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True

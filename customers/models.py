@@ -5,11 +5,11 @@ from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from billing.money import CURRENCY_CHOICES, validate_currency
-from billing.push_status import PushStatus
+from billing.push_status import StripePushState
 from customers.tax_ids import TAX_ID_TYPE_CHOICES, tax_id_country, tax_id_normalize
 
 
-class Account(models.Model):
+class Account(StripePushState):
     """An enterprise customer: the company we bill, as finance and the CRM know it."""
 
     class Status(models.TextChoices):
@@ -71,16 +71,6 @@ class Account(models.Model):
         related_name="backoffice_account",
         help_text="Set once the account exists in Stripe.",
     )
-    # Where the account stands with Stripe (billing/services/stripe_push.py).
-    stripe_push_status = models.CharField(
-        "Stripe",
-        max_length=16,
-        choices=PushStatus.choices,
-        default=PushStatus.NOT_PUSHED,
-        editable=False,
-    )
-    stripe_push_error = models.TextField(blank=True, editable=False)
-    stripe_pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -28,20 +28,9 @@ def _ago(moment: Any) -> str:
     return f"{seconds // 86400} days"
 
 
-@admin.register(SyncStatus)
-class SyncStatusAdmin(admin.ModelAdmin):
-    list_display = (
-        "type_label",
-        "behind_stripe",
-        "last_run_finished_at",
-        "last_run_objects",
-        "last_run_requests",
-        "duration",
-        "backfill_state",
-        "last_error",
-    )
-    actions = ("sync_now", "backfill_from_scratch")
-    ordering = ("id",)
+class SyncRecordAdmin(admin.ModelAdmin):
+    """Records the engine writes: read by people, never changed by them; their actions
+    (sync, retry) need the run_stripe_sync permission."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -54,6 +43,22 @@ class SyncStatusAdmin(admin.ModelAdmin):
 
     def has_run_stripe_sync_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.run_stripe_sync")
+
+
+@admin.register(SyncStatus)
+class SyncStatusAdmin(SyncRecordAdmin):
+    list_display = (
+        "type_label",
+        "behind_stripe",
+        "last_run_finished_at",
+        "last_run_objects",
+        "last_run_requests",
+        "duration",
+        "backfill_state",
+        "last_error",
+    )
+    actions = ("sync_now", "backfill_from_scratch")
+    ordering = ("id",)
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         # Every type has its row from the first look, even before its first sync.
@@ -112,7 +117,7 @@ class SyncStatusAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(SyncRecordAdmin):
     list_display = ("stripe_id", "type", "created", "source", "status", "attempts", "last_error")
     list_filter = ("status", "source", "object_type")
     search_fields = ("=stripe_id", "=object_id", "type")
@@ -120,18 +125,6 @@ class StripeEventAdmin(admin.ModelAdmin):
     actions = ("retry",)
     show_full_result_count = False
     date_hierarchy = "created"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_run_stripe_sync_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("billing.run_stripe_sync")
 
     @admin.action(description="Retry the selected events", permissions=["run_stripe_sync"])
     def retry(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:

@@ -10,7 +10,7 @@ from simple_history.models import HistoricalRecords
 from billing.models.catalog import CatalogItem, amount_field, unit_amount_field
 from billing.money import CURRENCY_CHOICES, validate_currency
 from billing.pricing import PricingModel
-from billing.push_status import PushStatus
+from billing.push_status import StripePushState
 
 PRICING_MODEL_CHOICES = [
     (PricingModel.FLAT.value, "Flat fee"),
@@ -30,7 +30,7 @@ PAYMENT_TERMS_CHOICES = [
 ]
 
 
-class Contract(models.Model):
+class Contract(StripePushState):
     """One version of a contract. An amendment is a new version with the same number."""
 
     class Status(models.TextChoices):
@@ -148,19 +148,10 @@ class Contract(models.Model):
     ended_reason = models.TextField(blank=True, editable=False)
     # Optimistic lock: every save increments it; a save based on an older one is refused.
     lock_version = models.PositiveIntegerField(default=0, editable=False)
-    # Where the contract stands with Stripe (billing/services/stripe_push.py).
+    # Where the contract stands with Stripe: its schedule, and the fields of StripePushState.
     stripe_schedule_id = models.CharField(
         "Stripe subscription schedule", max_length=255, blank=True, editable=False
     )
-    stripe_push_status = models.CharField(
-        "Stripe",
-        max_length=16,
-        choices=PushStatus.choices,
-        default=PushStatus.NOT_PUSHED,
-        editable=False,
-    )
-    stripe_push_error = models.TextField(blank=True, editable=False)
-    stripe_pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -60,6 +60,16 @@ def lease_release(key: str, **fields: Any) -> None:
     SyncStatus.objects.filter(object_type=key).update(lease_until=None, **fields)
 
 
+def lease_release_failed(key: str, run_started_at: datetime, error: Exception) -> None:
+    """Release the lease of a run that failed, keeping its error for the sync status page."""
+    lease_release(
+        key,
+        last_run_started_at=run_started_at,
+        last_error=f"{type(error).__name__}: {error}",
+        last_error_at=timezone.now(),
+    )
+
+
 def _fetch(api: StripeApi, ot: ObjectType, after: str) -> tuple[datetime, dict[str, Any]]:
     # Stamped before asking: the page shows Stripe's state as of this moment or later.
     observed_at = read_stamp()
@@ -151,12 +161,7 @@ def backfill(
         lease_release(key, **done)
         return BackfillResult(key, written, mirror.api.requests, seconds, finished)
     except Exception as error:
-        lease_release(
-            key,
-            last_run_started_at=run_started_at,
-            last_error=f"{type(error).__name__}: {error}",
-            last_error_at=timezone.now(),
-        )
+        lease_release_failed(key, run_started_at, error)
         raise
 
 

@@ -20,7 +20,7 @@ from djstripe.utils import convert_tstamp
 
 from billing.models import StripeEvent, SyncStatus
 from billing.stripe_api import StripeApi, is_transient
-from billing.sync.backfill import lease_release, lease_take
+from billing.sync.backfill import lease_release, lease_release_failed, lease_take
 from billing.sync.mirror import Mirror, relink
 from billing.sync.object_types import BY_STRIPE_OBJECT, EVENTS_KEY, OBJECT_TYPES
 
@@ -179,12 +179,7 @@ def events_sync(*, api: StripeApi | None = None) -> int:
         ).update(synced_through=run_started_at)
         return new
     except Exception as error:
-        lease_release(
-            EVENTS_KEY,
-            last_run_started_at=run_started_at,
-            last_error=f"{type(error).__name__}: {error}",
-            last_error_at=timezone.now(),
-        )
+        lease_release_failed(EVENTS_KEY, run_started_at, error)
         raise
 
 

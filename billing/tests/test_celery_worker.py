@@ -25,7 +25,8 @@ def wait_until(condition, timeout: float = 30.0) -> bool:
 
 def producer(broker_url: str) -> Celery:
     # A plain producer on the broker: the worker knows the tasks by name, as it would in production.
-    return Celery("test-producer", broker=broker_url)
+    # Not the current app: shared tasks sent later in this process must keep using ours.
+    return Celery("test-producer", broker=broker_url, set_as_current=False)
 
 
 def test_worker_syncs_a_stripe_customer_sent_through_redis(celery_worker_process):
@@ -64,3 +65,50 @@ def test_task_whose_worker_dies_is_delivered_again(celery_worker_process, tmp_pa
     assert found, Path(celery_worker_process["log"]).read_text()
     assert attempts.read_text() == "2"
     assert Account.objects.filter(external_ref="CRM-REDELIVERED").count() == 1
+
+
+@pytest.fixture
+def tasks_to_worker(celery_worker_process):
+    """This process's Celery app sends to the worker's queue instead of running tasks inline."""
+    from backoffice.celery import app
+
+    def forget_connections() -> None:
+        # Celery caches queues, routes and connection pools on first use; start afresh.
+        for name in ("send_task_message", "queues", "default_queue", "router"):
+            app.amqp.__dict__.pop(name, None)
+        app.amqp._producer_pool = None
+        app._pool = None
+
+    saved = (app.conf.task_always_eager, app.conf.broker_url, app.conf.task_default_queue)
+    app.conf.task_always_eager = False
+    app.conf.broker_url = celery_worker_process["broker_url"]
+    app.conf.task_default_queue = celery_worker_process["queue"]
+    forget_connections()
+    yield celery_worker_process
+    app.conf.task_always_eager, app.conf.broker_url, app.conf.task_default_queue = saved
+    forget_connections()
+
+
+def test_a_webhook_is_answered_at_once_and_applied_by_the_worker(tasks_to_worker, settings):
+    from django.test import Client
+
+    from billing.models import StripeEvent
+    from billing.tests.test_sync_webhooks import WEBHOOK_SECRET, customer_event, deliver
+
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    event = customer_event("evt_worker", "cus_Worker", name="Worker Applied AG", created=1)
+
+    # when Stripe delivers the event, twice
+    first = deliver(Client(), event)
+    second = deliver(Client(), event)
+
+    # then both get their answer straight away, and the worker applies the event once
+    assert (first.status_code, second.status_code) == (200, 200)
+    applied = wait_until(
+        lambda: StripeEvent.objects.filter(
+            stripe_id="evt_worker", status=StripeEvent.Status.PROCESSED
+        ).exists()
+    )
+    assert applied, Path(tasks_to_worker["log"]).read_text()
+    assert Customer.objects.get(id="cus_Worker").stripe_data["name"] == "Worker Applied AG"
+    assert StripeEvent.objects.get(stripe_id="evt_worker").attempts == 1

@@ -230,3 +230,33 @@ def test_a_charge_under_a_mandate_brings_the_mandate(stripe_standin):
 
     # then its mandate is fetched and mirrored too, with its payment method
     assert m.Mandate.objects.get(id="mandate_1Ach").payment_method_id == card.id
+
+
+def test_the_secret_key_reaches_neither_logs_nor_database(stripe_standin, caplog):
+    import json
+    import logging
+
+    from billing.models import StripeWrite
+    from billing.services.stripe_push import account_push_to_stripe
+    from customers.tests.factories import AccountFactory
+
+    caplog.set_level(logging.DEBUG)
+    stripe.Customer.create(name="Logged Ltd", api_key=key())
+
+    # when the mirror is filled and an account pushed, with every logger at DEBUG
+    backfill("customers")
+    account_push_to_stripe(account=AccountFactory())
+
+    # then the key is nowhere in what was logged or stored
+    assert caplog.records
+    assert key() not in caplog.text
+    assert not APIKey.objects.exists()
+    stored = json.dumps(
+        [
+            list(SyncStatus.objects.values()),
+            list(StripeWrite.objects.values()),
+            list(Customer.objects.values("stripe_data")),
+        ],
+        default=str,
+    )
+    assert key() not in stored

@@ -39,6 +39,16 @@ def customer_event(
     return event
 
 
+def invoice_event(event_id: str, invoice_id: str, *, customer: str) -> dict[str, Any]:
+    invoice = stripe_fixture("invoice")
+    invoice.update(id=invoice_id, customer=customer, subscription=None)
+    invoice["lines"] = {"object": "list", "data": [], "has_more": False, "url": "/v1/x"}
+    event = stripe_fixture("event")
+    event.update(id=event_id, type="invoice.finalized", created=NOW)
+    event["data"] = {"object": invoice}
+    return event
+
+
 def deliver(client: Client, event: dict[str, Any], **sign_kwargs: Any) -> Any:
     payload = json.dumps(event)
     return client.post(
@@ -213,12 +223,7 @@ def test_an_invoice_for_a_customer_deleted_since_is_still_mirrored(
     webhooks, django_capture_on_commit_callbacks
 ):
     # given an invoice event whose customer no longer exists in Stripe
-    invoice = stripe_fixture("invoice")
-    invoice.update(id="in_orphan", customer="cus_deleted_since", subscription=None)
-    invoice["lines"] = {"object": "list", "data": [], "has_more": False, "url": "/v1/x"}
-    event = stripe_fixture("event")
-    event.update(id="evt_inv", type="invoice.finalized", created=NOW)
-    event["data"] = {"object": invoice}
+    event = invoice_event("evt_inv", "in_orphan", customer="cus_deleted_since")
 
     with django_capture_on_commit_callbacks(execute=True):
         response = deliver(webhooks, event)
@@ -259,12 +264,7 @@ def test_a_failed_event_shows_its_error_and_is_retried_from_the_admin(
     webhooks, settings, stripe_standin, demo_logins, django_capture_on_commit_callbacks
 ):
     # given an invoice event while Stripe cannot be reached (its customer must be fetched)
-    invoice = stripe_fixture("invoice")
-    invoice.update(id="in_retry", customer="cus_retry_later", subscription=None)
-    invoice["lines"] = {"object": "list", "data": [], "has_more": False, "url": "/v1/x"}
-    event = stripe_fixture("event")
-    event.update(id="evt_retry", type="invoice.created", created=NOW)
-    event["data"] = {"object": invoice}
+    event = invoice_event("evt_retry", "in_retry", customer="cus_retry_later")
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
     settings.STRIPE_MAX_ATTEMPTS = 1
     from billing.sync.events import event_store
