@@ -76,7 +76,9 @@ def demo_accounts_ensure() -> list[Account]:
 
 def demo_data_load(*, password: str) -> None:
     from backoffice.demo_contracts import demo_contracts_ensure
+    from backoffice.demo_tax import demo_tax_ensure
 
     users = {user.username: user for user in demo_users_ensure(password=password)}
     demo_accounts_ensure()
     demo_contracts_ensure(users, approver=users["finance"])
+    demo_tax_ensure()

@@ -30,6 +30,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         *_crud("billing", "contractline", "pricephase", "pricetier", delete=True),
         *_crud("billing", "catalogitem", "listprice", delete=True),
         "billing.approve_contract",
+        # Tax settings: rates (sent to Stripe, archived, never deleted) and rules.
+        *_crud("billing", "taxrate"),
+        *_crud("billing", "taxrule", delete=True),
         # The Stripe sync: its health, the events received, "sync now" and "retry".
         "billing.view_syncstatus",
         "billing.view_stripeevent",
@@ -50,6 +53,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         *_crud("billing", "contractline", "pricephase", "pricetier", delete=True),
         "billing.view_catalogitem",
         "billing.view_listprice",
+        "billing.view_taxrate",
+        "billing.view_taxrule",
     },
 }
 

@@ -97,6 +97,18 @@ def contract_push_to_stripe_task(contract_id: int) -> None:
         return  # shown on the contract with Stripe's message; a person fixes it
 
 
+@shared_task(**RETRY)
+def tax_rate_push_to_stripe_task(tax_rate_id: int) -> None:
+    from billing.models import TaxRate
+    from billing.services.stripe_push import PushRefused
+    from billing.services.tax import tax_rate_push_to_stripe
+
+    try:
+        tax_rate_push_to_stripe(rate=TaxRate.objects.get(pk=tax_rate_id))
+    except PushRefused:
+        return  # shown on the rate with Stripe's message
+
+
 @shared_task
 def contracts_renew_or_expire_task() -> dict[str, int]:
     from billing.services.contracts import contracts_renew_or_expire

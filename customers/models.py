@@ -62,6 +62,16 @@ class Account(StripePushState):
     tax_exemption = models.CharField(
         max_length=8, choices=TaxExemption.choices, default=TaxExemption.NONE
     )
+    exemption_certificate = models.CharField(
+        "exemption evidence",
+        max_length=200,
+        blank=True,
+        help_text="The certificate or letter that exempts the customer: its reference.",
+    )
+    exemption_valid_from = models.DateField(null=True, blank=True)
+    exemption_valid_until = models.DateField(
+        null=True, blank=True, help_text="Blank: no end date on the evidence."
+    )
     stripe_customer = models.OneToOneField(
         "djstripe.Customer",
         to_field="id",  # the Stripe id (cus_...), stable across re-syncs of the mirror

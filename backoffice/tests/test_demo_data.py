@@ -5,7 +5,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from backoffice.models import User
-from billing.models import Contract
+from billing.models import Contract, TaxRate, TaxRule
 from customers.models import Account
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +20,8 @@ def snapshot() -> dict[str, object]:
         "history": Account.history.count(),
         "contracts": sorted(Contract.objects.values_list("number", "version", "status")),
         "contract_history": Contract.history.count(),
+        "tax_rules": sorted(TaxRule.objects.values_list("country", "state", "rate__percentage")),
+        "tax_history": TaxRate.history.count() + TaxRule.history.count(),
     }
 
 
@@ -94,3 +96,28 @@ def test_demo_has_contracts_in_every_status_and_pricing_model(settings):
         .exclude(lines__pricing_model__in=["usage", "graduated", "volume"])
         .exists()
     )
+
+
+def test_demo_tax_settings_show_ready_customers_and_every_contradiction(settings):
+    from datetime import date
+
+    from billing.tax_readiness import accounts_tax_readiness
+
+    call_command("demo_data", stdout=io.StringIO())
+    readiness = accounts_tax_readiness(Account.objects.all(), today=date(2026, 11, 21))
+    by_ref = {a.external_ref: readiness[a.pk] for a in Account.objects.all()}
+
+    for ready in ("CRM-0002", "CRM-0009", "CRM-0019", "CRM-0023", "CRM-0021", "CRM-0024"):
+        assert by_ref[ready].ready, (ready, by_ref[ready].problems)
+    expected = {
+        "CRM-0032": "Reverse charge without a VAT ID",
+        "CRM-0022": "expired on 2025-12-31",
+        "CRM-0001": "US customer without a state",
+        "CRM-0037": "belongs to Germany, but the billing country is Switzerland",
+        "CRM-0013": "No tax rule for Brazil",
+        "CRM-0025": "prices include tax, but the rate of its rule",
+    }
+    for ref, words in expected.items():
+        assert any(words in p for p in by_ref[ref].problems), (ref, by_ref[ref].problems)
+    assert by_ref["CRM-0030"].applies.startswith("GST 10% (added to prices)")
+    assert by_ref["CRM-0011"].applies.startswith("Stripe Tax calculates it")

@@ -1,3 +1,3 @@
-from billing.admin import catalog, contracts, sync
+from billing.admin import catalog, contracts, sync, tax
 
-__all__ = ["catalog", "contracts", "sync"]
+__all__ = ["catalog", "contracts", "sync", "tax"]

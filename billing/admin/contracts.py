@@ -37,6 +37,7 @@ from billing.selectors import (
     contracts_visible_to,
 )
 from billing.services import contracts as services
+from billing.tax_readiness import account_tax_readiness, tax_readiness_html
 from customers.selectors import accounts_visible_to
 
 # --- Inlines: lines -> phases (ramps) -> tiers
@@ -328,6 +329,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
         "upcoming_charges",
         "change_log",
         "versions",
+        "tax_readiness",
         "stripe_schedule_id",
         "stripe_push_status",
         "stripe_pushed_at",
@@ -355,6 +357,8 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
                     ("collection_method", "payment_terms_days"),
                     ("currency", "minimum_commit"),
                     "po_number",
+                    ("tax_mode", "prices_include_tax"),
+                    "tax_readiness",
                 )
             },
         ),
@@ -375,6 +379,13 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
         ),
         ("Change log", {"fields": ("change_log",), "classes": ("collapse",)}),
     )
+
+    @admin.display(description="tax on the next invoice")
+    def tax_readiness(self, contract: Contract) -> str:
+        if contract.pk is None:
+            return "Shown once the contract is saved."
+        readiness = account_tax_readiness(contract.account, today=timezone.localdate())
+        return tax_readiness_html(readiness)
 
     @admin.display(description="sent to Stripe")
     def stripe_writes(self, contract: Contract) -> str:

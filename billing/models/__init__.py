@@ -2,6 +2,7 @@ from billing.models.catalog import CatalogItem, ListPrice
 from billing.models.contracts import Contract, ContractLine, PricePhase, PriceTier
 from billing.models.stripe_push import PushStatus, StripeWrite
 from billing.models.sync import StripeEvent, StripeObjectVersion, SyncStatus
+from billing.models.tax import TaxRate, TaxRule, TaxType
 
 __all__ = [
     "CatalogItem",
@@ -15,4 +16,7 @@ __all__ = [
     "StripeObjectVersion",
     "StripeWrite",
     "SyncStatus",
+    "TaxRate",
+    "TaxRule",
+    "TaxType",
 ]

@@ -115,6 +115,19 @@ class Contract(StripePushState):
         "trued up each billing period.",
     )
     po_number = models.CharField("purchase order number", max_length=64, blank=True)
+    tax_mode = models.CharField(
+        max_length=16,
+        choices=[
+            ("rules", "Our tax rules (rates from Tax settings)"),
+            ("stripe_tax", "Stripe Tax (calculated by Stripe)"),
+        ],
+        default="rules",
+    )
+    prices_include_tax = models.BooleanField(
+        "prices include tax",
+        default=False,
+        help_text="The contract's prices are gross (tax included) rather than net.",
+    )
     notes = models.TextField(blank=True)
 
     # What it is worth, in the contract currency; recomputed by the services on every save.

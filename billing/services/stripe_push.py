@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -36,6 +37,9 @@ from billing.sync.object_types import object_type
 from customers.models import Account, TaxId
 
 logger = logging.getLogger(__name__)
+
+
+STRIPE_TAX = "stripe_tax"
 
 
 class PushRefused(Exception):
@@ -296,6 +300,7 @@ def price_params(
         "product": product,
         "nickname": f"{contract.number} v{contract.version} {line.key}"[:250],
         "recurring": recurring,
+        "tax_behavior": "inclusive" if contract.prices_include_tax else "exclusive",
         "metadata": {
             "contract": contract.number,
             "contract_version": str(contract.version),
@@ -412,6 +417,8 @@ def schedule_params(
         {k: v for k, v in phase.items() if k != "start_date" or (update and n == 0)}
         for n, phase in enumerate(phases)
     ]
+    if contract.tax_mode == STRIPE_TAX:
+        default_settings["automatic_tax"] = {"enabled": True}
     return {
         "end_behavior": "release" if contract.auto_renew else "cancel",
         "default_settings": default_settings,
@@ -461,11 +468,12 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
             PricePhase.objects.filter(pk=phase.pk).update(stripe_price_id=created["id"])
             phase.stripe_price_id = created["id"]
 
+    taxed = _phase_taxes(contract, api)
     previous = contract.amends
     if previous is not None and previous.stripe_schedule_id and contract.effective_date:
         schedule_id = previous.stripe_schedule_id
-        phases = schedule_phases(previous, until=contract.effective_date) + schedule_phases(
-            contract, since=contract.effective_date
+        phases = taxed(schedule_phases(previous, until=contract.effective_date)) + taxed(
+            schedule_phases(contract, since=contract.effective_date)
         )
         stripe_write(
             api,
@@ -486,7 +494,7 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
             params={
                 "customer": customer_id,
                 "start_date": _timestamp(contract.start_date),
-                **schedule_params(contract, schedule_phases(contract), update=False),
+                **schedule_params(contract, taxed(schedule_phases(contract)), update=False),
             },
             contract=contract,
         )
@@ -499,6 +507,38 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
         mirror.refresh(object_type("prices"), phase_price)
     mirror.refresh(object_type("subscription_schedules"), schedule_id)
     return schedule_id
+
+
+def _phase_taxes(
+    contract: Contract, api: StripeApi
+) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """What adds each phase's tax rates: on our rules, the rate of the rule in force where the
+    customer is billed when the phase starts (sent to Stripe first if it is not there yet);
+    none for an exempt or reverse-charge customer, or under Stripe Tax."""
+    from billing.services.tax import tax_rate_push_to_stripe
+    from billing.tax_readiness import rule_for, rules_in_force
+
+    account = contract.account
+    untaxed = contract.tax_mode == STRIPE_TAX or account.tax_exemption != "none"
+
+    def add(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if untaxed:
+            return phases
+        for phase in phases:
+            day = datetime.fromtimestamp(phase["start_date"], tz=UTC).date()
+            rule = rule_for(rules_in_force(day), str(account.billing_country), account.state)
+            if rule is None:
+                raise PushRefused(
+                    f"No tax rule for {account.billing_country} {account.state} on {day}: add "
+                    "one under Tax settings, or put the contract on Stripe Tax."
+                )
+            rate_id = rule.rate.stripe_tax_rate_id or tax_rate_push_to_stripe(  # type: ignore[attr-defined]
+                rate=rule.rate, api=api
+            )
+            phase["default_tax_rates"] = [rate_id]
+        return phases
+
+    return add
 
 
 def _product_for(item: CatalogItem, api: StripeApi, mirror: Mirror) -> str:

@@ -22,6 +22,7 @@ import stripe
 from django.db import connection, models, transaction
 from django.db.models.fields.json import KT
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from djstripe.models import Account
 from djstripe.utils import convert_tstamp
 
@@ -126,6 +127,8 @@ class Mirror:
         targets = _existing_targets(ot, objects)
         self._ensure_required_targets(ot, objects, targets)
         self._upsert(ot, objects, targets, owner=self.owner_account_id())
+        if ot.after_write:
+            import_string(ot.after_write)(objects)
         result.written = len(objects)
         result.by_type[ot.key] += len(objects)
         for child_key, children in nested.items():

@@ -58,6 +58,8 @@ class ObjectType:
     # False for objects Stripe sends only inside a parent and never in an event of their own
     # (invoice lines, subscription items): the parent's version guards them.
     versioned: bool = True
+    # Called with the objects written (a dotted path): what our own records take from them.
+    after_write: str = ""
     # Objects referenced by id that no list reaches: (their type, ids found in a payload).
     linked: tuple[str, Callable[[dict[str, Any]], set[str]]] | None = None
 
@@ -111,6 +113,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "tax_rate",
         "/v1/tax_rates",
         retrieve_path="/v1/tax_rates/{id}",
+        after_write="billing.services.tax.tax_rates_adopt",
     ),
     ObjectType(
         "customers",

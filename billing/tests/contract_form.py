@@ -17,6 +17,7 @@ CONTRACT_DEFAULTS = {
     "currency": "EUR",
     "minimum_commit": "",
     "po_number": "",
+    "tax_mode": "rules",
     "notes": "",
 }
 PHASE_DEFAULTS = {

@@ -549,6 +549,31 @@ def _accept_what_stripe_accepts() -> None:
 
     resources.Product.__init__ = product  # type: ignore[method-assign]
 
+    tax_rate_init = resources.TaxRate.__init__
+
+    def tax_rate(
+        self: Any,
+        *args: Any,
+        country: Any = None,
+        state: Any = None,
+        tax_type: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        tax_rate_init(self, *args, **kwargs)
+        self.country, self.state, self.tax_type = country, state, tax_type
+
+    resources.TaxRate.__init__ = tax_rate  # type: ignore[method-assign]
+
+    tax_rate_update = resources.TaxRate._update
+
+    def tax_rate_changes(self: Any, **data: Any) -> None:
+        # Form-encoded booleans arrive as "true"/"false"; localstripe stores them as sent.
+        if "active" in data:
+            data["active"] = resources.try_convert_to_bool(data["active"])
+        tax_rate_update(self, **data)
+
+    resources.TaxRate._update = tax_rate_changes  # type: ignore[method-assign]
+
 
 # --- Test controls --------------------------------------------------------------------------
 
