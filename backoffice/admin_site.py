@@ -18,6 +18,27 @@ class BackofficeAdminSite(admin.AdminSite):
     site_title = "Finance back-office"
     index_title = "Billing and customers"
 
+    # Sections of their own on the index, for screens finance looks for by that name.
+    SECTIONS = {
+        "Tax settings": ("billing", ("taxrate", "taxrule")),
+        "Stripe sync": ("billing", ("syncstatus", "stripeevent")),
+    }
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> Any:
+        app_list = super().get_app_list(request, app_label)
+        if app_label is not None:
+            return app_list
+        for title, (label, models) in self.SECTIONS.items():
+            app = next((a for a in app_list if a["app_label"] == label), None)
+            if app is None:
+                continue
+            moved = [m for m in app["models"] if m["object_name"].lower() in models]
+            if not moved:
+                continue
+            app["models"] = [m for m in app["models"] if m not in moved]
+            app_list.append({**app, "name": title, "models": moved})
+        return app_list
+
 
 class BackofficeAdminConfig(AdminConfig):
     default_site = "backoffice.admin_site.BackofficeAdminSite"

@@ -40,12 +40,24 @@ ADMIN_INDEX_VISIBILITY = {
         [],
     ),
     "finance": (
-        ["Accounts", "Periodic tasks", "Customers", "Invoices", "Stripe mirror (read-only)"],
+        [
+            "Accounts",
+            "Periodic tasks",
+            "Customers",
+            "Invoices",
+            "Stripe mirror (read-only)",
+            "Tax settings",
+            "Tax rates",
+            "Tax rules",
+            "Stripe sync",
+            "Stripe sync status",
+            "Stripe events",
+        ],
         ["Users", "Groups", "Api keys", "Webhook endpoints"],
     ),
     "manager": (
-        ["Accounts", "Contracts"],
-        ["Users", "Groups", "Periodic tasks", "Invoices", "Stripe"],
+        ["Accounts", "Contracts", "Tax settings", "Tax rates"],
+        ["Users", "Groups", "Periodic tasks", "Invoices", "Stripe", "Stripe sync"],
     ),
 }
 

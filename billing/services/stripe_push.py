@@ -183,6 +183,11 @@ def customer_params(account: Account) -> dict[str, Any]:
             "external_ref": account.external_ref,
             # Stripe keeps payment method types on subscriptions and invoices, not customers.
             "preferred_payment_method_types": ",".join(payment_types),
+            # The evidence behind tax_exempt, for whoever reads the customer in Stripe.
+            "tax_exemption_evidence": account.exemption_certificate,
+            "tax_exemption_valid_until": (
+                account.exemption_valid_until.isoformat() if account.exemption_valid_until else ""
+            ),
         },
     }
 

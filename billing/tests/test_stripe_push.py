@@ -23,6 +23,7 @@ from billing.tests.factories import (
     PricePhaseFactory,
 )
 from customers.models import Account, TaxId
+from customers.tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -250,3 +251,20 @@ def test_finance_sees_what_was_sent_on_the_contract_page_and_can_resend(
     assert html.count(f"Price for {ramp_contract.number} v1") == 6
     ramp_contract.refresh_from_db()
     assert ramp_contract.stripe_schedule_id in html
+
+
+def test_an_exempt_customer_carries_its_evidence_to_stripe(stripe_standin, manager):
+    account = AccountFactory(
+        billing_country="US",
+        state="NY",
+        tax_exemption=Account.TaxExemption.EXEMPT,
+        exemption_certificate="NY ST-119.1 #4471",
+        exemption_valid_until=date(2027, 12, 31),
+        account_manager=manager,
+    )
+
+    customer = stripe.Customer.retrieve(account_push_to_stripe(account=account), **key())
+
+    assert customer.tax_exempt == "exempt"
+    assert customer.metadata["tax_exemption_evidence"] == "NY ST-119.1 #4471"
+    assert customer.metadata["tax_exemption_valid_until"] == "2027-12-31"
