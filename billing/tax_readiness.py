@@ -136,6 +136,8 @@ def tax_readiness(
             f"{', '.join(c.number for c in on_stripe_tax)})",
             tuple(problems),
         )
+    if rule is None and country == "US" and not state:
+        return TaxReadiness("None found: the state decides", tuple(problems))
     if rule is None:
         problems.append(
             f"No tax rule for {_place(country, state)} and no contract on Stripe Tax: invoices "

@@ -136,6 +136,8 @@ def test_a_tax_id_of_another_country_than_the_billing_address():
 def test_a_us_customer_without_a_state():
     rule(rate("US", "6", "Sales tax", state="WA", tax_type="sales_tax"), state="WA")
     problems = readiness(AccountFactory(billing_country="US", state="")).problems
+    # one problem, not also "no rule for the United States": the state is what is missing
+    assert len(problems) == 1
     assert problems[0].startswith("US customer without a state")
 
 
