@@ -1,0 +1,361 @@
+"""The checks of a draft invoice against the signed contract, as pure functions.
+
+`draft_from_stripe` reads Stripe's invoice (API 2026-08-26: a line's price is under
+`pricing.price_details`, its taxes under `taxes`); `invoice_flags` compares it with what the
+contract expects for the invoice's period and returns every difference as a named rule with a
+sentence and both amounts. Nothing here reads the database: the selectors that gather a
+contract's expectations and the services that hold, approve and finalize drafts call this.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from billing.money import format_amount, from_stripe_amount, to_stripe_amount
+from billing.pricing import MINIMUM_COMMIT_KEY, Terms, expected_charges
+
+
+class Rule:
+    """The rule codes (`check_invoices --json` prints them)."""
+
+    NO_CONTRACT = "no_contract"
+    CURRENCY = "currency"
+    UNIT_PRICE = "unit_price"
+    QUANTITY = "quantity"
+    LINE_AMOUNT = "line_amount"
+    UNEXPLAINED_LINE = "unexplained_line"
+    MISSING_CHARGE = "missing_charge"
+    MINIMUM_COMMIT = "minimum_commit"
+    TOTAL = "total"
+    TAX = "tax"
+    COLLECTION_METHOD = "collection_method"
+    DUE_DATE = "due_date"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class Flag:
+    rule: str
+    message: str
+    expected: str = ""
+    actual: str = ""
+
+
+@dataclass(frozen=True)
+class DraftLine:
+    id: str
+    price_id: str | None
+    description: str
+    quantity: int
+    unit_amount_decimal: Decimal | None  # minor units, as Stripe sends it
+    amount: int  # minor units, before tax
+    period_start: date
+    period_end: date  # the last day covered
+    tax_rate_ids: tuple[str, ...] = ()
+    contract_line: str = ""  # metadata of a one-off line (the minimum-commit true-up)
+
+
+@dataclass(frozen=True)
+class DraftInvoice:
+    id: str
+    customer_id: str
+    currency: str  # upper case, as ours
+    collection_method: str
+    created: date
+    due_date: date | None
+    subtotal: int  # minor units, before tax
+    lines: tuple[DraftLine, ...]
+    subscription_id: str | None = None
+
+    @property
+    def period(self) -> tuple[date, date] | None:
+        if not self.lines:
+            return None
+        return min(line.period_start for line in self.lines), max(
+            line.period_end for line in self.lines
+        )
+
+
+@dataclass(frozen=True)
+class ContractExpectation:
+    """What our side says the invoice should be: built by a selector from the contract."""
+
+    contract: str  # number and version, for the messages: "C-2026-00001 v2"
+    terms: Terms
+    price_lines: Mapping[str, str]  # Stripe price id -> contract line key
+    collection_method: str
+    payment_terms_days: int
+    tax_rate_ids: tuple[str, ...] = ()  # expected on every line; () when no tax is due
+    tax_note: str = ""  # why (the rule, exemption, reverse charge, Stripe Tax)
+    usage: Mapping[str, int] = field(default_factory=dict)
+    stripe_tax: bool = False  # Stripe calculates the tax: the rates are not compared
+
+
+def _day(timestamp: int | None) -> date | None:
+    return datetime.fromtimestamp(timestamp, tz=UTC).date() if timestamp else None
+
+
+def draft_from_stripe(
+    invoice: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]
+) -> DraftInvoice:
+    """Stripe's invoice and all its lines (the mirror holds them as rows of their own)."""
+    parsed = []
+    for line in lines:
+        pricing = line.get("pricing") or {}
+        details = pricing.get("price_details") or {}
+        price = details.get("price")
+        price_id = price.get("id") if isinstance(price, dict) else price
+        unit = pricing.get("unit_amount_decimal")
+        period = line.get("period") or {}
+        start = _day(period.get("start")) or date.min
+        # Stripe's period end is the first instant after the period; ours is its last day.
+        end = _day(period.get("end")) or start
+        if period.get("end") and period.get("end") != period.get("start"):
+            end -= timedelta(days=1)
+        rates = tuple(
+            str((tax.get("tax_rate_details") or {}).get("tax_rate"))
+            for tax in line.get("taxes") or []
+            if (tax.get("tax_rate_details") or {}).get("tax_rate")
+        )
+        parsed.append(
+            DraftLine(
+                id=str(line["id"]),
+                price_id=str(price_id) if price_id else None,
+                description=str(line.get("description") or ""),
+                quantity=int(line.get("quantity") or 0),
+                unit_amount_decimal=Decimal(str(unit)) if unit is not None else None,
+                amount=int(line.get("amount") or 0),
+                period_start=start,
+                period_end=end,
+                tax_rate_ids=rates,
+                contract_line=str((line.get("metadata") or {}).get("contract_line") or ""),
+            )
+        )
+    customer = invoice.get("customer")
+    return DraftInvoice(
+        id=str(invoice["id"]),
+        customer_id=str(customer.get("id") if isinstance(customer, dict) else customer),
+        currency=str(invoice.get("currency") or "").upper(),
+        collection_method=str(invoice.get("collection_method") or ""),
+        created=_day(invoice.get("created")) or date.min,
+        due_date=_day(invoice.get("due_date")),
+        subtotal=int(invoice.get("subtotal") or 0),
+        lines=tuple(parsed),
+        subscription_id=_subscription_of(invoice),
+    )
+
+
+def _subscription_of(invoice: Mapping[str, Any]) -> str | None:
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    found = details.get("subscription") or invoice.get("subscription")
+    return str(found) if found else None
+
+
+def invoice_flags(
+    draft: DraftInvoice,
+    expected: ContractExpectation | None,
+    *,
+    other_invoices_for_period: Sequence[str] = (),
+) -> list[Flag]:
+    """Every way `draft` differs from what the contract says; empty when it is clean."""
+    if expected is None:
+        return [
+            Flag(
+                Rule.NO_CONTRACT,
+                "No active contract of this customer covers the invoice period.",
+                expected="an active contract",
+                actual="none",
+            )
+        ]
+    flags: list[Flag] = []
+    currency = expected.terms.currency
+    if draft.currency != currency:
+        flags.append(
+            Flag(
+                Rule.CURRENCY,
+                f"The invoice is in {draft.currency}; contract {expected.contract} is in "
+                f"{currency}.",
+                expected=currency,
+                actual=draft.currency,
+            )
+        )
+        return flags  # amounts in another currency cannot be compared
+    if other_invoices_for_period:
+        flags.append(
+            Flag(
+                Rule.DUPLICATE,
+                f"Another invoice already bills this contract for the same period: "
+                f"{', '.join(other_invoices_for_period)}.",
+                expected="one invoice per period",
+                actual=", ".join(other_invoices_for_period),
+            )
+        )
+    period = draft.period
+    if period is None:
+        return flags
+    charges = expected_charges(expected.terms, period, expected.usage).charges
+
+    def money(minor: int) -> str:
+        return format_amount(from_stripe_amount(minor, currency), currency)
+
+    by_line: dict[str, list[DraftLine]] = {}
+    for line in draft.lines:
+        key = expected.price_lines.get(line.price_id or "")
+        if key is None and line.contract_line == MINIMUM_COMMIT_KEY:
+            key = MINIMUM_COMMIT_KEY  # a one-off item, not a price of the contract
+        if key is None:
+            flags.append(
+                Flag(
+                    Rule.UNEXPLAINED_LINE,
+                    f"Line '{line.description or line.id}' ({money(line.amount)}) is not a "
+                    f"price of contract {expected.contract}.",
+                    expected="no such line",
+                    actual=money(line.amount),
+                )
+            )
+            continue
+        by_line.setdefault(key, []).append(line)
+
+    expected_total = 0
+    for charge in charges:
+        amount = to_stripe_amount(charge.amount, currency)
+        expected_total += amount
+        lines = by_line.pop(charge.line_key, [])
+        if not lines:
+            rule = (
+                Rule.MINIMUM_COMMIT
+                if charge.line_key == MINIMUM_COMMIT_KEY
+                else (Rule.MISSING_CHARGE)
+            )
+            what = (
+                "The minimum-commit true-up"
+                if rule == Rule.MINIMUM_COMMIT
+                else (f"Charge '{charge.description}'")
+            )
+            flags.append(
+                Flag(
+                    rule,
+                    f"{what} of {money(amount)} for {charge.start} to {charge.end} is not on "
+                    "the invoice.",
+                    expected=money(amount),
+                    actual="missing",
+                )
+            )
+            continue
+        line = lines[0]
+        if charge.unit_amount is not None and line.unit_amount_decimal is not None:
+            unit_minor = charge.unit_amount.scaleb(_places(currency))
+            if unit_minor != line.unit_amount_decimal:
+                flags.append(
+                    Flag(
+                        Rule.UNIT_PRICE,
+                        f"'{charge.description}' is priced at "
+                        f"{_unit(line.unit_amount_decimal, currency)} a unit; the contract "
+                        f"says {_unit(unit_minor, currency)} for this period.",
+                        expected=_unit(unit_minor, currency),
+                        actual=_unit(line.unit_amount_decimal, currency),
+                    )
+                )
+        if Decimal(line.quantity) != charge.quantity:
+            flags.append(
+                Flag(
+                    Rule.QUANTITY,
+                    f"'{charge.description}' bills {line.quantity} units; the contract says "
+                    f"{charge.quantity:f}.",
+                    expected=f"{charge.quantity:f}",
+                    actual=str(line.quantity),
+                )
+            )
+        if line.amount != amount:
+            flags.append(
+                Flag(
+                    Rule.LINE_AMOUNT,
+                    f"'{charge.description}' comes to {money(line.amount)}; the contract says "
+                    f"{money(amount)}.",
+                    expected=money(amount),
+                    actual=money(line.amount),
+                )
+            )
+        flags.extend(_tax_flags(line, expected))
+    for key, lines in by_line.items():
+        for line in lines:
+            flags.append(
+                Flag(
+                    Rule.UNEXPLAINED_LINE,
+                    f"Line '{line.description or line.id}' (contract line {key}) is billed, but "
+                    "the contract charges nothing for it in this period.",
+                    expected="no charge",
+                    actual=money(line.amount),
+                )
+            )
+    if draft.subtotal != expected_total:
+        flags.append(
+            Flag(
+                Rule.TOTAL,
+                f"The invoice comes to {money(draft.subtotal)} before tax; contract "
+                f"{expected.contract} says {money(expected_total)}.",
+                expected=money(expected_total),
+                actual=money(draft.subtotal),
+            )
+        )
+    flags.extend(_terms_flags(draft, expected))
+    return flags
+
+
+def _places(currency: str) -> int:
+    from billing.money import decimal_places
+
+    return decimal_places(currency)
+
+
+def _unit(minor: Decimal, currency: str) -> str:
+    major = minor.scaleb(-_places(currency)).normalize()
+    return f"{major:f} {currency}"
+
+
+def _tax_flags(line: DraftLine, expected: ContractExpectation) -> list[Flag]:
+    if expected.stripe_tax:
+        return []
+    if set(line.tax_rate_ids) == set(expected.tax_rate_ids):
+        return []
+    want = ", ".join(expected.tax_rate_ids) or "no tax"
+    have = ", ".join(line.tax_rate_ids) or "no tax"
+    return [
+        Flag(
+            Rule.TAX,
+            f"Line '{line.description or line.id}' is taxed with {have}; the tax settings say "
+            f"{want}{f' ({expected.tax_note})' if expected.tax_note else ''}.",
+            expected=want,
+            actual=have,
+        )
+    ]
+
+
+def _terms_flags(draft: DraftInvoice, expected: ContractExpectation) -> list[Flag]:
+    flags = []
+    if draft.collection_method != expected.collection_method:
+        flags.append(
+            Flag(
+                Rule.COLLECTION_METHOD,
+                f"The invoice is set to {draft.collection_method.replace('_', ' ')}; the "
+                f"contract says {expected.collection_method.replace('_', ' ')}.",
+                expected=expected.collection_method,
+                actual=draft.collection_method,
+            )
+        )
+    if expected.collection_method == "send_invoice":
+        due = draft.created + timedelta(days=expected.payment_terms_days)
+        if draft.due_date != due:
+            flags.append(
+                Flag(
+                    Rule.DUE_DATE,
+                    f"The invoice is due {draft.due_date or 'on no date'}; net "
+                    f"{expected.payment_terms_days} from {draft.created} is {due}.",
+                    expected=due.isoformat(),
+                    actual=draft.due_date.isoformat() if draft.due_date else "none",
+                )
+            )
+    return flags
