@@ -1,0 +1,149 @@
+"""Reviewing Stripe draft invoices against contracts: run the checks, record the result, and
+keep Stripe from finalizing the draft on its own while it waits for a person."""
+
+from dataclasses import asdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from djstripe.models import Invoice, LineItem
+from djstripe.utils import convert_tstamp
+
+from billing.invoice_checks import (
+    ContractExpectation,
+    DraftInvoice,
+    draft_from_stripe,
+    invoice_flags,
+)
+from billing.models import Contract, InvoiceReview, PricePhase
+from billing.money import from_stripe_amount
+from billing.selectors import contract_terms, contract_validity
+from billing.tax_readiness import STRIPE_TAX, rule_for, rules_in_force
+from customers.models import Account
+
+# Statuses a person has decided on: a new check records its flags but keeps the decision.
+DECIDED = {InvoiceReview.Status.APPROVED, InvoiceReview.Status.HELD}
+ENDED = {InvoiceReview.Status.FINALIZED, InvoiceReview.Status.VOIDED}
+
+
+def contract_in_force(account: Account, day: date) -> Contract | None:
+    """The contract version of `account` in force on `day` (active, or superseded later)."""
+    candidates = Contract.objects.filter(
+        account=account,
+        status__in=[Contract.Status.ACTIVE, Contract.Status.SUPERSEDED],
+        start_date__lte=day,
+        end_date__gte=day,
+    ).order_by("-version")
+    for contract in candidates:
+        start, end = contract_validity(contract)
+        if start <= day <= end:
+            return contract
+    return None
+
+
+def contract_expectation(contract: Contract, on: date) -> ContractExpectation:
+    """What the contract says an invoice for a period starting `on` holds."""
+    account = contract.account
+    price_lines = dict(
+        PricePhase.objects.filter(line__contract__number=contract.number)
+        .exclude(stripe_price_id="")
+        .values_list("stripe_price_id", "line__key")
+    )
+    tax_rate_ids: tuple[str, ...] = ()
+    note = ""
+    if contract.tax_mode == STRIPE_TAX:
+        note = "Stripe Tax"
+    elif account.tax_exemption == Account.TaxExemption.EXEMPT:
+        note = "customer exempt"
+    elif account.tax_exemption == Account.TaxExemption.REVERSE:
+        note = "reverse charge"
+    else:
+        rule = rule_for(rules_in_force(on), str(account.billing_country), account.state)
+        if rule is not None:
+            stripe_rate = rule.rate.stripe_tax_rate_id  # type: ignore[attr-defined]
+            tax_rate_ids = (stripe_rate or f"{rule.rate} (not in Stripe)",)
+            place = f"{rule.country}-{rule.state}" if rule.state else str(rule.country)
+            note = f"{rule.rate} by the rule for {place}"
+        else:
+            note = "no tax rule for the customer's place"
+    return ContractExpectation(
+        contract=f"{contract.number} v{contract.version}",
+        terms=contract_terms(contract),
+        price_lines=price_lines,
+        collection_method=contract.collection_method,
+        payment_terms_days=contract.payment_terms_days,
+        tax_rate_ids=tax_rate_ids,
+        tax_note=note,
+        stripe_tax=contract.tax_mode == STRIPE_TAX,
+    )
+
+
+def _duplicates(invoice_id: str, expected: ContractExpectation, draft: DraftInvoice) -> list[str]:
+    """Other invoices in the mirror (not void) that bill this contract's prices for days of
+    the same period."""
+    period = draft.period
+    if period is None or not expected.price_lines:
+        return []
+    start, end = ts_of(period[0]), ts_of(period[1] + timedelta(days=1))
+    others = set(
+        LineItem.objects.filter(
+            stripe_data__pricing__price_details__price__in=list(expected.price_lines),
+            stripe_data__period__start__lt=end,
+            stripe_data__period__end__gt=start,
+        )
+        .exclude(stripe_data__invoice=invoice_id)
+        .values_list("stripe_data__invoice", flat=True)
+    )
+    live = Invoice.objects.filter(id__in=others).exclude(stripe_data__status="void")
+    return sorted(live.values_list("id", flat=True))
+
+
+def ts_of(day: date) -> int:
+    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
+
+
+@transaction.atomic
+def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
+    """Check one mirrored invoice against its contract and record the outcome."""
+    invoice = Invoice.objects.get(id=stripe_invoice_id)
+    data: dict[str, Any] = invoice.stripe_data
+    lines = [line.stripe_data for line in LineItem.objects.filter(stripe_data__invoice=invoice.id)]
+    draft = draft_from_stripe(data, lines)
+    review, _ = InvoiceReview.objects.select_for_update().get_or_create(
+        stripe_invoice_id=invoice.id
+    )
+    account = Account.objects.filter(stripe_customer_id=draft.customer_id).first()
+    period = draft.period
+    contract = contract_in_force(account, period[0]) if account and period else None
+    expected = contract_expectation(contract, period[0]) if contract and period else None
+    flags = invoice_flags(
+        draft,
+        expected,
+        other_invoices_for_period=_duplicates(invoice.id, expected, draft) if expected else [],
+    )
+    review.account, review.contract = account, contract
+    review.currency = draft.currency
+    review.amount = from_stripe_amount(draft.subtotal, draft.currency) if draft.currency else 0
+    review.period_start, review.period_end = period if period else (None, None)
+    review.flags = [asdict(f) for f in flags]
+    review.flag_rules = "," + ",".join(sorted({f.rule for f in flags})) + "," if flags else ""
+    review.flag_count = len(flags)
+    review.checked_at = timezone.now()
+    review.stripe_created_at = convert_tstamp(data.get("created"))
+    review.finalizes_at = convert_tstamp(data.get("automatically_finalizes_at"))
+    review.held_in_stripe = data.get("auto_advance") is False
+    if review.status not in DECIDED | ENDED:
+        review.status = InvoiceReview.Status.FLAGGED if flags else InvoiceReview.Status.CLEAN
+    if data.get("status") == "void":
+        review.status = InvoiceReview.Status.VOIDED
+    elif data.get("status") in ("open", "paid", "uncollectible"):
+        review.status = InvoiceReview.Status.FINALIZED
+    review.save()
+    return review
+
+
+def drafts_review_all() -> list[InvoiceReview]:
+    """Check every draft invoice in the mirror (check_invoices, and after a backfill)."""
+    ids = Invoice.objects.filter(stripe_data__status="draft").values_list("id", flat=True)
+    return [invoice_review_run(stripe_invoice_id=i) for i in ids.order_by("id")]
