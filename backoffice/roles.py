@@ -33,6 +33,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         # Tax settings: rates (sent to Stripe, archived, never deleted) and rules.
         *_crud("billing", "taxrate"),
         *_crud("billing", "taxrule", delete=True),
+        # Invoice review: the queue, approving (four eyes above the limits), holding, voiding.
+        "billing.view_invoicereview",
+        "billing.approve_invoice",
+        *_crud("billing", "invoiceapprovallimit"),
         # The Stripe sync: its health, the events received, "sync now" and "retry".
         "billing.view_syncstatus",
         "billing.view_stripeevent",

@@ -180,6 +180,8 @@ DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 # retried), attempts per request on 429/409/5xx/network errors.
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
 STRIPE_MAX_ATTEMPTS = env.int("STRIPE_MAX_ATTEMPTS", default=4)
+# Review every draft invoice the mirror sees (and hold it in Stripe until a person decides).
+INVOICE_REVIEW_ON_SYNC = env.bool("INVOICE_REVIEW_ON_SYNC", default=True)
 # A webhook signed longer ago than this is refused (Stripe's own default; never 0).
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 

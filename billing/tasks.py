@@ -109,6 +109,37 @@ def tax_rate_push_to_stripe_task(tax_rate_id: int) -> None:
         return  # shown on the rate with Stripe's message
 
 
+@shared_task(**RETRY)
+def invoice_review_task(stripe_invoice_id: str) -> None:
+    from billing.services.invoice_review import invoice_review_run
+
+    invoice_review_run(stripe_invoice_id=stripe_invoice_id)
+
+
+@shared_task(**RETRY)
+def invoice_hold_in_stripe_task(review_id: int) -> None:
+    from billing.models import InvoiceReview
+    from billing.services.invoice_review import invoice_hold_in_stripe
+    from billing.services.stripe_push import PushRefused
+
+    try:
+        invoice_hold_in_stripe(review=InvoiceReview.objects.get(pk=review_id))
+    except PushRefused:
+        return  # the write shows Stripe's message (a draft deleted since, say)
+
+
+@shared_task(**RETRY)
+def invoice_finalize_task(review_id: int) -> None:
+    from billing.models import InvoiceReview
+    from billing.services.invoice_review import invoice_stripe_action
+    from billing.services.stripe_push import PushRefused
+
+    try:
+        invoice_stripe_action(review=InvoiceReview.objects.get(pk=review_id), action="finalize")
+    except PushRefused:
+        return  # the write shows Stripe's message
+
+
 @shared_task
 def contracts_renew_or_expire_task() -> dict[str, int]:
     from billing.services.contracts import contracts_renew_or_expire

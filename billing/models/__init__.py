@@ -1,6 +1,6 @@
 from billing.models.catalog import CatalogItem, ListPrice
 from billing.models.contracts import Contract, ContractLine, PricePhase, PriceTier
-from billing.models.invoices import InvoiceReview
+from billing.models.invoices import InvoiceApprovalLimit, InvoiceReview
 from billing.models.stripe_push import PushStatus, StripeWrite
 from billing.models.sync import StripeEvent, StripeObjectVersion, SyncStatus
 from billing.models.tax import TaxRate, TaxRule, TaxType
@@ -9,6 +9,7 @@ __all__ = [
     "CatalogItem",
     "Contract",
     "ContractLine",
+    "InvoiceApprovalLimit",
     "InvoiceReview",
     "ListPrice",
     "PricePhase",

@@ -1,6 +1,8 @@
 """Invoice review: each Stripe draft invoice, checked against the contract before it goes out."""
 
+from django.conf import settings
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from billing.models.catalog import amount_field
 
@@ -15,7 +17,8 @@ class InvoiceReview(models.Model):
     class Status(models.TextChoices):
         CLEAN = "clean", "Clean"
         FLAGGED = "flagged", "Flagged"
-        APPROVED = "approved", "Approved"
+        AWAITING_SECOND = "awaiting_second", "Approved once; awaiting a second approver"
+        APPROVED = "approved", "Approved; being finalized"
         HELD = "held", "Held with a note"
         FINALIZED = "finalized", "Finalized"
         VOIDED = "voided", "Voided"
@@ -51,10 +54,32 @@ class InvoiceReview(models.Model):
     held_in_stripe = models.BooleanField(
         default=False, help_text="Automatic finalization turned off in Stripe."
     )
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, help_text="Why it is held, or any remark.")
+    justification = models.TextField(
+        blank=True, help_text="Why a flagged draft was approved anyway."
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    second_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    second_approved_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["checked_at"])
 
     class Meta:
         ordering = ("stripe_created_at", "id")
+        permissions = [("approve_invoice", "Can approve, hold, void and finalize invoices")]
         indexes = [
             models.Index(fields=["status", "stripe_created_at"], name="invoice_review_queue"),
             models.Index(fields=["currency", "amount"], name="invoice_review_amount"),
@@ -62,3 +87,24 @@ class InvoiceReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_invoice_id} ({self.get_status_display()})"
+
+
+class InvoiceApprovalLimit(models.Model):
+    """Per currency: clean drafts below an amount may be approved automatically; drafts above
+    an amount need a second approver."""
+
+    currency = models.CharField(max_length=3, unique=True)
+    auto_approve_below = amount_field(
+        null=True, blank=True, help_text="Blank: clean drafts always wait for a person."
+    )
+    second_approver_above = amount_field(
+        null=True, blank=True, help_text="Blank: one approver is enough at any amount."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("currency",)
+
+    def __str__(self) -> str:
+        return self.currency

@@ -5,6 +5,8 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from djstripe.models import Invoice, LineItem
@@ -16,9 +18,13 @@ from billing.invoice_checks import (
     draft_from_stripe,
     invoice_flags,
 )
-from billing.models import Contract, InvoiceReview, PricePhase
+from billing.models import Contract, InvoiceApprovalLimit, InvoiceReview, PricePhase
 from billing.money import from_stripe_amount
 from billing.selectors import contract_terms, contract_validity
+from billing.services.stripe_push import stripe_write
+from billing.stripe_api import StripeApi
+from billing.sync.mirror import Mirror
+from billing.sync.object_types import object_type
 from billing.tax_readiness import STRIPE_TAX, rule_for, rules_in_force
 from customers.models import Account
 
@@ -140,10 +146,166 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
     elif data.get("status") in ("open", "paid", "uncollectible"):
         review.status = InvoiceReview.Status.FINALIZED
     review.save()
+    if data.get("status") == "draft" and data.get("auto_advance") is not False:
+        from billing.services.stripe_push import push_after_commit
+        from billing.tasks import invoice_hold_in_stripe_task
+
+        push_after_commit(invoice_hold_in_stripe_task, review.pk)
     return review
+
+
+def invoices_written(invoices: list[dict[str, Any]]) -> None:
+    """The mirror wrote these invoices (sync or webhook): review the drafts after commit."""
+    from billing.services.stripe_push import push_after_commit
+    from billing.tasks import invoice_review_task
+
+    if not settings.INVOICE_REVIEW_ON_SYNC:
+        return
+    for invoice in invoices:
+        if invoice.get("status") == "draft":
+            push_after_commit(invoice_review_task, invoice["id"])
 
 
 def drafts_review_all() -> list[InvoiceReview]:
     """Check every draft invoice in the mirror (check_invoices, and after a backfill)."""
     ids = Invoice.objects.filter(stripe_data__status="draft").values_list("id", flat=True)
     return [invoice_review_run(stripe_invoice_id=i) for i in ids.order_by("id")]
+
+
+# --- What finance does with a draft ---------------------------------------------------------
+
+APPROVE_INVOICE = "billing.approve_invoice"
+
+
+def _locked_review(review: InvoiceReview) -> InvoiceReview:
+    return (
+        InvoiceReview.objects.select_related("account")
+        .select_for_update(of=("self",))
+        .get(pk=review.pk)
+    )
+
+
+def _save(review: InvoiceReview, by: Any, why: str) -> None:
+    # The audit trail: who did it and why, in the review's history.
+    review._change_reason = why  # type: ignore[attr-defined]
+    review.history_user = by  # type: ignore[attr-defined]
+    review.save()
+
+
+def _require(by: Any) -> None:
+    if not by.has_perm(APPROVE_INVOICE):
+        raise PermissionDenied("Only finance approves, holds and voids invoices.")
+
+
+def approval_limit(currency: str) -> InvoiceApprovalLimit | None:
+    return InvoiceApprovalLimit.objects.filter(currency=currency).first()
+
+
+@transaction.atomic
+def invoice_approve(*, review: InvoiceReview, by: Any, justification: str = "") -> InvoiceReview:
+    """Approve a draft for finalizing. A flagged one needs a written justification; above the
+    currency's limit, a second approver; never the customer's account manager."""
+    review = _locked_review(review)
+    _require(by)
+    if review.status in (InvoiceReview.Status.APPROVED, *ENDED):
+        return review  # running it again is harmless
+    if review.status not in (
+        InvoiceReview.Status.CLEAN,
+        InvoiceReview.Status.FLAGGED,
+        InvoiceReview.Status.HELD,
+        InvoiceReview.Status.AWAITING_SECOND,
+    ):
+        raise ValidationError(
+            f"Invoice {review.stripe_invoice_id} is {review.get_status_display()}."
+        )
+    if review.account and review.account.account_manager_id == by.pk:
+        raise PermissionDenied(
+            f"{by.get_username()} manages {review.account}; another person approves its invoices."
+        )
+    if review.flag_count and not (justification.strip() or review.justification):
+        raise ValidationError(
+            f"Invoice {review.stripe_invoice_id} has {review.flag_count} flag(s): approving it "
+            "anyway needs a written justification."
+        )
+    now = timezone.now()
+    limit = approval_limit(review.currency)
+    needs_two = bool(
+        limit
+        and limit.second_approver_above is not None
+        and review.amount > limit.second_approver_above
+    )
+    if review.status == InvoiceReview.Status.AWAITING_SECOND:
+        if by.pk == review.approved_by_id:
+            raise ValidationError(
+                f"Invoice {review.stripe_invoice_id} needs a second approver, other than "
+                f"{by.get_username()}."
+            )
+        review.second_approved_by, review.second_approved_at = by, now
+        review.status = InvoiceReview.Status.APPROVED
+    else:
+        review.approved_by, review.approved_at = by, now
+        review.justification = justification.strip() or review.justification
+        review.status = (
+            InvoiceReview.Status.AWAITING_SECOND if needs_two else InvoiceReview.Status.APPROVED
+        )
+    _save(review, by, justification.strip() or "approved")
+    if review.status == InvoiceReview.Status.APPROVED:
+        from billing.services.stripe_push import push_after_commit
+        from billing.tasks import invoice_finalize_task
+
+        push_after_commit(invoice_finalize_task, review.pk)
+    return review
+
+
+@transaction.atomic
+def invoice_hold(*, review: InvoiceReview, by: Any, note: str) -> InvoiceReview:
+    review = _locked_review(review)
+    _require(by)
+    if not note.strip():
+        raise ValidationError("Say why the invoice is held, so the next person knows.")
+    if review.status in ENDED:
+        raise ValidationError(f"Invoice {review.stripe_invoice_id} is already {review.status}.")
+    review.status, review.note = InvoiceReview.Status.HELD, note.strip()
+    _save(review, by, f"held: {note.strip()}")
+    return review
+
+
+def invoice_hold_in_stripe(*, review: InvoiceReview, api: StripeApi | None = None) -> None:
+    """Turn off Stripe's automatic finalization of a draft (it finalizes subscription drafts
+    about an hour after creating them)."""
+    stripe_write(
+        api or StripeApi(),
+        key=f"invoice-{review.stripe_invoice_id}-hold",
+        description=f"Hold draft {review.stripe_invoice_id} for review",
+        method="POST",
+        path=f"/v1/invoices/{review.stripe_invoice_id}",
+        params={"auto_advance": False},
+        account=review.account,
+        contract=review.contract,
+    )
+    InvoiceReview.objects.filter(pk=review.pk).update(held_in_stripe=True)
+
+
+def invoice_stripe_action(
+    *, review: InvoiceReview, action: str, api: StripeApi | None = None
+) -> InvoiceReview:
+    """finalize, void, mark_uncollectible or send, in Stripe, once; the mirror and the review
+    follow what Stripe answers."""
+    api = api or StripeApi()
+    data = stripe_write(
+        api,
+        key=f"invoice-{review.stripe_invoice_id}-{action}",
+        description=f"{action.replace('_', ' ').capitalize()} invoice {review.stripe_invoice_id}",
+        method="POST",
+        path=f"/v1/invoices/{review.stripe_invoice_id}/{action}",
+        account=review.account,
+        contract=review.contract,
+    )
+    Mirror(api).refresh(object_type("invoices"), review.stripe_invoice_id, missing_ok=False)
+    status = {
+        "finalize": InvoiceReview.Status.FINALIZED,
+        "void": InvoiceReview.Status.VOIDED,
+    }.get(action)
+    if status:
+        InvoiceReview.objects.filter(pk=review.pk).update(status=status)
+    return InvoiceReview.objects.get(pk=review.pk) if data else review

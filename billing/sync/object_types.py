@@ -194,6 +194,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "invoice",
         "/v1/invoices",
         retrieve_path="/v1/invoices/{id}",
+        after_write="billing.services.invoice_review.invoices_written",
         nested=(
             Nested(
                 ("lines",), "line_items", parent_key="invoice", more_path="/v1/invoices/{id}/lines"

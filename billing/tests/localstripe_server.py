@@ -65,6 +65,7 @@ import logging
 import random
 import re
 import secrets
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -144,6 +145,30 @@ def _seeded(object_name: str, url: str, fields: tuple[str, ...] = ()) -> tuple[H
     return listing, retrieving
 
 
+def _invoice_action(action: str) -> Handler:
+    """POST /v1/invoices/{id}/finalize, /send, /mark_uncollectible, which localstripe lacks."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        obj = resources.Invoice._api_retrieve(request.match_info["id"])
+        if action == "finalize":
+            if obj.status != "draft":
+                raise StripeError(400, f"This invoice is already {obj.status}.")
+            obj._finalize()
+            obj.number = f"SI-{int(time.time())}-{obj.id[-4:]}"
+            obj.automatically_finalizes_at = None
+            webhooks.schedule_webhook(resources.Event("invoice.finalized", obj))
+        elif action == "mark_uncollectible":
+            if obj.status != "open":
+                raise StripeError(400, "Only an open invoice can be marked uncollectible.")
+            obj._uncollectible = True
+            webhooks.schedule_webhook(resources.Event("invoice.marked_uncollectible", obj))
+        elif action == "send" and obj.status != "open":
+            raise StripeError(400, "Only an open invoice is sent.")
+        return web.json_response(standin.stripe_shape(obj._export()))
+
+    return handle
+
+
 def _standin_routes() -> list[tuple[str, str, Handler]]:
     disputes, dispute = _seeded("dispute", "/v1/disputes", ("charge", "payment_intent"))
     reviews, review = _seeded("review", "/v1/reviews")
@@ -159,6 +184,9 @@ def _standin_routes() -> list[tuple[str, str, Handler]]:
         ("GET", "/v1/prices", _api(standin.price_list)),
         ("GET", "/v1/prices/{id}", _api(standin.price_retrieve)),
         ("POST", "/v1/prices/{id}", _api(standin.price_update)),
+        ("POST", "/v1/invoices/{id}/finalize", _invoice_action("finalize")),
+        ("POST", "/v1/invoices/{id}/send", _invoice_action("send")),
+        ("POST", "/v1/invoices/{id}/mark_uncollectible", _invoice_action("mark_uncollectible")),
         ("POST", "/v1/billing/meters", _api(standin.meter_create)),
         ("GET", "/v1/billing/meters", _api(standin.meter_list)),
         ("POST", schedules, _api(standin.schedule_create)),
@@ -573,6 +601,42 @@ def _accept_what_stripe_accepts() -> None:
         tax_rate_update(self, **data)
 
     resources.TaxRate._update = tax_rate_changes  # type: ignore[method-assign]
+
+    # Invoices: auto_advance, Stripe's hour before it finalizes a subscription draft, and the
+    # statuses finalize and mark_uncollectible lead to.
+    invoice_init = resources.Invoice.__init__
+
+    def invoice(self: Any, *args: Any, **kwargs: Any) -> None:
+        invoice_init(self, *args, **kwargs)
+        self.auto_advance = True
+        self.automatically_finalizes_at = int(time.time()) + 3600
+        self.number = None
+
+    resources.Invoice.__init__ = invoice  # type: ignore[method-assign]
+    invoice_update = resources.Invoice._update
+
+    def invoice_changes(self: Any, **data: Any) -> None:
+        if "auto_advance" in data:
+            data["auto_advance"] = resources.try_convert_to_bool(data["auto_advance"])
+        invoice_update(self, **data)
+
+    resources.Invoice._update = invoice_changes  # type: ignore[method-assign]
+    plain_status = resources.Invoice.status
+
+    def status(self: Any) -> str:
+        if getattr(self, "_uncollectible", False):
+            return "uncollectible"
+        return str(plain_status.fget(self))
+
+    resources.Invoice.status = property(status)  # type: ignore[assignment,method-assign]
+
+    # Voiding a draft that never had a payment intent: localstripe cancels "None" and fails.
+    cancel_intent = resources.PaymentIntent._api_cancel
+
+    def cancel(id: Any, **kwargs: Any) -> Any:
+        return None if id is None else cancel_intent(id, **kwargs)
+
+    resources.PaymentIntent._api_cancel = staticmethod(cancel)  # type: ignore[assignment,method-assign]
 
 
 # --- Test controls --------------------------------------------------------------------------
