@@ -20,6 +20,7 @@ class BackofficeAdminSite(admin.AdminSite):
 
     # Sections of their own on the index, for screens finance looks for by that name.
     SECTIONS = {
+        "Invoice review": ("billing", ("invoicereview", "invoiceapprovallimit")),
         "Tax settings": ("billing", ("taxrate", "taxrule")),
         "Stripe sync": ("billing", ("syncstatus", "stripeevent")),
     }

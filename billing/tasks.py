@@ -140,6 +140,18 @@ def invoice_finalize_task(review_id: int) -> None:
         return  # the write shows Stripe's message
 
 
+@shared_task(**RETRY)
+def invoice_stripe_action_task(review_id: int, action: str) -> None:
+    from billing.models import InvoiceReview
+    from billing.services.invoice_review import invoice_stripe_action
+    from billing.services.stripe_push import PushRefused
+
+    try:
+        invoice_stripe_action(review=InvoiceReview.objects.get(pk=review_id), action=action)
+    except PushRefused:
+        return  # the write shows Stripe's message
+
+
 @shared_task
 def contracts_renew_or_expire_task() -> dict[str, int]:
     from billing.services.contracts import contracts_renew_or_expire

@@ -47,6 +47,8 @@ ADMIN_INDEX_VISIBILITY = {
             "Invoices",
             "Stripe mirror (read-only)",
             "Tax settings",
+            "Invoice review",
+            "Invoice reviews",
             "Tax rates",
             "Tax rules",
             "Stripe sync",
@@ -57,7 +59,15 @@ ADMIN_INDEX_VISIBILITY = {
     ),
     "manager": (
         ["Accounts", "Contracts", "Tax settings", "Tax rates"],
-        ["Users", "Groups", "Periodic tasks", "Invoices", "Stripe", "Stripe sync"],
+        [
+            "Users",
+            "Groups",
+            "Periodic tasks",
+            "Invoices",
+            "Stripe",
+            "Stripe sync",
+            "Invoice review",
+        ],
     ),
 }
 

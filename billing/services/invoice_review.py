@@ -270,6 +270,20 @@ def invoice_hold(*, review: InvoiceReview, by: Any, note: str) -> InvoiceReview:
     return review
 
 
+@transaction.atomic
+def invoice_decision_record(*, review: InvoiceReview, by: Any, action: str, why: str) -> None:
+    """Record who asked for a Stripe action (void, mark uncollectible, send) and why, before a
+    task carries it out."""
+    review = _locked_review(review)
+    _require(by)
+    if action == "void" and not why.strip():
+        raise ValidationError("Say why the invoice is voided.")
+    if review.status == InvoiceReview.Status.VOIDED:
+        raise ValidationError(f"Invoice {review.stripe_invoice_id} is already void.")
+    review.note = why.strip() or review.note
+    _save(review, by, f"{action.replace('_', ' ')}: {why.strip()}".strip(": "))
+
+
 def invoice_hold_in_stripe(*, review: InvoiceReview, api: StripeApi | None = None) -> None:
     """Turn off Stripe's automatic finalization of a draft (it finalizes subscription drafts
     about an hour after creating them)."""

@@ -1,0 +1,393 @@
+"""The invoice review queue and the invoice page: where finance decides what goes out."""
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from djstripe.models import Invoice, LineItem
+
+from backoffice.admin_site import BackofficeAdmin
+from billing.invoice_checks import Rule, draft_from_stripe
+from billing.models import InvoiceApprovalLimit, InvoiceReview
+from billing.money import format_amount, from_stripe_amount
+from billing.pricing import expected_charges
+from billing.selectors import contract_terms
+from billing.services import invoice_review as reviews
+
+RULE_LABELS = {
+    Rule.NO_CONTRACT: "no contract",
+    Rule.CURRENCY: "currency",
+    Rule.UNIT_PRICE: "unit price",
+    Rule.QUANTITY: "quantity",
+    Rule.LINE_AMOUNT: "line amount",
+    Rule.UNEXPLAINED_LINE: "line not in contract",
+    Rule.MISSING_CHARGE: "charge missing",
+    Rule.MINIMUM_COMMIT: "true-up missing",
+    Rule.TOTAL: "total",
+    Rule.TAX: "tax",
+    Rule.COLLECTION_METHOD: "collection method",
+    Rule.DUE_DATE: "due date",
+    Rule.DUPLICATE: "duplicate",
+}
+
+
+class FlagKindFilter(admin.SimpleListFilter):
+    title = "flag"
+    parameter_name = "flag"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(RULE_LABELS.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(flag_rules__contains=f",{value},") if value else queryset
+
+
+class AmountFilter(admin.SimpleListFilter):
+    title = "amount (in its currency)"
+    parameter_name = "amount"
+    BANDS = {
+        "lt1k": (None, Decimal(1000)),
+        "1k-10k": (Decimal(1000), Decimal(10000)),
+        "10k-100k": (Decimal(10000), Decimal(100000)),
+        "gt100k": (Decimal(100000), None),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("lt1k", "under 1,000"),
+            ("1k-10k", "1,000 to 10,000"),
+            ("10k-100k", "10,000 to 100,000"),
+            ("gt100k", "over 100,000"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        low, high = self.BANDS.get(self.value() or "", (None, None))
+        if low is not None:
+            queryset = queryset.filter(amount__gte=low)
+        if high is not None:
+            queryset = queryset.filter(amount__lt=high)
+        return queryset
+
+
+class DecisionForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), required=False)
+
+
+def _ago(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24} d {hours % 24} h" if hours >= 24 else f"{hours} h"
+
+
+@admin.register(InvoiceReview)
+class InvoiceReviewAdmin(BackofficeAdmin):
+    change_form_template = "admin/billing/invoicereview/change_form.html"
+    list_display = (
+        "stripe_invoice_id",
+        "status",
+        "flags_summary",
+        "amount_shown",
+        "account",
+        "account_manager",
+        "age",
+        "finalizes_in",
+    )
+    list_select_related = ("account", "account__account_manager", "contract")
+    list_filter = (
+        "status",
+        FlagKindFilter,
+        ("currency", admin.AllValuesFieldListFilter),
+        "account__account_manager",
+        AmountFilter,
+    )
+    search_fields = ("=stripe_invoice_id", "account__legal_name", "contract__number")
+    ordering = ("stripe_created_at", "id")  # oldest first
+    actions = ("approve_clean", "rerun_checks")
+    show_full_result_count = False
+    readonly_fields = (
+        "summary",
+        "flags_table",
+        "lines_side_by_side",
+        "decisions",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_approve_invoice_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(reviews.APPROVE_INVOICE)
+
+    # --- the queue's columns
+
+    @admin.display(description="flags")
+    def flags_summary(self, review: InvoiceReview) -> str:
+        if not review.flag_count:
+            return "clean"
+        kinds = [RULE_LABELS.get(r, r) for r in review.flag_rules.strip(",").split(",") if r]
+        return f"{review.flag_count}: {', '.join(kinds)}"
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, review: InvoiceReview) -> str:
+        return format_amount(review.amount, review.currency) if review.currency else "-"
+
+    @admin.display(description="account manager")
+    def account_manager(self, review: InvoiceReview) -> str:
+        manager = review.account.account_manager if review.account else None
+        return manager.get_username() if manager else "-"
+
+    @admin.display(description="age", ordering="stripe_created_at")
+    def age(self, review: InvoiceReview) -> str:
+        return _ago(timezone.now() - review.stripe_created_at) if review.stripe_created_at else "-"
+
+    @admin.display(description="Stripe finalizes it in")
+    def finalizes_in(self, review: InvoiceReview) -> str:
+        if review.status in reviews.ENDED:
+            return "-"
+        if review.held_in_stripe or not review.finalizes_at:
+            return "never: held"
+        left = review.finalizes_at - timezone.now()
+        return "any moment" if left.total_seconds() <= 0 else _ago(left)
+
+    # --- the invoice page
+
+    def _invoice(self, review: InvoiceReview) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        invoice = Invoice.objects.filter(id=review.stripe_invoice_id).first()
+        data = invoice.stripe_data if invoice else {"id": review.stripe_invoice_id}
+        lines = [
+            line.stripe_data
+            for line in LineItem.objects.filter(stripe_data__invoice=review.stripe_invoice_id)
+        ]
+        return data, lines
+
+    @admin.display(description="invoice")
+    def summary(self, review: InvoiceReview) -> str:
+        data, _ = self._invoice(review)
+        contract = (
+            format_html(
+                '<a href="{}">{} v{}</a>',
+                reverse("admin:billing_contract_change", args=[review.contract.pk]),
+                review.contract.number,
+                review.contract.version,
+            )
+            if review.contract
+            else "no contract"
+        )
+        links = format_html_join(
+            " · ",
+            '<a href="{}" target="_blank" rel="noopener">{}</a>',
+            (
+                (url, label)
+                for url, label in (
+                    (
+                        f"https://dashboard.stripe.com/{'' if data.get('livemode') else 'test/'}"
+                        f"invoices/{review.stripe_invoice_id}",
+                        "Stripe",
+                    ),
+                    (data.get("hosted_invoice_url"), "invoice page"),
+                    (data.get("invoice_pdf"), "PDF"),
+                )
+                if url
+            ),
+        )
+        return format_html(
+            "{} · {} · contract {} · period {} to {} · Stripe status: {} (paid {} of {}) · {}",
+            review.account or "unknown customer",
+            self.amount_shown(review),
+            contract,
+            review.period_start or "?",
+            review.period_end or "?",
+            data.get("status", "?"),
+            data.get("amount_paid", 0),
+            data.get("amount_due", 0),
+            links,
+        )
+
+    @admin.display(description="what the checks found")
+    def flags_table(self, review: InvoiceReview) -> str:
+        if not review.flags:
+            return "Clean: every check passed."
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td class="errornote">{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (RULE_LABELS.get(f["rule"], f["rule"]), f["message"], f["expected"], f["actual"])
+                for f in review.flags
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>rule</th><th>what</th><th>contract says</th>"
+            "<th>invoice says</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="Stripe's lines and the contract's")
+    def lines_side_by_side(self, review: InvoiceReview) -> str:
+        data, lines = self._invoice(review)
+        draft = draft_from_stripe(data, lines)
+        currency = draft.currency or review.currency
+
+        def money(minor: int) -> str:
+            return format_amount(from_stripe_amount(minor, currency), currency) if currency else ""
+
+        stripe_rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (line.description, line.quantity, money(line.amount), ", ".join(line.tax_rate_ids))
+                for line in draft.lines
+            ),
+        )
+        expected_rows = mark_safe("<tr><td colspan=3>No contract covers this period.</td></tr>")
+        if review.contract and draft.period:
+            charges = expected_charges(contract_terms(review.contract), draft.period).charges
+            expected_rows = format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (c.description, f"{c.quantity:f}", format_amount(c.amount, currency))
+                    for c in charges
+                ),
+            )
+        return format_html(
+            "<table><thead><tr><th colspan=4>Stripe's draft</th></tr><tr><th>line</th>"
+            "<th>quantity</th><th>amount</th><th>tax rates</th></tr></thead><tbody>{}</tbody>"
+            "</table><table><thead><tr><th colspan=3>The contract, for this period</th></tr>"
+            "<tr><th>charge</th><th>quantity</th><th>amount</th></tr></thead><tbody>{}</tbody>"
+            "</table>",
+            stripe_rows,
+            expected_rows,
+        )
+
+    @admin.display(description="decisions")
+    def decisions(self, review: InvoiceReview) -> str:
+        parts = []
+        if review.approved_by:
+            when = f"{review.approved_at:%Y-%m-%d %H:%M}" if review.approved_at else ""
+            parts.append(f"approved by {review.approved_by} on {when}")
+        if review.second_approved_by:
+            when = (
+                f"{review.second_approved_at:%Y-%m-%d %H:%M}" if review.second_approved_at else ""
+            )
+            parts.append(f"second approval by {review.second_approved_by} on {when}")
+        if review.justification:
+            parts.append(f"justification: {review.justification}")
+        if review.note:
+            parts.append(f"note: {review.note}")
+        return "; ".join(parts) or "none yet"
+
+    # --- deciding
+
+    ACTIONS = {
+        "approve": "Approve and finalize",
+        "hold": "Hold with a note",
+        "void": "Void",
+        "mark_uncollectible": "Mark uncollectible",
+        "send": "Send to the customer",
+        "recheck": "Re-run the checks",
+    }
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.decide_view)
+        return [
+            path("<int:pk>/decide/<str:action>/", view, name="billing_invoicereview_decide"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        review = context.get("original")
+        if review is not None and request.user.has_perm(reviews.APPROVE_INVOICE):
+            context["decisions"] = [
+                (label, reverse("admin:billing_invoicereview_decide", args=[review.pk, name]))
+                for name, label in self.ACTIONS.items()
+            ]
+            context["decision_form"] = DecisionForm()
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def decide_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        review = get_object_or_404(self.get_queryset(request), pk=pk)
+        if action not in self.ACTIONS or request.method != "POST":
+            raise PermissionDenied
+        text = DecisionForm(request.POST).data.get("text", "")
+        try:
+            with transaction.atomic():
+                self._decide(request, review, action, str(text))
+        except (ValidationError, PermissionDenied) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+        else:
+            messages.success(request, f"{self.ACTIONS[action]}: {review.stripe_invoice_id}.")
+        return HttpResponseRedirect(reverse("admin:billing_invoicereview_change", args=[pk]))
+
+    def _decide(self, request: HttpRequest, review: InvoiceReview, action: str, text: str) -> None:
+        from billing.tasks import invoice_review_task, invoice_stripe_action_task
+
+        user = request.user
+        if action == "approve":
+            reviews.invoice_approve(review=review, by=user, justification=text)
+        elif action == "hold":
+            reviews.invoice_hold(review=review, by=user, note=text)
+        elif action == "recheck":
+            transaction.on_commit(lambda: invoice_review_task.delay(review.stripe_invoice_id))
+        else:
+            reviews.invoice_decision_record(review=review, by=user, action=action, why=text)
+            push_after_commit_action(invoice_stripe_action_task, review.pk, action)
+
+    @admin.action(description="Approve the selected clean drafts", permissions=["approve_invoice"])
+    def approve_clean(self, request: HttpRequest, queryset: QuerySet[InvoiceReview]) -> None:
+        done, refused = 0, []
+        for review in queryset.filter(status=InvoiceReview.Status.CLEAN):
+            try:
+                with transaction.atomic():
+                    reviews.invoice_approve(review=review, by=request.user)
+                done += 1
+            except (ValidationError, PermissionDenied) as error:
+                why = " ".join(getattr(error, "messages", [str(error)]))
+                refused.append(f"{review.stripe_invoice_id}: {why}")
+        skipped = queryset.exclude(status=InvoiceReview.Status.CLEAN).count()
+        self.message_user(
+            request,
+            f"{done} clean draft(s) approved; {skipped} not clean left for a person.",
+            messages.SUCCESS,
+        )
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Re-run the checks", permissions=["approve_invoice"])
+    def rerun_checks(self, request: HttpRequest, queryset: QuerySet[InvoiceReview]) -> None:
+        from billing.tasks import invoice_review_task
+
+        ids = list(queryset.values_list("stripe_invoice_id", flat=True))
+        for stripe_id in ids:
+            transaction.on_commit(lambda s=stripe_id: invoice_review_task.delay(s))  # type: ignore[misc]
+        self.message_user(request, f"Checks queued for {len(ids)} invoice(s).")
+
+
+def push_after_commit_action(task: Any, pk: int, action: str) -> None:
+    from django.conf import settings
+
+    if settings.STRIPE_SECRET_KEY:
+        transaction.on_commit(lambda: task.delay(pk, action))
+
+
+@admin.register(InvoiceApprovalLimit)
+class InvoiceApprovalLimitAdmin(BackofficeAdmin):
+    list_display = ("currency", "auto_approve_below", "second_approver_above")

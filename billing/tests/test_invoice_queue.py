@@ -1,0 +1,106 @@
+"""The review queue and the invoice page, as finance uses them."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.models import InvoiceReview
+from customers.tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def finance(demo_logins) -> Client:
+    client = Client()
+    client.login(username="finance", password=demo_logins["finance"])
+    return client
+
+
+TAX_FLAG = {"rule": "tax", "message": "Taxed with txr_a", "expected": "txr_b", "actual": "txr_a"}
+
+
+def make_reviews(count: int, start: int = 0) -> None:
+    now = timezone.now()
+    for n in range(start, start + count):
+        InvoiceReview.objects.create(
+            stripe_invoice_id=f"in_q{n:04d}",
+            account=AccountFactory(),
+            currency="EUR",
+            amount=Decimal(100 + n),
+            status=InvoiceReview.Status.FLAGGED if n % 2 else InvoiceReview.Status.CLEAN,
+            flags=[{"rule": "tax", "message": "x", "expected": "a", "actual": "b"}]
+            if n % 2
+            else [],
+            flag_rules=",tax," if n % 2 else "",
+            flag_count=n % 2,
+            stripe_created_at=now - timedelta(hours=n),
+        )
+
+
+def test_the_queue_costs_the_same_queries_for_10_or_100_drafts(
+    demo_logins, django_assert_max_num_queries
+):
+    client = finance(demo_logins)
+    url = reverse("admin:billing_invoicereview_changelist")
+    make_reviews(10)
+    with django_assert_max_num_queries(12) as small:
+        assert client.get(url).status_code == 200
+    make_reviews(90, start=10)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        page = client.get(url).content.decode()
+    # oldest first
+    assert page.index("in_q0099") < page.index("in_q0000")
+
+
+def test_the_queue_filters_by_flag_kind(demo_logins):
+    make_reviews(6)
+    page = (
+        finance(demo_logins)
+        .get(reverse("admin:billing_invoicereview_changelist"), {"flag": "tax"})
+        .content.decode()
+    )
+    assert "in_q0001" in page
+    assert "in_q0002" not in page
+    assert "1: tax" in page
+
+
+def test_the_invoice_page_approves_a_flagged_draft_with_its_justification(
+    demo_logins,
+):
+    review = InvoiceReview.objects.create(
+        stripe_invoice_id="in_page",
+        currency="EUR",
+        amount=Decimal("120.00"),
+        status=InvoiceReview.Status.FLAGGED,
+        flags=[
+            {"rule": "no_contract", "message": "No active contract", "expected": "a", "actual": "b"}
+        ],
+        flag_rules=",no_contract,",
+        flag_count=1,
+    )
+    client = finance(demo_logins)
+    page = client.get(reverse("admin:billing_invoicereview_change", args=[review.pk]))
+    html = page.content.decode()
+    assert "No active contract" in html
+    assert "Approve and finalize" in html
+
+    # approving without a justification is refused, with the reason
+    response = client.post(
+        reverse("admin:billing_invoicereview_decide", args=[review.pk, "approve"]), {"text": ""}
+    )
+    assert response.status_code == 302
+    review.refresh_from_db()
+    assert review.status == InvoiceReview.Status.FLAGGED
+
+    # with one, it is approved (finalizing it is the task's, tested with the stand-in)
+    client.post(
+        reverse("admin:billing_invoicereview_decide", args=[review.pk, "approve"]),
+        {"text": "Agreed with the customer"},
+    )
+    review.refresh_from_db()
+    assert review.status == InvoiceReview.Status.APPROVED
+    assert review.justification == "Agreed with the customer"
