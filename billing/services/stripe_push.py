@@ -49,7 +49,8 @@ class PushRefused(Exception):
 # --- One write ------------------------------------------------------------------------------
 
 
-def _digest(params: dict[str, Any]) -> str:
+def params_digest(params: dict[str, Any]) -> str:
+    """A short digest of what an update sends: the same content, the same idempotency key."""
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -122,7 +123,7 @@ def _set_status(
     model._default_manager.filter(pk=pk).update(**fields)
 
 
-def _pushing(model: type[models.Model], pk: int, run: Any) -> Any:
+def push_with_status(model: type[models.Model], pk: int, run: Any) -> Any:
     """Run a push, keeping the record's status in step with how it went."""
     _set_status(model, pk, PushStatus.PUSHING)
     try:
@@ -195,14 +196,14 @@ def customer_params(account: Account) -> dict[str, Any]:
 def account_push_to_stripe(*, account: Account, api: StripeApi | None = None) -> str:
     """Create or update the account's Stripe customer and its tax IDs; the customer id."""
     api = api or StripeApi()
-    return _pushing(Account, account.pk, lambda: _account_push(account, api))
+    return push_with_status(Account, account.pk, lambda: _account_push(account, api))
 
 
 def _account_push(account: Account, api: StripeApi) -> str:
     account = Account.objects.get(pk=account.pk)
     mirror = Mirror(api)
     params = customer_params(account)
-    state_key = f"account-{account.pk}-customer-state-{_digest(params)}"
+    state_key = f"account-{account.pk}-customer-state-{params_digest(params)}"
     if account.stripe_customer_id:  # type: ignore[attr-defined]
         customer_id = account.stripe_customer_id  # type: ignore[attr-defined]
         stripe_write(
@@ -440,7 +441,7 @@ def contract_push_to_stripe(*, contract: Contract, api: StripeApi | None = None)
     """Create the contract's prices and its subscription schedule (or, for an amendment,
     update the schedule from its effective date); the schedule id."""
     api = api or StripeApi()
-    return _pushing(Contract, contract.pk, lambda: _contract_push(contract, api))
+    return push_with_status(Contract, contract.pk, lambda: _contract_push(contract, api))
 
 
 def _contract_push(contract: Contract, api: StripeApi) -> str:
@@ -589,8 +590,10 @@ __all__ = [
     "account_push_to_stripe",
     "contract_push_to_stripe",
     "customer_params",
+    "params_digest",
     "price_params",
     "push_after_commit",
+    "push_with_status",
     "schedule_phases",
     "stripe_write",
 ]

@@ -76,7 +76,7 @@ def tax_rate_params(rate: TaxRate) -> dict[str, Any]:
 def tax_rate_push_to_stripe(*, rate: TaxRate, api: StripeApi | None = None) -> str:
     """Create the rate in Stripe, or bring what Stripe lets change (name, description,
     jurisdiction, active) in line; the Stripe id."""
-    from billing.services.stripe_push import _digest, _pushing, stripe_write
+    from billing.services.stripe_push import params_digest, push_with_status, stripe_write
     from billing.sync.mirror import Mirror
     from billing.sync.object_types import object_type
 
@@ -103,7 +103,7 @@ def tax_rate_push_to_stripe(*, rate: TaxRate, api: StripeApi | None = None) -> s
             }
             stripe_write(
                 api,
-                key=f"tax-rate-{current.pk}-state-{_digest(changeable)}",
+                key=f"tax-rate-{current.pk}-state-{params_digest(changeable)}",
                 description=f"Update tax rate {current}",
                 method="POST",
                 path=f"/v1/tax_rates/{stripe_id}",
@@ -113,7 +113,7 @@ def tax_rate_push_to_stripe(*, rate: TaxRate, api: StripeApi | None = None) -> s
         TaxRate.objects.filter(pk=current.pk).update(stripe_tax_rate_id=stripe_id)
         return str(stripe_id)
 
-    return _pushing(TaxRate, rate.pk, push)
+    return push_with_status(TaxRate, rate.pk, push)
 
 
 def tax_rates_adopt(stripe_rates: list[dict[str, Any]]) -> int:
