@@ -145,13 +145,39 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
         review.status = InvoiceReview.Status.VOIDED
     elif data.get("status") in ("open", "paid", "uncollectible"):
         review.status = InvoiceReview.Status.FINALIZED
+    auto = _auto_approvable(review)
+    if auto:
+        review.status = InvoiceReview.Status.APPROVED
+        review.justification = auto
+        review._change_reason = auto  # type: ignore[attr-defined]
     review.save()
+    if auto:
+        from billing.services.stripe_push import push_after_commit
+        from billing.tasks import invoice_finalize_task
+
+        push_after_commit(invoice_finalize_task, review.pk)
+        return review
     if data.get("status") == "draft" and data.get("auto_advance") is not False:
         from billing.services.stripe_push import push_after_commit
         from billing.tasks import invoice_hold_in_stripe_task
 
         push_after_commit(invoice_hold_in_stripe_task, review.pk)
     return review
+
+
+def _auto_approvable(review: InvoiceReview) -> str:
+    """Why a clean draft is approved without a person (finance set a limit for its currency),
+    or "" when it waits for one."""
+    if review.status != InvoiceReview.Status.CLEAN or review.approved_by_id:
+        return ""
+    limit = approval_limit(review.currency)
+    below = limit.auto_approve_below if limit else None
+    if below is None or review.amount >= below:
+        return ""
+    return (
+        f"Approved automatically: clean, and under the {review.currency} limit of {below} "
+        "set for automatic approval."
+    )
 
 
 def invoices_written(invoices: list[dict[str, Any]]) -> None:

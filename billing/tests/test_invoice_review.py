@@ -133,3 +133,23 @@ def test_a_draft_of_a_customer_without_a_contract(pushed_contract):
 
     assert "in_orphan  no contract  flagged: no_contract" in out.getvalue()
     assert "1 draft(s) checked, 1 flagged." in out.getvalue()
+
+
+def test_a_clean_draft_under_the_automatic_limit_needs_no_person(pushed_contract):
+    from billing.models import InvoiceApprovalLimit
+    from billing.services.invoice_review import invoice_review_run
+
+    mirror_draft(pushed_contract, "in_small")
+    mirror_draft(pushed_contract, "in_flagged", unit="2100", month=APRIL)
+
+    # without a limit, a clean draft waits for a person
+    assert invoice_review_run(stripe_invoice_id="in_small").status == "clean"
+
+    # with finance's limit for EUR above its 2,000.00, it is approved (and queued to finalize)
+    InvoiceApprovalLimit.objects.create(currency="EUR", auto_approve_below=Decimal("5000"))
+    small = invoice_review_run(stripe_invoice_id="in_small")
+    assert small.status == InvoiceReview.Status.APPROVED
+    assert small.justification.startswith("Approved automatically: clean, and under the EUR")
+    assert small.approved_by is None
+    # a flagged draft never is, whatever its amount
+    assert invoice_review_run(stripe_invoice_id="in_flagged").status == "flagged"
