@@ -82,3 +82,6 @@ def demo_data_load(*, password: str) -> None:
     demo_accounts_ensure()
     demo_contracts_ensure(users, approver=users["finance"])
     demo_tax_ensure()
+    from backoffice.demo_invoices import demo_invoices_ensure
+
+    demo_invoices_ensure()

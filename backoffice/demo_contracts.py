@@ -365,6 +365,54 @@ DEMO_CONTRACTS: list[dict[str, Any]] = [
         "end": "draft",
         "lines": [("seats", "per_unit", "", [_phase(unit="32000", quantity=150)])],
     },
+    # The contracts the demo's draft invoices bill (backoffice/demo_invoices.py).
+    {
+        "number": "C-2026-00901",
+        "account": "CRM-0033",
+        "currency": "EUR",
+        "end": "active",
+        "lines": [
+            (
+                "seats",
+                "per_unit",
+                "",
+                [
+                    _phase(unit="20.00", quantity=100, start=RAMP_Y1[0], end=RAMP_Y1[1]),
+                    _phase(unit="18.00", quantity=120, start=RAMP_Y2[0], end=RAMP_Y2[1]),
+                    _phase(unit="17.00", quantity=150, start=RAMP_Y3[0]),
+                ],
+            ),
+            ("platform", "flat", "", [_phase(flat="500.00")]),
+        ],
+    },
+    {
+        "number": "C-2026-00902",
+        "account": "CRM-0035",
+        "currency": "JPY",
+        "end": "active",
+        "lines": [
+            ("seats", "per_unit", "", [_phase(unit="1999", quantity=100)]),
+            ("platform", "flat", "", [_phase(flat="50000")]),
+        ],
+    },
+    {
+        "number": "C-2026-00903",
+        "account": "CRM-0036",
+        "currency": "BHD",
+        "end": "active",
+        "lines": [
+            ("seats", "per_unit", "", [_phase(unit="2.125", quantity=100)]),
+            ("platform", "flat", "", [_phase(flat="50.500")]),
+        ],
+    },
+    {
+        "number": "C-2026-00904",
+        "account": "CRM-0038",
+        "currency": "EUR",
+        "end": "active",
+        "commit": "1200.00",
+        "lines": [("storage", "usage", "storage_gb", [_phase(unit="0.10")])],
+    },
 ]
 
 

@@ -121,3 +121,20 @@ def test_demo_tax_settings_show_ready_customers_and_every_contradiction(settings
         assert any(words in p for p in by_ref[ref].problems), (ref, by_ref[ref].problems)
     assert by_ref["CRM-0030"].applies.startswith("GST 10% (added to prices)")
     assert by_ref["CRM-0011"].applies.startswith("Stripe Tax calculates it")
+
+
+def test_demo_draft_invoices_are_flagged_exactly_where_they_are_wrong(settings):
+    from backoffice.demo_invoices import DRAFTS
+    from billing.models import InvoiceReview
+
+    call_command("demo_data", stdout=io.StringIO())
+
+    drafts = [d for d in DRAFTS if d.status == "draft"]
+    assert len(drafts) >= 30
+    reviews = {r.stripe_invoice_id: r for r in InvoiceReview.objects.all()}
+    for draft in drafts:
+        rules = {flag["rule"] for flag in reviews[draft.invoice_id].flags}
+        if draft.wrong:
+            assert draft.wrong in rules, (draft.invoice_id, rules)
+        else:
+            assert rules == set(), (draft.invoice_id, reviews[draft.invoice_id].flags)

@@ -1,0 +1,273 @@
+"""Demo draft invoices for the review queue: 30 drafts shaped like Stripe's, each right or wrong
+in one known way, written to the Stripe mirror as if Stripe had sent them (no Stripe account is
+connected in the demo), then reviewed.
+
+Four demo contracts are billed: EUR (a seat ramp and a platform fee), JPY and BHD (rounding in
+zero- and three-decimal currencies), and EUR usage with a minimum commit (the true-up).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from djstripe.models import Account as StripeAccount
+
+from billing.models import Contract, InvoiceReview, PricePhase, TaxRate
+from billing.money import to_stripe_amount, to_stripe_unit_amount_decimal
+from billing.pricing import MINIMUM_COMMIT_KEY, expected_charges
+from billing.selectors import contract_terms
+from billing.services.invoice_review import contract_expectation, invoice_review_run
+from billing.sync.mirror import Mirror
+from billing.sync.object_types import object_type
+from customers.models import Account
+
+DEMO_STRIPE_ACCOUNT = "acct_demo_backoffice"
+# Stamped with one moment, so that loading the demo again writes nothing new.
+OBSERVED_AT = datetime(2026, 11, 1, tzinfo=UTC)
+REVIEW_CONTRACTS = {
+    "eur": "C-2026-00901",
+    "jpy": "C-2026-00902",
+    "bhd": "C-2026-00903",
+    "usage": "C-2026-00904",
+}
+
+
+def demo_price_id(contract_number: str, line_key: str, year: str) -> str:
+    """The made-up Stripe price of a demo contract's line in a ramp year ("_all": no ramp)."""
+    return f"price_demo_{contract_number.replace('-', '').lower()}_{line_key}{year}"
+
+
+def _ts(day: date) -> int:
+    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
+
+
+def _month(year: int, month: int) -> tuple[date, date]:
+    first = date(year, month, 1)
+    nxt = date(year + month // 12, month % 12 + 1, 1)
+    return first, nxt - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class DemoDraft:
+    invoice_id: str
+    contract: str  # key of REVIEW_CONTRACTS
+    period: tuple[date, date]
+    wrong: str  # "" for a correct draft, else the rule it must trip
+    change: Callable[[dict[str, Any]], None] | None = None
+    status: str = "draft"
+
+
+def _bump_seat_price(inv: dict[str, Any]) -> None:
+    line = inv["lines"]["data"][0]
+    unit = Decimal(line["pricing"]["unit_amount_decimal"]) + 100
+    line["pricing"]["unit_amount_decimal"] = f"{unit.normalize():f}"
+    line["amount"] = int(unit * line["quantity"])
+
+
+def _drop_last_line(inv: dict[str, Any]) -> None:
+    inv["lines"]["data"].pop()
+
+
+def _extra_line(inv: dict[str, Any]) -> None:
+    extra = dict(inv["lines"]["data"][-1])
+    extra.update(id=extra["id"] + "_x", description="Consulting day (not in the contract)")
+    extra["pricing"] = {**extra["pricing"], "price_details": {"price": "price_demo_unknown"}}
+    inv["lines"]["data"].append(extra)
+
+
+def _wrong_tax(inv: dict[str, Any]) -> None:
+    for line in inv["lines"]["data"]:
+        line["taxes"] = [_tax("txr_demo_reduced", line["amount"])]
+
+
+def _usd(inv: dict[str, Any]) -> None:
+    inv["currency"] = "usd"
+
+
+def _late_due_date(inv: dict[str, Any]) -> None:
+    inv["due_date"] += 15 * 86400
+
+
+def _one_minor_unit_more(inv: dict[str, Any]) -> None:
+    inv["lines"]["data"][-1]["amount"] += 1
+
+
+def _previous_ramp_phase(inv: dict[str, Any]) -> None:
+    # 2027's seats billed at 2026's price, from 2026's price.
+    line = inv["lines"]["data"][0]
+    line["pricing"]["price_details"]["price"] = demo_price_id(
+        REVIEW_CONTRACTS["eur"], "seats", "_2026"
+    )
+    line["pricing"]["unit_amount_decimal"] = "2000"
+    line["quantity"] = 100
+    line["amount"] = 200000
+
+
+DRAFTS: list[DemoDraft] = [
+    *[DemoDraft(f"in_demo_eur_2026_{m:02d}", "eur", _month(2026, m), "") for m in range(3, 11)],
+    DemoDraft("in_demo_eur_2027_01", "eur", _month(2027, 1), ""),
+    DemoDraft("in_demo_eur_price", "eur", _month(2026, 11), "unit_price", _bump_seat_price),
+    DemoDraft("in_demo_eur_ramp", "eur", _month(2027, 2), "unit_price", _previous_ramp_phase),
+    DemoDraft("in_demo_eur_missing", "eur", _month(2026, 12), "missing_charge", _drop_last_line),
+    DemoDraft("in_demo_eur_extra", "eur", _month(2027, 3), "unexplained_line", _extra_line),
+    DemoDraft("in_demo_eur_tax", "eur", _month(2027, 4), "tax", _wrong_tax),
+    DemoDraft("in_demo_eur_usd", "eur", _month(2027, 5), "currency", _usd),
+    DemoDraft("in_demo_eur_due", "eur", _month(2027, 6), "due_date", _late_due_date),
+    # An invoice for July 2027 went out already; a second one for July is a duplicate.
+    DemoDraft("in_demo_eur_2027_07_sent", "eur", _month(2027, 7), "", status="open"),
+    DemoDraft("in_demo_eur_2027_07_again", "eur", _month(2027, 7), "duplicate"),
+    *[DemoDraft(f"in_demo_jpy_2026_{m:02d}", "jpy", _month(2026, m), "") for m in range(3, 7)],
+    DemoDraft("in_demo_jpy_rounding", "jpy", _month(2026, 7), "line_amount", _one_minor_unit_more),
+    *[DemoDraft(f"in_demo_bhd_2026_{m:02d}", "bhd", _month(2026, m), "") for m in range(3, 7)],
+    DemoDraft("in_demo_bhd_rounding", "bhd", _month(2026, 7), "line_amount", _one_minor_unit_more),
+    *[DemoDraft(f"in_demo_usage_2026_{m:02d}", "usage", _month(2026, m), "") for m in range(3, 6)],
+    DemoDraft(
+        "in_demo_usage_no_true_up", "usage", _month(2026, 6), "minimum_commit", _drop_last_line
+    ),
+]
+
+
+def _tax(rate_id: str, amount: int) -> dict[str, Any]:
+    return {
+        "amount": 0,
+        "tax_behavior": "exclusive",
+        "tax_rate_details": {"tax_rate": rate_id},
+        "taxability_reason": "standard_rated",
+        "taxable_amount": amount,
+        "type": "tax_rate_details",
+    }
+
+
+def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
+    """The draft Stripe should make for the period, from the contract's expected charges."""
+    currency = contract.currency
+    expectation = contract_expectation(contract, draft.period[0])
+    by_key = {
+        key: price
+        for price, key in expectation.price_lines.items()
+        if f"_{draft.period[0]:%Y}" in price
+    } | {key: price for price, key in expectation.price_lines.items() if "_all" in price}
+    customer = contract.account.stripe_customer_id  # type: ignore[attr-defined]
+    lines = []
+    for n, charge in enumerate(expected_charges(contract_terms(contract), draft.period).charges):
+        amount = to_stripe_amount(charge.amount, currency)
+        line: dict[str, Any] = {
+            "id": f"il_{draft.invoice_id}_{n}",
+            "object": "line_item",
+            "invoice": draft.invoice_id,
+            "amount": amount,
+            "currency": currency.lower(),
+            "description": charge.description,
+            "quantity": int(charge.quantity),
+            "period": {"start": _ts(charge.start), "end": _ts(charge.end + timedelta(days=1))},
+            "pricing": {
+                "type": "price_details",
+                "price_details": {"price": by_key.get(charge.line_key)},
+                "unit_amount_decimal": (
+                    to_stripe_unit_amount_decimal(charge.unit_amount, currency)
+                    if charge.unit_amount is not None
+                    else str(amount)
+                ),
+            },
+            "taxes": [_tax(rate, amount) for rate in expectation.tax_rate_ids],
+            "metadata": {"contract_line": charge.line_key}
+            if charge.line_key == MINIMUM_COMMIT_KEY
+            else {},
+            "discounts": [],
+            "livemode": False,
+            "subscription": None,
+        }
+        lines.append(line)
+    created = draft.period[0]
+    return {
+        "id": draft.invoice_id,
+        "object": "invoice",
+        "customer": customer,
+        "currency": currency.lower(),
+        "status": draft.status,
+        "collection_method": contract.collection_method,
+        "created": _ts(created),
+        "due_date": _ts(created + timedelta(days=contract.payment_terms_days)),
+        "subtotal": sum(line["amount"] for line in lines),
+        "total": sum(line["amount"] for line in lines),
+        "amount_due": sum(line["amount"] for line in lines),
+        "amount_paid": 0,
+        "auto_advance": False,
+        "automatically_finalizes_at": None,
+        "livemode": False,
+        "metadata": {},
+        "discounts": [],
+        "lines": {"object": "list", "data": lines, "has_more": False, "url": ""},
+    }
+
+
+def _mirror() -> Mirror:
+    StripeAccount.objects.get_or_create(
+        id=DEMO_STRIPE_ACCOUNT,
+        defaults={"stripe_data": {"id": DEMO_STRIPE_ACCOUNT, "object": "account"}},
+    )
+    mirror = Mirror()
+    mirror._owner_account_id = DEMO_STRIPE_ACCOUNT  # no Stripe to ask in the demo
+    return mirror
+
+
+def _link_stripe_ids(mirror: Mirror, contracts: dict[str, Contract]) -> None:
+    """Stripe ids for what the demo contracts and their customers would have in Stripe."""
+    for contract in contracts.values():
+        account = contract.account
+        customer_id = f"cus_demo_{account.external_ref.lower().replace('-', '')}"
+        mirror.write(
+            object_type("customers"),
+            [{"id": customer_id, "object": "customer", "name": account.legal_name, "metadata": {}}],
+            observed_at=OBSERVED_AT,
+        )
+        Account.objects.filter(pk=account.pk).update(stripe_customer_id=customer_id)
+        for phase in PricePhase.objects.filter(line__contract=contract).select_related("line"):
+            year = f"_{phase.start_date:%Y}" if phase.start_date else "_all"
+            PricePhase.objects.filter(pk=phase.pk).update(
+                stripe_price_id=demo_price_id(contract.number, phase.line.key, year)
+            )
+        contract.refresh_from_db()
+    for rate in TaxRate.objects.filter(stripe_tax_rate__isnull=True, active=True):
+        rate_id = f"txr_demo_{rate.pk}"
+        mirror.write(
+            object_type("tax_rates"),
+            [
+                {
+                    "id": rate_id,
+                    "object": "tax_rate",
+                    "percentage": float(rate.percentage),
+                    "metadata": {"backoffice_tax_rate_id": str(rate.pk)},
+                }
+            ],
+            observed_at=OBSERVED_AT,
+        )
+        TaxRate.objects.filter(pk=rate.pk).update(stripe_tax_rate_id=rate_id)
+
+
+@transaction.atomic
+def demo_invoices_ensure() -> list[InvoiceReview]:
+    contracts = {
+        key: Contract.objects.select_related("account").get(number=number, version=1)
+        for key, number in REVIEW_CONTRACTS.items()
+    }
+    mirror = _mirror()
+    _link_stripe_ids(mirror, contracts)
+    for draft in DRAFTS:
+        contract = Contract.objects.select_related("account").get(pk=contracts[draft.contract].pk)
+        invoice = _correct_invoice(draft, contract)
+        if draft.change:
+            draft.change(invoice)
+            invoice["subtotal"] = invoice["total"] = sum(
+                line["amount"] for line in invoice["lines"]["data"]
+            )
+        mirror.write(object_type("invoices"), [invoice], observed_at=OBSERVED_AT)
+    reviewed = set(InvoiceReview.objects.values_list("stripe_invoice_id", flat=True))
+    return [
+        invoice_review_run(stripe_invoice_id=d.invoice_id)
+        for d in DRAFTS
+        if d.status == "draft" and d.invoice_id not in reviewed
+    ]
