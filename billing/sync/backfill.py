@@ -124,9 +124,7 @@ def backfill(
                 if more and (max_pages is None or pages < max_pages):
                     pending = prefetch.submit(_fetch, mirror.api, ot, objects[-1]["id"])
                 with transaction.atomic():
-                    written_page = mirror.write(ot, objects, observed_at=observed_at)
-                    for stripe_id in written_page.tied:
-                        mirror.refresh(ot, stripe_id)  # an event from the same second
+                    mirror.write(ot, objects, observed_at=observed_at)
                     if objects:
                         cursor = objects[-1]["id"]
                     written += len(objects)

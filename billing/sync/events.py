@@ -85,11 +85,8 @@ def event_apply(event: StripeEvent, mirror: Mirror) -> str:
         mirror.mark_deleted(ot, obj, observed_at=event.created)
         return f"{ot.label}: {obj['id']} marked deleted."
     result = mirror.write(ot, [obj], observed_at=event.created)
-    for stripe_id in result.tied:
-        if ot.retrieve_path:
-            # Two states from the same second: only Stripe knows which is the newer one.
-            mirror.refresh(ot, stripe_id)
-            return f"{ot.label}: {stripe_id} re-read from Stripe (same-second states)."
+    if result.tied and ot.retrieve_path:
+        return f"{ot.label}: {obj['id']} re-read from Stripe (same-second states)."
     if result.skipped_stale:
         return f"{ot.label}: {obj['id']} already newer in the mirror; left as it is."
     return f"{ot.label}: {obj['id']} written."

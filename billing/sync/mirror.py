@@ -118,6 +118,10 @@ class Mirror:
                 ot, [o["id"] for o in objects], observed_at, wins_ties=wins_ties
             )
             objects = [o for o in objects if o["id"] in fresh]
+            if ot.retrieve_path:
+                # Two states from the same second: only Stripe knows which is the newer one.
+                for stripe_id in result.tied:
+                    result.add(self.refresh(ot, stripe_id))
         # else: only ever written inside a parent (invoice lines), whose claim was won.
         if not objects:
             return result
