@@ -214,15 +214,23 @@ def _mirror() -> Mirror:
     return mirror
 
 
+def _write_once(mirror: Mirror, type_key: str, data: dict[str, Any]) -> None:
+    """Write a made-up Stripe object unless the mirror has it: written again, it would be a
+    same-second state that the mirror settles by asking Stripe, which the demo has not."""
+    ot = object_type(type_key)
+    if not ot.model.objects.filter(id=data["id"]).exists():
+        mirror.write(ot, [data], observed_at=OBSERVED_AT)
+
+
 def _link_stripe_ids(mirror: Mirror, contracts: dict[str, Contract]) -> None:
     """Stripe ids for what the demo contracts and their customers would have in Stripe."""
     for contract in contracts.values():
         account = contract.account
         customer_id = f"cus_demo_{account.external_ref.lower().replace('-', '')}"
-        mirror.write(
-            object_type("customers"),
-            [{"id": customer_id, "object": "customer", "name": account.legal_name, "metadata": {}}],
-            observed_at=OBSERVED_AT,
+        _write_once(
+            mirror,
+            "customers",
+            {"id": customer_id, "object": "customer", "name": account.legal_name, "metadata": {}},
         )
         Account.objects.filter(pk=account.pk).update(stripe_customer_id=customer_id)
         for phase in PricePhase.objects.filter(line__contract=contract).select_related("line"):
@@ -264,7 +272,7 @@ def demo_invoices_ensure() -> list[InvoiceReview]:
             invoice["subtotal"] = invoice["total"] = sum(
                 line["amount"] for line in invoice["lines"]["data"]
             )
-        mirror.write(object_type("invoices"), [invoice], observed_at=OBSERVED_AT)
+        _write_once(mirror, "invoices", invoice)
     reviewed = set(InvoiceReview.objects.values_list("stripe_invoice_id", flat=True))
     return [
         invoice_review_run(stripe_invoice_id=d.invoice_id)
