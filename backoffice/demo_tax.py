@@ -81,9 +81,9 @@ def demo_tax_ensure() -> None:
     if zurich:
         TaxId.objects.get_or_create(account=zurich, type="eu_vat", value="DE136695976")
     # An Indian customer's contract is taxed by Stripe Tax rather than our IGST rule.
-    Contract.objects.filter(account__external_ref="CRM-0011").exclude(tax_mode="stripe_tax").update(
-        tax_mode="stripe_tax"
-    )
+    Contract.objects.filter(account__external_ref="CRM-0011").exclude(
+        tax_mode=Contract.TaxMode.STRIPE_TAX
+    ).update(tax_mode=Contract.TaxMode.STRIPE_TAX)
     # A Japanese contract priced tax-included while the consumption tax rule adds tax.
     Contract.objects.filter(
         account__external_ref="CRM-0025", status=Contract.Status.ACTIVE, prices_include_tax=False

@@ -22,7 +22,6 @@ from customers.tax_ids import tax_id_country
 EU_COUNTRIES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
 )
-STRIPE_TAX = "stripe_tax"
 
 
 @dataclass(frozen=True)
@@ -128,8 +127,8 @@ def tax_readiness(
             "No tax: reverse charge (the customer accounts for the VAT)", tuple(problems)
         )
 
-    on_stripe_tax = [c for c in contracts if c.tax_mode == STRIPE_TAX]
-    on_rules = [c for c in contracts if c.tax_mode != STRIPE_TAX]
+    on_stripe_tax = [c for c in contracts if c.tax_mode == Contract.TaxMode.STRIPE_TAX]
+    on_rules = [c for c in contracts if c.tax_mode != Contract.TaxMode.STRIPE_TAX]
     if on_stripe_tax and not on_rules:
         return TaxReadiness(
             "Stripe Tax calculates it on each invoice (contract "

@@ -54,6 +54,10 @@ class Contract(StripePushState):
         CHARGE_AUTOMATICALLY = "charge_automatically", "Charge automatically"
         SEND_INVOICE = "send_invoice", "Send invoice"
 
+    class TaxMode(models.TextChoices):
+        RULES = "rules", "Our tax rules (rates from Tax settings)"
+        STRIPE_TAX = "stripe_tax", "Stripe Tax (calculated by Stripe)"
+
     number = models.CharField(
         "contract number",
         max_length=32,
@@ -115,14 +119,7 @@ class Contract(StripePushState):
         "trued up each billing period.",
     )
     po_number = models.CharField("purchase order number", max_length=64, blank=True)
-    tax_mode = models.CharField(
-        max_length=16,
-        choices=[
-            ("rules", "Our tax rules (rates from Tax settings)"),
-            ("stripe_tax", "Stripe Tax (calculated by Stripe)"),
-        ],
-        default="rules",
-    )
+    tax_mode = models.CharField(max_length=16, choices=TaxMode.choices, default=TaxMode.RULES)
     prices_include_tax = models.BooleanField(
         "prices include tax",
         default=False,

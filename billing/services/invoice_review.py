@@ -25,7 +25,7 @@ from billing.services.stripe_push import stripe_write
 from billing.stripe_api import StripeApi
 from billing.sync.mirror import Mirror
 from billing.sync.object_types import object_type
-from billing.tax_readiness import STRIPE_TAX, rule_for, rules_in_force
+from billing.tax_readiness import rule_for, rules_in_force
 from customers.models import Account
 
 # Statuses a person has decided on: a new check records its flags but keeps the decision.
@@ -58,7 +58,8 @@ def contract_expectation(contract: Contract, on: date) -> ContractExpectation:
     )
     tax_rate_ids: tuple[str, ...] = ()
     note = ""
-    if contract.tax_mode == STRIPE_TAX:
+    on_stripe_tax = contract.tax_mode == Contract.TaxMode.STRIPE_TAX
+    if on_stripe_tax:
         note = "Stripe Tax"
     elif account.tax_exemption == Account.TaxExemption.EXEMPT:
         note = "customer exempt"
@@ -81,7 +82,7 @@ def contract_expectation(contract: Contract, on: date) -> ContractExpectation:
         payment_terms_days=contract.payment_terms_days,
         tax_rate_ids=tax_rate_ids,
         tax_note=note,
-        stripe_tax=contract.tax_mode == STRIPE_TAX,
+        stripe_tax=on_stripe_tax,
     )
 
 

@@ -39,9 +39,6 @@ from customers.models import Account, TaxId
 logger = logging.getLogger(__name__)
 
 
-STRIPE_TAX = "stripe_tax"
-
-
 class PushRefused(Exception):
     """Stripe refused a write (a 4xx): a person has to change something first."""
 
@@ -423,7 +420,7 @@ def schedule_params(
         {k: v for k, v in phase.items() if k != "start_date" or (update and n == 0)}
         for n, phase in enumerate(phases)
     ]
-    if contract.tax_mode == STRIPE_TAX:
+    if contract.tax_mode == Contract.TaxMode.STRIPE_TAX:
         default_settings["automatic_tax"] = {"enabled": True}
     return {
         "end_behavior": "release" if contract.auto_renew else "cancel",
@@ -525,7 +522,10 @@ def _phase_taxes(
     from billing.tax_readiness import rule_for, rules_in_force
 
     account = contract.account
-    untaxed = contract.tax_mode == STRIPE_TAX or account.tax_exemption != "none"
+    untaxed = (
+        contract.tax_mode == Contract.TaxMode.STRIPE_TAX
+        or account.tax_exemption != Account.TaxExemption.NONE
+    )
 
     def add(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if untaxed:
