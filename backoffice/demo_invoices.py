@@ -8,7 +8,7 @@ zero- and three-decimal currencies), and EUR usage with a minimum commit (the tr
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from djstripe.models import Account as StripeAccount
 
 from billing.models import Contract, InvoiceReview, PricePhase, TaxRate
 from billing.money import to_stripe_amount, to_stripe_unit_amount_decimal
-from billing.pricing import MINIMUM_COMMIT_KEY, expected_charges
+from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp, expected_charges
 from billing.selectors import contract_terms
 from billing.services.invoice_review import contract_expectation, invoice_review_run
 from billing.sync.mirror import Mirror
@@ -38,10 +38,6 @@ REVIEW_CONTRACTS = {
 def demo_price_id(contract_number: str, line_key: str, year: str) -> str:
     """The made-up Stripe price of a demo contract's line in a ramp year ("_all": no ramp)."""
     return f"price_demo_{contract_number.replace('-', '').lower()}_{line_key}{year}"
-
-
-def _ts(day: date) -> int:
-    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
 
 
 def _month(year: int, month: int) -> tuple[date, date]:
@@ -162,7 +158,10 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
             "currency": currency.lower(),
             "description": charge.description,
             "quantity": int(charge.quantity),
-            "period": {"start": _ts(charge.start), "end": _ts(charge.end + timedelta(days=1))},
+            "period": {
+                "start": day_timestamp(charge.start),
+                "end": day_timestamp(charge.end + timedelta(days=1)),
+            },
             "pricing": {
                 "type": "price_details",
                 "price_details": {"price": by_key.get(charge.line_key)},
@@ -189,8 +188,8 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
         "currency": currency.lower(),
         "status": draft.status,
         "collection_method": contract.collection_method,
-        "created": _ts(created),
-        "due_date": _ts(created + timedelta(days=contract.payment_terms_days)),
+        "created": day_timestamp(created),
+        "due_date": day_timestamp(created + timedelta(days=contract.payment_terms_days)),
         "subtotal": sum(line["amount"] for line in lines),
         "total": sum(line["amount"] for line in lines),
         "amount_due": sum(line["amount"] for line in lines),

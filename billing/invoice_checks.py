@@ -9,12 +9,12 @@ contract's expectations and the services that hold, approve and finalize drafts 
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from billing.money import format_amount, from_stripe_amount, to_stripe_amount
-from billing.pricing import MINIMUM_COMMIT_KEY, Terms, expected_charges
+from billing.pricing import MINIMUM_COMMIT_KEY, Terms, expected_charges, timestamp_day
 
 
 class Rule:
@@ -94,7 +94,7 @@ class ContractExpectation:
 
 
 def _day(timestamp: int | None) -> date | None:
-    return datetime.fromtimestamp(timestamp, tz=UTC).date() if timestamp else None
+    return timestamp_day(timestamp) if timestamp else None
 
 
 def draft_from_stripe(

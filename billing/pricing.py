@@ -23,7 +23,7 @@ The rules, as finance would state them:
 import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -114,6 +114,16 @@ def add_months(day: date, months: int) -> date:
     """The same day `months` later, or that month's last day where it has fewer days."""
     year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def day_timestamp(day: date) -> int:
+    """The day's first instant in UTC, in Unix seconds: how Stripe stamps periods and dates."""
+    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
+
+
+def timestamp_day(timestamp: int) -> date:
+    """The UTC day of a Stripe timestamp."""
+    return datetime.fromtimestamp(timestamp, tz=UTC).date()
 
 
 def days_between(start: date, end: date) -> int:

@@ -2,7 +2,7 @@
 keep Stripe from finalizing the draft on its own while it waits for a person."""
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from billing.invoice_checks import (
 )
 from billing.models import Contract, InvoiceApprovalLimit, InvoiceReview, PricePhase
 from billing.money import from_stripe_amount
+from billing.pricing import day_timestamp
 from billing.selectors import contract_terms, contract_validity
 from billing.services.stripe_push import stripe_write
 from billing.stripe_api import StripeApi
@@ -92,7 +93,7 @@ def _duplicates(invoice_id: str, expected: ContractExpectation, draft: DraftInvo
     period = draft.period
     if period is None or not expected.price_lines:
         return []
-    start, end = ts_of(period[0]), ts_of(period[1] + timedelta(days=1))
+    start, end = day_timestamp(period[0]), day_timestamp(period[1] + timedelta(days=1))
     others = set(
         LineItem.objects.filter(
             stripe_data__pricing__price_details__price__in=list(expected.price_lines),
@@ -104,10 +105,6 @@ def _duplicates(invoice_id: str, expected: ContractExpectation, draft: DraftInvo
     )
     live = Invoice.objects.filter(id__in=others).exclude(stripe_data__status="void")
     return sorted(live.values_list("id", flat=True))
-
-
-def ts_of(day: date) -> int:
-    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import stripe
@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from billing.models import CatalogItem, Contract, ContractLine, PricePhase, StripeWrite
 from billing.money import to_stripe_amount, to_stripe_unit_amount_decimal
-from billing.pricing import PricingModel
+from billing.pricing import PricingModel, day_timestamp, timestamp_day
 from billing.push_status import PushStatus
 from billing.stripe_api import StripeApi, is_transient
 from billing.sync.mirror import Mirror
@@ -284,10 +284,6 @@ def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:
 # --- Contract -> prices and a subscription schedule -----------------------------------------
 
 
-def _timestamp(day: date) -> int:
-    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
-
-
 def price_params(
     contract: Contract, line: ContractLine, phase: PricePhase, *, product: str, meter: str = ""
 ) -> dict[str, Any]:
@@ -396,8 +392,8 @@ def schedule_phases(
         end = min(end, until) if until else end
         phases.append(
             {
-                "start_date": _timestamp(start),
-                "end_date": _timestamp(end),
+                "start_date": day_timestamp(start),
+                "end_date": day_timestamp(end),
                 "items": _items_for(lines, start, contract),
                 "metadata": {
                     "contract": contract.number,
@@ -496,7 +492,7 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
             path="/v1/subscription_schedules",
             params={
                 "customer": customer_id,
-                "start_date": _timestamp(contract.start_date),
+                "start_date": day_timestamp(contract.start_date),
                 **schedule_params(contract, taxed(schedule_phases(contract)), update=False),
             },
             contract=contract,
@@ -531,7 +527,7 @@ def _phase_taxes(
         if untaxed:
             return phases
         for phase in phases:
-            day = datetime.fromtimestamp(phase["start_date"], tz=UTC).date()
+            day = timestamp_day(phase["start_date"])
             rule = rule_for(rules_in_force(day), str(account.billing_country), account.state)
             if rule is None:
                 raise PushRefused(
