@@ -129,18 +129,6 @@ def invoice_hold_in_stripe_task(review_id: int) -> None:
 
 
 @shared_task(**RETRY)
-def invoice_finalize_task(review_id: int) -> None:
-    from billing.models import InvoiceReview
-    from billing.services.invoice_review import invoice_stripe_action
-    from billing.services.stripe_push import PushRefused
-
-    try:
-        invoice_stripe_action(review=InvoiceReview.objects.get(pk=review_id), action="finalize")
-    except PushRefused:
-        return  # the write shows Stripe's message
-
-
-@shared_task(**RETRY)
 def invoice_stripe_action_task(review_id: int, action: str) -> None:
     from billing.models import InvoiceReview
     from billing.services.invoice_review import invoice_stripe_action

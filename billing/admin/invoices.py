@@ -338,7 +338,7 @@ class InvoiceReviewAdmin(BackofficeAdmin):
         return HttpResponseRedirect(reverse("admin:billing_invoicereview_change", args=[pk]))
 
     def _decide(self, request: HttpRequest, review: InvoiceReview, action: str, text: str) -> None:
-        from billing.tasks import invoice_review_task, invoice_stripe_action_task
+        from billing.tasks import invoice_review_task
 
         user = request.user
         if action == "approve":
@@ -349,7 +349,6 @@ class InvoiceReviewAdmin(BackofficeAdmin):
             transaction.on_commit(lambda: invoice_review_task.delay(review.stripe_invoice_id))
         else:
             reviews.invoice_decision_record(review=review, by=user, action=action, why=text)
-            push_after_commit_action(invoice_stripe_action_task, review.pk, action)
 
     @admin.action(description="Approve the selected clean drafts", permissions=["approve_invoice"])
     def approve_clean(self, request: HttpRequest, queryset: QuerySet[InvoiceReview]) -> None:
@@ -379,13 +378,6 @@ class InvoiceReviewAdmin(BackofficeAdmin):
         for stripe_id in ids:
             transaction.on_commit(lambda s=stripe_id: invoice_review_task.delay(s))  # type: ignore[misc]
         self.message_user(request, f"Checks queued for {len(ids)} invoice(s).")
-
-
-def push_after_commit_action(task: Any, pk: int, action: str) -> None:
-    from django.conf import settings
-
-    if settings.STRIPE_SECRET_KEY:
-        transaction.on_commit(lambda: task.delay(pk, action))
 
 
 @admin.register(InvoiceApprovalLimit)

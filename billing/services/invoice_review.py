@@ -151,9 +151,9 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
     review.save()
     if auto:
         from billing.services.stripe_push import push_after_commit
-        from billing.tasks import invoice_finalize_task
+        from billing.tasks import invoice_stripe_action_task
 
-        push_after_commit(invoice_finalize_task, review.pk)
+        push_after_commit(invoice_stripe_action_task, review.pk, "finalize")
         return review
     if data.get("status") == "draft" and data.get("auto_advance") is not False:
         from billing.services.stripe_push import push_after_commit
@@ -275,9 +275,9 @@ def invoice_approve(*, review: InvoiceReview, by: Any, justification: str = "") 
     _save(review, by, justification.strip() or "approved")
     if review.status == InvoiceReview.Status.APPROVED:
         from billing.services.stripe_push import push_after_commit
-        from billing.tasks import invoice_finalize_task
+        from billing.tasks import invoice_stripe_action_task
 
-        push_after_commit(invoice_finalize_task, review.pk)
+        push_after_commit(invoice_stripe_action_task, review.pk, "finalize")
     return review
 
 
@@ -296,8 +296,8 @@ def invoice_hold(*, review: InvoiceReview, by: Any, note: str) -> InvoiceReview:
 
 @transaction.atomic
 def invoice_decision_record(*, review: InvoiceReview, by: Any, action: str, why: str) -> None:
-    """Record who asked for a Stripe action (void, mark uncollectible, send) and why, before a
-    task carries it out."""
+    """Record who asked for a Stripe action (void, mark uncollectible, send) and why, and have
+    a task carry it out once this commits."""
     review = _locked_review(review)
     _require(by)
     if action == "void" and not why.strip():
@@ -306,6 +306,10 @@ def invoice_decision_record(*, review: InvoiceReview, by: Any, action: str, why:
         raise ValidationError(f"Invoice {review.stripe_invoice_id} is already void.")
     review.note = why.strip() or review.note
     _save(review, by, f"{action.replace('_', ' ')}: {why.strip()}".strip(": "))
+    from billing.services.stripe_push import push_after_commit
+    from billing.tasks import invoice_stripe_action_task
+
+    push_after_commit(invoice_stripe_action_task, review.pk, action)
 
 
 def invoice_hold_in_stripe(*, review: InvoiceReview, api: StripeApi | None = None) -> None:

@@ -138,11 +138,11 @@ def push_with_status(model: type[models.Model], pk: int, run: Any) -> Any:
     return result
 
 
-def push_after_commit(task: Any, pk: int) -> None:
-    """Enqueue a push once the transaction commits, when a Stripe account is connected (the
-    embedded demo has none: its records stay "not in Stripe yet")."""
+def push_after_commit(task: Any, *args: Any) -> None:
+    """Enqueue a task that talks to Stripe once the transaction commits, when a Stripe account
+    is connected (the embedded demo has none: its records stay "not in Stripe yet")."""
     if settings.STRIPE_SECRET_KEY:
-        transaction.on_commit(lambda: task.delay(pk))
+        transaction.on_commit(lambda: task.delay(*args))
 
 
 # --- Account -> Stripe customer ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from billing.services.invoice_review import (
     invoice_stripe_action,
 )
 from billing.sync.backfill import backfill
-from billing.tasks import invoice_finalize_task
+from billing.tasks import invoice_stripe_action_task
 from customers.models import Account
 from customers.tests.factories import UserFactory
 
@@ -82,7 +82,7 @@ def test_a_flagged_draft_needs_a_justification_then_is_finalized_once(
     assert in_stripe.status == "open"
     assert InvoiceReview.objects.get(pk=draft.pk).status == InvoiceReview.Status.FINALIZED
     # a second run of the task (a retry) asks Stripe nothing more
-    invoice_finalize_task(draft.pk)
+    invoice_stripe_action_task(draft.pk, "finalize")
     (finalize,) = StripeWrite.objects.filter(idempotency_key__endswith="-finalize")
     assert (finalize.outcome, finalize.attempts) == (StripeWrite.Outcome.DONE, 1)
     # and the approval is in the audit trail, with why
