@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from billing.money import format_amount, from_stripe_amount, to_stripe_amount
+from billing.money import decimal_places, format_amount, from_stripe_amount, to_stripe_amount
 from billing.pricing import MINIMUM_COMMIT_KEY, Terms, expected_charges, timestamp_day
 
 
@@ -247,7 +247,7 @@ def invoice_flags(
             continue
         line = lines[0]
         if charge.unit_amount is not None and line.unit_amount_decimal is not None:
-            unit_minor = charge.unit_amount.scaleb(_places(currency))
+            unit_minor = charge.unit_amount.scaleb(decimal_places(currency))
             if unit_minor != line.unit_amount_decimal:
                 flags.append(
                     Flag(
@@ -305,14 +305,8 @@ def invoice_flags(
     return flags
 
 
-def _places(currency: str) -> int:
-    from billing.money import decimal_places
-
-    return decimal_places(currency)
-
-
 def _unit(minor: Decimal, currency: str) -> str:
-    major = minor.scaleb(-_places(currency)).normalize()
+    major = minor.scaleb(-decimal_places(currency)).normalize()
     return f"{major:f} {currency}"
 
 

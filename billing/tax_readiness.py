@@ -56,11 +56,7 @@ def rules_in_force(day: date) -> dict[tuple[str, str], TaxRule]:
 
 def rule_for(rules: dict[tuple[str, str], TaxRule], country: str, state: str) -> TaxRule | None:
     """A state's own rule, else the country's."""
-    return (
-        rules.get((country, state))
-        if state and (country, state) in rules
-        else rules.get((country, ""))
-    )
+    return (state and rules.get((country, state))) or rules.get((country, ""))
 
 
 def tax_readiness(

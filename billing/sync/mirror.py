@@ -140,7 +140,7 @@ class Mirror:
         if ot.linked:
             linked_key, ids_of = ot.linked
             ids = set().union(*(ids_of(o) for o in objects))
-            result.add(self.fetch_missing(BY_KEY[linked_key], ids, observed_at=observed_at))
+            result.add(self.fetch_missing(BY_KEY[linked_key], ids))
         return result
 
     @transaction.atomic
@@ -148,13 +148,11 @@ class Mirror:
         """Stripe deleted the object: keep its row (finance history) flagged as deleted."""
         stripe_id = data["id"]
         _lock_versions(ot, [stripe_id])
+        purged = {"date_purged": observed_at} if _has_date_purged(ot) else {}
         row = ot.model.objects.filter(id=stripe_id).first()
         if row is not None:
             row_data = {**row.stripe_data, **data, "deleted": True}
-            updates: dict[str, Any] = {"stripe_data": row_data}
-            if any(f.name == "date_purged" for f in ot.model._meta.concrete_fields):
-                updates["date_purged"] = observed_at
-            ot.model.objects.filter(id=stripe_id).update(**updates)
+            ot.model.objects.filter(id=stripe_id).update(stripe_data=row_data, **purged)
         elif not any(not ot.model._meta.get_field(r.field).null for r in references(ot)):
             # Never mirrored: a placeholder, so that what refers to it (an invoice of a customer
             # deleted since) can still be mirrored.
@@ -165,13 +163,11 @@ class Mirror:
                 _existing_targets(ot, placeholder),
                 owner=self.owner_account_id(),
             )
-            if any(f.name == "date_purged" for f in ot.model._meta.concrete_fields):
-                ot.model.objects.filter(id=stripe_id).update(date_purged=observed_at)
+            if purged:
+                ot.model.objects.filter(id=stripe_id).update(**purged)
         _versions_mark_deleted(ot, [stripe_id], observed_at)
 
-    def fetch_missing(
-        self, ot: ObjectType, ids: set[str], *, observed_at: datetime | None = None
-    ) -> WriteResult:
+    def fetch_missing(self, ot: ObjectType, ids: set[str]) -> WriteResult:
         """Fetch, one by one, objects no list reaches and the mirror does not hold yet."""
         result = WriteResult()
         have = set(_ids_in_mirror(ot.model, ids)) if ids else set()
@@ -312,7 +308,7 @@ _ACCOUNT_TYPE = ObjectType("account", "Account", Account, "account")
 def _row_values(
     ot: ObjectType, data: dict[str, Any], *, owner_account_id: str | None
 ) -> dict[str, Any]:
-    values: dict[str, Any] = {"stripe_data": data, "djstripe_updated": timezone.now()}
+    values: dict[str, Any] = {"stripe_data": data}
     if owner_account_id is not None:
         values["djstripe_owner_account_id"] = owner_account_id
     for f in plain_columns(ot):
@@ -357,6 +353,11 @@ def _param_maker(field: Any) -> Callable[[Any], Any]:
     if connection.vendor == "postgresql" and not isinstance(field, models.JSONField):
         return lambda value: value
     return lambda value: field.get_db_prep_save(value, connection)
+
+
+def _has_date_purged(ot: ObjectType) -> bool:
+    # dj-stripe's Customer marks a deletion with a date as well.
+    return any(f.name == "date_purged" for f in ot.model._meta.concrete_fields)
 
 
 def _existing_targets(
