@@ -180,7 +180,8 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
             "subscription": None,
         }
         lines.append(line)
-    created = draft.period[0]
+    # Made on the period's first day, or, for the demo's future months, on the demo's "today".
+    created = min(draft.period[0], OBSERVED_AT.date())
     return {
         "id": draft.invoice_id,
         "object": "invoice",

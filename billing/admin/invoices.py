@@ -155,7 +155,10 @@ class InvoiceReviewAdmin(BackofficeAdmin):
 
     @admin.display(description="age", ordering="stripe_created_at")
     def age(self, review: InvoiceReview) -> str:
-        return _ago(timezone.now() - review.stripe_created_at) if review.stripe_created_at else "-"
+        if not review.stripe_created_at:
+            return "-"
+        # Never negative, even for a draft stamped a little ahead of our clock.
+        return _ago(max(timedelta(0), timezone.now() - review.stripe_created_at))
 
     @admin.display(description="Stripe finalizes it in")
     def finalizes_in(self, review: InvoiceReview) -> str:

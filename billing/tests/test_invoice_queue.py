@@ -104,3 +104,14 @@ def test_the_invoice_page_approves_a_flagged_draft_with_its_justification(
     review.refresh_from_db()
     assert review.status == InvoiceReview.Status.APPROVED
     assert review.justification == "Agreed with the customer"
+
+
+def test_a_draft_stamped_ahead_of_our_clock_shows_no_negative_age(demo_logins):
+    InvoiceReview.objects.create(
+        stripe_invoice_id="in_ahead",
+        currency="EUR",
+        stripe_created_at=timezone.now() + timedelta(hours=5),
+    )
+    page = finance(demo_logins).get(reverse("admin:billing_invoicereview_changelist"))
+    assert "-5 h" not in page.content.decode()
+    assert "0 h" in page.content.decode()
