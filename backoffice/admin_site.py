@@ -91,6 +91,20 @@ class BackofficeAdmin(SimpleHistoryAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the back-office writes itself (sync status, events, invoice reviews): read by
+    people, changed only through their actions."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def plain_column(field: str, description: str) -> Any:
     """A changelist column showing a choices field's stored value (a currency code).
 

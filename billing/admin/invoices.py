@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from djstripe.models import Invoice, LineItem
 
-from backoffice.admin_site import BackofficeAdmin
+from backoffice.admin_site import BackofficeAdmin, ReadOnlyAdmin
 from billing.invoice_checks import Rule, draft_from_stripe
 from billing.models import InvoiceApprovalLimit, InvoiceReview
 from billing.money import format_amount, from_stripe_amount
@@ -91,7 +91,7 @@ def _ago(delta: timedelta) -> str:
 
 
 @admin.register(InvoiceReview)
-class InvoiceReviewAdmin(BackofficeAdmin):
+class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     change_form_template = "admin/billing/invoicereview/change_form.html"
     list_display = (
         "stripe_invoice_id",
@@ -122,15 +122,6 @@ class InvoiceReviewAdmin(BackofficeAdmin):
         "decisions",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_approve_invoice_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(reviews.APPROVE_INVOICE)

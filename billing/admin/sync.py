@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from djstripe import models as djstripe_models
 
+from backoffice.admin_site import ReadOnlyAdmin
 from billing.models import StripeEvent, SyncStatus
 from billing.sync.object_types import BY_KEY, BY_MODEL, EVENTS_KEY, LISTED_TYPES
 
@@ -28,18 +29,8 @@ def _ago(moment: Any) -> str:
     return f"{seconds // 86400} days"
 
 
-class SyncRecordAdmin(admin.ModelAdmin):
-    """Records the engine writes: read by people, never changed by them; their actions
-    (sync, retry) need the run_stripe_sync permission."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class SyncRecordAdmin(ReadOnlyAdmin):
+    """Records the engine writes; their actions (sync, retry) need run_stripe_sync."""
 
     def has_run_stripe_sync_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("billing.run_stripe_sync")
