@@ -117,6 +117,13 @@ def invoice_review_task(stripe_invoice_id: str) -> None:
 
 
 @shared_task(**RETRY)
+def account_drafts_review_task(account_id: int) -> None:
+    from billing.services.invoice_review import account_drafts_review
+
+    account_drafts_review(account_id)
+
+
+@shared_task(**RETRY)
 def invoice_hold_in_stripe_task(review_id: int) -> None:
     from billing.models import InvoiceReview
     from billing.services.invoice_review import invoice_hold_in_stripe

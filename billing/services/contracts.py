@@ -17,6 +17,7 @@ from billing.models import Contract, ContractLine, PriceTier
 from billing.pricing import add_months, annual_contract_value, total_contract_value
 from billing.push_status import PushStatus
 from billing.selectors import contract_errors_for, contract_priced_lines, contract_terms
+from billing.services.invoice_review import account_drafts_review_after_commit
 from customers.selectors import account_visible_to
 
 APPROVE_CONTRACT = "billing.approve_contract"
@@ -132,6 +133,7 @@ def contract_approve(*, contract: Contract, by: User) -> Contract:
     from billing.tasks import contract_push_to_stripe_task
 
     push_after_commit(contract_push_to_stripe_task, contract.pk)
+    account_drafts_review_after_commit(contract.account_id)
     return contract_values_refresh(contract)
 
 
@@ -190,6 +192,7 @@ def contract_terminate(*, contract: Contract, by: User, end_date: date, reason: 
     contract.status = Status.TERMINATED
     contract.end_date, contract.ended_reason = end_date, reason.strip()
     _save(contract, "status", "end_date", "ended_reason")
+    account_drafts_review_after_commit(contract.account_id)
     return contract_values_refresh(contract)
 
 
@@ -295,4 +298,5 @@ def contracts_renew_or_expire(*, today: date) -> dict[str, int]:
                 contract.status = Status.EXPIRED
                 _save(contract, "status")
                 expired += 1
+            account_drafts_review_after_commit(contract.account_id)
     return {"renewed": renewed, "expired": expired}

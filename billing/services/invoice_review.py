@@ -190,6 +190,27 @@ def invoices_written(invoices: list[dict[str, Any]]) -> None:
             push_after_commit(invoice_review_task, invoice["id"])
 
 
+def account_drafts_review(account_id: int) -> list[InvoiceReview]:
+    """Check again every draft of one customer (its contract was approved, amended,
+    terminated or renewed since the drafts were checked)."""
+    customer = (
+        Account.objects.filter(pk=account_id).values_list("stripe_customer_id", flat=True).first()
+    )
+    if not customer:
+        return []
+    ids = Invoice.objects.filter(
+        stripe_data__customer=customer, stripe_data__status="draft"
+    ).values_list("id", flat=True)
+    return [invoice_review_run(stripe_invoice_id=i) for i in ids.order_by("id")]
+
+
+def account_drafts_review_after_commit(account_id: int) -> None:
+    """A contract of the account changed: its drafts are checked again once that commits."""
+    from billing.tasks import account_drafts_review_task
+
+    transaction.on_commit(lambda: account_drafts_review_task.delay(account_id))
+
+
 def drafts_review_all() -> list[InvoiceReview]:
     """Check every draft invoice in the mirror (check_invoices, and after a backfill)."""
     ids = Invoice.objects.filter(stripe_data__status="draft").values_list("id", flat=True)

@@ -153,3 +153,23 @@ def test_a_clean_draft_under_the_automatic_limit_needs_no_person(pushed_contract
     assert small.approved_by is None
     # a flagged draft never is, whatever its amount
     assert invoice_review_run(stripe_invoice_id="in_flagged").status == "flagged"
+
+
+def test_drafts_are_checked_again_when_their_contract_changes(
+    pushed_contract, finance, django_capture_on_commit_callbacks
+):
+    from billing.services.contracts import contract_terminate
+    from billing.services.invoice_review import invoice_review_run
+
+    mirror_draft(pushed_contract, "in_april", month=APRIL)
+    assert invoice_review_run(stripe_invoice_id="in_april").status == "clean"
+
+    # finance ends the contract at the end of March: April's draft is no longer covered
+    with django_capture_on_commit_callbacks(execute=True):
+        contract_terminate(
+            contract=pushed_contract, by=finance, end_date=MARCH[1], reason="Customer left"
+        )
+
+    review = InvoiceReview.objects.get(stripe_invoice_id="in_april")
+    assert review.status == InvoiceReview.Status.FLAGGED
+    assert review.flag_rules == ",no_contract,"
