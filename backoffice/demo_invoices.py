@@ -1,4 +1,4 @@
-"""Demo draft invoices for the review queue: 30 drafts shaped like Stripe's, each right or wrong
+"""Demo draft invoices for the review queue: 33 drafts shaped like Stripe's, each right or wrong
 in one known way, written to the Stripe mirror as if Stripe had sent them (no Stripe account is
 connected in the demo), then reviewed.
 
@@ -15,10 +15,9 @@ from typing import Any
 from django.db import transaction
 from djstripe.models import Account as StripeAccount
 
-from billing.models import Contract, InvoiceReview, PricePhase, TaxRate
-from billing.money import to_stripe_amount, to_stripe_unit_amount_decimal
+from billing.models import Contract, InvoiceReview, PricePhase, TaxRate, UsageQuantity
+from billing.money import ROUNDING, to_stripe_amount, to_stripe_unit_amount_decimal
 from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp, expected_charges
-from billing.selectors import contract_terms
 from billing.services.invoice_review import contract_expectation, invoice_review_run
 from billing.sync.mirror import Mirror
 from billing.sync.object_types import object_type
@@ -54,6 +53,7 @@ class DemoDraft:
     wrong: str  # "" for a correct draft, else the rule it must trip
     change: Callable[[dict[str, Any]], None] | None = None
     status: str = "draft"
+    billed_usage: int | None = None  # usage Stripe bills, when not what the product recorded
 
 
 def _bump_seat_price(inv: dict[str, Any]) -> None:
@@ -76,7 +76,7 @@ def _extra_line(inv: dict[str, Any]) -> None:
 
 def _wrong_tax(inv: dict[str, Any]) -> None:
     for line in inv["lines"]["data"]:
-        line["taxes"] = [_tax("txr_demo_reduced", line["amount"])]
+        line["taxes"] = [_tax("txr_demo_reduced", line["amount"], Decimal(7))]
 
 
 def _usd(inv: dict[str, Any]) -> None:
@@ -123,12 +123,20 @@ DRAFTS: list[DemoDraft] = [
     DemoDraft(
         "in_demo_usage_no_true_up", "usage", _month(2026, 6), "minimum_commit", _drop_last_line
     ),
+    DemoDraft("in_demo_usage_overbilled", "usage", _month(2026, 7), "quantity", billed_usage=2300),
+    DemoDraft(
+        "in_demo_usage_unmeasured", "usage", _month(2026, 8), "usage_not_recorded", billed_usage=900
+    ),
 ]
 
+# GB of storage the product measured for the usage contract's customer, by month; August's
+# figures never arrived.
+DEMO_USAGE = {3: 14_000, 4: 9_500, 5: 600, 6: 300, 7: 2_000}
 
-def _tax(rate_id: str, amount: int) -> dict[str, Any]:
+
+def _tax(rate_id: str, amount: int, percentage: Decimal) -> dict[str, Any]:
     return {
-        "amount": 0,
+        "amount": int((amount * percentage / 100).quantize(Decimal(1), rounding=ROUNDING)),
         "tax_behavior": "exclusive",
         "tax_rate_details": {"tax_rate": rate_id},
         "taxability_reason": "standard_rated",
@@ -140,15 +148,25 @@ def _tax(rate_id: str, amount: int) -> dict[str, Any]:
 def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
     """The draft Stripe should make for the period, from the contract's expected charges."""
     currency = contract.currency
-    expectation = contract_expectation(contract, draft.period[0])
+    expectation = contract_expectation(contract, draft.period)
     by_key = {
         key: price
         for price, key in expectation.price_lines.items()
         if f"_{draft.period[0]:%Y}" in price
     } | {key: price for price, key in expectation.price_lines.items() if "_all" in price}
     customer = contract.account.stripe_customer_id  # type: ignore[attr-defined]
+    percentages = {
+        str(rate): percentage
+        for rate, percentage in TaxRate.objects.filter(
+            stripe_tax_rate_id__in=expectation.tax_rate_ids
+        ).values_list("stripe_tax_rate_id", "percentage")
+    }
+    usage = dict(expectation.usage)
+    if draft.billed_usage is not None:
+        usage = {line.metric: draft.billed_usage for line in expectation.terms.lines if line.metric}
     lines = []
-    for n, charge in enumerate(expected_charges(contract_terms(contract), draft.period).charges):
+    charges = expected_charges(expectation.terms, draft.period, usage).charges
+    for n, charge in enumerate(charges):
         amount = to_stripe_amount(charge.amount, currency)
         line: dict[str, Any] = {
             "id": f"il_{draft.invoice_id}_{n}",
@@ -171,7 +189,7 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
                     else str(amount)
                 ),
             },
-            "taxes": [_tax(rate, amount) for rate in expectation.tax_rate_ids],
+            "taxes": [_tax(rate, amount, percentages[rate]) for rate in expectation.tax_rate_ids],
             "metadata": {"contract_line": charge.line_key}
             if charge.line_key == MINIMUM_COMMIT_KEY
             else {},
@@ -191,9 +209,6 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
         "collection_method": contract.collection_method,
         "created": day_timestamp(created),
         "due_date": day_timestamp(created + timedelta(days=contract.payment_terms_days)),
-        "subtotal": sum(line["amount"] for line in lines),
-        "total": sum(line["amount"] for line in lines),
-        "amount_due": sum(line["amount"] for line in lines),
         "amount_paid": 0,
         "auto_advance": False,
         "automatically_finalizes_at": None,
@@ -202,6 +217,16 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
         "discounts": [],
         "lines": {"object": "list", "data": lines, "has_more": False, "url": ""},
     }
+
+
+def _add_up(invoice: dict[str, Any]) -> None:
+    """Subtotal, tax and total from the lines, as Stripe computes them."""
+    lines = invoice["lines"]["data"]
+    subtotal = sum(line["amount"] for line in lines)
+    tax = sum(t["amount"] for line in lines for t in line["taxes"])
+    invoice["subtotal"] = invoice["subtotal_excluding_tax"] = subtotal
+    invoice["total"] = invoice["amount_due"] = subtotal + tax
+    invoice["total_excluding_tax"] = subtotal
 
 
 def _mirror() -> Mirror:
@@ -247,7 +272,11 @@ def _link_stripe_ids(mirror: Mirror, contracts: dict[str, Contract]) -> None:
                 {
                     "id": rate_id,
                     "object": "tax_rate",
+                    "display_name": rate.display_name,
                     "percentage": float(rate.percentage),
+                    "inclusive": rate.inclusive,
+                    "country": str(rate.country),
+                    "jurisdiction": rate.jurisdiction,
                     "metadata": {"backoffice_tax_rate_id": str(rate.pk)},
                 }
             ],
@@ -264,14 +293,20 @@ def demo_invoices_ensure() -> list[InvoiceReview]:
     }
     mirror = _mirror()
     _link_stripe_ids(mirror, contracts)
+    for month, gigabytes in DEMO_USAGE.items():
+        start, end = _month(2026, month)
+        UsageQuantity.objects.get_or_create(
+            account=contracts["usage"].account,
+            metric="storage_gb",
+            period_start=start,
+            defaults={"period_end": end, "quantity": gigabytes, "source": "demo usage export"},
+        )
     for draft in DRAFTS:
         contract = Contract.objects.select_related("account").get(pk=contracts[draft.contract].pk)
         invoice = _correct_invoice(draft, contract)
         if draft.change:
             draft.change(invoice)
-            invoice["subtotal"] = invoice["total"] = sum(
-                line["amount"] for line in invoice["lines"]["data"]
-            )
+        _add_up(invoice)
         _write_once(mirror, "invoices", invoice)
     reviewed = set(InvoiceReview.objects.values_list("stripe_invoice_id", flat=True))
     return [

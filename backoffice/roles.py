@@ -37,6 +37,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "billing.view_invoicereview",
         "billing.approve_invoice",
         *_crud("billing", "invoiceapprovallimit"),
+        # Usage measured by the product, which usage-based lines bill and invoices are checked on.
+        *_crud("billing", "usagequantity", delete=True),
         # The Stripe sync: its health, the events received, "sync now" and "retry".
         "billing.view_syncstatus",
         "billing.view_stripeevent",
@@ -59,6 +61,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "billing.view_listprice",
         "billing.view_taxrate",
         "billing.view_taxrule",
+        "billing.view_usagequantity",
     },
 }
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing.money import decimal_places, format_amount, from_stripe_amount, to_stripe_amount
-from billing.pricing import MINIMUM_COMMIT_KEY, Terms, expected_charges, timestamp_day
+from billing.pricing import MINIMUM_COMMIT_KEY, Charge, Terms, expected_charges, timestamp_day
 
 
 class Rule:
@@ -33,6 +33,7 @@ class Rule:
     COLLECTION_METHOD = "collection_method"
     DUE_DATE = "due_date"
     DUPLICATE = "duplicate"
+    USAGE_NOT_RECORDED = "usage_not_recorded"
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class ContractExpectation:
     payment_terms_days: int
     tax_rate_ids: tuple[str, ...] = ()  # expected on every line; () when no tax is due
     tax_note: str = ""  # why (the rule, exemption, reverse charge, Stripe Tax)
+    # Units recorded per usage metric for the period; a metric left out was not recorded.
     usage: Mapping[str, int] = field(default_factory=dict)
     stripe_tax: bool = False  # Stripe calculates the tax: the rates are not compared
 
@@ -154,6 +156,164 @@ def _subscription_of(invoice: Mapping[str, Any]) -> str | None:
     return str(found) if found else None
 
 
+@dataclass(frozen=True)
+class LinePair:
+    """A charge the contract expects and the invoice lines that bill it; either side may be
+    missing (a charge not billed, a line the contract does not explain)."""
+
+    key: str  # the contract line key; "" for a line no contract price explains
+    charge: Charge | None
+    lines: tuple[DraftLine, ...]
+
+
+def _line_key(line: DraftLine, expected: ContractExpectation) -> str:
+    key = expected.price_lines.get(line.price_id or "")
+    if key is None and line.contract_line == MINIMUM_COMMIT_KEY:
+        return MINIMUM_COMMIT_KEY  # a one-off item, not a price of the contract
+    return key or ""
+
+
+def usage_billed(draft: DraftInvoice, expected: ContractExpectation) -> dict[str, int]:
+    """Units the invoice bills for each usage metric of the contract."""
+    metric_of = {line.key: line.metric for line in expected.terms.lines if line.is_usage}
+    billed = dict.fromkeys(metric_of.values(), 0)
+    for line in draft.lines:
+        metric = metric_of.get(_line_key(line, expected))
+        if metric:
+            billed[metric] += line.quantity
+    return billed
+
+
+def usage_unrecorded(draft: DraftInvoice, expected: ContractExpectation) -> list[str]:
+    """The contract's usage metrics billed on this invoice with no usage recorded for it."""
+    return sorted(set(usage_billed(draft, expected)) - set(expected.usage))
+
+
+def line_pairs(draft: DraftInvoice, expected: ContractExpectation) -> list[LinePair]:
+    """Each expected charge with the invoice lines billing it, then the lines left over.
+
+    A line bills a charge when its price is one of the charge's contract line; of several
+    (a ramp changing inside the period), the one starting on the charge's first day. Usage
+    nobody recorded is taken as billed, so that its price and amount are still checked.
+    """
+    period = draft.period
+    if period is None:
+        return []
+    usage = usage_billed(draft, expected) | dict(expected.usage)
+    by_key: dict[str, list[DraftLine]] = {}
+    for line in draft.lines:
+        by_key.setdefault(_line_key(line, expected), []).append(line)
+    pairs = []
+    for charge in expected_charges(expected.terms, period, usage).charges:
+        candidates = by_key.get(charge.line_key, [])
+        same_start = [line for line in candidates if line.period_start == charge.start]
+        matched = (same_start or candidates)[:1]
+        for line in matched:
+            candidates.remove(line)
+        pairs.append(LinePair(charge.line_key, charge, tuple(matched)))
+    for key, lines in by_key.items():
+        pairs.extend(LinePair(key, None, (line,)) for line in lines)
+    return pairs
+
+
+@dataclass(frozen=True)
+class TaxAmount:
+    """The tax of one rate on the invoice, in minor units."""
+
+    rate_id: str  # the Stripe tax rate; "" when Stripe Tax calculated it without one
+    taxable: int
+    amount: int
+    inclusive: bool
+    reason: str  # Stripe's taxability reason: standard_rated, reverse_charge, ...
+
+
+def tax_amounts(invoice: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> list[TaxAmount]:
+    """The invoice's taxes by rate: Stripe's `total_taxes` when it sends them, otherwise the
+    lines' taxes added up (a draft's totals may not be computed yet)."""
+    taxes = invoice.get("total_taxes")
+    if not taxes:
+        taxes = [tax for line in lines for tax in line.get("taxes") or []]
+    by_rate: dict[tuple[str, bool, str], list[int]] = {}
+    for tax in taxes:
+        rate = str((tax.get("tax_rate_details") or {}).get("tax_rate") or "")
+        key = (
+            rate,
+            tax.get("tax_behavior") == "inclusive",
+            str(tax.get("taxability_reason") or ""),
+        )
+        totals = by_rate.setdefault(key, [0, 0])
+        totals[0] += int(tax.get("taxable_amount") or 0)
+        totals[1] += int(tax.get("amount") or 0)
+    return [
+        TaxAmount(rate, taxable, amount, inclusive, reason)
+        for (rate, inclusive, reason), (taxable, amount) in by_rate.items()
+    ]
+
+
+@dataclass(frozen=True)
+class ComparedLine:
+    """One row of the invoice page: what Stripe bills next to what the contract says, as text
+    (quantity, unit price, amount, tax); a cell differing from its pair is a difference."""
+
+    description: str
+    start: date
+    end: date
+    key: str
+    billed: tuple[str, str, str, str]
+    expected: tuple[str, str, str, str]
+
+    def differences(self) -> tuple[bool, ...]:
+        """Per column, whether the two sides differ; a blank side (a flat fee has no unit
+        price in the contract) is not compared."""
+        return tuple(
+            a != b and bool(a) and bool(b) for a, b in zip(self.billed, self.expected, strict=True)
+        )
+
+
+def compare_lines(
+    draft: DraftInvoice, expected: ContractExpectation, rate_names: Mapping[str, str]
+) -> list[ComparedLine]:
+    currency = expected.terms.currency
+
+    def money(minor: int) -> str:
+        return format_amount(from_stripe_amount(minor, currency), currency)
+
+    def taxes(ids: Sequence[str]) -> str:
+        if expected.stripe_tax:
+            return "Stripe Tax"
+        return ", ".join(rate_names.get(i, i) for i in ids) or "none"
+
+    rows = []
+    for pair in line_pairs(draft, expected):
+        charge, billed = pair.charge, (pair.lines[0] if pair.lines else None)
+        wanted = ("", "", "not charged", "")
+        if charge is not None:
+            unit = charge.unit_amount
+            wanted = (
+                f"{charge.quantity:f}",
+                unit_price_text(unit.scaleb(decimal_places(currency)), currency) if unit else "",
+                money(to_stripe_amount(charge.amount, currency)),
+                taxes(expected.tax_rate_ids),
+            )
+        got = ("", "", "not billed", "")
+        if billed is not None:
+            unit_billed = billed.unit_amount_decimal
+            got = (
+                str(billed.quantity),
+                unit_price_text(unit_billed, currency) if unit_billed is not None else "",
+                money(billed.amount),
+                taxes(billed.tax_rate_ids),
+            )
+        if charge is not None:
+            what, start, end = charge.description, charge.start, charge.end
+        elif billed is not None:
+            what, start, end = billed.description, billed.period_start, billed.period_end
+        else:
+            continue  # a pair always has a charge, a line or both
+        rows.append(ComparedLine(what, start, end, pair.key, got, wanted))
+    return rows
+
+
 def invoice_flags(
     draft: DraftInvoice,
     expected: ContractExpectation | None,
@@ -196,48 +356,50 @@ def invoice_flags(
     period = draft.period
     if period is None:
         return flags
-    charges = expected_charges(expected.terms, period, expected.usage).charges
 
     def money(minor: int) -> str:
         return format_amount(from_stripe_amount(minor, currency), currency)
 
-    by_line: dict[str, list[DraftLine]] = {}
-    for line in draft.lines:
-        key = expected.price_lines.get(line.price_id or "")
-        if key is None and line.contract_line == MINIMUM_COMMIT_KEY:
-            key = MINIMUM_COMMIT_KEY  # a one-off item, not a price of the contract
-        if key is None:
-            flags.append(
-                Flag(
-                    Rule.UNEXPLAINED_LINE,
-                    f"Line '{line.description or line.id}' ({money(line.amount)}) is not a "
-                    f"price of contract {expected.contract}.",
-                    expected="no such line",
-                    actual=money(line.amount),
-                )
+    for metric in usage_unrecorded(draft, expected):
+        billed = usage_billed(draft, expected)[metric]
+        flags.append(
+            Flag(
+                Rule.USAGE_NOT_RECORDED,
+                f"No usage of {metric} is recorded for {period[0]} to {period[1]}, so the "
+                f"{billed:,} units billed cannot be checked (their price and amount were); "
+                "import the usage figures.",
+                expected="recorded usage",
+                actual=f"{billed:,} units billed",
             )
-            continue
-        by_line.setdefault(key, []).append(line)
-
+        )
     expected_total = 0
-    for charge in charges:
+    for pair in line_pairs(draft, expected):
+        charge = pair.charge
+        if charge is None:
+            for line in pair.lines:
+                what = (
+                    f"(contract line {pair.key}) is billed, but the contract charges nothing "
+                    "for it in this period."
+                    if pair.key
+                    else f"({money(line.amount)}) is not a price of contract {expected.contract}."
+                )
+                flags.append(
+                    Flag(
+                        Rule.UNEXPLAINED_LINE,
+                        f"Line '{line.description or line.id}' {what}",
+                        expected="no charge" if pair.key else "no such line",
+                        actual=money(line.amount),
+                    )
+                )
+            continue
         amount = to_stripe_amount(charge.amount, currency)
         expected_total += amount
-        lines = by_line.pop(charge.line_key, [])
-        if not lines:
-            rule = (
-                Rule.MINIMUM_COMMIT
-                if charge.line_key == MINIMUM_COMMIT_KEY
-                else (Rule.MISSING_CHARGE)
-            )
-            what = (
-                "The minimum-commit true-up"
-                if rule == Rule.MINIMUM_COMMIT
-                else (f"Charge '{charge.description}'")
-            )
+        if not pair.lines:
+            is_true_up = charge.line_key == MINIMUM_COMMIT_KEY
+            what = "The minimum-commit true-up" if is_true_up else f"Charge '{charge.description}'"
             flags.append(
                 Flag(
-                    rule,
+                    Rule.MINIMUM_COMMIT if is_true_up else Rule.MISSING_CHARGE,
                     f"{what} of {money(amount)} for {charge.start} to {charge.end} is not on "
                     "the invoice.",
                     expected=money(amount),
@@ -245,7 +407,7 @@ def invoice_flags(
                 )
             )
             continue
-        line = lines[0]
+        line = pair.lines[0]
         if charge.unit_amount is not None and line.unit_amount_decimal is not None:
             unit_minor = charge.unit_amount.scaleb(decimal_places(currency))
             if unit_minor != line.unit_amount_decimal:
@@ -253,10 +415,10 @@ def invoice_flags(
                     Flag(
                         Rule.UNIT_PRICE,
                         f"'{charge.description}' is priced at "
-                        f"{_unit(line.unit_amount_decimal, currency)} a unit; the contract "
-                        f"says {_unit(unit_minor, currency)} for this period.",
-                        expected=_unit(unit_minor, currency),
-                        actual=_unit(line.unit_amount_decimal, currency),
+                        f"{unit_price_text(line.unit_amount_decimal, currency)} a unit; the "
+                        f"contract says {unit_price_text(unit_minor, currency)} for this period.",
+                        expected=unit_price_text(unit_minor, currency),
+                        actual=unit_price_text(line.unit_amount_decimal, currency),
                     )
                 )
         if Decimal(line.quantity) != charge.quantity:
@@ -280,17 +442,6 @@ def invoice_flags(
                 )
             )
         flags.extend(_tax_flags(line, expected))
-    for key, lines in by_line.items():
-        for line in lines:
-            flags.append(
-                Flag(
-                    Rule.UNEXPLAINED_LINE,
-                    f"Line '{line.description or line.id}' (contract line {key}) is billed, but "
-                    "the contract charges nothing for it in this period.",
-                    expected="no charge",
-                    actual=money(line.amount),
-                )
-            )
     if draft.subtotal != expected_total:
         flags.append(
             Flag(
@@ -305,7 +456,7 @@ def invoice_flags(
     return flags
 
 
-def _unit(minor: Decimal, currency: str) -> str:
+def unit_price_text(minor: Decimal, currency: str) -> str:
     major = minor.scaleb(-decimal_places(currency)).normalize()
     return f"{major:f} {currency}"
 

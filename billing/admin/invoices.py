@@ -1,5 +1,6 @@
 """The invoice review queue and the invoice page: where finance decides what goes out."""
 
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,14 +16,17 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from djstripe.models import Invoice, LineItem
+from djstripe.models import Invoice, LineItem, TaxRate
 
 from backoffice.admin_site import BackofficeAdmin, ReadOnlyAdmin
-from billing.invoice_checks import Rule, draft_from_stripe
+from billing.invoice_checks import (
+    Rule,
+    compare_lines,
+    draft_from_stripe,
+    tax_amounts,
+)
 from billing.models import InvoiceApprovalLimit, InvoiceReview
 from billing.money import format_amount, from_stripe_amount
-from billing.pricing import expected_charges
-from billing.selectors import contract_terms
 from billing.services import invoice_review as reviews
 
 RULE_LABELS = {
@@ -39,6 +43,7 @@ RULE_LABELS = {
     Rule.COLLECTION_METHOD: "collection method",
     Rule.DUE_DATE: "due date",
     Rule.DUPLICATE: "duplicate",
+    Rule.USAGE_NOT_RECORDED: "usage not recorded",
 }
 
 
@@ -85,6 +90,17 @@ class DecisionForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}), required=False)
 
 
+def _tax_rate_names(rate_ids: Sequence[str]) -> dict[str, str]:
+    """Stripe tax rate ids as people know them: "VAT DE 19% (added)"."""
+    names = {}
+    for rate in TaxRate.objects.filter(id__in=set(rate_ids) - {""}):
+        data = rate.stripe_data
+        percentage = Decimal(str(data.get("percentage", 0))).normalize()
+        how = "included" if data.get("inclusive") else "added"
+        names[rate.id] = f"{data.get('display_name') or rate.id} {percentage:f}% ({how})"
+    return names
+
+
 def _ago(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
     return f"{hours // 24} d {hours % 24} h" if hours >= 24 else f"{hours} h"
@@ -119,6 +135,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         "summary",
         "flags_table",
         "lines_side_by_side",
+        "tax_breakdown",
         "decisions",
     )
     fields = readonly_fields
@@ -237,37 +254,104 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         data, lines = self._invoice(review)
         draft = draft_from_stripe(data, lines)
         currency = draft.currency or review.currency
+        if not (review.contract and draft.period and currency):
+            return "No contract covers this period: there is nothing to compare with."
+        expected = reviews.contract_expectation(review.contract, draft.period)
+        names = _tax_rate_names(
+            [*expected.tax_rate_ids, *(r for x in draft.lines for r in x.tax_rate_ids)]
+        )
 
-        def money(minor: int) -> str:
-            return format_amount(from_stripe_amount(minor, currency), currency) if currency else ""
-
-        stripe_rows = format_html_join(
+        rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}<br><small>{} to {} · {}</small></td>{}</tr>",
             (
-                (line.description, line.quantity, money(line.amount), ", ".join(line.tax_rate_ids))
-                for line in draft.lines
+                (
+                    row.description or "(no description)",
+                    row.start,
+                    row.end,
+                    row.key or "no contract line",
+                    format_html_join(
+                        "",
+                        '<td class="{}">{}</td>',
+                        (
+                            ("review-diff" if differs else "", value)
+                            for billed, wanted, differs in zip(
+                                row.billed, row.expected, row.differences(), strict=True
+                            )
+                            for value in (billed, wanted)
+                        ),
+                    ),
+                )
+                for row in compare_lines(draft, expected, names)
             ),
         )
-        expected_rows = mark_safe("<tr><td colspan=3>No contract covers this period.</td></tr>")
-        if review.contract and draft.period:
-            charges = expected_charges(contract_terms(review.contract), draft.period).charges
-            expected_rows = format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+        return format_html(
+            "<table><thead><tr><th rowspan=2>charge</th><th colspan=2>quantity</th>"
+            "<th colspan=2>unit price</th><th colspan=2>amount</th><th colspan=2>tax</th></tr>"
+            "<tr><th>Stripe</th><th>contract</th><th>Stripe</th><th>contract</th><th>Stripe</th>"
+            "<th>contract</th><th>Stripe</th><th>contract</th></tr></thead><tbody>{}</tbody>"
+            "</table><p>Differences are highlighted. Contract {}; the usage it expects: {}.</p>",
+            rows,
+            expected.contract,
+            ", ".join(f"{m} {q:,} units recorded" for m, q in sorted(expected.usage.items()))
+            or "none recorded",
+        )
+
+    @admin.display(description="tax")
+    def tax_breakdown(self, review: InvoiceReview) -> str:
+        data, lines = self._invoice(review)
+        currency = str(data.get("currency") or review.currency).upper()
+        if not currency:
+            return "-"
+        amounts = tax_amounts(data, lines)
+        names = _tax_rate_names([t.rate_id for t in amounts])
+
+        def money(minor: int) -> str:
+            return format_amount(from_stripe_amount(minor, currency), currency)
+
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
                 (
-                    (c.description, f"{c.quantity:f}", format_amount(c.amount, currency))
-                    for c in charges
-                ),
+                    names.get(t.rate_id, t.rate_id) or "Stripe Tax",
+                    "included" if t.inclusive else "added",
+                    t.reason.replace("_", " ") or "-",
+                    money(t.taxable),
+                    money(t.amount),
+                )
+                for t in amounts
+            ),
+        ) or mark_safe("<tr><td colspan=5>No tax on this invoice.</td></tr>")
+        subtotal = int(data.get("subtotal") or 0)
+        tax = sum(t.amount for t in amounts if not t.inclusive)
+        total = int(data.get("total") or subtotal + tax)
+        expected = "no contract"
+        if review.contract and review.period_start and review.period_end:
+            want = reviews.contract_expectation(
+                review.contract, (review.period_start, review.period_end)
+            )
+            wanted = _tax_rate_names(list(want.tax_rate_ids))
+            expected = "; ".join(
+                part
+                for part in (
+                    ", ".join(wanted.get(i, i) for i in want.tax_rate_ids),
+                    want.tax_note,
+                )
+                if part
             )
         return format_html(
-            "<table><thead><tr><th colspan=4>Stripe's draft</th></tr><tr><th>line</th>"
-            "<th>quantity</th><th>amount</th><th>tax rates</th></tr></thead><tbody>{}</tbody>"
-            "</table><table><thead><tr><th colspan=3>The contract, for this period</th></tr>"
-            "<tr><th>charge</th><th>quantity</th><th>amount</th></tr></thead><tbody>{}</tbody>"
-            "</table>",
-            stripe_rows,
-            expected_rows,
+            "<table><thead><tr><th>rate</th><th>to the price</th><th>why</th>"
+            "<th>taxable</th><th>tax</th></tr></thead><tbody>{}</tbody><tfoot>"
+            "<tr><td colspan=4>before tax</td><td>{}</td></tr>"
+            "<tr><td colspan=4>tax added</td><td>{}</td></tr>"
+            "<tr><th colspan=4>total</th><th>{}</th></tr></tfoot></table>"
+            "<p>The tax settings say: {}.</p>",
+            rows,
+            money(subtotal),
+            money(tax),
+            money(total),
+            expected,
         )
 
     @admin.display(description="decisions")

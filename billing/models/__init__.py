@@ -4,6 +4,7 @@ from billing.models.invoices import InvoiceApprovalLimit, InvoiceReview
 from billing.models.stripe_push import PushStatus, StripeWrite
 from billing.models.sync import StripeEvent, StripeObjectVersion, SyncStatus
 from billing.models.tax import TaxRate, TaxRule, TaxType
+from billing.models.usage import UsageQuantity
 
 __all__ = [
     "CatalogItem",
@@ -22,4 +23,5 @@ __all__ = [
     "TaxRate",
     "TaxRule",
     "TaxType",
+    "UsageQuantity",
 ]

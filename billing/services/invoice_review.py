@@ -21,7 +21,7 @@ from billing.invoice_checks import (
 from billing.models import Contract, InvoiceApprovalLimit, InvoiceReview, PricePhase
 from billing.money import from_stripe_amount
 from billing.pricing import day_timestamp
-from billing.selectors import contract_terms, contract_validity
+from billing.selectors import contract_terms, contract_validity, usage_for_period
 from billing.services.stripe_push import stripe_write
 from billing.stripe_api import StripeApi
 from billing.sync.mirror import Mirror
@@ -49,9 +49,11 @@ def contract_in_force(account: Account, day: date) -> Contract | None:
     return None
 
 
-def contract_expectation(contract: Contract, on: date) -> ContractExpectation:
-    """What the contract says an invoice for a period starting `on` holds."""
+def contract_expectation(contract: Contract, period: tuple[date, date]) -> ContractExpectation:
+    """What the contract says an invoice for `period` holds, with the usage recorded for it."""
     account = contract.account
+    on = period[0]
+    terms = contract_terms(contract)
     price_lines = dict(
         PricePhase.objects.filter(line__contract__number=contract.number)
         .exclude(stripe_price_id="")
@@ -77,13 +79,16 @@ def contract_expectation(contract: Contract, on: date) -> ContractExpectation:
             note = "no tax rule for the customer's place"
     return ContractExpectation(
         contract=f"{contract.number} v{contract.version}",
-        terms=contract_terms(contract),
+        terms=terms,
         price_lines=price_lines,
         collection_method=contract.collection_method,
         payment_terms_days=contract.payment_terms_days,
         tax_rate_ids=tax_rate_ids,
         tax_note=note,
         stripe_tax=on_stripe_tax,
+        usage=usage_for_period(
+            account.pk, {line.metric for line in terms.lines if line.is_usage}, period
+        ),
     )
 
 
@@ -120,7 +125,7 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
     account = Account.objects.filter(stripe_customer_id=draft.customer_id).first()
     period = draft.period
     contract = contract_in_force(account, period[0]) if account and period else None
-    expected = contract_expectation(contract, period[0]) if contract and period else None
+    expected = contract_expectation(contract, period) if contract and period else None
     flags = invoice_flags(
         draft,
         expected,

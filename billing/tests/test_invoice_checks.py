@@ -1,5 +1,6 @@
 """The draft-invoice checks: Stripe-shaped drafts, each right or wrong in one known way."""
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -247,6 +248,41 @@ def test_a_true_up_is_expected_when_usage_falls_short_of_the_commit():
     )
     true_up["pricing"]["price_details"] = {}
     assert check(invoice([used, true_up]), expected=expected) == []
+
+
+def test_usage_billed_is_checked_against_the_usage_recorded():
+    commitless = replace(usage_terms("EUR"), minimum_commit=None)
+    recorded = expectation(
+        terms=commitless, price_lines={"price_storage": "storage"}, usage={"storage_gb": 1200}
+    )
+    # Stripe bills 1,300 GB where the product measured 1,200
+    over = check(invoice([line("price_storage", 1300, "10", 13000, MARCH)]), expected=recorded)
+    assert rules(over) == [Rule.QUANTITY, Rule.LINE_AMOUNT, Rule.TOTAL]
+    assert (over[0].expected, over[0].actual) == ("1200", "1300")
+    assert over[1].expected == "120.00 EUR"
+    assert (
+        check(invoice([line("price_storage", 1200, "10", 12000, MARCH)]), expected=recorded) == []
+    )
+
+
+def test_usage_nobody_recorded_is_flagged_but_its_price_still_checked():
+    commitless = replace(usage_terms("EUR"), minimum_commit=None)
+    unrecorded = expectation(terms=commitless, price_lines={"price_storage": "storage"})
+    # the amount is right for the units billed: only the missing figures are flagged
+    flags = check(invoice([line("price_storage", 1300, "10", 13000, MARCH)]), expected=unrecorded)
+    assert rules(flags) == [Rule.USAGE_NOT_RECORDED]
+    assert "No usage of storage_gb is recorded for 2026-03-01 to 2026-03-31" in flags[0].message
+    assert flags[0].actual == "1,300 units billed"
+    # a wrong unit price is still found
+    overpriced = check(
+        invoice([line("price_storage", 1300, "11", 14300, MARCH)]), expected=unrecorded
+    )
+    assert rules(overpriced) == [
+        Rule.USAGE_NOT_RECORDED,
+        Rule.UNIT_PRICE,
+        Rule.LINE_AMOUNT,
+        Rule.TOTAL,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The review queue and the invoice page, as finance uses them."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -115,3 +116,41 @@ def test_a_draft_stamped_ahead_of_our_clock_shows_no_negative_age(demo_logins):
     page = finance(demo_logins).get(reverse("admin:billing_invoicereview_changelist"))
     assert "-5 h" not in page.content.decode()
     assert "0 h" in page.content.decode()
+
+
+def test_the_invoice_page_highlights_differences_and_breaks_down_the_tax(demo_logins):
+    from backoffice.demo import demo_data_load
+
+    demo_data_load(password=demo_logins["finance"])
+    client = finance(demo_logins)
+
+    def page(invoice_id: str) -> str:
+        review = InvoiceReview.objects.get(stripe_invoice_id=invoice_id)
+        return client.get(
+            reverse("admin:billing_invoicereview_change", args=[review.pk])
+        ).content.decode()
+
+    def highlighted(html: str) -> list[str]:
+        return re.findall(r'<td class="review-diff">([^<]*)</td>', html)
+
+    # the seat price one euro too high: Stripe's price and amount next to the contract's
+    overpriced = page("in_demo_eur_price")
+    assert highlighted(overpriced)[:2] == ["21 EUR", "20 EUR"]
+    # a correct draft has nothing highlighted, and its tax adds up
+    correct = page("in_demo_eur_2026_03")
+    assert highlighted(correct) == []
+    breakdown = re.sub(r"\s+", " ", correct[correct.index("<th>rate</th>") :])
+    # 19% of 2,500.00 is 475.00, on top: 2,975.00 in all; and why 19% applies
+    assert "<td>VAT 19% (added)</td><td>added</td><td>standard rated</td>" in breakdown
+    assert "<td>2,500.00 EUR</td><td>475.00 EUR</td>" in breakdown
+    assert "<th>2,975.00 EUR</th>" in breakdown
+    assert "The tax settings say: VAT 19% (added); VAT 19% excl. DE by the rule for DE" in (
+        breakdown
+    )
+    # the wrong rate: the line's tax cells differ, the breakdown names the rate applied
+    wrong_tax = page("in_demo_eur_tax")
+    assert "txr_demo_reduced" in " ".join(highlighted(wrong_tax))
+    # usage billed above what the product recorded
+    usage = page("in_demo_usage_overbilled")
+    assert highlighted(usage)[:2] == ["2300", "2000"]
+    assert "storage_gb 2,000 units recorded" in usage

@@ -1,0 +1,66 @@
+"""Usage measured by the product, per account, metric and period: what usage-based contract
+lines are billed on, and what invoice review checks Stripe's usage quantities against."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+
+class UsageQuantity(models.Model):
+    account = models.ForeignKey(
+        "customers.Account", on_delete=models.PROTECT, related_name="usage_quantities"
+    )
+    metric = models.CharField(
+        "usage metric",
+        max_length=64,
+        help_text="As on the contract's usage-based line, e.g. api_calls.",
+    )
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="The last day measured, included.")
+    quantity = models.PositiveBigIntegerField(help_text="Units used in the period.")
+    source = models.CharField(
+        max_length=200, blank=True, help_text="Where the figure came from: the file imported."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "usage quantity"
+        verbose_name_plural = "usage quantities"
+        ordering = ("account", "metric", "period_start")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "metric", "period_start"], name="one_usage_per_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gte=F("period_start")), name="usage_period_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.period_start} to {self.period_end}: {self.quantity}"
+
+    def clean(self) -> None:
+        if not (self.account_id and self.metric and self.period_start and self.period_end):
+            return
+        if self.period_end < self.period_start:
+            raise ValidationError(
+                {"period_end": f"The period ends {self.period_end}, before it starts."}
+            )
+        clash = (
+            UsageQuantity.objects.filter(
+                account_id=self.account_id,
+                metric=self.metric,
+                period_start__lte=self.period_end,
+                period_end__gte=self.period_start,
+            )
+            .exclude(pk=self.pk)
+            .first()
+        )
+        if clash:
+            raise ValidationError(
+                f"{self.metric} is already recorded for {clash.period_start} to "
+                f"{clash.period_end}; periods of one metric cannot overlap (it would count twice)."
+            )
