@@ -39,6 +39,13 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         *_crud("billing", "invoiceapprovallimit"),
         # Usage measured by the product, which usage-based lines bill and invoices are checked on.
         *_crud("billing", "usagequantity", delete=True),
+        # Files in and out: accounts, contracts and their lines, usage.
+        "customers.import_account",
+        "customers.export_account",
+        "billing.import_contract",
+        "billing.export_contract",
+        "billing.import_usagequantity",
+        "billing.export_usagequantity",
         # The Stripe sync: its health, the events received, "sync now" and "retry".
         "billing.view_syncstatus",
         "billing.view_stripeevent",
@@ -62,6 +69,11 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "billing.view_taxrate",
         "billing.view_taxrule",
         "billing.view_usagequantity",
+        # Files of their own accounts and contracts, in and out.
+        "customers.import_account",
+        "customers.export_account",
+        "billing.import_contract",
+        "billing.export_contract",
     },
 }
 

@@ -182,6 +182,8 @@ STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
 STRIPE_MAX_ATTEMPTS = env.int("STRIPE_MAX_ATTEMPTS", default=4)
 # Review every draft invoice the mirror sees (and hold it in Stripe until a person decides).
 INVOICE_REVIEW_ON_SYNC = env.bool("INVOICE_REVIEW_ON_SYNC", default=True)
+# CSV and XLSX imports: the largest file accepted (bytes); a larger one is refused, with why.
+IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=20 * 1024 * 1024)
 # A webhook signed longer ago than this is refused (Stripe's own default; never 0).
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 

@@ -90,6 +90,8 @@ class Account(StripePushState):
         ordering = ("legal_name",)
         permissions = [
             ("view_all_accounts", "Can see and work on every account, not only their own"),
+            ("import_account", "Can import accounts, contacts and tax IDs from files"),
+            ("export_account", "Can export accounts to files"),
         ]
 
     def __str__(self) -> str:

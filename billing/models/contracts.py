@@ -169,7 +169,11 @@ class Contract(StripePushState):
 
     class Meta:
         ordering = ("-created_at",)
-        permissions = [("approve_contract", "Can approve contracts and send them back")]
+        permissions = [
+            ("approve_contract", "Can approve contracts and send them back"),
+            ("import_contract", "Can import contracts and their lines from files"),
+            ("export_contract", "Can export contracts and their lines to files"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["number", "version"], name="unique_contract_version"),
             models.CheckConstraint(

@@ -29,6 +29,10 @@ class UsageQuantity(models.Model):
     class Meta:
         verbose_name = "usage quantity"
         verbose_name_plural = "usage quantities"
+        permissions = [
+            ("import_usagequantity", "Can import usage quantities from files"),
+            ("export_usagequantity", "Can export usage quantities to files"),
+        ]
         ordering = ("account", "metric", "period_start")
         constraints = [
             models.UniqueConstraint(

@@ -1,0 +1,410 @@
+"""Accounts (keyed by external reference) with their contacts and tax IDs, one row each.
+
+Contacts and tax IDs sit in one readable column each, entries separated by semicolons:
+
+- tax_ids: `eu_vat DE136695976; gb_vat GB980780684` (Stripe's type, then the number)
+- contacts: `Jane Roe <jane@example.com> billing invoices; Li Wei <li@example.com> technical`
+  (name, email in angle brackets, role, and `invoices` when the contact receives them)
+
+A column left out of the file leaves that field as it is; an empty cell clears it.
+"""
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from billing.imports import cells
+from billing.imports.engine import (
+    NEW,
+    UNCHANGED,
+    UPDATE,
+    Resource,
+    RowOutcome,
+    duplicate_keys,
+    save_with_history,
+)
+from billing.imports.files import Table
+from customers.models import Account, Contact, TaxId
+from customers.selectors import VIEW_ALL_ACCOUNTS
+from customers.tax_ids import tax_id_country, tax_id_normalize
+
+TEXT = (
+    "legal_name",
+    "display_name",
+    "billing_email",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postal_code",
+    "state",
+    "exemption_certificate",
+)
+CHOICES = ("billing_country", "default_currency", "status", "tax_exemption")
+DATES = ("exemption_valid_from", "exemption_valid_until")
+FLAGS = ("accepts_card", "accepts_us_bank_account", "accepts_sepa_debit", "accepts_bank_transfer")
+CONTACT = re.compile(r"^(?P<name>[^<]+?)\s*<(?P<email>[^>]+)>\s*(?P<rest>.*)$")
+
+
+class AccountResource(Resource):
+    name = "accounts"
+    verbose_name = "accounts"
+    columns = (
+        "external_ref",
+        *TEXT[:8],
+        "billing_country",
+        "default_currency",
+        "account_manager",
+        "status",
+        "tax_exemption",
+        "exemption_certificate",
+        *DATES,
+        *FLAGS,
+        "tax_ids",
+        "contacts",
+    )
+    required = ("external_ref", "legal_name", "billing_country", "default_currency")
+    permission = "customers.import_account"
+    export_permission = "customers.export_account"
+
+    def check_and_plan(self, table: Table) -> list[RowOutcome]:
+        present = set(table.columns)
+        refs = {cells.text(row["external_ref"]) for _, row in table.rows}
+        stored = {
+            a.external_ref: a
+            for a in Account.objects.select_for_update()
+            .filter(external_ref__in=refs)
+            .prefetch_related("tax_ids", "contacts")
+        }
+        managers = {
+            u.username: u
+            for u in get_user_model().objects.filter(
+                username__in={cells.text(r.get("account_manager", "")) for _, r in table.rows}
+            )
+        }
+        sees_all = self.user.has_perm(VIEW_ALL_ACCOUNTS)
+        outcomes: list[RowOutcome] = []
+        self.planned: list[tuple[RowOutcome, Account, Any, Any]] = []
+        for number, row in table.rows:
+            ref = cells.text(row["external_ref"])
+            outcome = RowOutcome(number, ref)
+            outcomes.append(outcome)
+            if not ref:
+                outcome.error("external_ref", "is required: it is the account's key.")
+                continue
+            existing = stored.get(ref)
+            if existing and not sees_all and existing.account_manager_id != self.user.pk:
+                outcome.error(
+                    "external_ref",
+                    f"{ref} is another account manager's account; you import only your own.",
+                )
+                continue
+            account = Account() if existing is None else _copy(existing)
+            if existing is None:
+                account.external_ref = ref
+            self._read_fields(row, present, account, outcome, managers, sees_all)
+            tax_ids = self._read_tax_ids(row, outcome) if "tax_ids" in present else None
+            contacts = self._read_contacts(row, outcome) if "contacts" in present else None
+            if not outcome.errors:
+                try:
+                    account.full_clean(
+                        exclude=["stripe_customer"],
+                        validate_unique=False,
+                        validate_constraints=False,
+                    )
+                except ValidationError as error:
+                    for column, messages in error.message_dict.items():
+                        for message in messages:
+                            outcome.error(column if column != "__all__" else "", message)
+            if outcome.errors:
+                continue
+            if existing is None:
+                outcome.action = NEW
+            else:
+                outcome.changes = _changes(existing, account, present)
+                if tax_ids is not None:
+                    old = _tax_ids_text(existing.tax_ids.all())
+                    new = "; ".join(f"{t} {v}" for t, v in tax_ids)
+                    if {(t.type, t.value) for t in existing.tax_ids.all()} != set(tax_ids):
+                        outcome.changes["tax_ids"] = (old, new)
+                if contacts is not None:
+                    old_c = _contacts_text(existing.contacts.all())
+                    new_c = "; ".join(_contact_text(*c) for c in contacts)
+                    if old_c != new_c:
+                        outcome.changes["contacts"] = (old_c, new_c)
+                outcome.action = UPDATE if outcome.changes else UNCHANGED
+            self.planned.append((outcome, account, tax_ids, contacts))
+        duplicate_keys(outcomes, "external_ref")
+        return outcomes
+
+    def _read_fields(
+        self,
+        row: dict[str, str],
+        present: set[str],
+        account: Account,
+        outcome: RowOutcome,
+        managers: dict[str, Any],
+        sees_all: bool,
+    ) -> None:
+        for column in TEXT:
+            if column in present:
+                setattr(account, column, cells.text(row[column]))
+        for column in CHOICES:
+            if column not in present:
+                continue
+            choices: list[tuple[Any, str]] = list(Account._meta.get_field(column).choices or [])  # type: ignore[union-attr,arg-type]
+            value = cells.text(row[column])
+            if column == "billing_country":
+                value = value.upper()
+            try:
+                setattr(account, column, cells.choice(value, choices) if value else "")
+            except cells.CellError as error:
+                outcome.error(column, str(error))
+        for column in DATES:
+            if column in present:
+                try:
+                    day = cells.day(row[column], date_format=self.options.date_format)
+                    setattr(account, column, day)
+                except cells.CellError as error:
+                    outcome.error(column, str(error))
+        for column in FLAGS:
+            if column in present:
+                try:
+                    setattr(account, column, cells.boolean(row[column]))
+                except cells.CellError as error:
+                    outcome.error(column, str(error))
+        if "account_manager" in present:
+            username = cells.text(row["account_manager"])
+            manager = managers.get(username) if username else None
+            if username and manager is None:
+                outcome.error("account_manager", f"no user named '{username}'.")
+            elif not sees_all and manager is not None and manager.pk != self.user.pk:
+                outcome.error(
+                    "account_manager", "you import your own accounts; another manager's is not."
+                )
+            else:
+                account.account_manager = manager
+        if account.pk is None and not sees_all:
+            account.account_manager = self.user  # an account manager's new account is theirs
+
+    def _read_tax_ids(self, row: dict[str, str], outcome: RowOutcome) -> list[tuple[str, str]]:
+        found = []
+        for entry in _entries(row["tax_ids"]):
+            kind, _, value = entry.partition(" ")
+            try:
+                found.append((kind, tax_id_normalize(kind, value.strip())))
+            except ValidationError as error:
+                outcome.error("tax_ids", f"'{entry}': {' '.join(error.messages)}")
+        return found
+
+    def _read_contacts(
+        self, row: dict[str, str], outcome: RowOutcome
+    ) -> list[tuple[str, str, str, bool]]:
+        found = []
+        roles = [c for c, _ in Contact.Role.choices]
+        for entry in _entries(row["contacts"]):
+            match = CONTACT.match(entry)
+            if not match:
+                outcome.error(
+                    "contacts",
+                    f"'{entry}' is not 'Name <email> role', e.g. "
+                    "'Jane Roe <jane@example.com> billing invoices'.",
+                )
+                continue
+            words = match["rest"].lower().split()
+            role = next((w for w in words if w in roles), Contact.Role.BILLING)
+            unknown = [w for w in words if w not in roles and w != "invoices"]
+            if unknown:
+                outcome.error(
+                    "contacts",
+                    f"'{entry}': {' '.join(unknown)} is not a role ({', '.join(roles)}) or "
+                    "'invoices'.",
+                )
+            contact = Contact(name=match["name"].strip(), email=match["email"].strip(), role=role)
+            try:
+                contact.full_clean(exclude=["account"])
+            except ValidationError as error:
+                outcome.error("contacts", f"'{entry}': {' '.join(error.messages)}")
+            found.append((contact.name, contact.email, role, "invoices" in words))
+        return found
+
+    def write(self) -> None:
+        reason = f"import: {self.options.source or 'accounts file'}"
+        now = timezone.now()
+        writes = [(o, a, t, c) for o, a, t, c in self.planned if o.action in (NEW, UPDATE)]
+        new = [a for o, a, _, _ in writes if o.action == NEW]
+        changed = [a for o, a, _, _ in writes if o.action == UPDATE]
+        for account in new:
+            account.created_at = now
+        for account in [*new, *changed]:
+            account.updated_at = now
+        fields = [
+            f.name for f in Account._meta.concrete_fields if f.name not in ("id", "created_at")
+        ]
+        save_with_history(Account, new, changed, fields, user=self.user, reason=reason)
+        pks = dict(
+            Account.objects.filter(
+                external_ref__in=[a.external_ref for _, a, _, _ in writes]
+            ).values_list("external_ref", "pk")
+        )
+        tax_ids = {pks[a.external_ref]: t for o, a, t, _ in writes if t is not None}
+        contacts = {pks[a.external_ref]: c for o, a, _, c in writes if c is not None}
+        _tax_ids_replace(tax_ids, user=self.user, reason=reason)
+        _contacts_replace(contacts, user=self.user, reason=reason)
+        _push_changed([a for a in changed if a.stripe_customer_id])  # type: ignore[attr-defined]
+
+    def export_rows(self, queryset: Any) -> Iterator[list[Any]]:
+        for account in queryset.select_related("account_manager").prefetch_related(
+            "tax_ids", "contacts"
+        ):
+            yield [
+                account.external_ref,
+                *(getattr(account, c) for c in TEXT[:8]),
+                str(account.billing_country),
+                account.default_currency,
+                account.account_manager.username if account.account_manager else "",
+                account.status,
+                account.tax_exemption,
+                account.exemption_certificate,
+                *(getattr(account, c) for c in DATES),
+                *(getattr(account, c) for c in FLAGS),
+                _tax_ids_text(account.tax_ids.all()),
+                _contacts_text(account.contacts.all()),
+            ]
+
+    def template_rows(self) -> list[list[str]]:
+        return [
+            [
+                "CRM-1001",
+                "Nordlicht Logistik GmbH",
+                "Nordlicht",
+                "ap@nordlicht.example",
+                "Hafenstrasse 12",
+                "",
+                "Hamburg",
+                "20457",
+                "",
+                "DE",
+                "EUR",
+                "",
+                "active",
+                "reverse",
+                "",
+                "",
+                "",
+                "yes",
+                "no",
+                "yes",
+                "no",
+                "eu_vat DE136695976",
+                "Jana Wolf <jana.wolf@nordlicht.example> billing invoices",
+            ],
+        ]
+
+
+def _copy(account: Account) -> Account:
+    copy = Account.objects.model(
+        **{f.attname: getattr(account, f.attname) for f in Account._meta.concrete_fields}
+    )
+    copy._state.adding = False
+    return copy
+
+
+def _changes(old: Account, new: Account, present: set[str]) -> dict[str, tuple[str, str]]:
+    changes = {}
+    for column in (*TEXT, *CHOICES, *DATES, *FLAGS):
+        if column in present and getattr(old, column) != getattr(new, column):
+            changes[column] = (
+                cells.as_text(getattr(old, column)),
+                cells.as_text(getattr(new, column)),
+            )
+    if "account_manager" in present and old.account_manager_id != new.account_manager_id:
+        changes["account_manager"] = (
+            old.account_manager.username if old.account_manager else "",
+            new.account_manager.username if new.account_manager else "",
+        )
+    return changes
+
+
+def _entries(cell: str) -> list[str]:
+    return [e.strip() for e in cells.text(cell).replace("\n", ";").split(";") if e.strip()]
+
+
+def _tax_ids_text(tax_ids: Any) -> str:
+    return "; ".join(
+        f"{t.type} {t.value}" for t in sorted(tax_ids, key=lambda t: (t.type, t.value))
+    )
+
+
+def _contact_text(name: str, email: str, role: str, invoices: bool) -> str:
+    return f"{name} <{email}> {role}{' invoices' if invoices else ''}"
+
+
+def _contacts_text(contacts: Any) -> str:
+    return "; ".join(
+        _contact_text(c.name, c.email, c.role, c.receives_invoices)
+        for c in sorted(contacts, key=lambda c: (c.name, c.email))
+    )
+
+
+def _tax_ids_replace(wanted: dict[int, list[tuple[str, str]]], *, user: Any, reason: str) -> None:
+    """Each account ends with exactly the tax IDs of its row; one kept keeps its Stripe id."""
+    stored = TaxId.objects.filter(account_id__in=wanted)
+    keep = {(t.account_id, t.type, t.value) for t in stored}
+    gone = [t.pk for t in stored if (t.type, t.value) not in wanted[t.account_id]]
+    _delete_with_history(TaxId, gone, user=user, reason=reason)
+    new = [
+        TaxId(account_id=pk, type=kind, value=value, country=tax_id_country(kind, value))
+        for pk, ids in wanted.items()
+        for kind, value in ids
+        if (pk, kind, value) not in keep
+    ]
+    save_with_history(TaxId, new, [], [], user=user, reason=reason)
+
+
+def _contacts_replace(
+    wanted: dict[int, list[tuple[str, str, str, bool]]], *, user: Any, reason: str
+) -> None:
+    """Each account ends with exactly the contacts of its row, matched on their email."""
+    stored = {
+        (c.account_id, c.email.lower()): c for c in Contact.objects.filter(account_id__in=wanted)
+    }
+    new, changed, seen = [], [], set()
+    for pk, people in wanted.items():
+        for name, email, role, invoices in people:
+            seen.add((pk, email.lower()))
+            contact = stored.get((pk, email.lower()))
+            if contact is None:
+                new.append(
+                    Contact(
+                        account_id=pk, name=name, email=email, role=role, receives_invoices=invoices
+                    )
+                )
+            elif (contact.name, contact.role, contact.receives_invoices) != (name, role, invoices):
+                contact.name, contact.role, contact.receives_invoices = name, role, invoices
+                changed.append(contact)
+    gone = [c.pk for key, c in stored.items() if key not in seen]
+    _delete_with_history(Contact, gone, user=user, reason=reason)
+    save_with_history(
+        Contact, new, changed, ["name", "role", "receives_invoices"], user=user, reason=reason
+    )
+
+
+def _delete_with_history(model: Any, pks: list[int], *, user: Any, reason: str) -> None:
+    # One at a time: deletions are rare in an import, and each is then in the history with why.
+    for record in model.objects.filter(pk__in=pks):
+        record._change_reason = reason
+        record.history_user = user if getattr(user, "pk", None) else None
+        record.delete()
+
+
+def _push_changed(accounts: list[Account]) -> None:
+    """Accounts already in Stripe follow their changes there, once the import commits."""
+    from billing.services.stripe_push import push_after_commit
+    from billing.tasks import account_push_to_stripe_task
+
+    for account in accounts:
+        push_after_commit(account_push_to_stripe_task, account.pk)

@@ -1,0 +1,262 @@
+"""How every import runs: read the file, check every row, and write all of it or nothing.
+
+A resource (accounts, contracts, contract lines, usage) says which columns it reads and how a
+row becomes records; this module does the rest the same way for all of them:
+
+- the header is checked first (unknown or missing columns refuse the file);
+- every row is read and validated, all at once, with the same rules as the admin's forms, and
+  gets an outcome: new, update (with each field's old -> new), unchanged, or error (each error
+  naming the row, the column and what is wrong); a key twice in one file is an error;
+- only when no row has an error is anything written, in one transaction, with the audit
+  history of a change by hand (the import as its reason); a dry run (the preview) rolls back.
+
+The preview and the confirm run the same code; confirming re-reads and re-validates the file,
+so a row that became invalid in between refuses the whole file.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from billing.imports.files import FileRefused, Table, read_table
+
+NEW, UPDATE, UNCHANGED, ERROR = "new", "update", "unchanged", "error"
+
+
+@dataclass
+class RowOutcome:
+    number: int  # the row's number in the file; the header is row 1
+    key: str
+    action: str = ""
+    changes: dict[str, tuple[str, str]] = field(default_factory=dict)  # column: (old, new)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (column or "", message)
+
+    def error(self, column: str, message: str) -> None:
+        self.errors.append((column, message))
+        self.action = ERROR
+
+
+@dataclass
+class ImportReport:
+    resource: str
+    filename: str
+    rows: list[RowOutcome] = field(default_factory=list)
+    file_errors: list[str] = field(default_factory=list)
+    dry_run: bool = True
+    applied: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.file_errors and not any(r.action == ERROR for r in self.rows)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys((NEW, UPDATE, UNCHANGED, ERROR), 0)
+        for row in self.rows:
+            counts[row.action] += 1
+        return counts
+
+    def summary(self) -> str:
+        c = self.counts()
+        if self.file_errors:
+            return "Nothing imported: the file is refused. " + " ".join(self.file_errors)
+        totals = (
+            f"{c[NEW]} new, {c[UPDATE]} to update, {c[UNCHANGED]} unchanged, {c[ERROR]} with errors"
+        )
+        if not self.ok:
+            return f"Nothing imported: {c[ERROR]} row(s) have errors ({totals})."
+        if self.applied:
+            return f"Imported {len(self.rows)} row(s): {totals}."
+        return f"Preview of {len(self.rows)} row(s): {totals}. Nothing is written yet."
+
+    def lines(self) -> Iterator[str]:
+        """The per-row report, as the command prints it."""
+        for row in self.rows:
+            head = f"row {row.number} ({row.key or 'no key'}): {row.action}"
+            if row.action == ERROR:
+                for column, message in row.errors:
+                    yield f"{head}: {column + ': ' if column else ''}{message}"
+                continue
+            if row.action == UPDATE:
+                yield (
+                    head
+                    + ": "
+                    + "; ".join(
+                        f"{column} {old or '(blank)'} -> {new or '(blank)'}"
+                        for column, (old, new) in row.changes.items()
+                    )
+                )
+                continue
+            yield head
+        yield self.summary()
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    date_format: str = ""  # "" for ISO dates only
+    source: str = ""  # the file, for the audit history
+
+
+class Rollback(Exception):
+    """Undoes a dry run (the preview) or a file with errors."""
+
+
+class Resource:
+    """One kind of row. Subclasses say what they read, check and write."""
+
+    name: ClassVar[str]
+    verbose_name: ClassVar[str]
+    columns: ClassVar[tuple[str, ...]]  # in the order of templates and exports
+    required: ClassVar[tuple[str, ...]]
+    permission: ClassVar[str]  # "app.import_model"
+    export_permission: ClassVar[str]
+
+    def __init__(self, user: Any, options: ImportOptions, delimiter: str = ",") -> None:
+        self.user = user
+        self.options = options
+        self.delimiter = delimiter
+
+    def check_and_plan(self, table: Table) -> list[RowOutcome]:
+        """Read and validate every row; remember what to write. Runs inside the import's
+        transaction, so it may lock the records it will change."""
+        raise NotImplementedError
+
+    def write(self) -> None:
+        """Write what check_and_plan planned (only called when no row has an error)."""
+        raise NotImplementedError
+
+    def export_rows(self, queryset: Any) -> Iterator[list[Any]]:
+        raise NotImplementedError
+
+    def template_rows(self) -> list[list[str]]:
+        raise NotImplementedError
+
+
+def run_import(
+    resource_class: type[Resource],
+    data: bytes,
+    *,
+    user: Any,
+    filename: str = "",
+    dry_run: bool = True,
+    options: ImportOptions | None = None,
+) -> ImportReport:
+    report = ImportReport(resource=resource_class.name, filename=filename, dry_run=dry_run)
+    if not user.has_perm(resource_class.permission):
+        raise PermissionDenied(
+            f"{user.get_username()} may not import {resource_class.verbose_name}."
+        )
+    try:
+        table = read_table(data, filename)
+        _check_header(resource_class, table)
+    except FileRefused as error:
+        report.file_errors.append(str(error))
+        return report
+    options = options or ImportOptions(source=filename)
+    resource = resource_class(user, options, table.delimiter)
+    try:
+        with transaction.atomic():
+            report.rows = resource.check_and_plan(table)
+            if not report.ok or dry_run:
+                raise Rollback
+            resource.write()
+            report.applied = True
+    except Rollback:
+        pass
+    return report
+
+
+def _check_header(resource_class: type[Resource], table: Table) -> None:
+    unknown = [c for c in table.columns if c not in resource_class.columns]
+    missing = [c for c in resource_class.required if c not in table.columns]
+    problems = []
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(unknown)}")
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if problems:
+        raise FileRefused(
+            f"The header does not fit {resource_class.verbose_name}: {'; '.join(problems)}. "
+            f"The columns are: {', '.join(resource_class.columns)}."
+        )
+    if not table.rows:
+        raise FileRefused("The file has a header but no rows.")
+
+
+def save_with_history(
+    model: Any, new: list[Any], changed: list[Any], fields: list[str], *, user: Any, reason: str
+) -> None:
+    """Write in bulk, each record with its history row, as a change by hand would have."""
+    from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+    user = user if getattr(user, "pk", None) else None  # the command line is nobody
+    if new:
+        bulk_create_with_history(
+            new, model, batch_size=1000, default_user=user, default_change_reason=reason
+        )
+    if changed:
+        bulk_update_with_history(
+            changed, model, fields, batch_size=1000, default_user=user, default_change_reason=reason
+        )
+
+
+def duplicate_keys(outcomes: list[RowOutcome], column: str) -> None:
+    """A key twice in one file is an error on every row after the first (never "last wins")."""
+    first: dict[str, int] = {}
+    for row in outcomes:
+        if not row.key:
+            continue
+        if row.key in first:
+            row.error(
+                column,
+                f"{row.key} is already in row {first[row.key]} of this file; a key appears once.",
+            )
+        else:
+            first[row.key] = row.number
+
+
+def export_file(
+    resource_class: type[Resource], queryset: Any, *, user: Any, file_format: str = "csv"
+) -> bytes:
+    """The records as a file the same resource re-imports unchanged. Text that a spreadsheet
+    would run as a formula is neutralised; numbers and dates stay numbers and dates."""
+    if not user.has_perm(resource_class.export_permission):
+        raise PermissionDenied(
+            f"{user.get_username()} may not export {resource_class.verbose_name}."
+        )
+    resource = resource_class(user, ImportOptions())
+    rows = resource.export_rows(queryset)
+    return _write(resource_class.columns, rows, file_format)
+
+
+def template_file(resource_class: type[Resource], *, file_format: str = "csv") -> bytes:
+    """The columns and example rows, to start a file from."""
+    resource = resource_class(None, ImportOptions())
+    return _write(resource_class.columns, iter(resource.template_rows()), file_format)
+
+
+def _write(columns: tuple[str, ...], rows: Iterator[list[Any]], file_format: str) -> bytes:
+    import csv
+    import io
+
+    from billing.imports.cells import as_text, neutralised
+
+    if file_format == "xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet()
+        sheet.append(list(columns))
+        for row in rows:
+            sheet.append([neutralised(v) if isinstance(v, str) else v for v in row])
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([neutralised(v) if isinstance(v, str) else as_text(v) for v in row])
+    return ("\ufeff" + text.getvalue()).encode("utf-8")  # the BOM: Excel then reads UTF-8
