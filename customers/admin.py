@@ -11,7 +11,9 @@ from django_countries import countries
 from djstripe.models import TaxId as MirroredTaxId
 
 from backoffice.admin_site import BackofficeAdmin, plain_column
+from billing.admin.file_imports import FileImportExportMixin
 from billing.admin.stripe_writes import send_to_stripe, stripe_writes_table
+from billing.imports.accounts import AccountResource
 from billing.models import Contract
 from billing.money import format_amount
 from billing.services.stripe_push import push_after_commit
@@ -109,7 +111,8 @@ class ContractInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(BackofficeAdmin):
+class AccountAdmin(FileImportExportMixin, BackofficeAdmin):
+    import_resource = AccountResource
     list_display = (
         "legal_name",
         "external_ref",

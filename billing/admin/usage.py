@@ -8,12 +8,15 @@ from django.http import HttpRequest
 
 from backoffice.admin_site import BackofficeAdmin
 from backoffice.models import User
+from billing.admin.file_imports import FileImportExportMixin
+from billing.imports.usage import UsageResource
 from billing.models import UsageQuantity
 from customers.selectors import accounts_visible_to
 
 
 @admin.register(UsageQuantity)
-class UsageQuantityAdmin(BackofficeAdmin):
+class UsageQuantityAdmin(FileImportExportMixin, BackofficeAdmin):
+    import_resource = UsageResource
     list_display = ("account", "metric", "period_start", "period_end", "quantity", "source")
     list_filter = ("metric", "period_start")
     search_fields = ("account__legal_name", "account__external_ref", "=metric")

@@ -1,5 +1,6 @@
 from billing.models.catalog import CatalogItem, ListPrice
 from billing.models.contracts import Contract, ContractLine, PricePhase, PriceTier
+from billing.models.imports import ImportUpload
 from billing.models.invoices import InvoiceApprovalLimit, InvoiceReview
 from billing.models.stripe_push import PushStatus, StripeWrite
 from billing.models.sync import StripeEvent, StripeObjectVersion, SyncStatus
@@ -10,6 +11,7 @@ __all__ = [
     "CatalogItem",
     "Contract",
     "ContractLine",
+    "ImportUpload",
     "InvoiceApprovalLimit",
     "InvoiceReview",
     "ListPrice",

@@ -1,0 +1,171 @@
+"""Import and export screens for the admin's lists: upload, preview, confirm; download."""
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from billing.imports import ImportOptions, Resource, run_import
+from billing.imports.engine import export_file, template_file
+from billing.imports.files import max_upload_bytes
+from billing.models import ImportUpload
+
+DATE_FORMATS = [
+    ("", "YYYY-MM-DD (ISO) only"),
+    ("%d/%m/%Y", "DD/MM/YYYY (day first)"),
+    ("%m/%d/%Y", "MM/DD/YYYY (month first)"),
+    ("%d.%m.%Y", "DD.MM.YYYY"),
+]
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="CSV (comma or semicolon, UTF-8 or Windows-1252) or XLSX.")
+    date_format = forms.ChoiceField(
+        choices=DATE_FORMATS,
+        required=False,
+        help_text="How the file writes dates, when not as 2026-04-03.",
+    )
+
+
+class FileImportExportMixin:
+    """For a ModelAdmin: "Import", "Export" and "Template" on its list, for one resource."""
+
+    import_resource: type[Resource]
+    change_list_template = "admin/file_import_change_list.html"
+
+    def _names(self) -> tuple[str, str]:
+        opts = self.opts  # type: ignore[attr-defined]
+        return opts.app_label, opts.model_name
+
+    def get_urls(self) -> list[Any]:
+        site = self.admin_site  # type: ignore[attr-defined]
+        app, model = self._names()
+        return [
+            path("import/", site.admin_view(self.import_view), name=f"{app}_{model}_import"),
+            path("export/", site.admin_view(self.export_view), name=f"{app}_{model}_export"),
+            path(
+                "import/template/",
+                site.admin_view(self.template_view),
+                name=f"{app}_{model}_import_template",
+            ),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        app, model = self._names()
+        resource = self.import_resource
+        context = {
+            "import_url": reverse(f"admin:{app}_{model}_import")
+            if request.user.has_perm(resource.permission)
+            else "",
+            "export_url": reverse(f"admin:{app}_{model}_export")
+            if request.user.has_perm(resource.export_permission)
+            else "",
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)  # type: ignore[misc]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        resource = self.import_resource
+        if not request.user.has_perm(resource.permission):
+            raise PermissionDenied
+        app, model = self._names()
+        form, report, upload = ImportForm(), None, None
+        if request.method == "POST" and "confirm" in request.POST:
+            upload = get_object_or_404(
+                ImportUpload,
+                pk=request.POST.get("upload"),
+                uploaded_by=request.user,
+                resource=resource.name,
+            )
+            report = run_import(
+                resource,
+                bytes(upload.data),
+                user=request.user,
+                filename=upload.filename,
+                dry_run=False,
+                options=ImportOptions(date_format=upload.date_format, source=upload.filename),
+            )
+            if report.applied:
+                upload.delete()
+                messages.success(request, report.summary())
+                return HttpResponseRedirect(reverse(f"admin:{app}_{model}_changelist"))
+            upload.delete()  # it changed since the preview: upload it again once fixed
+            upload = None
+        elif request.method == "POST":
+            form = ImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                report, upload = self._preview(request, form)
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "opts": self.opts,  # type: ignore[attr-defined]
+            "title": f"Import {resource.verbose_name}",
+            "form": form,
+            "report": report,
+            "upload": upload,
+            "columns": resource.columns,
+            "required": resource.required,
+            "template_url": reverse(f"admin:{app}_{model}_import_template"),
+            "max_size_mb": max_upload_bytes() // (1024 * 1024),
+        }
+        return TemplateResponse(request, "admin/file_import.html", context)
+
+    def _preview(self, request: HttpRequest, form: ImportForm) -> tuple[Any, Any]:
+        file = form.cleaned_data["file"]
+        data = file.read(max_upload_bytes() + 1)  # one byte more tells it is too large
+        ImportUpload.objects.filter(uploaded_at__lt=timezone.now() - timedelta(days=1)).delete()
+        date_format = form.cleaned_data.get("date_format") or ""
+        report = run_import(
+            self.import_resource,
+            data,
+            user=request.user,
+            filename=file.name,
+            options=ImportOptions(date_format=date_format, source=file.name),
+        )
+        if not report.ok:
+            return report, None
+        upload = ImportUpload.objects.create(
+            resource=self.import_resource.name,
+            filename=file.name[:255],
+            data=data,
+            date_format=date_format,
+            uploaded_by=request.user,  # type: ignore[misc]  # the admin's views need a login
+        )
+        return report, upload
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        file_format = request.GET.get("format", "csv")
+        if file_format not in CONTENT_TYPES:
+            file_format = "csv"
+        queryset = self.get_queryset(request)  # type: ignore[attr-defined]
+        data = export_file(
+            self.import_resource, queryset, user=request.user, file_format=file_format
+        )
+        name = f"{self.import_resource.name}-{timezone.localdate():%Y-%m-%d}.{file_format}"
+        return _download(data, name, file_format)
+
+    def template_view(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(self.import_resource.permission):
+            raise PermissionDenied
+        file_format = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
+        data = template_file(self.import_resource, file_format=file_format)
+        return _download(data, f"{self.import_resource.name}-template.{file_format}", file_format)
+
+
+def _download(data: bytes, name: str, file_format: str) -> HttpResponse:
+    return HttpResponse(
+        data,
+        content_type=CONTENT_TYPES[file_format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,112 @@
+"""The import screens as finance and account managers use them: upload, preview, confirm."""
+
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from billing.models import ImportUpload
+from billing.tests.test_import_accounts import CRM_EXPORT
+from customers.models import Account
+
+pytestmark = pytest.mark.django_db
+IMPORT_URL = "admin:customers_account_import"
+
+
+def login(demo_logins, username: str) -> Client:
+    client = Client()
+    assert client.login(username=username, password=demo_logins[username])
+    return client
+
+
+def upload(client: Client, content: bytes, name: str = "crm-export.csv") -> str:
+    response = client.post(reverse(IMPORT_URL), {"file": SimpleUploadedFile(name, content)})
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def rows(page: str) -> list[tuple[str, ...]]:
+    table = page[page.index('id="import-preview"') :]
+    return [
+        tuple(
+            re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<td>(.*?)</td>", tr, re.S)[:3]
+        )
+        for tr in re.findall(r"<tr class=\"import-\w+\">(.*?)</tr>", table, re.S)
+    ]
+
+
+def test_finance_previews_a_crm_export_confirms_and_the_same_file_again_changes_nothing(
+    demo_logins,
+):
+    finance = login(demo_logins, "finance")
+    accounts_list = finance.get(reverse("admin:customers_account_changelist")).content.decode()
+    assert "Import from a file" in accounts_list
+    assert "Export CSV" in accounts_list
+
+    page = upload(finance, CRM_EXPORT)
+    assert "Preview of 2 row(s): 2 new, 0 to update, 0 unchanged, 0 with errors." in page
+    assert rows(page) == [("2", "CRM-2001", "new"), ("3", "CRM-2002", "new")]
+    assert not Account.objects.filter(external_ref="CRM-2001").exists()
+    upload_id = re.search(r'name="upload" value="(\d+)"', page)[1]
+
+    # the confirm may reach another web process: the file waits in the database
+    other_process = login(demo_logins, "finance")
+    response = other_process.post(reverse(IMPORT_URL), {"upload": upload_id, "confirm": "1"})
+    assert response.status_code == 302
+    imported = Account.objects.get(external_ref="CRM-2001")
+    assert imported.history.get().history_change_reason == "import: crm-export.csv"
+    assert not ImportUpload.objects.exists()
+
+    again = upload(finance, CRM_EXPORT)
+    assert rows(again) == [("2", "CRM-2001", "unchanged"), ("3", "CRM-2002", "unchanged")]
+
+
+def test_a_file_with_one_bad_row_shows_which_and_why_and_cannot_be_confirmed(demo_logins):
+    finance = login(demo_logins, "finance")
+    page = upload(finance, CRM_EXPORT.replace(b";FR;EUR;", b";FR;EURO;"))
+
+    assert "Nothing imported: 1 row(s) have errors" in page
+    assert rows(page)[1] == ("3", "CRM-2002", "error")
+    assert "<b>default_currency</b>: &#x27;EURO&#x27; is not one of" in page
+    assert "Confirm the import" not in page
+    assert not ImportUpload.objects.exists()
+
+
+def test_a_row_that_became_invalid_after_the_preview_refuses_the_whole_file(demo_logins):
+    finance = login(demo_logins, "finance")
+    page = upload(finance, CRM_EXPORT)
+    upload_id = re.search(r'name="upload" value="(\d+)"', page)[1]
+    # meanwhile the manager named in the file leaves
+    from backoffice.models import User
+
+    User.objects.filter(username="manager").update(username="manager-left")
+
+    page = finance.post(reverse(IMPORT_URL), {"upload": upload_id, "confirm": "1"}).content.decode()
+
+    assert "Nothing imported: 2 row(s) have errors" in page
+    assert "no user named &#x27;manager&#x27;" in page
+    assert not Account.objects.filter(external_ref__in=["CRM-2001", "CRM-2002"]).exists()
+
+
+def test_who_may_import(demo_logins):
+    from django.contrib.auth.models import Permission
+
+    from backoffice.models import User
+
+    viewer = User.objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_account", content_type__app_label="customers")
+    )
+    client = Client()
+    client.login(username="viewer", password="pw-viewer-1")
+    listing = client.get(reverse("admin:customers_account_changelist")).content.decode()
+    assert "Import from a file" not in listing
+    assert client.get(reverse(IMPORT_URL)).status_code == 403
+
+    manager = login(demo_logins, "manager2")
+    page = upload(manager, CRM_EXPORT)  # accounts of "manager", not theirs
+    assert "Nothing imported" in page
+    assert "you import your own accounts; another manager&#x27;s is not." in page
