@@ -430,6 +430,16 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
 
     @admin.action(description="Approve the selected clean drafts", permissions=["approve_invoice"])
     def approve_clean(self, request: HttpRequest, queryset: QuerySet[InvoiceReview]) -> None:
+        # Counted before approving: the ones approved below are no longer clean.
+        waiting = list(
+            queryset.filter(
+                status__in=[
+                    InvoiceReview.Status.FLAGGED,
+                    InvoiceReview.Status.HELD,
+                    InvoiceReview.Status.AWAITING_SECOND,
+                ]
+            ).values_list("stripe_invoice_id", flat=True)
+        )
         done, refused = 0, []
         for review in queryset.filter(status=InvoiceReview.Status.CLEAN):
             try:
@@ -439,12 +449,13 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             except (ValidationError, PermissionDenied) as error:
                 why = " ".join(getattr(error, "messages", [str(error)]))
                 refused.append(f"{review.stripe_invoice_id}: {why}")
-        skipped = queryset.exclude(status=InvoiceReview.Status.CLEAN).count()
-        self.message_user(
-            request,
-            f"{done} clean draft(s) approved; {skipped} not clean left for a person.",
-            messages.SUCCESS,
-        )
+        message = f"{done} clean draft(s) approved; {len(waiting)} not clean left for a person"
+        if waiting:
+            message += (
+                f" ({', '.join(waiting[:10])}{', ...' if len(waiting) > 10 else ''}: open each "
+                "to approve it with a justification, or hold it)"
+            )
+        self.message_user(request, message + ".", messages.SUCCESS)
         for line in refused:
             self.message_user(request, line, messages.ERROR)
 

@@ -502,6 +502,18 @@ def stripe_shape(payload: Any) -> Any:
         for line in (payload.get("lines") or {}).get("data") or []:
             if isinstance(line, dict) and line.get("type") == "subscription":
                 line["subscription"] = line.get("subscription") or payload["subscription"]
+    elif kind == "line_item" and isinstance(payload.get("plan"), dict):
+        # Stripe (API 2026-08-26) names a line's price under `pricing`; localstripe names its
+        # plan, the older way (a plan is a price of the same id).
+        plan = payload["plan"]
+        payload.setdefault(
+            "pricing",
+            {
+                "type": "price_details",
+                "price_details": {"price": plan["id"], "product": plan["product"]},
+                "unit_amount_decimal": str(plan["amount"]),
+            },
+        )
     elif kind == "tax_id" and "owner" not in payload:
         payload["owner"] = {
             "type": "customer",
