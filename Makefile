@@ -6,7 +6,7 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test ARGS="-k contracts --reuse-db"`.
 ARGS ?=
 
-.PHONY: demo demo-setup serve test lint format install install-dev worker beat bench bench-sync clean
+.PHONY: demo demo-setup serve test lint format install install-dev worker beat bench bench-sync bench-queue clean
 
 ## Run the back-office with demo data on the embedded default (SQLite, Celery eager).
 demo: demo-setup serve
@@ -50,6 +50,10 @@ bench: install-dev
 ## The Stripe sync figures (our backfill against dj-stripe's, the webhook endpoint): ~8 min.
 bench-sync: install-dev
 	$(PY) bench/sync.py
+
+## The invoice review queue's pages at 1,000 and 100,000 invoices (time, queries, EXPLAIN): ~3 min.
+bench-queue: install-dev
+	$(PY) bench/invoice_queue.py
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev

@@ -241,3 +241,30 @@ def usage_for_period(
     for metric, quantity in recorded:
         used[metric] = used.get(metric, 0) + quantity
     return used
+
+
+def invoice_review_currencies() -> list[str]:
+    """The currencies of the invoices under review, for the queue's filter. On PostgreSQL one
+    index step per currency (a loose index scan), not a read of every row as DISTINCT is."""
+    from django.db import connection
+
+    from billing.models import InvoiceReview
+
+    if connection.vendor != "postgresql":
+        found = InvoiceReview.objects.order_by().values_list("currency", flat=True).distinct()
+        return sorted(c for c in found if c)
+    table = InvoiceReview._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE c(currency) AS (
+                (SELECT currency FROM {table} ORDER BY currency LIMIT 1)
+                UNION ALL
+                SELECT (SELECT r.currency FROM {table} r WHERE r.currency > c.currency
+                        ORDER BY r.currency LIMIT 1)
+                FROM c WHERE c.currency IS NOT NULL
+            )
+            SELECT currency FROM c WHERE currency IS NOT NULL AND currency <> ''
+            """  # noqa: S608 - the table name is ours, not input
+        )
+        return [row[0] for row in cursor.fetchall()]

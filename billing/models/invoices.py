@@ -83,6 +83,8 @@ class InvoiceReview(models.Model):
         indexes = [
             models.Index(fields=["status", "stripe_created_at"], name="invoice_review_queue"),
             models.Index(fields=["currency", "amount"], name="invoice_review_amount"),
+            # The queue's order, oldest first: a page is read off the index, not sorted.
+            models.Index(fields=["stripe_created_at", "id"], name="invoice_review_age"),
         ]
 
     def __str__(self) -> str:

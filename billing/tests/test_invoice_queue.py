@@ -154,3 +154,24 @@ def test_the_invoice_page_highlights_differences_and_breaks_down_the_tax(demo_lo
     usage = page("in_demo_usage_overbilled")
     assert highlighted(usage)[:2] == ["2300", "2000"]
     assert "storage_gb 2,000 units recorded" in usage
+
+
+def test_the_queue_finds_an_invoice_by_id_customer_or_contract(demo_logins):
+    from backoffice.demo import demo_data_load
+
+    demo_data_load(password=demo_logins["finance"])
+    client = finance(demo_logins)
+    url = reverse("admin:billing_invoicereview_changelist")
+    review = InvoiceReview.objects.select_related("account", "contract").get(
+        stripe_invoice_id="in_demo_eur_price"
+    )
+
+    def found(term: str) -> set[str]:
+        page = client.get(url, {"q": term}).content.decode()
+        return set(re.findall(r">(in_demo_\w+)<", page))
+
+    assert found("in_demo_eur_price") == {"in_demo_eur_price"}
+    by_customer = found(review.account.legal_name[:6].lower())
+    assert "in_demo_eur_price" in by_customer
+    assert "in_demo_jpy_2026_03" not in by_customer
+    assert "in_demo_eur_price" in found(review.contract.number)
