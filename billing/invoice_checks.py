@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from billing.money import decimal_places, format_amount, from_stripe_amount, to_stripe_amount
+from billing.money import decimal_places, format_minor, to_stripe_amount
 from billing.pricing import MINIMUM_COMMIT_KEY, Charge, Terms, expected_charges, timestamp_day
 
 
@@ -184,11 +185,6 @@ def usage_billed(draft: DraftInvoice, expected: ContractExpectation) -> dict[str
     return billed
 
 
-def usage_unrecorded(draft: DraftInvoice, expected: ContractExpectation) -> list[str]:
-    """The contract's usage metrics billed on this invoice with no usage recorded for it."""
-    return sorted(set(usage_billed(draft, expected)) - set(expected.usage))
-
-
 def line_pairs(draft: DraftInvoice, expected: ContractExpectation) -> list[LinePair]:
     """Each expected charge with the invoice lines billing it, then the lines left over.
 
@@ -275,8 +271,7 @@ def compare_lines(
 ) -> list[ComparedLine]:
     currency = expected.terms.currency
 
-    def money(minor: int) -> str:
-        return format_amount(from_stripe_amount(minor, currency), currency)
+    money = partial(format_minor, currency=currency)
 
     def taxes(ids: Sequence[str]) -> str:
         if expected.stripe_tax:
@@ -357,11 +352,11 @@ def invoice_flags(
     if period is None:
         return flags
 
-    def money(minor: int) -> str:
-        return format_amount(from_stripe_amount(minor, currency), currency)
+    money = partial(format_minor, currency=currency)
 
-    for metric in usage_unrecorded(draft, expected):
-        billed = usage_billed(draft, expected)[metric]
+    billed_usage = usage_billed(draft, expected)
+    for metric in sorted(set(billed_usage) - set(expected.usage)):
+        billed = billed_usage[metric]
         flags.append(
             Flag(
                 Rule.USAGE_NOT_RECORDED,

@@ -113,6 +113,11 @@ def from_stripe_amount(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-decimal_places(currency)).quantize(minor_unit(currency))
 
 
+def format_minor(amount: int, currency: str) -> str:
+    """Stripe's integer minor units, for people: 123400 EUR -> 1,234.00 EUR."""
+    return format_amount(from_stripe_amount(amount, currency), currency)
+
+
 def format_amount(amount: Decimal, currency: str) -> str:
     """For people: 57,600,000 KRW, 19,860.00 CHF, 493.800 BHD."""
     return f"{quantize(amount, currency):,} {currency}"

@@ -26,7 +26,7 @@ from billing.invoice_checks import (
     tax_amounts,
 )
 from billing.models import Contract, InvoiceApprovalLimit, InvoiceReview
-from billing.money import format_amount, from_stripe_amount
+from billing.money import format_amount, format_minor
 from billing.selectors import invoice_review_currencies
 from billing.services import invoice_review as reviews
 from customers.models import Account
@@ -346,9 +346,6 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         amounts = tax_amounts(data, lines)
         names = _tax_rate_names([t.rate_id for t in amounts])
 
-        def money(minor: int) -> str:
-            return format_amount(from_stripe_amount(minor, currency), currency)
-
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -357,8 +354,8 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
                     names.get(t.rate_id, t.rate_id) or "Stripe Tax",
                     "included" if t.inclusive else "added",
                     t.reason.replace("_", " ") or "-",
-                    money(t.taxable),
-                    money(t.amount),
+                    format_minor(t.taxable, currency),
+                    format_minor(t.amount, currency),
                 )
                 for t in amounts
             ),
@@ -388,9 +385,9 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             "<tr><th colspan=4>total</th><th>{}</th></tr></tfoot></table>"
             "<p>The tax settings say: {}.</p>",
             rows,
-            money(subtotal),
-            money(tax),
-            money(total),
+            format_minor(subtotal, currency),
+            format_minor(tax, currency),
+            format_minor(total, currency),
             expected,
         )
 
