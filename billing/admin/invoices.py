@@ -1,9 +1,9 @@
 """The invoice review queue and the invoice page: where finance decides what goes out."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -20,6 +20,8 @@ from djstripe.models import Invoice, LineItem, TaxRate
 
 from backoffice.admin_site import BackofficeAdmin, ReadOnlyAdmin
 from billing.invoice_checks import (
+    ContractExpectation,
+    DraftInvoice,
     Rule,
     compare_lines,
     draft_from_stripe,
@@ -30,6 +32,8 @@ from billing.money import format_amount, format_minor
 from billing.selectors import invoice_review_currencies
 from billing.services import invoice_review as reviews
 from customers.models import Account
+
+T = TypeVar("T")
 
 RULE_LABELS = {
     Rule.NO_CONTRACT: "no contract",
@@ -113,6 +117,15 @@ def _tax_rate_names(rate_ids: Sequence[str]) -> dict[str, str]:
         how = "included" if data.get("inclusive") else "added"
         names[rate.id] = f"{data.get('display_name') or rate.id} {percentage:f}% ({how})"
     return names
+
+
+def _once_per_page(review: InvoiceReview, name: str, read: Callable[[], T]) -> T:
+    """What the invoice page's sections share, read once: the admin renders them one by one
+    with the same review object."""
+    cache = review.__dict__.setdefault("_on_page", {})
+    if name not in cache:
+        cache[name] = read()
+    return cast(T, cache[name])
 
 
 def _ago(delta: timedelta) -> str:
@@ -213,11 +226,18 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     # --- the invoice page
 
     def _invoice(self, review: InvoiceReview) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        # Read once per page: three of its sections show the same invoice.
-        cached = getattr(review, "_invoice_on_page", None)
-        if cached is None:
-            cached = review._invoice_on_page = self._invoice_read(review)  # type: ignore[attr-defined]
-        return cached
+        return _once_per_page(review, "invoice", lambda: self._invoice_read(review))
+
+    def _expected(self, review: InvoiceReview) -> tuple[DraftInvoice, ContractExpectation | None]:
+        """The draft as the checks read it, and what its contract expects for its period."""
+
+        def read() -> tuple[DraftInvoice, ContractExpectation | None]:
+            draft = draft_from_stripe(*self._invoice(review))
+            if not (review.contract and draft.period):
+                return draft, None
+            return draft, reviews.contract_expectation(review.contract, draft.period)
+
+        return _once_per_page(review, "expected", read)
 
     def _invoice_read(self, review: InvoiceReview) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         invoice = Invoice.objects.filter(id=review.stripe_invoice_id).first()
@@ -291,12 +311,9 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
 
     @admin.display(description="Stripe's lines and the contract's")
     def lines_side_by_side(self, review: InvoiceReview) -> str:
-        data, lines = self._invoice(review)
-        draft = draft_from_stripe(data, lines)
-        currency = draft.currency or review.currency
-        if not (review.contract and draft.period and currency):
+        draft, expected = self._expected(review)
+        if expected is None:
             return "No contract covers this period: there is nothing to compare with."
-        expected = reviews.contract_expectation(review.contract, draft.period)
         names = _tax_rate_names(
             [*expected.tax_rate_ids, *(r for x in draft.lines for r in x.tax_rate_ids)]
         )
@@ -364,10 +381,8 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         tax = sum(t.amount for t in amounts if not t.inclusive)
         total = int(data.get("total") or subtotal + tax)
         expected = "no contract"
-        if review.contract and review.period_start and review.period_end:
-            want = reviews.contract_expectation(
-                review.contract, (review.period_start, review.period_end)
-            )
+        _, want = self._expected(review)
+        if want is not None:
             wanted = _tax_rate_names(list(want.tax_rate_ids))
             expected = "; ".join(
                 part
