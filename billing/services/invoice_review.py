@@ -201,12 +201,7 @@ def account_drafts_review(account_id: int) -> list[InvoiceReview]:
     customer = (
         Account.objects.filter(pk=account_id).values_list("stripe_customer_id", flat=True).first()
     )
-    if not customer:
-        return []
-    ids = Invoice.objects.filter(
-        stripe_data__customer=customer, stripe_data__status="draft"
-    ).values_list("id", flat=True)
-    return [invoice_review_run(stripe_invoice_id=i) for i in ids.order_by("id")]
+    return drafts_review_all(stripe_customer_id=str(customer)) if customer else []
 
 
 def account_drafts_review_after_commit(account_id: int) -> None:
@@ -216,10 +211,14 @@ def account_drafts_review_after_commit(account_id: int) -> None:
     transaction.on_commit(lambda: account_drafts_review_task.delay(account_id))
 
 
-def drafts_review_all() -> list[InvoiceReview]:
-    """Check every draft invoice in the mirror (check_invoices, and after a backfill)."""
-    ids = Invoice.objects.filter(stripe_data__status="draft").values_list("id", flat=True)
-    return [invoice_review_run(stripe_invoice_id=i) for i in ids.order_by("id")]
+def drafts_review_all(*, stripe_customer_id: str = "") -> list[InvoiceReview]:
+    """Check every draft invoice in the mirror, or one customer's (check_invoices, after a
+    backfill, and when a contract changes)."""
+    drafts = Invoice.objects.filter(stripe_data__status="draft")
+    if stripe_customer_id:
+        drafts = drafts.filter(stripe_data__customer=stripe_customer_id)
+    ids = drafts.order_by("id").values_list("id", flat=True)
+    return [invoice_review_run(stripe_invoice_id=i) for i in ids]
 
 
 # --- What finance does with a draft ---------------------------------------------------------
