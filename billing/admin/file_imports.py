@@ -97,11 +97,12 @@ class FileImportExportMixin:
                 dry_run=False,
                 options=ImportOptions(date_format=upload.date_format, source=upload.filename),
             )
+            # Imported, or refused for what changed since the preview (then fixed and uploaded
+            # again): either way this upload is done with.
+            upload.delete()
             if report.applied:
-                upload.delete()
                 messages.success(request, report.summary())
                 return HttpResponseRedirect(reverse(f"admin:{app}_{model}_changelist"))
-            upload.delete()  # it changed since the preview: upload it again once fixed
             upload = None
         elif request.method == "POST":
             form = ImportForm(request.POST, request.FILES)

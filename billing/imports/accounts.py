@@ -9,6 +9,7 @@ Contacts and tax IDs sit in one readable column each, entries separated by semic
 A column left out of the file leaves that field as it is; an empty cell clears it.
 """
 
+import copy
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -102,7 +103,8 @@ class AccountResource(Resource):
                     f"{ref} is another account manager's account; you import only your own.",
                 )
                 continue
-            account = Account() if existing is None else _copy(existing)
+            # A copy: the stored values stay to compare with.
+            account = Account() if existing is None else copy.copy(existing)
             if existing is None:
                 account.external_ref = ref
             self._read_fields(row, present, account, outcome, managers, sees_all)
@@ -303,14 +305,6 @@ class AccountResource(Resource):
                 "Jana Wolf <jana.wolf@nordlicht.example> billing invoices",
             ],
         ]
-
-
-def _copy(account: Account) -> Account:
-    copy = Account.objects.model(
-        **{f.attname: getattr(account, f.attname) for f in Account._meta.concrete_fields}
-    )
-    copy._state.adding = False
-    return copy
 
 
 def _changes(old: Account, new: Account, present: set[str]) -> dict[str, tuple[str, str]]:
