@@ -251,6 +251,13 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     @admin.display(description="invoice")
     def summary(self, review: InvoiceReview) -> str:
         data, _ = self._invoice(review)
+        currency = str(data.get("currency") or review.currency).upper()
+        # Stripe sends these in minor units: shown as money, 2,975.00 EUR rather than 297500.
+        paid, due = (
+            (format_minor(int(data.get(k) or 0), currency) for k in ("amount_paid", "amount_due"))
+            if currency
+            else ("?", "?")
+        )
         contract = (
             format_html(
                 '<a href="{}">{} v{}</a>',
@@ -286,8 +293,8 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             review.period_start or "?",
             review.period_end or "?",
             data.get("status", "?"),
-            data.get("amount_paid", 0),
-            data.get("amount_due", 0),
+            paid,
+            due,
             links,
         )
 

@@ -139,6 +139,7 @@ def test_the_invoice_page_highlights_differences_and_breaks_down_the_tax(demo_lo
     # a correct draft has nothing highlighted, and its tax adds up
     correct = page("in_demo_eur_2026_03")
     assert highlighted(correct) == []
+    assert "(paid 0.00 EUR of 2,975.00 EUR)" in correct
     breakdown = re.sub(r"\s+", " ", correct[correct.index("<th>rate</th>") :])
     # 19% of 2,500.00 is 475.00, on top: 2,975.00 in all; and why 19% applies
     assert "<td>VAT 19% (added)</td><td>added</td><td>standard rated</td>" in breakdown
