@@ -1,5 +1,8 @@
 """Celery tasks: thin adapters that take ids and call a service or the sync engine."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import stripe
 from celery import shared_task
 from django.utils import timezone
@@ -13,6 +16,18 @@ RETRY = {
     "retry_jitter": True,
     "max_retries": 8,
 }
+
+
+@contextmanager
+def refusal_recorded() -> Iterator[None]:
+    """A write Stripe refused (a 4xx) is already recorded on our record with Stripe's message,
+    for a person to fix; retrying cannot help, so the task ends there."""
+    from billing.services.stripe_push import PushRefused
+
+    try:
+        yield
+    except PushRefused:
+        return
 
 
 @shared_task(**RETRY)
@@ -77,36 +92,29 @@ def stripe_object_refresh_task(object_type: str, stripe_ids: list[str]) -> None:
 
 @shared_task(**RETRY)
 def account_push_to_stripe_task(account_id: int) -> None:
-    from billing.services.stripe_push import PushRefused, account_push_to_stripe
+    from billing.services.stripe_push import account_push_to_stripe
     from customers.models import Account
 
-    try:
+    with refusal_recorded():  # shown on the account with Stripe's message; a person fixes it
         account_push_to_stripe(account=Account.objects.get(pk=account_id))
-    except PushRefused:
-        return  # shown on the account with Stripe's message; a person fixes it
 
 
 @shared_task(**RETRY)
 def contract_push_to_stripe_task(contract_id: int) -> None:
     from billing.models import Contract
-    from billing.services.stripe_push import PushRefused, contract_push_to_stripe
+    from billing.services.stripe_push import contract_push_to_stripe
 
-    try:
+    with refusal_recorded():  # shown on the contract with Stripe's message; a person fixes it
         contract_push_to_stripe(contract=Contract.objects.get(pk=contract_id))
-    except PushRefused:
-        return  # shown on the contract with Stripe's message; a person fixes it
 
 
 @shared_task(**RETRY)
 def tax_rate_push_to_stripe_task(tax_rate_id: int) -> None:
     from billing.models import TaxRate
-    from billing.services.stripe_push import PushRefused
     from billing.services.tax import tax_rate_push_to_stripe
 
-    try:
+    with refusal_recorded():  # shown on the rate with Stripe's message
         tax_rate_push_to_stripe(rate=TaxRate.objects.get(pk=tax_rate_id))
-    except PushRefused:
-        return  # shown on the rate with Stripe's message
 
 
 @shared_task(**RETRY)
@@ -127,24 +135,18 @@ def account_drafts_review_task(account_id: int) -> None:
 def invoice_hold_in_stripe_task(review_id: int) -> None:
     from billing.models import InvoiceReview
     from billing.services.invoice_review import invoice_hold_in_stripe
-    from billing.services.stripe_push import PushRefused
 
-    try:
+    with refusal_recorded():  # the write shows Stripe's message (a draft deleted since, say)
         invoice_hold_in_stripe(review=InvoiceReview.objects.get(pk=review_id))
-    except PushRefused:
-        return  # the write shows Stripe's message (a draft deleted since, say)
 
 
 @shared_task(**RETRY)
 def invoice_stripe_action_task(review_id: int, action: str) -> None:
     from billing.models import InvoiceReview
     from billing.services.invoice_review import invoice_stripe_action
-    from billing.services.stripe_push import PushRefused
 
-    try:
+    with refusal_recorded():  # the write shows Stripe's message
         invoice_stripe_action(review=InvoiceReview.objects.get(pk=review_id), action=action)
-    except PushRefused:
-        return  # the write shows Stripe's message
 
 
 @shared_task
