@@ -6,7 +6,7 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test ARGS="-k contracts --reuse-db"`.
 ARGS ?=
 
-.PHONY: demo demo-setup serve test lint format install install-dev worker beat bench bench-sync bench-queue clean
+.PHONY: demo demo-setup serve test lint format install install-dev worker beat bench bench-sync bench-queue bench-import clean
 
 ## Run the back-office with demo data on the embedded default (SQLite, Celery eager).
 demo: demo-setup serve
@@ -54,6 +54,10 @@ bench-sync: install-dev
 ## The invoice review queue's pages at 1,000 and 100,000 invoices (time, queries, EXPLAIN): ~3 min.
 bench-queue: install-dev
 	$(PY) bench/invoice_queue.py
+
+## The contract imports (10,000 lines) against COPY and django-import-export; 100,000 for memory: ~5 min.
+bench-import: install-dev
+	$(PY) bench/contract_import.py
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev

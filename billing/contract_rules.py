@@ -197,6 +197,29 @@ def contract_errors(
     return errors
 
 
+def term_errors(
+    *,
+    start: date | None,
+    end: date | None,
+    anchor: date | None,
+    auto_renew: bool,
+    renewal_term_months: int | None,
+    effective: date | None = None,
+) -> list[tuple[str, str]]:
+    """The contract's own dates and renewal, as (field, message): the contract form and the
+    contracts import check these before the prices."""
+    errors = []
+    if start and end and end < start:
+        errors.append(("end_date", f"The contract ends {end}, before it starts {start}."))
+    if anchor and start and end and not start <= anchor <= end:
+        errors.append(("billing_anchor_date", "The billing anchor falls within the term."))
+    if effective and start and end and not start < effective <= end:
+        errors.append(("effective_date", f"The amendment takes effect after {start} and by {end}."))
+    if auto_renew and not renewal_term_months:
+        errors.append(("renewal_term_months", "A contract that renews needs its renewal term."))
+    return errors
+
+
 def raise_if_any(errors: list[str]) -> None:
     if errors:
         raise ValidationError(errors)

@@ -336,3 +336,19 @@ def annual_contract_value(terms: Terms) -> Decimal:
 
 def total_contract_value(terms: Terms) -> Decimal:
     return committed_value(terms, terms.start, terms.end)
+
+
+def annual_and_total_value(terms: Terms) -> tuple[Decimal, Decimal]:
+    """Both values in one pass over the billing periods: a period inside the first twelve
+    months counts the same for both, so it is priced once (imports value thousands)."""
+    first_year_end = min(add_months(terms.start, 12) - timedelta(days=1), terms.end)
+    annual = total = ZERO
+    for period in billing_periods(terms):
+        whole = expected_charges(terms, period, {}, window=(terms.start, terms.end)).total
+        total += whole
+        if period[1] <= first_year_end:
+            annual += whole
+        elif period[0] <= first_year_end:
+            window = (terms.start, first_year_end)
+            annual += expected_charges(terms, period, {}, window=window).total
+    return annual, total

@@ -1,7 +1,9 @@
 """Reads with their joins: what each person may see, and a contract as pricing terms."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -16,6 +18,7 @@ from billing.pricing import (
     PricingModel,
     Terms,
     Tier,
+    annual_and_total_value,
     billing_periods,
     expected_charges,
 )
@@ -27,6 +30,18 @@ def contracts_visible_to(user: User) -> QuerySet[Contract]:
     if user.has_perm(VIEW_ALL_ACCOUNTS):
         return contracts
     return contracts.filter(account__account_manager=user)
+
+
+def contracts_current_versions(contracts: QuerySet[Contract]) -> dict[str, Contract]:
+    """Per contract number, the version a change goes to: the newest one not cancelled (an
+    amendment in progress, or the contract in force), else the newest."""
+    current: dict[str, Contract] = {}
+    for contract in contracts.order_by("number", "-version"):
+        kept = current.get(contract.number)
+        cancelled = Contract.Status.CANCELLED
+        if kept is None or (kept.status == cancelled and contract.status != cancelled):
+            current[contract.number] = contract
+    return current
 
 
 # A saved line with its phases in date order, each with its tiers in ascending order.
@@ -41,22 +56,31 @@ def contract_priced_lines(contract: Contract) -> list[PricedLine]:
     """The contract's lines, phases and tiers, loaded once (four queries), in pricing order."""
     if contract.pk is None:
         return []
-    lines = contract.lines.select_related("item").prefetch_related(
-        Prefetch("phases", queryset=PricePhase.objects.prefetch_related("tiers"))
+    return contracts_priced_lines([contract])[contract.pk]
+
+
+def contracts_priced_lines(contracts: Iterable[Contract]) -> dict[int, list[PricedLine]]:
+    """The same for many contracts at once, still in four queries; by contract pk."""
+    by_pk = {contract.pk: contract for contract in contracts if contract.pk}
+    lines = (
+        ContractLine.objects.filter(contract_id__in=by_pk)
+        .order_by("contract_id", "position", "id")
+        .select_related("item")
+        .prefetch_related(Prefetch("phases", queryset=PricePhase.objects.prefetch_related("tiers")))
     )
-    return [
-        (
-            line,
-            [
-                (phase, sorted(phase.tiers.all(), key=_tier_order))
-                # A blank start is the contract's start.
-                for phase in sorted(
-                    line.phases.all(), key=lambda p: p.start_date or contract.start_date
-                )
-            ],
+    priced: dict[int, list[PricedLine]] = {pk: [] for pk in by_pk}
+    for line in lines:
+        start = by_pk[line.contract_id].start_date  # a blank phase start is the contract's
+        priced[line.contract_id].append(
+            (
+                line,
+                [
+                    (phase, sorted(phase.tiers.all(), key=_tier_order))
+                    for phase in sorted(line.phases.all(), key=lambda p: p.start_date or start)
+                ],
+            )
         )
-        for line in lines
-    ]
+    return priced
 
 
 def contract_validity(contract: Contract) -> tuple[date, date]:
@@ -147,6 +171,17 @@ def contract_errors_for(contract: Contract, *, priced: list[PricedLine] | None =
     )
 
 
+def contract_values(
+    contract: Contract, *, priced: list[PricedLine] | None = None
+) -> tuple[Decimal, Decimal]:
+    """Annual and total contract value of the version priced over its whole term; zero while
+    its prices are not valid."""
+    priced = contract_priced_lines(contract) if priced is None else priced
+    if contract_errors_for(contract, priced=priced):
+        return Decimal(0), Decimal(0)
+    return annual_and_total_value(contract_terms(contract, whole_term=True, priced=priced))
+
+
 def contract_upcoming_charges(
     contract: Contract, *, today: date, count: int = 4
 ) -> list[PeriodCharges]:
@@ -163,6 +198,7 @@ class ChangeLogEntry:
     what: str  # "Contract", "Line seats", "Phase from 2027-01-01 of line seats", ...
     action: str  # "created", "changed", "deleted"
     changes: tuple[str, ...]  # "quantity: 100 -> 150"
+    reason: str = ""  # why, when it was said: "import: contracts.csv"
 
 
 def _describe(record: Any, line_keys: dict[int, str], phase_lines: dict[int, int]) -> str:
@@ -221,6 +257,7 @@ def contract_change_log(contract: Contract, *, limit: int = 100) -> list[ChangeL
                 what=_describe(record, line_keys, phase_lines),
                 action=action,
                 changes=changes,
+                reason=record.history_change_reason or "",
             )
         )
     return entries

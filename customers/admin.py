@@ -112,7 +112,7 @@ class ContractInline(admin.TabularInline):
 
 @admin.register(Account)
 class AccountAdmin(FileImportExportMixin, BackofficeAdmin):
-    import_resource = AccountResource
+    import_resources = (AccountResource,)
     list_display = (
         "legal_name",
         "external_ref",

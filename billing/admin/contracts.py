@@ -20,13 +20,17 @@ from django.utils.html import format_html, format_html_join
 
 from backoffice.admin_site import BackofficeAdmin, plain_column
 from backoffice.models import User
+from billing.admin.file_imports import FileImportExportMixin
 from billing.admin.stripe_writes import send_to_stripe, stripe_writes_table
 from billing.contract_rules import (
     LineInput,
     PhaseInput,
     TierInput,
     contract_errors,
+    term_errors,
 )
+from billing.imports.contract_lines import ContractLineResource
+from billing.imports.contracts import ContractResource
 from billing.models import Contract, ContractLine, ListPrice, PricePhase, PriceTier
 from billing.money import format_amount
 from billing.pricing import PricingModel
@@ -236,19 +240,15 @@ class ContractForm(forms.ModelForm):
                     f"{who} changed this contract at {when}, after you opened it. Your changes "
                     "were not saved: open the contract again to see theirs, then redo yours."
                 )
-        start, end = data.get("start_date"), data.get("end_date")
-        if start and end and end < start:
-            self.add_error("end_date", f"The contract ends {end}, before it starts {start}.")
-        anchor = data.get("billing_anchor_date")
-        if anchor and start and end and not start <= anchor <= end:
-            self.add_error("billing_anchor_date", "The billing anchor falls within the term.")
-        effective = data.get("effective_date")
-        if self.instance.amends_id and effective and start and end and not start < effective <= end:
-            self.add_error(
-                "effective_date", f"The amendment takes effect after {start} and by {end}."
-            )
-        if data.get("auto_renew") and not data.get("renewal_term_months"):
-            self.add_error("renewal_term_months", "A contract that renews needs its renewal term.")
+        for field, message in term_errors(
+            start=data.get("start_date"),
+            end=data.get("end_date"),
+            anchor=data.get("billing_anchor_date"),
+            auto_renew=bool(data.get("auto_renew")),
+            renewal_term_months=data.get("renewal_term_months"),
+            effective=data.get("effective_date") if self.instance.amends_id else None,
+        ):
+            self.add_error(field, message)
         return data
 
 
@@ -292,8 +292,9 @@ class TransitionForm(forms.Form):
 
 
 @admin.register(Contract)
-class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
+class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, BackofficeAdmin):
     form = ContractForm
+    import_resources = (ContractResource, ContractLineResource)
     change_form_template = "admin/billing/contract/change_form.html"
     list_display = (
         "__str__",
@@ -522,7 +523,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
             "<table><tbody>{}</tbody></table>",
             format_html_join(
                 "",
-                "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
                 (
                     (
                         timezone.localtime(e.when).strftime("%Y-%m-%d %H:%M"),
@@ -530,6 +531,7 @@ class ContractAdmin(nested_admin.NestedModelAdmin, BackofficeAdmin):
                         e.what,
                         e.action,
                         "; ".join(e.changes),
+                        e.reason,
                     )
                     for e in contract_change_log(contract)
                 ),

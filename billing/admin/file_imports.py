@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -39,23 +39,38 @@ class ImportForm(forms.Form):
 
 
 class FileImportExportMixin:
-    """For a ModelAdmin: "Import", "Export" and "Template" on its list, for one resource."""
+    """For a ModelAdmin: import, export and templates on its list, for each of its resources
+    (contracts have two: the contracts' terms, and their lines)."""
 
-    import_resource: type[Resource]
+    import_resources: tuple[type[Resource], ...]
     change_list_template = "admin/file_import_change_list.html"
 
     def _names(self) -> tuple[str, str]:
         opts = self.opts  # type: ignore[attr-defined]
         return opts.app_label, opts.model_name
 
+    def _resource(self, name: str) -> type[Resource]:
+        for resource in self.import_resources:
+            if resource.name == name:
+                return resource
+        raise Http404(f"No import of {name} here.")
+
     def get_urls(self) -> list[Any]:
         site = self.admin_site  # type: ignore[attr-defined]
         app, model = self._names()
         return [
-            path("import/", site.admin_view(self.import_view), name=f"{app}_{model}_import"),
-            path("export/", site.admin_view(self.export_view), name=f"{app}_{model}_export"),
             path(
-                "import/template/",
+                "import/<slug:resource>/",
+                site.admin_view(self.import_view),
+                name=f"{app}_{model}_import",
+            ),
+            path(
+                "export/<slug:resource>/",
+                site.admin_view(self.export_view),
+                name=f"{app}_{model}_export",
+            ),
+            path(
+                "import/<slug:resource>/template/",
                 site.admin_view(self.template_view),
                 name=f"{app}_{model}_import_template",
             ),
@@ -64,21 +79,24 @@ class FileImportExportMixin:
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         app, model = self._names()
-        resource = self.import_resource
-        context = {
-            "import_url": reverse(f"admin:{app}_{model}_import")
-            if request.user.has_perm(resource.permission)
-            else "",
-            "export_url": reverse(f"admin:{app}_{model}_export")
-            if request.user.has_perm(resource.export_permission)
-            else "",
-            **(extra_context or {}),
-        }
+        files = [
+            {
+                "name": resource.verbose_name,
+                "import_url": reverse(f"admin:{app}_{model}_import", args=[resource.name])
+                if request.user.has_perm(resource.permission)
+                else "",
+                "export_url": reverse(f"admin:{app}_{model}_export", args=[resource.name])
+                if request.user.has_perm(resource.export_permission)
+                else "",
+            }
+            for resource in self.import_resources
+        ]
+        context = {"import_files": files, **(extra_context or {})}
         return super().changelist_view(request, context)  # type: ignore[misc]
 
-    def import_view(self, request: HttpRequest) -> HttpResponse:
-        resource = self.import_resource
-        if not request.user.has_perm(resource.permission):
+    def import_view(self, request: HttpRequest, resource: str) -> HttpResponse:
+        resource_class = self._resource(resource)
+        if not request.user.has_perm(resource_class.permission):
             raise PermissionDenied
         app, model = self._names()
         form, report, upload = ImportForm(), None, None
@@ -87,10 +105,10 @@ class FileImportExportMixin:
                 ImportUpload,
                 pk=request.POST.get("upload"),
                 uploaded_by=request.user,
-                resource=resource.name,
+                resource=resource_class.name,
             )
             report = run_import(
-                resource,
+                resource_class,
                 bytes(upload.data),
                 user=request.user,
                 filename=upload.filename,
@@ -107,28 +125,32 @@ class FileImportExportMixin:
         elif request.method == "POST":
             form = ImportForm(request.POST, request.FILES)
             if form.is_valid():
-                report, upload = self._preview(request, form)
+                report, upload = self._preview(request, resource_class, form)
         context = {
             **self.admin_site.each_context(request),  # type: ignore[attr-defined]
             "opts": self.opts,  # type: ignore[attr-defined]
-            "title": f"Import {resource.verbose_name}",
+            "title": f"Import {resource_class.verbose_name}",
             "form": form,
             "report": report,
             "upload": upload,
-            "columns": resource.columns,
-            "required": resource.required,
-            "template_url": reverse(f"admin:{app}_{model}_import_template"),
+            "columns": resource_class.columns,
+            "required": resource_class.required,
+            "template_url": reverse(
+                f"admin:{app}_{model}_import_template", args=[resource_class.name]
+            ),
             "max_size_mb": max_upload_bytes() // (1024 * 1024),
         }
         return TemplateResponse(request, "admin/file_import.html", context)
 
-    def _preview(self, request: HttpRequest, form: ImportForm) -> tuple[Any, Any]:
+    def _preview(
+        self, request: HttpRequest, resource_class: type[Resource], form: ImportForm
+    ) -> tuple[Any, Any]:
         file = form.cleaned_data["file"]
         data = file.read(max_upload_bytes() + 1)  # one byte more tells it is too large
         ImportUpload.objects.filter(uploaded_at__lt=timezone.now() - timedelta(days=1)).delete()
         date_format = form.cleaned_data.get("date_format") or ""
         report = run_import(
-            self.import_resource,
+            resource_class,
             data,
             user=request.user,
             filename=file.name,
@@ -137,7 +159,7 @@ class FileImportExportMixin:
         if not report.ok:
             return report, None
         upload = ImportUpload.objects.create(
-            resource=self.import_resource.name,
+            resource=resource_class.name,
             filename=file.name[:255],
             data=data,
             date_format=date_format,
@@ -145,23 +167,23 @@ class FileImportExportMixin:
         )
         return report, upload
 
-    def export_view(self, request: HttpRequest) -> HttpResponse:
+    def export_view(self, request: HttpRequest, resource: str) -> HttpResponse:
+        resource_class = self._resource(resource)
         file_format = request.GET.get("format", "csv")
         if file_format not in CONTENT_TYPES:
             file_format = "csv"
         queryset = self.get_queryset(request)  # type: ignore[attr-defined]
-        data = export_file(
-            self.import_resource, queryset, user=request.user, file_format=file_format
-        )
-        name = f"{self.import_resource.name}-{timezone.localdate():%Y-%m-%d}.{file_format}"
+        data = export_file(resource_class, queryset, user=request.user, file_format=file_format)
+        name = f"{resource_class.name}-{timezone.localdate():%Y-%m-%d}.{file_format}"
         return _download(data, name, file_format)
 
-    def template_view(self, request: HttpRequest) -> HttpResponse:
-        if not request.user.has_perm(self.import_resource.permission):
+    def template_view(self, request: HttpRequest, resource: str) -> HttpResponse:
+        resource_class = self._resource(resource)
+        if not request.user.has_perm(resource_class.permission):
             raise PermissionDenied
         file_format = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
-        data = template_file(self.import_resource, file_format=file_format)
-        return _download(data, f"{self.import_resource.name}-template.{file_format}", file_format)
+        data = template_file(resource_class, file_format=file_format)
+        return _download(data, f"{resource_class.name}-template.{file_format}", file_format)
 
 
 def _download(data: bytes, name: str, file_format: str) -> HttpResponse:

@@ -16,7 +16,7 @@ from customers.selectors import accounts_visible_to
 
 @admin.register(UsageQuantity)
 class UsageQuantityAdmin(FileImportExportMixin, BackofficeAdmin):
-    import_resource = UsageResource
+    import_resources = (UsageResource,)
     list_display = ("account", "metric", "period_start", "period_end", "quantity", "source")
     list_filter = ("metric", "period_start")
     search_fields = ("account__legal_name", "account__external_ref", "=metric")

@@ -10,6 +10,7 @@ A column left out of the file leaves that field as it is; an empty cell clears i
 """
 
 import copy
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +26,7 @@ from billing.imports.engine import (
     UPDATE,
     Resource,
     RowOutcome,
+    delete_with_history,
     duplicate_keys,
     save_with_history,
 )
@@ -113,7 +115,12 @@ class AccountResource(Resource):
             if not outcome.errors:
                 try:
                     account.full_clean(
-                        exclude=["stripe_customer"],
+                        # Looked up or read from their choices already, once for the file.
+                        exclude=[
+                            "stripe_customer",
+                            "account_manager",
+                            *(c for c in CHOICES if c in present and getattr(account, c)),
+                        ],
                         validate_unique=False,
                         validate_constraints=False,
                     )
@@ -157,12 +164,11 @@ class AccountResource(Resource):
         for column in CHOICES:
             if column not in present:
                 continue
-            choices: list[tuple[Any, str]] = list(Account._meta.get_field(column).choices or [])  # type: ignore[union-attr,arg-type]
             value = cells.text(row[column])
             if column == "billing_country":
                 value = value.upper()
             try:
-                setattr(account, column, cells.choice(value, choices) if value else "")
+                setattr(account, column, cells.choice(value, _choices(column)) if value else "")
             except cells.CellError as error:
                 outcome.error(column, str(error))
         for column in DATES:
@@ -307,6 +313,12 @@ class AccountResource(Resource):
         ]
 
 
+@functools.cache
+def _choices(column: str) -> list[tuple[Any, str]]:
+    # Read once: a country field's 250 choices are rebuilt on every access.
+    return list(Account._meta.get_field(column).choices or [])  # type: ignore[union-attr,arg-type]
+
+
 def _changes(old: Account, new: Account, present: set[str]) -> dict[str, tuple[str, str]]:
     changes = {}
     for column in (*TEXT, *CHOICES, *DATES, *FLAGS):
@@ -348,8 +360,8 @@ def _tax_ids_replace(wanted: dict[int, list[tuple[str, str]]], *, user: Any, rea
     """Each account ends with exactly the tax IDs of its row; one kept keeps its Stripe id."""
     stored = TaxId.objects.filter(account_id__in=wanted)
     keep = {(t.account_id, t.type, t.value) for t in stored}
-    gone = [t.pk for t in stored if (t.type, t.value) not in wanted[t.account_id]]
-    _delete_with_history(TaxId, gone, user=user, reason=reason)
+    gone = [t for t in stored if (t.type, t.value) not in wanted[t.account_id]]
+    delete_with_history(gone, user=user, reason=reason)
     new = [
         TaxId(account_id=pk, type=kind, value=value, country=tax_id_country(kind, value))
         for pk, ids in wanted.items()
@@ -380,19 +392,11 @@ def _contacts_replace(
             elif (contact.name, contact.role, contact.receives_invoices) != (name, role, invoices):
                 contact.name, contact.role, contact.receives_invoices = name, role, invoices
                 changed.append(contact)
-    gone = [c.pk for key, c in stored.items() if key not in seen]
-    _delete_with_history(Contact, gone, user=user, reason=reason)
+    gone = [c for key, c in stored.items() if key not in seen]
+    delete_with_history(gone, user=user, reason=reason)
     save_with_history(
         Contact, new, changed, ["name", "role", "receives_invoices"], user=user, reason=reason
     )
-
-
-def _delete_with_history(model: Any, pks: list[int], *, user: Any, reason: str) -> None:
-    # One at a time: deletions are rare in an import, and each is then in the history with why.
-    for record in model.objects.filter(pk__in=pks):
-        record._change_reason = reason
-        record.history_user = user if getattr(user, "pk", None) else None
-        record.delete()
 
 
 def _push_changed(accounts: list[Account]) -> None:

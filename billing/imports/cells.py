@@ -35,18 +35,18 @@ def text(cell: str) -> str:
 def decimal(cell: str, *, delimiter: str = ",") -> Decimal | None:
     """Plain decimals with a point (1234.56, -0.004). In semicolon-separated files, as
     European spreadsheets write them, a decimal comma too (12,50), except with exactly three
-    digits after it (1,234 is a thousand or one and a bit)."""
+    digits after it (1,234 is a thousand or one and a bit; 0,002 is not ambiguous)."""
     value = cell.strip()
     if not value:
         return None
     if DECIMAL_COMMA.match(value):
-        digits_after = len(value.split(",", 1)[1])
+        whole, digits_after = value.lstrip("+-").split(",", 1)[0], len(value.split(",", 1)[1])
         if delimiter != ";":
             raise CellError(
                 f"'{value}' uses a comma: write amounts with a decimal point and no thousands "
                 "separator (1234.56)."
             )
-        if digits_after == 3:
+        if digits_after == 3 and whole != "0":  # 0,002 has no thousands
             raise CellError(
                 f"'{value}' is ambiguous (a thousands separator or a decimal comma?): write "
                 f"{value.replace(',', '')} or {value.replace(',', '.')}."
@@ -113,8 +113,35 @@ def choice(cell: str, choices: list[tuple[Any, str]]) -> Any:
     for code, label in choices:
         if value.lower() in (str(code).lower(), str(label).lower()):
             return code
-    codes = ", ".join(str(code) for code, _ in choices)
-    raise CellError(f"'{value}' is not one of: {codes}.")
+    # Numbers (months, days) are written by their labels (Monthly, Net 30); codes by code.
+    names = ", ".join(str(label if isinstance(code, int) else code) for code, label in choices)
+    raise CellError(f"'{value}' is not one of: {names}.")
+
+
+def model_value(field: Any, cell: str, *, delimiter: str = ",", date_format: str = "") -> Any:
+    """A cell read for a model field, by the field's type. An empty cell is the field's blank
+    value: none, empty text, or the field's default where it cannot be blank."""
+    from django.db import models
+
+    if not cell.strip():
+        if field.null:
+            return None
+        if field.has_default():
+            return field.get_default()
+        if isinstance(field, models.CharField | models.TextField):
+            return ""
+        raise CellError("is required.")
+    if field.choices:
+        return choice(cell, list(field.choices))
+    if isinstance(field, models.BooleanField):
+        return boolean(cell)
+    if isinstance(field, models.DateField):
+        return day(cell, date_format=date_format)
+    if isinstance(field, models.DecimalField):
+        return decimal(cell, delimiter=delimiter)
+    if isinstance(field, models.IntegerField):
+        return whole_number(cell, delimiter=delimiter)
+    return text(cell)
 
 
 def as_text(value: Any) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 
 from billing.imports.files import FileRefused, Table, read_table
 
@@ -79,7 +79,7 @@ class ImportReport:
                 for column, message in row.errors:
                     yield f"{head}: {column + ': ' if column else ''}{message}"
                 continue
-            if row.action == UPDATE:
+            if row.changes:
                 yield (
                     head
                     + ": "
@@ -189,7 +189,7 @@ def save_with_history(
     model: Any, new: list[Any], changed: list[Any], fields: list[str], *, user: Any, reason: str
 ) -> None:
     """Write in bulk, each record with its history row, as a change by hand would have."""
-    from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+    from simple_history.utils import bulk_create_with_history
 
     user = user if getattr(user, "pk", None) else None  # the command line is nobody
     if new:
@@ -197,9 +197,50 @@ def save_with_history(
             new, model, batch_size=1000, default_user=user, default_change_reason=reason
         )
     if changed:
-        bulk_update_with_history(
-            changed, model, fields, batch_size=1000, default_user=user, default_change_reason=reason
+        if fields:
+            update_in_bulk(model, changed, fields)
+        model.history.bulk_history_create(
+            changed, batch_size=1000, update=True, default_user=user, default_change_reason=reason
         )
+
+
+def update_in_bulk(model: Any, records: list[Any], fields: list[str]) -> None:
+    """UPDATE the fields of many rows, each with its own values. On PostgreSQL one statement
+    joins a VALUES list per thousand rows; Django's bulk_update writes a CASE branch per row
+    and field instead, which costs a second or more per two thousand rows."""
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(records, fields, batch_size=100)
+        return
+    columns = [model._meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), model._meta.pk
+    names = [quote(pk.column), *(quote(c.column) for c in columns)]
+    # Each value cast to its column's type: VALUES alone would read them all as text.
+    row = "({})".format(", ".join(f"%s::{f.db_type(connection)}" for f in (pk, *columns)))
+    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    with connection.cursor() as cursor:
+        for start in range(0, len(records), 1000):
+            batch = records[start : start + 1000]
+            params = [
+                field.get_db_prep_save(getattr(record, field.attname), connection)
+                for record in batch
+                for field in (pk, *columns)
+            ]
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} "  # noqa: S608 - names quoted, values bound
+                f"FROM (VALUES {', '.join([row] * len(batch))}) AS v({', '.join(names)}) "
+                f"WHERE {table}.{names[0]} = v.{names[0]}",
+                params,
+            )
+
+
+def delete_with_history(records: list[Any], *, user: Any, reason: str) -> None:
+    """Delete each record with its history entry: who, and the import as the reason. One at a
+    time: deletions are rare in an import, and this is how the history hears of each."""
+    for record in records:
+        record._change_reason = reason
+        record._history_user = user if getattr(user, "pk", None) else None
+        record.delete()
 
 
 def duplicate_keys(outcomes: list[RowOutcome], column: str) -> None:

@@ -5,7 +5,6 @@ which state, and is harmless when run twice. The admin's buttons and actions cal
 """
 
 from datetime import date, timedelta
-from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -14,9 +13,9 @@ from django.utils import timezone
 from backoffice.models import User
 from billing.contract_rules import raise_if_any
 from billing.models import Contract, ContractLine, PriceTier
-from billing.pricing import add_months, annual_contract_value, total_contract_value
+from billing.pricing import add_months
 from billing.push_status import PushStatus
-from billing.selectors import contract_errors_for, contract_priced_lines, contract_terms
+from billing.selectors import contract_errors_for, contract_values
 from billing.services.invoice_review import account_drafts_review_after_commit
 from customers.selectors import account_visible_to
 
@@ -75,12 +74,7 @@ def contract_number_assign(contract: Contract) -> None:
 
 def contract_values_refresh(contract: Contract) -> Contract:
     """Recompute ACV and TCV from the saved lines (the version priced over its whole term)."""
-    priced = contract_priced_lines(contract)  # loaded once for both
-    terms = contract_terms(contract, whole_term=True, priced=priced)
-    if contract_errors_for(contract, priced=priced):
-        acv = tcv = Decimal(0)  # not meaningful until the prices are valid
-    else:
-        acv, tcv = annual_contract_value(terms), total_contract_value(terms)
+    acv, tcv = contract_values(contract)
     Contract.objects.filter(pk=contract.pk).update(
         annual_contract_value=acv, total_contract_value=tcv
     )

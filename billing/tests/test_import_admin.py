@@ -21,8 +21,16 @@ def login(demo_logins, username: str) -> Client:
     return client
 
 
-def upload(client: Client, content: bytes, name: str = "crm-export.csv") -> str:
-    response = client.post(reverse(IMPORT_URL), {"file": SimpleUploadedFile(name, content)})
+def upload(
+    client: Client,
+    content: bytes,
+    name: str = "crm-export.csv",
+    url: str = IMPORT_URL,
+    resource: str = "accounts",
+) -> str:
+    response = client.post(
+        reverse(url, args=[resource]), {"file": SimpleUploadedFile(name, content)}
+    )
     assert response.status_code == 200
     return response.content.decode()
 
@@ -43,8 +51,8 @@ def test_finance_previews_a_crm_export_confirms_and_the_same_file_again_changes_
 ):
     finance = login(demo_logins, "finance")
     accounts_list = finance.get(reverse("admin:customers_account_changelist")).content.decode()
-    assert "Import from a file" in accounts_list
-    assert "Export CSV" in accounts_list
+    assert "Import accounts" in accounts_list
+    assert "Export accounts (CSV)" in accounts_list
 
     page = upload(finance, CRM_EXPORT)
     assert "Preview of 2 row(s): 2 new, 0 to update, 0 unchanged, 0 with errors." in page
@@ -54,7 +62,9 @@ def test_finance_previews_a_crm_export_confirms_and_the_same_file_again_changes_
 
     # the confirm may reach another web process: the file waits in the database
     other_process = login(demo_logins, "finance")
-    response = other_process.post(reverse(IMPORT_URL), {"upload": upload_id, "confirm": "1"})
+    response = other_process.post(
+        reverse(IMPORT_URL, args=["accounts"]), {"upload": upload_id, "confirm": "1"}
+    )
     assert response.status_code == 302
     imported = Account.objects.get(external_ref="CRM-2001")
     assert imported.history.get().history_change_reason == "import: crm-export.csv"
@@ -84,7 +94,9 @@ def test_a_row_that_became_invalid_after_the_preview_refuses_the_whole_file(demo
 
     User.objects.filter(username="manager").update(username="manager-left")
 
-    page = finance.post(reverse(IMPORT_URL), {"upload": upload_id, "confirm": "1"}).content.decode()
+    page = finance.post(
+        reverse(IMPORT_URL, args=["accounts"]), {"upload": upload_id, "confirm": "1"}
+    ).content.decode()
 
     assert "Nothing imported: 2 row(s) have errors" in page
     assert "no user named &#x27;manager&#x27;" in page
@@ -103,10 +115,50 @@ def test_who_may_import(demo_logins):
     client = Client()
     client.login(username="viewer", password="pw-viewer-1")
     listing = client.get(reverse("admin:customers_account_changelist")).content.decode()
-    assert "Import from a file" not in listing
-    assert client.get(reverse(IMPORT_URL)).status_code == 403
+    assert "Import accounts" not in listing
+    assert client.get(reverse(IMPORT_URL, args=["accounts"])).status_code == 403
 
     manager = login(demo_logins, "manager2")
     page = upload(manager, CRM_EXPORT)  # accounts of "manager", not theirs
     assert "Nothing imported" in page
     assert "you import your own accounts; another manager&#x27;s is not." in page
+
+
+def test_finance_imports_contracts_and_their_lines_from_the_contracts_list(demo_logins):
+    from backoffice.demo_contracts import demo_catalog_ensure
+    from billing.models import Contract
+    from billing.tests.test_import_contracts import CONTRACTS, LINES
+    from customers.tests.factories import AccountFactory
+
+    demo_catalog_ensure()
+    for ref in ("CRM-7001", "CRM-7002"):
+        AccountFactory(external_ref=ref)
+    finance = login(demo_logins, "finance")
+    listing = finance.get(reverse("admin:billing_contract_changelist")).content.decode()
+    assert "Import contracts" in listing
+    assert "Import contract lines" in listing
+    assert "Export contract lines (XLSX)" in listing
+
+    url = "admin:billing_contract_import"
+    for resource, content, new in (("contracts", CONTRACTS, 2), ("contract_lines", LINES, 5)):
+        page = upload(finance, content, f"{resource}.csv", url=url, resource=resource)
+        assert f"Preview of {new} row(s): {new} new" in page
+        upload_id = re.search(r'name="upload" value="(\d+)"', page)[1]
+        response = finance.post(
+            reverse(url, args=[resource]), {"upload": upload_id, "confirm": "1"}
+        )
+        assert response.status_code == 302
+    contract = Contract.objects.get(number="C-2026-07001")
+    page = finance.get(
+        reverse("admin:billing_contract_change", args=[contract.pk])
+    ).content.decode()
+    assert "import: contract_lines.csv" in page  # the change log names the file
+    assert contract.lines.count() == 2
+
+    exported = finance.get(reverse("admin:billing_contract_export", args=["contract_lines"]))
+    assert "1-1000000: 0.002 + 100 flat" in exported.content.decode("utf-8-sig")
+    template = finance.get(
+        reverse("admin:billing_contract_import_template", args=["contract_lines"])
+    )
+    assert template["Content-Disposition"] == 'attachment; filename="contract_lines-template.csv"'
+    assert finance.get(reverse(url, args=["nothing"])).status_code == 404

@@ -1,5 +1,6 @@
 """Expected charges, ACV and TCV: hand-computed cases, then properties over many contracts."""
 
+import dataclasses
 import itertools
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from billing.pricing import (
     Terms,
     Tier,
     add_months,
+    annual_and_total_value,
     annual_contract_value,
     billing_period_containing,
     billing_periods,
@@ -385,6 +387,13 @@ def test_tcv_is_the_sum_of_every_period(t):
     summed = sum((expected_charges(t, p).total for p in periods), D(0))
     # TCV and the periods clip the same slices to the term, so they round alike.
     assert total_contract_value(t) == summed
+
+
+@given(t=contracts(), commit=st.none() | amounts)
+def test_both_values_in_one_pass_are_the_values_one_at_a_time(t, commit):
+    # The imports value thousands of contracts through the one-pass version.
+    t = dataclasses.replace(t, minimum_commit=commit)
+    assert annual_and_total_value(t) == (annual_contract_value(t), total_contract_value(t))
 
 
 @given(
