@@ -214,6 +214,8 @@ class ScratchLine(models.Model):
         app_label = "billing"
         db_table = "bench_scratch_line"
         managed = False
+        # Its key indexed, as ours are: without it each row's lookup reads the whole table.
+        indexes = [models.Index(fields=["contract", "line", "phase_start"], name="bench_key")]
 
     def __str__(self) -> str:
         return f"{self.contract} {self.line} {self.phase_start}"

@@ -48,6 +48,17 @@ class ImportReport:
     dry_run: bool = True
     applied: bool = False
 
+    # The preview lists this many rows, and every row with an error after them.
+    SHOWN = 1000
+
+    @property
+    def shown_rows(self) -> list[RowOutcome]:
+        return self.rows[: self.SHOWN] + [r for r in self.rows[self.SHOWN :] if r.errors]
+
+    @property
+    def not_shown(self) -> int:
+        return len(self.rows) - len(self.shown_rows)
+
     @property
     def ok(self) -> bool:
         return not self.file_errors and not any(r.action == ERROR for r in self.rows)
@@ -192,16 +203,20 @@ def save_with_history(
     from simple_history.utils import bulk_create_with_history
 
     user = user if getattr(user, "pk", None) else None  # the command line is nobody
-    if new:
-        bulk_create_with_history(
-            new, model, batch_size=1000, default_user=user, default_change_reason=reason
-        )
-    if changed:
-        if fields:
-            update_in_bulk(model, changed, fields)
-        model.history.bulk_history_create(
-            changed, batch_size=1000, update=True, default_user=user, default_change_reason=reason
-        )
+    # A slice at a time: each slice's history rows are built, written and let go, so that a
+    # 100,000-line file does not hold a second 100,000 records in memory.
+    for start in range(0, max(len(new), len(changed)), 2000):
+        created, updated = new[start : start + 2000], changed[start : start + 2000]
+        if created:
+            bulk_create_with_history(
+                created, model, batch_size=1000, default_user=user, default_change_reason=reason
+            )
+        if updated:
+            if fields:
+                update_in_bulk(model, updated, fields)
+            model.history.bulk_history_create(
+                updated, update=True, default_user=user, default_change_reason=reason
+            )
 
 
 def update_in_bulk(model: Any, records: list[Any], fields: list[str]) -> None:

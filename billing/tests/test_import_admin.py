@@ -162,3 +162,16 @@ def test_finance_imports_contracts_and_their_lines_from_the_contracts_list(demo_
     )
     assert template["Content-Disposition"] == 'attachment; filename="contract_lines-template.csv"'
     assert finance.get(reverse(url, args=["nothing"])).status_code == 404
+
+
+def test_a_long_preview_lists_the_first_rows_and_every_error(demo_logins, monkeypatch):
+    from billing.imports.engine import ImportReport
+
+    monkeypatch.setattr(ImportReport, "SHOWN", 2)
+    content = "external_ref,legal_name,billing_country,default_currency\n" + "".join(
+        f"CRM-95{n:02d},Firma {n} GmbH,DE,{'EURO' if n == 7 else 'EUR'}\n" for n in range(10)
+    )
+    page = upload(login(demo_logins, "finance"), content.encode())
+    assert [r[:2] for r in rows(page)] == [("2", "CRM-9500"), ("3", "CRM-9501"), ("9", "CRM-9507")]
+    assert "7 more rows without errors, not listed one by one" in page
+    assert "Nothing imported: 1 row(s) have errors (9 new" in page
