@@ -28,6 +28,7 @@ from billing.imports.engine import (
     RowOutcome,
     delete_with_history,
     duplicate_keys,
+    model_errors,
     save_with_history,
 )
 from billing.imports.files import Table
@@ -113,21 +114,16 @@ class AccountResource(Resource):
             tax_ids = self._read_tax_ids(row, outcome) if "tax_ids" in present else None
             contacts = self._read_contacts(row, outcome) if "contacts" in present else None
             if not outcome.errors:
-                try:
-                    account.full_clean(
-                        # Looked up or read from their choices already, once for the file.
-                        exclude=[
-                            "stripe_customer",
-                            "account_manager",
-                            *(c for c in CHOICES if c in present and getattr(account, c)),
-                        ],
-                        validate_unique=False,
-                        validate_constraints=False,
-                    )
-                except ValidationError as error:
-                    for column, messages in error.message_dict.items():
-                        for message in messages:
-                            outcome.error(column if column != "__all__" else "", message)
+                model_errors(
+                    account,
+                    outcome,
+                    # Looked up or read from their choices already, once for the file.
+                    exclude=[
+                        "stripe_customer",
+                        "account_manager",
+                        *(c for c in CHOICES if c in present and getattr(account, c)),
+                    ],
+                )
             if outcome.errors:
                 continue
             if existing is None:

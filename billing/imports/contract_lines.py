@@ -25,7 +25,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, cast
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from billing.imports import cells
@@ -38,6 +37,7 @@ from billing.imports.engine import (
     RowOutcome,
     delete_with_history,
     duplicate_keys,
+    model_errors,
     save_with_history,
 )
 from billing.imports.files import Table
@@ -59,6 +59,9 @@ PHASE_COLUMNS = {
     "flat_amount": "flat_amount",
     "included_units": "included_units",
 }
+# A phase's or a tier's field: the column it is read from.
+PHASE_FIELD_COLUMNS = {"start_date": "phase_start"} | {v: k for k, v in PHASE_COLUMNS.items()}
+TIER_FIELD_COLUMNS = dict.fromkeys(("up_to", "unit_amount", "flat_amount"), "tiers")
 TIER = re.compile(r"^(?P<low>\d+)\s*-\s*(?P<high>\d*)\s*:\s*(?P<price>.+)$")
 TIER_EXAMPLE = "e.g. '1-100: 10.00', '101-: 8.00 + 50 flat' or '1-10: 500 flat'"
 # What a message of contract_rules is about: its line, its phase, and the column to blame.
@@ -273,16 +276,7 @@ class ContractLineResource(Resource):
                 first.error(column, str(error))
         if line.item_id is None and not any(c == "item" for c, _ in first.errors):
             first.error("item", "is required on one of the line's rows (a catalog item code).")
-        try:
-            line.full_clean(
-                exclude=["contract", "item", "position"],
-                validate_unique=False,
-                validate_constraints=False,
-            )
-        except ValidationError as error:
-            for column, messages in error.message_dict.items():
-                for message in messages:
-                    first.error("line" if column == "key" else column, message)
+        model_errors(line, first, exclude=["contract", "item", "position"], columns={"key": "line"})
         stored_phases = {p.start_date: (p, t) for p, t in plan.stored[1]} if plan.stored else {}
         for row in plan.rows:
             self._plan_phase(row, line, stored_phases.get(row.start))
@@ -333,17 +327,9 @@ class ContractLineResource(Resource):
                 row.tiers = tiers_read(row.cells["tiers"], delimiter=self.delimiter)
             except cells.CellError as error:
                 row.outcome.error("tiers", str(error))
-        try:
-            phase.full_clean(exclude=["line"], validate_unique=False, validate_constraints=False)
-            for tier in row.tiers or []:
-                tier.full_clean(
-                    exclude=["phase"], validate_unique=False, validate_constraints=False
-                )
-        except ValidationError as error:
-            for name, messages in error.message_dict.items():
-                column = {v: k for k, v in PHASE_COLUMNS.items()}.get(name, "tiers")
-                for message in messages:
-                    row.outcome.error(column, message)
+        model_errors(phase, row.outcome, exclude=["line"], columns=PHASE_FIELD_COLUMNS)
+        for tier in row.tiers or []:
+            model_errors(tier, row.outcome, exclude=["phase"], columns=TIER_FIELD_COLUMNS)
         row.phase = phase
 
     # --- the contract as a whole, with its lines not in the file

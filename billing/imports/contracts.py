@@ -10,7 +10,6 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from billing.contract_rules import term_errors
@@ -22,6 +21,7 @@ from billing.imports.engine import (
     Resource,
     RowOutcome,
     duplicate_keys,
+    model_errors,
     save_with_history,
 )
 from billing.imports.files import Table
@@ -186,15 +186,8 @@ class ContractResource(Resource):
             if column == "currency" and isinstance(value, str):
                 value = value.upper()
             setattr(contract, column, value)
-        try:
-            if not outcome.errors:  # a cell refused would be refused again, less clearly
-                contract.full_clean(
-                    exclude=NOT_CLEANED, validate_unique=False, validate_constraints=False
-                )
-        except ValidationError as error:
-            for column, messages in error.message_dict.items():
-                for message in messages:
-                    outcome.error(column if column != "__all__" else "", message)
+        if not outcome.errors:  # a cell refused would be refused again, less clearly
+            model_errors(contract, outcome, exclude=NOT_CLEANED)
         for column, message in term_errors(
             start=contract.start_date,
             end=contract.end_date,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
 
 from billing.imports.files import FileRefused, Table, read_table
@@ -247,6 +247,21 @@ def update_in_bulk(model: Any, records: list[Any], fields: list[str]) -> None:
                 f"WHERE {table}.{names[0]} = v.{names[0]}",
                 params,
             )
+
+
+def model_errors(
+    record: Any, outcome: RowOutcome, *, exclude: list[str], columns: dict[str, str] | None = None
+) -> None:
+    """The model's own field rules, as the admin's form runs them (without the uniqueness and
+    constraint queries, which the import checks once for the whole file), each error put on
+    the row's column for its field (`columns` names those that differ)."""
+    try:
+        record.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        for name, messages in error.message_dict.items():
+            column = "" if name == NON_FIELD_ERRORS else (columns or {}).get(name, name)
+            for message in messages:
+                outcome.error(column, message)
 
 
 def delete_with_history(records: list[Any], *, user: Any, reason: str) -> None:

@@ -409,3 +409,13 @@ def test_the_tiers_column_reads_and_writes_back_the_same(cell, tiers):
 def test_the_tiers_column_refuses_what_it_cannot_read_exactly(cell, error):
     with pytest.raises(CellError, match=error.replace("[", r"\[").replace("+", r"\+")):
         tiers_read(cell)
+
+
+def test_a_tier_finer_than_a_unit_price_can_be_is_refused_on_the_tiers_column(people):
+    run_import(ContractResource, CONTRACTS, user=people["finance"], dry_run=False)
+    fine = LINES.replace(b"1-1000000: 0,002 + 100 flat", b"1-1000000: 0,0000001 + 100 flat")
+    errors = messages(run_import(ContractLineResource, fine, user=people["finance"]))
+    assert errors == [
+        "row 5 (C-2026-07001 api from the start): error: tiers: Ensure that there are no more "
+        "than 6 decimal places."
+    ]
