@@ -191,6 +191,11 @@ class ContractLineResource(Resource):
             .values_list("pk", flat=True)
         )
         self.stored = contracts_priced_lines(current.values())
+        self.stored_lines = {
+            (pk, line.key): (line, phases)
+            for pk, lines in self.stored.items()
+            for line, phases in lines
+        }
         self.stored_phases = {
             phase.pk: (phase, tiers)
             for lines in self.stored.values()
@@ -253,8 +258,7 @@ class ContractLineResource(Resource):
     # --- one line: its own fields, its phases, their tiers
 
     def _plan_line(self, plan: LinePlan) -> None:
-        stored = {line.key: (line, phases) for line, phases in self.stored[plan.contract.pk]}
-        plan.stored = stored.get(plan.key)
+        plan.stored = self.stored_lines.get((plan.contract.pk, plan.key))
         if plan.stored is None:
             line = ContractLine(contract=plan.contract, key=plan.key)
         else:
@@ -433,8 +437,10 @@ class ContractLineResource(Resource):
                         cells.as_text(getattr(stored[0], name)),
                         cells.as_text(getattr(phase, name)),
                     )
-            if row.tiers is not None and tiers_text(row.tiers) != tiers_text(stored[1]):
-                row.outcome.changes["tiers"] = (tiers_text(stored[1]), tiers_text(row.tiers))
+            if row.tiers is not None:
+                before, after = tiers_text(stored[1]), tiers_text(row.tiers)
+                if before != after:
+                    row.outcome.changes["tiers"] = (before, after)
             row.outcome.action = UPDATE if row.outcome.changes else UNCHANGED
         if first.changes and first.action in (UNCHANGED, ""):
             first.action = UPDATE
@@ -507,7 +513,7 @@ class ContractLineResource(Resource):
             PricePhase,
             new_phases,
             changed_phases,
-            ["end_date", *(n for n in PHASE_COLUMNS.values() if n != "end_date")],
+            list(PHASE_COLUMNS.values()),
             user=user,
             reason=reason,
         )
