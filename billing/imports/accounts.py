@@ -316,13 +316,9 @@ def _choices(column: str) -> list[tuple[Any, str]]:
 
 
 def _changes(old: Account, new: Account, present: set[str]) -> dict[str, tuple[str, str]]:
-    changes = {}
-    for column in (*TEXT, *CHOICES, *DATES, *FLAGS):
-        if column in present and getattr(old, column) != getattr(new, column):
-            changes[column] = (
-                cells.as_text(getattr(old, column)),
-                cells.as_text(getattr(new, column)),
-            )
+    changes = cells.field_changes(
+        old, new, [c for c in (*TEXT, *CHOICES, *DATES, *FLAGS) if c in present]
+    )
     if "account_manager" in present and old.account_manager_id != new.account_manager_id:
         changes["account_manager"] = (
             old.account_manager.username if old.account_manager else "",

@@ -6,6 +6,7 @@ preview's old -> new, so an export re-imported reads "unchanged".
 """
 
 import re
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -155,6 +156,32 @@ def as_text(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+def field_cell(model: Any, column: str, value: Any) -> Any:
+    """A field's value as its cell: a number of months or days as its label (Monthly, Net
+    30), which the import reads back; everything else as it is."""
+    field = model._meta.get_field(column)
+    if field.choices and isinstance(value, int) and not isinstance(value, bool):
+        return dict(field.choices)[value]
+    return value
+
+
+def field_changes(
+    old: Any, new: Any, columns: Iterable[str], fields: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """The columns whose field differs between a stored record and its imported copy, each
+    as (old, new) text for the preview. `fields` names the fields that differ from columns."""
+    changes = {}
+    for column in columns:
+        name = (fields or {}).get(column, column)
+        before, after = getattr(old, name), getattr(new, name)
+        if before != after:
+            changes[column] = (
+                as_text(field_cell(type(old), name, before)),
+                as_text(field_cell(type(old), name, after)),
+            )
+    return changes
 
 
 def neutralised(value: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any, cast
 from django.utils import timezone
 
 from billing.imports import cells
-from billing.imports.contracts import field_cell, values_refresh
+from billing.imports.contracts import values_refresh
 from billing.imports.engine import (
     NEW,
     UNCHANGED,
@@ -405,17 +405,11 @@ class ContractLineResource(Resource):
             return
         old_line, old_phases = plan.stored
         first = plan.rows[0].outcome
-        for column in LINE_COLUMNS:
-            if column not in self.present:
-                continue
-            before, after = getattr(old_line, column), getattr(line, column)
-            if column == "item":
-                before, after = old_line.item.code, line.item.code
-            if before != after:
-                first.changes[column] = (
-                    cells.as_text(field_cell(ContractLine, column, before)),
-                    cells.as_text(field_cell(ContractLine, column, after)),
-                )
+        if "item" in self.present and old_line.item_id != line.item_id:
+            first.changes["item"] = (old_line.item.code, line.item.code)
+        first.changes |= cells.field_changes(
+            old_line, line, [c for c in LINE_COLUMNS if c in self.present and c != "item"]
+        )
         kept = {r.phase.pk for r in plan.rows if r.phase is not None and r.phase.pk}
         for phase, tiers in old_phases:
             if phase.pk not in kept:
@@ -431,12 +425,9 @@ class ContractLineResource(Resource):
                 row.outcome.action = NEW
                 continue
             phase = cast(PricePhase, row.phase)
-            for column, name in PHASE_COLUMNS.items():
-                if column in self.present and getattr(stored[0], name) != getattr(phase, name):
-                    row.outcome.changes[column] = (
-                        cells.as_text(getattr(stored[0], name)),
-                        cells.as_text(getattr(phase, name)),
-                    )
+            row.outcome.changes |= cells.field_changes(
+                stored[0], phase, [c for c in PHASE_COLUMNS if c in self.present], PHASE_COLUMNS
+            )
             if row.tiers is not None:
                 before, after = tiers_text(stored[1]), tiers_text(row.tiers)
                 if before != after:

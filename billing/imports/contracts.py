@@ -59,15 +59,6 @@ TERMS = (
 NOT_CLEANED = [f.name for f in Contract._meta.concrete_fields if f.is_relation]
 
 
-def field_cell(model: Any, column: str, value: Any) -> Any:
-    """A field's value as its cell: a number of months or days as its label (Monthly, Net
-    30), which the import reads back; everything else as it is."""
-    field = model._meta.get_field(column)
-    if field.choices and isinstance(value, int) and not isinstance(value, bool):
-        return dict(field.choices)[value]
-    return value
-
-
 def values_refresh(contract: Contract, priced: list[PricedLine]) -> None:
     """Annual and total value, as contract_values_refresh sets them, from the lines in hand."""
     contract.annual_contract_value, contract.total_contract_value = contract_values(
@@ -203,14 +194,7 @@ class ContractResource(Resource):
         changes = {}
         if old.account_id != new.account_id:
             changes["account"] = (account_refs[old.account_id], new.account.external_ref)
-        for column in TERMS:
-            before, after = getattr(old, column), getattr(new, column)
-            if column in present and before != after:
-                changes[column] = (
-                    cells.as_text(field_cell(Contract, column, before)),
-                    cells.as_text(field_cell(Contract, column, after)),
-                )
-        return changes
+        return changes | cells.field_changes(old, new, [c for c in TERMS if c in present])
 
     def write(self) -> None:
         reason = f"import: {self.options.source or 'contracts file'}"
@@ -244,7 +228,7 @@ class ContractResource(Resource):
             yield [
                 contract.number,
                 contract.account.external_ref,
-                *(field_cell(Contract, c, getattr(contract, c)) for c in TERMS),
+                *(cells.field_cell(Contract, c, getattr(contract, c)) for c in TERMS),
             ]
 
     def template_rows(self) -> list[list[str]]:
