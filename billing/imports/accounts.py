@@ -33,7 +33,6 @@ from billing.imports.engine import (
 )
 from billing.imports.files import Table
 from customers.models import Account, Contact, TaxId
-from customers.selectors import VIEW_ALL_ACCOUNTS
 from customers.tax_ids import tax_id_country, tax_id_normalize
 
 TEXT = (
@@ -89,7 +88,6 @@ class AccountResource(Resource):
                 username__in={cells.text(r.get("account_manager", "")) for _, r in table.rows}
             )
         }
-        sees_all = self.user.has_perm(VIEW_ALL_ACCOUNTS)
         outcomes: list[RowOutcome] = []
         self.planned: list[tuple[RowOutcome, Account, Any, Any]] = []
         for number, row in table.rows:
@@ -100,7 +98,7 @@ class AccountResource(Resource):
                 outcome.error("external_ref", "is required: it is the account's key.")
                 continue
             existing = stored.get(ref)
-            if existing and not sees_all and existing.account_manager_id != self.user.pk:
+            if existing and not self.sees_all and existing.account_manager_id != self.user.pk:
                 outcome.error(
                     "external_ref",
                     f"{ref} is another account manager's account; you import only your own.",
@@ -110,7 +108,7 @@ class AccountResource(Resource):
             account = Account() if existing is None else copy.copy(existing)
             if existing is None:
                 account.external_ref = ref
-            self._read_fields(row, present, account, outcome, managers, sees_all)
+            self._read_fields(row, present, account, outcome, managers)
             tax_ids = self._read_tax_ids(row, outcome) if "tax_ids" in present else None
             contacts = self._read_contacts(row, outcome) if "contacts" in present else None
             if not outcome.errors:
@@ -152,7 +150,6 @@ class AccountResource(Resource):
         account: Account,
         outcome: RowOutcome,
         managers: dict[str, Any],
-        sees_all: bool,
     ) -> None:
         for column in TEXT:
             if column in present:
@@ -185,13 +182,13 @@ class AccountResource(Resource):
             manager = managers.get(username) if username else None
             if username and manager is None:
                 outcome.error("account_manager", f"no user named '{username}'.")
-            elif not sees_all and manager is not None and manager.pk != self.user.pk:
+            elif not self.sees_all and manager is not None and manager.pk != self.user.pk:
                 outcome.error(
                     "account_manager", "you import your own accounts; another manager's is not."
                 )
             else:
                 account.account_manager = manager
-        if account.pk is None and not sees_all:
+        if account.pk is None and not self.sees_all:
             account.account_manager = self.user  # an account manager's new account is theirs
 
     def _read_tax_ids(self, row: dict[str, str], outcome: RowOutcome) -> list[tuple[str, str]]:
@@ -236,7 +233,7 @@ class AccountResource(Resource):
         return found
 
     def write(self) -> None:
-        reason = f"import: {self.options.source or 'accounts file'}"
+        reason = self.reason
         now = timezone.now()
         writes = [(o, a, t, c) for o, a, t, c in self.planned if o.action in (NEW, UPDATE)]
         new = [a for o, a, _, _ in writes if o.action == NEW]

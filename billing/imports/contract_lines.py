@@ -48,7 +48,7 @@ from billing.selectors import (
     contracts_current_versions,
     contracts_priced_lines,
 )
-from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
+from customers.selectors import accounts_visible_to
 
 LINE_COLUMNS = ("item", "description", "pricing_model", "metric")
 # column: the phase's field
@@ -208,7 +208,6 @@ class ContractLineResource(Resource):
                 code__in={cells.text(r["item"]) for _, r in table.rows}
             )
         }
-        sees_all = self.user.has_perm(VIEW_ALL_ACCOUNTS)
         outcomes: list[RowOutcome] = []
         plans: dict[tuple[str, str], LinePlan] = {}
         for number, row in table.rows:
@@ -230,8 +229,7 @@ class ContractLineResource(Resource):
             elif contract is None:
                 outcome.error(
                     "contract",
-                    f"no contract numbered '{ref}'{'' if sees_all else ' among yours'}; import "
-                    "the contract first.",
+                    f"no contract numbered '{ref}'{self.among_yours}; import the contract first.",
                 )
             elif contract.account_id not in own:
                 outcome.error(
@@ -439,8 +437,7 @@ class ContractLineResource(Resource):
     # --- writing
 
     def write(self) -> None:
-        reason = f"import: {self.options.source or 'contract lines file'}"
-        user = self.user
+        reason, user = self.reason, self.user
         now = timezone.now()
         changed_plans = [
             p for p in self.plans if any(r.outcome.action in (NEW, UPDATE) for r in p.rows)

@@ -21,6 +21,7 @@ from billing.imports.engine import (
     Resource,
     RowOutcome,
     duplicate_keys,
+    history_user,
     model_errors,
     save_with_history,
 )
@@ -34,7 +35,7 @@ from billing.selectors import (
     contracts_priced_lines,
 )
 from customers.models import Account
-from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
+from customers.selectors import accounts_visible_to
 
 # The contract's own terms, read and written by their model field's type.
 TERMS = (
@@ -94,7 +95,6 @@ class ContractResource(Resource):
         )
         own = set(visible.filter(pk__in=account_refs).values_list("pk", flat=True))
         self.priced = contracts_priced_lines(current.values())
-        sees_all = self.user.has_perm(VIEW_ALL_ACCOUNTS)
         outcomes: list[RowOutcome] = []
         self.planned: list[tuple[RowOutcome, Contract]] = []
         for number, row in table.rows:
@@ -113,11 +113,11 @@ class ContractResource(Resource):
                 )
                 continue
             contract = (
-                Contract(number=key, created_by=self.user if self.user.pk else None)
+                Contract(number=key, created_by=history_user(self.user))
                 if existing is None
                 else copy.copy(existing)  # a copy: the stored values stay to compare with
             )
-            self._read(row, present, contract, outcome, accounts, sees_all)
+            self._read(row, present, contract, outcome, accounts)
             if outcome.errors:
                 continue
             if existing is None:
@@ -149,15 +149,11 @@ class ContractResource(Resource):
         contract: Contract,
         outcome: RowOutcome,
         accounts: dict[str, Account],
-        sees_all: bool,
     ) -> None:
         ref = cells.text(row["account"])
         account = accounts.get(ref)
         if account is None:
-            outcome.error(
-                "account",
-                f"no account with external reference '{ref}'{'' if sees_all else ' among yours'}.",
-            )
+            outcome.error("account", self.unknown_account(ref))
         else:
             contract.account = account
         for column in TERMS:
@@ -197,7 +193,6 @@ class ContractResource(Resource):
         return changes | cells.field_changes(old, new, [c for c in TERMS if c in present])
 
     def write(self) -> None:
-        reason = f"import: {self.options.source or 'contracts file'}"
         now = timezone.now()
         new = [c for o, c in self.planned if o.action == NEW]
         changed = [c for o, c in self.planned if o.action == UPDATE]
@@ -217,7 +212,7 @@ class ContractResource(Resource):
             "lock_version",
             "updated_at",
         ]
-        save_with_history(Contract, new, changed, fields, user=self.user, reason=reason)
+        save_with_history(Contract, new, changed, fields, user=self.user, reason=self.reason)
 
     def export_rows(self, queryset: Any) -> Iterator[list[Any]]:
         # One row per number: the version an import would change.

@@ -22,6 +22,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import connection, transaction
 
 from billing.imports.files import FileRefused, Table, read_table
+from customers.selectors import VIEW_ALL_ACCOUNTS
 
 NEW, UPDATE, UNCHANGED, ERROR = "new", "update", "unchanged", "error"
 
@@ -128,6 +129,20 @@ class Resource:
         self.user = user
         self.options = options
         self.delimiter = delimiter
+        # Finance sees every account; an account manager is told "not among yours".
+        self.sees_all = user is not None and user.has_perm(VIEW_ALL_ACCOUNTS)
+
+    @property
+    def reason(self) -> str:
+        """Why, in the history of every record the import writes."""
+        return f"import: {self.options.source or self.name.replace('_', ' ') + ' file'}"
+
+    @property
+    def among_yours(self) -> str:
+        return "" if self.sees_all else " among yours"
+
+    def unknown_account(self, ref: str) -> str:
+        return f"no account with external reference '{ref}'{self.among_yours}."
 
     def check_and_plan(self, table: Table) -> list[RowOutcome]:
         """Read and validate every row; remember what to write. Runs inside the import's
@@ -196,13 +211,18 @@ def _check_header(resource_class: type[Resource], table: Table) -> None:
         raise FileRefused("The file has a header but no rows.")
 
 
+def history_user(user: Any) -> Any:
+    """The person the history names: nobody for the command line without --user."""
+    return user if getattr(user, "pk", None) else None
+
+
 def save_with_history(
     model: Any, new: list[Any], changed: list[Any], fields: list[str], *, user: Any, reason: str
 ) -> None:
     """Write in bulk, each record with its history row, as a change by hand would have."""
     from simple_history.utils import bulk_create_with_history
 
-    user = user if getattr(user, "pk", None) else None  # the command line is nobody
+    user = history_user(user)
     # A slice at a time: each slice's history rows are built, written and let go, so that a
     # 100,000-line file does not hold a second 100,000 records in memory.
     for start in range(0, max(len(new), len(changed)), 2000):
@@ -269,7 +289,7 @@ def delete_with_history(records: list[Any], *, user: Any, reason: str) -> None:
     time: deletions are rare in an import, and this is how the history hears of each."""
     for record in records:
         record._change_reason = reason
-        record._history_user = user if getattr(user, "pk", None) else None
+        record._history_user = history_user(user)
         record.delete()
 
 

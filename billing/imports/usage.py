@@ -54,12 +54,7 @@ class UsageResource(Resource):
             ref, metric = cells.text(row["account"]), cells.text(row["metric"])
             account = accounts.get(ref)
             if account is None:
-                outcome.error(
-                    "account",
-                    f"no account with external reference '{ref}'"
-                    + ("" if self.user.has_perm("customers.view_all_accounts") else " among yours")
-                    + ".",
-                )
+                outcome.error("account", self.unknown_account(ref))
             elif metric not in metrics.get(account.pk, set()):
                 known = ", ".join(sorted(metrics.get(account.pk, set()))) or "none"
                 outcome.error(
@@ -132,7 +127,6 @@ class UsageResource(Resource):
                     )
 
     def write(self) -> None:
-        reason = f"import: {self.options.source or 'usage file'}"
         now = timezone.now()
         for record in [*self.new, *self.changed]:
             record.source, record.updated_at = self.options.source[:200], now
@@ -142,7 +136,7 @@ class UsageResource(Resource):
             self.changed,
             [*FIELDS, "source", "updated_at"],
             user=self.user,
-            reason=reason,
+            reason=self.reason,
         )
 
     def export_rows(self, queryset: Any) -> Iterator[list[Any]]:
