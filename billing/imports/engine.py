@@ -58,7 +58,7 @@ class ImportReport:
 
     @property
     def not_shown(self) -> int:
-        return len(self.rows) - len(self.shown_rows)
+        return sum(1 for r in self.rows[self.SHOWN :] if not r.errors)
 
     @property
     def ok(self) -> bool:
