@@ -38,9 +38,9 @@ import django
 
 django.setup()
 
-from django.conf import settings
 from django.db import connection, models
-from django.test.utils import setup_test_environment
+
+from bench.database import bench_database
 
 LINE_ROWS_PER_CONTRACT = 5
 # currency, country, seat price a year, tiers of API usage, support fee a billing period
@@ -257,16 +257,7 @@ def main() -> None:
     from backoffice.demo import demo_users_ensure
     from backoffice.demo_contracts import demo_catalog_ensure
 
-    setup_test_environment()
-    settings.DEBUG = False
-    name = str(connection.settings_dict["NAME"])
-    bench_db = (
-        f"{name}_contract_import"
-        if connection.vendor != "sqlite"
-        else str(Path(name).with_name(f"{Path(name).stem}_contract_import.sqlite3"))
-    )
-    connection.settings_dict["TEST"]["NAME"] = bench_db
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=not args.create_db)
+    bench_db = bench_database("contract_import", rebuild=args.create_db)
     print(f"database: {connection.vendor} ({bench_db})")
     try:
         finance = next(u for u in demo_users_ensure(password="bench") if u.username == "finance")

@@ -45,7 +45,9 @@ django.setup()
 from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, setup_test_environment
+from django.test.utils import CaptureQueriesContext
+
+from bench.database import bench_database
 
 ROUNDS = 20
 # At both sizes the queue fills a whole page (100 rows), so the ratio shows growth with the table.
@@ -598,20 +600,9 @@ def main() -> None:
     from backoffice.demo import demo_users_ensure
     from billing.models import InvoiceReview
 
-    setup_test_environment()
-    # As in production: no query log kept on every request.
-    settings.DEBUG = False
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # A database of its own, apart from the test suite's, named after DATABASE_URL's.
-    name = str(connection.settings_dict["NAME"])
-    bench_db = (
-        f"{name}_invoice_queue"
-        if connection.vendor != "sqlite"
-        else str(Path(name).with_name(f"{Path(name).stem}_invoice_queue.sqlite3"))
-    )
-    connection.settings_dict["TEST"]["NAME"] = bench_db
     started = time.perf_counter()
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=not args.create_db)
+    bench_db = bench_database("invoice_queue", rebuild=args.create_db)
     ready = time.perf_counter() - started
     print(f"database: {connection.vendor} ({bench_db}), ready in {ready:.1f} s")
     try:
