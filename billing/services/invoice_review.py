@@ -237,7 +237,7 @@ def _locked_review(review: InvoiceReview) -> InvoiceReview:
 def _save(review: InvoiceReview, by: Any, why: str) -> None:
     # The audit trail: who did it and why, in the review's history.
     review._change_reason = why  # type: ignore[attr-defined]
-    review.history_user = by  # type: ignore[attr-defined]
+    review._history_user = by  # type: ignore[attr-defined]  # what django-simple-history reads
     review.save()
 
 
