@@ -6,11 +6,19 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from backoffice.models import User
 from billing.contract_rules import LineInput, PhaseInput, TierInput, contract_errors
-from billing.models import Contract, ContractLine, PricePhase, PriceTier, UsageQuantity
+from billing.models import (
+    Contract,
+    ContractLine,
+    InvoiceReview,
+    PricePhase,
+    PriceTier,
+    UsageQuantity,
+)
 from billing.pricing import (
     Line,
     PeriodCharges,
@@ -283,10 +291,6 @@ def usage_for_period(
 def invoice_review_currencies() -> list[str]:
     """The currencies of the invoices under review, for the queue's filter. On PostgreSQL one
     index step per currency (a loose index scan), not a read of every row as DISTINCT is."""
-    from django.db import connection
-
-    from billing.models import InvoiceReview
-
     if connection.vendor != "postgresql":
         found = InvoiceReview.objects.order_by().values_list("currency", flat=True).distinct()
         return sorted(c for c in found if c)
