@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,40 @@ def stripe_standin(stripe_server: str, settings: Any) -> str:
     settings.STRIPE_API_BASE = stripe_server
     settings.STRIPE_SECRET_KEY = TEST_STRIPE_SECRET_KEY
     return stripe_server
+
+
+@pytest.fixture
+def faults(stripe_standin: str, settings: Any) -> Iterator[Callable[..., None]]:
+    """Turns the stand-in's fault injection on (a share of requests answered 429, 500 or late)
+    and off; off again after the test."""
+    # Our client gives up before the stand-in's late answers arrive, as with a real timeout.
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5
+    settings.STRIPE_MAX_ATTEMPTS = 3
+
+    def switch(on: bool, rate: float = 0.3) -> None:
+        if on:
+            _standin_config(
+                stripe_standin,
+                "POST",
+                "/_config/faults",
+                {
+                    "rate": rate,
+                    "kinds": ["429", "500", "timeout"],
+                    "seed": 11,
+                    "timeout_seconds": 1,
+                },
+            )
+        else:
+            _standin_config(stripe_standin, "DELETE", "/_config/faults")
+
+    yield switch
+    switch(False)
+
+
+def _standin_config(base: str, method: str, path: str, body: Any = None) -> Any:
+    from billing.tests.test_stripe_standin_gaps import standin_config
+
+    return standin_config(base, method, path, body)
 
 
 def database_url_for_other_processes() -> str:

@@ -22,7 +22,6 @@ class BackofficeAdminSite(admin.AdminSite):
     SECTIONS = {
         "Invoice review": ("billing", ("invoicereview", "invoiceapprovallimit")),
         "Tax settings": ("billing", ("taxrate", "taxrule")),
-        "Stripe sync": ("billing", ("syncstatus", "stripeevent")),
     }
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> Any:

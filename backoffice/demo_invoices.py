@@ -19,9 +19,9 @@ from billing.models import Contract, InvoiceReview, PricePhase, TaxRate, UsageQu
 from billing.money import ROUNDING, to_stripe_amount, to_stripe_unit_amount_decimal
 from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp, expected_charges
 from billing.services.invoice_review import contract_expectation, invoice_review_run
-from billing.sync.mirror import Mirror
-from billing.sync.object_types import object_type
 from customers.models import Account
+from stripe_sync.mirror import Mirror
+from stripe_sync.object_types import object_type
 
 DEMO_STRIPE_ACCOUNT = "acct_demo_backoffice"
 # Stamped with one moment, so that loading the demo again writes nothing new.

@@ -47,9 +47,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "billing.import_usagequantity",
         "billing.export_usagequantity",
         # The Stripe sync: its health, the events received, "sync now" and "retry".
-        "billing.view_syncstatus",
-        "billing.view_stripeevent",
-        "billing.run_stripe_sync",
+        "stripe_sync.view_syncstatus",
+        "stripe_sync.view_stripeevent",
+        "stripe_sync.run_stripe_sync",
         # Finance ops see and adjust the periodic jobs (sync schedules and the like).
         "django_celery_beat.view_periodictask",
         "django_celery_beat.change_periodictask",

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "import_export",
     "nested_admin",
     "backoffice",
+    "stripe_sync",
     "customers",
     "billing",
 ]
@@ -176,7 +177,7 @@ STRIPE_API_VERSION = "2026-08-26.dahlia"
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
-# Our own Stripe connection (billing/stripe_api.py): seconds before a request is given up (and
+# Our own Stripe connection (stripe_sync/client.py): seconds before a request is given up (and
 # retried), attempts per request on 429/409/5xx/network errors.
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
 STRIPE_MAX_ATTEMPTS = env.int("STRIPE_MAX_ATTEMPTS", default=4)

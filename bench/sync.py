@@ -41,7 +41,7 @@ from django.test.utils import CaptureQueriesContext, setup_test_environment
 from djstripe import models as djstripe_models
 
 from bench.stripe_pages import StripePages, serve_in_subprocess
-from billing.models import StripeEvent, StripeObjectVersion, SyncStatus
+from stripe_sync.models import StripeEvent, StripeObjectVersion, SyncStatus
 
 SECRET_KEY = "sk_test_" + "benchsync0123456789abcdef"
 WEBHOOK_SECRET = "whsec_bench"
@@ -82,7 +82,7 @@ def mirror_check(pages: StripePages) -> str:
 
 
 def run_engine(server, pages: StripePages) -> dict:
-    from billing.sync.backfill import backfill
+    from stripe_sync.backfill import backfill
 
     empty_mirror()
     server.reset_stats()
@@ -98,7 +98,7 @@ def run_engine(server, pages: StripePages) -> dict:
 
 
 def run_djstripe(server, pages: StripePages) -> dict:
-    from billing.apps import refuse_storing_stripe_keys
+    from stripe_sync.apps import refuse_storing_stripe_keys
 
     empty_mirror()
     server.reset_stats()
@@ -136,7 +136,7 @@ def sign(payload: str) -> str:
 
 
 def run_webhooks(pages: StripePages, count: int) -> dict:
-    from billing.sync.events import event_process
+    from stripe_sync.events import event_process
 
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     StripeEvent.objects.all().delete()
@@ -217,7 +217,7 @@ def main() -> None:
     # The sync alone is measured: reviewing drafts is another workload.
     settings.INVOICE_REVIEW_ON_SYNC = False
     # dj-stripe reads stripe-python's module globals.
-    from billing.stripe_api import configure_stripe
+    from stripe_sync.client import configure_stripe
 
     configure_stripe()
     objects = 2 * args.objects

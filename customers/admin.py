@@ -12,15 +12,15 @@ from djstripe.models import TaxId as MirroredTaxId
 
 from backoffice.admin_site import BackofficeAdmin, plain_column
 from billing.admin.file_imports import FileImportExportMixin
-from billing.admin.stripe_writes import send_to_stripe, stripe_writes_table
 from billing.imports.accounts import AccountResource
 from billing.models import Contract
 from billing.money import format_amount
-from billing.services.stripe_push import push_after_commit
 from billing.tasks import account_push_to_stripe_task
 from billing.tax_readiness import account_tax_readiness, accounts_tax_readiness, tax_readiness_html
 from customers.models import Account, Contact, TaxId
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
+from stripe_sync.admin import refused_while_disconnected, stripe_writes_table
+from stripe_sync.writes import push_after_commit, stripe_writes_of
 
 
 class CountryInUseFilter(admin.SimpleListFilter):
@@ -143,7 +143,7 @@ class AccountAdmin(FileImportExportMixin, BackofficeAdmin):
         "stripe_writes",
         "tax_readiness",
     )
-    actions = (send_to_stripe,)
+    actions = ("send_to_stripe",)
     inlines = (ContactInline, TaxIdInline, ContractInline)
     show_full_result_count = False
     fieldsets = (
@@ -218,7 +218,15 @@ class AccountAdmin(FileImportExportMixin, BackofficeAdmin):
 
     @admin.display(description="sent to Stripe")
     def stripe_writes(self, account: Account) -> str:
-        return stripe_writes_table(account.stripe_writes.all())
+        return stripe_writes_table(stripe_writes_of(account))
+
+    @admin.action(description="Send the selected records to Stripe now")
+    def send_to_stripe(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        if refused_while_disconnected(self, request):
+            return
+        for pk in queryset.values_list("pk", flat=True):
+            push_after_commit(account_push_to_stripe_task, pk)
+        self.message_user(request, f"{queryset.count()} account(s) queued for Stripe.")
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

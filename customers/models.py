@@ -5,8 +5,8 @@ from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from billing.money import CURRENCY_CHOICES, validate_currency
-from billing.push_status import StripePushState
 from customers.tax_ids import TAX_ID_TYPE_CHOICES, tax_id_country, tax_id_normalize
+from stripe_sync.models import StripePushState
 
 
 class Account(StripePushState):

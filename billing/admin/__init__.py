@@ -1,3 +1,3 @@
-from billing.admin import catalog, contracts, invoices, sync, tax, usage
+from billing.admin import catalog, contracts, invoices, tax, usage
 
-__all__ = ["catalog", "contracts", "invoices", "sync", "tax", "usage"]
+__all__ = ["catalog", "contracts", "invoices", "tax", "usage"]

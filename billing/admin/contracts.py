@@ -21,7 +21,6 @@ from django.utils.html import format_html, format_html_join
 from backoffice.admin_site import BackofficeAdmin, plain_column
 from backoffice.models import User
 from billing.admin.file_imports import FileImportExportMixin
-from billing.admin.stripe_writes import send_to_stripe, stripe_writes_table
 from billing.contract_rules import (
     LineInput,
     PhaseInput,
@@ -41,8 +40,11 @@ from billing.selectors import (
     contracts_visible_to,
 )
 from billing.services import contracts as services
+from billing.tasks import contract_push_to_stripe_task
 from billing.tax_readiness import account_tax_readiness, tax_readiness_html
 from customers.selectors import accounts_visible_to
+from stripe_sync.admin import refused_while_disconnected, stripe_writes_table
+from stripe_sync.writes import push_after_commit, stripe_writes_of
 
 # --- Inlines: lines -> phases (ramps) -> tiers
 
@@ -337,7 +339,7 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
         "stripe_push_error",
         "stripe_writes",
     )
-    actions = (send_to_stripe,)
+    actions = ("send_to_stripe",)
     fieldsets = (
         (None, {"fields": ("number", "account", "status", "workflow", "versions")}),
         (
@@ -390,7 +392,21 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
 
     @admin.display(description="sent to Stripe")
     def stripe_writes(self, contract: Contract) -> str:
-        return stripe_writes_table(contract.stripe_writes.all())
+        return stripe_writes_table(stripe_writes_of(contract))
+
+    @admin.action(description="Send the selected records to Stripe now")
+    def send_to_stripe(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
+        if refused_while_disconnected(self, request):
+            return
+        if not request.user.has_perm(services.APPROVE_CONTRACT):
+            self.message_user(request, "Only finance sends contracts to Stripe.", messages.ERROR)
+            return
+        active = queryset.filter(status=Contract.Status.ACTIVE)
+        skipped = queryset.count() - active.count()
+        for pk in active.values_list("pk", flat=True):
+            push_after_commit(contract_push_to_stripe_task, pk)
+        note = f" ({skipped} not active: only active contracts go to Stripe)" if skipped else ""
+        self.message_user(request, f"{active.count()} contract(s) queued for Stripe{note}.")
 
     def get_fieldsets(self, request: HttpRequest, obj: Contract | None = None) -> Any:
         # Version, amended contract and effective date mean something on amendments only.

@@ -32,6 +32,8 @@ from billing.money import format_amount, format_minor
 from billing.selectors import invoice_review_currencies
 from billing.services import invoice_review as reviews
 from customers.models import Account
+from stripe_sync.admin import stripe_writes_table
+from stripe_sync.writes import stripe_writes_of
 
 T = TypeVar("T")
 
@@ -165,6 +167,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         "lines_side_by_side",
         "tax_breakdown",
         "decisions",
+        "stripe_writes",
     )
     fields = readonly_fields
 
@@ -429,6 +432,11 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         if review.note:
             parts.append(f"note: {review.note}")
         return "; ".join(parts) or "none yet"
+
+    @admin.display(description="sent to Stripe")
+    def stripe_writes(self, review: InvoiceReview) -> str:
+        """Holding, finalizing, voiding...: each request to Stripe and how it went."""
+        return stripe_writes_table(stripe_writes_of(review))
 
     # --- deciding
 

@@ -7,11 +7,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from backoffice.admin_site import BackofficeAdmin
-from billing.admin.stripe_writes import stripe_writes_table
-from billing.models import StripeWrite, TaxRate, TaxRule
-from billing.services.stripe_push import push_after_commit
+from billing.models import TaxRate, TaxRule
 from billing.services.tax import FIXED_IN_STRIPE, tax_rate_archive, tax_rate_replace
 from billing.tasks import tax_rate_push_to_stripe_task
+from stripe_sync.admin import stripe_writes_table
+from stripe_sync.writes import push_after_commit, stripe_writes_of
 
 
 @admin.register(TaxRate)
@@ -72,9 +72,7 @@ class TaxRateAdmin(BackofficeAdmin):
 
     @admin.display(description="sent to Stripe")
     def stripe_writes(self, rate: TaxRate) -> str:
-        return stripe_writes_table(
-            StripeWrite.objects.filter(idempotency_key__startswith=f"tax-rate-{rate.pk}-")
-        )
+        return stripe_writes_table(stripe_writes_of(rate))
 
     def save_model(self, request: HttpRequest, obj: TaxRate, form: Any, change: bool) -> None:
         fixed = [f for f in FIXED_IN_STRIPE if f in form.changed_data]

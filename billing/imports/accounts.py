@@ -390,8 +390,8 @@ def _contacts_replace(
 
 def _push_changed(accounts: list[Account]) -> None:
     """Accounts already in Stripe follow their changes there, once the import commits."""
-    from billing.services.stripe_push import push_after_commit
     from billing.tasks import account_push_to_stripe_task
+    from stripe_sync.writes import push_after_commit
 
     for account in accounts:
         push_after_commit(account_push_to_stripe_task, account.pk)

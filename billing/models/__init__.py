@@ -2,8 +2,6 @@ from billing.models.catalog import CatalogItem, ListPrice
 from billing.models.contracts import Contract, ContractLine, PricePhase, PriceTier
 from billing.models.imports import ImportUpload
 from billing.models.invoices import InvoiceApprovalLimit, InvoiceReview
-from billing.models.stripe_push import PushStatus, StripeWrite
-from billing.models.sync import StripeEvent, StripeObjectVersion, SyncStatus
 from billing.models.tax import TaxRate, TaxRule, TaxType
 from billing.models.usage import UsageQuantity
 
@@ -17,11 +15,6 @@ __all__ = [
     "ListPrice",
     "PricePhase",
     "PriceTier",
-    "PushStatus",
-    "StripeEvent",
-    "StripeObjectVersion",
-    "StripeWrite",
-    "SyncStatus",
     "TaxRate",
     "TaxRule",
     "TaxType",

@@ -10,7 +10,7 @@ from simple_history.models import HistoricalRecords
 from billing.models.catalog import CatalogItem, amount_field, unit_amount_field
 from billing.money import CURRENCY_CHOICES, validate_currency
 from billing.pricing import PricingModel
-from billing.push_status import StripePushState
+from stripe_sync.models import StripePushState
 
 PRICING_MODEL_CHOICES = [
     (PricingModel.FLAT.value, "Flat fee"),

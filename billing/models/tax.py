@@ -8,7 +8,7 @@ from django.db.models import Q
 from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
-from billing.push_status import StripePushState
+from stripe_sync.models import StripePushState
 
 
 class TaxType(models.TextChoices):

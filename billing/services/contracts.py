@@ -14,10 +14,11 @@ from backoffice.models import User
 from billing.contract_rules import raise_if_any
 from billing.models import Contract, ContractLine, PriceTier
 from billing.pricing import add_months
-from billing.push_status import PushStatus
 from billing.selectors import contract_errors_for, contract_values
 from billing.services.invoice_review import account_drafts_review_after_commit
 from customers.selectors import account_visible_to
+from stripe_sync.models import PushStatus
+from stripe_sync.writes import push_after_commit
 
 APPROVE_CONTRACT = "billing.approve_contract"
 Status = Contract.Status
@@ -123,7 +124,6 @@ def contract_approve(*, contract: Contract, by: User) -> Contract:
     contract.status = Status.ACTIVE
     contract.approved_by, contract.approved_at = by, timezone.now()
     _save(contract, "status", "approved_by", "approved_at")
-    from billing.services.stripe_push import push_after_commit
     from billing.tasks import contract_push_to_stripe_task
 
     push_after_commit(contract_push_to_stripe_task, contract.pk)

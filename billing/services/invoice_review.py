@@ -22,12 +22,12 @@ from billing.models import Contract, InvoiceApprovalLimit, InvoiceReview, PriceP
 from billing.money import from_stripe_amount
 from billing.pricing import day_timestamp
 from billing.selectors import contract_terms, contract_validity, usage_for_period
-from billing.services.stripe_push import stripe_write
-from billing.stripe_api import StripeApi
-from billing.sync.mirror import Mirror
-from billing.sync.object_types import object_type
 from billing.tax_readiness import rule_for, rules_in_force
 from customers.models import Account
+from stripe_sync.client import StripeApi
+from stripe_sync.mirror import Mirror
+from stripe_sync.object_types import object_type
+from stripe_sync.writes import push_after_commit, stripe_write
 
 # Statuses a person has decided on: a new check records its flags but keeps the decision.
 DECIDED = {InvoiceReview.Status.APPROVED, InvoiceReview.Status.HELD}
@@ -155,13 +155,11 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
         review._change_reason = auto  # type: ignore[attr-defined]
     review.save()
     if auto:
-        from billing.services.stripe_push import push_after_commit
         from billing.tasks import invoice_stripe_action_task
 
         push_after_commit(invoice_stripe_action_task, review.pk, "finalize")
         return review
     if data.get("status") == "draft" and data.get("auto_advance") is not False:
-        from billing.services.stripe_push import push_after_commit
         from billing.tasks import invoice_hold_in_stripe_task
 
         push_after_commit(invoice_hold_in_stripe_task, review.pk)
@@ -185,7 +183,6 @@ def _auto_approvable(review: InvoiceReview) -> str:
 
 def invoices_written(invoices: list[dict[str, Any]]) -> None:
     """The mirror wrote these invoices (sync or webhook): review the drafts after commit."""
-    from billing.services.stripe_push import push_after_commit
     from billing.tasks import invoice_review_task
 
     if not settings.INVOICE_REVIEW_ON_SYNC:
@@ -299,7 +296,6 @@ def invoice_approve(*, review: InvoiceReview, by: Any, justification: str = "") 
         )
     _save(review, by, justification.strip() or "approved")
     if review.status == InvoiceReview.Status.APPROVED:
-        from billing.services.stripe_push import push_after_commit
         from billing.tasks import invoice_stripe_action_task
 
         push_after_commit(invoice_stripe_action_task, review.pk, "finalize")
@@ -331,7 +327,6 @@ def invoice_decision_record(*, review: InvoiceReview, by: Any, action: str, why:
         raise ValidationError(f"Invoice {review.stripe_invoice_id} is already void.")
     review.note = why.strip() or review.note
     _save(review, by, f"{action.replace('_', ' ')}: {why.strip()}".strip(": "))
-    from billing.services.stripe_push import push_after_commit
     from billing.tasks import invoice_stripe_action_task
 
     push_after_commit(invoice_stripe_action_task, review.pk, action)
@@ -347,8 +342,7 @@ def invoice_hold_in_stripe(*, review: InvoiceReview, api: StripeApi | None = Non
         method="POST",
         path=f"/v1/invoices/{review.stripe_invoice_id}",
         params={"auto_advance": False},
-        account=review.account,
-        contract=review.contract,
+        record=review,
     )
     InvoiceReview.objects.filter(pk=review.pk).update(held_in_stripe=True)
 
@@ -365,8 +359,7 @@ def invoice_stripe_action(
         description=f"{action.replace('_', ' ').capitalize()} invoice {review.stripe_invoice_id}",
         method="POST",
         path=f"/v1/invoices/{review.stripe_invoice_id}/{action}",
-        account=review.account,
-        contract=review.contract,
+        record=review,
     )
     Mirror(api).refresh(object_type("invoices"), review.stripe_invoice_id, missing_ok=False)
     status = {

@@ -1,148 +1,35 @@
 """Pushes to Stripe: an account as its Stripe customer, an active contract as its prices and
 subscription schedule.
 
-Every write is recorded (`StripeWrite`) before it is sent, with an idempotency key derived
-from our record and its version: a create always with the same key (a retry after a timeout
-replays Stripe's first answer instead of creating twice), an update with a digest of what it
-sends. Each step records its result on our side as soon as Stripe answers (the price id on the
-phase, the customer on the account), so a push interrupted anywhere is completed by the next
-run: what is done is skipped, what may have been done is replayed under the same key.
-Stripe's refusals (4xx) are not retried: they are shown on the record with Stripe's message.
-
-Run outside a transaction (the Celery tasks do): each outcome must stay recorded even when a
-later step fails.
+Every write goes through stripe_sync.writes (recorded, keyed by our record, sent once). Each
+step records its result on our side as soon as Stripe answers (the price id on the phase, the
+customer on the account), so a push interrupted anywhere is completed by the next run: what is
+done is skipped, what may have been done is replayed under the same key.
 """
 
-import hashlib
 import itertools
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import stripe
-from django.conf import settings
-from django.db import models, transaction
-from django.utils import timezone
-
-from billing.models import CatalogItem, Contract, ContractLine, PricePhase, StripeWrite
+from billing.models import CatalogItem, Contract, ContractLine, PricePhase
 from billing.money import to_stripe_amount, to_stripe_unit_amount_decimal
 from billing.pricing import PricingModel, day_timestamp, timestamp_day
-from billing.push_status import PushStatus
-from billing.stripe_api import StripeApi, is_transient
-from billing.sync.mirror import Mirror
-from billing.sync.object_types import object_type
 from customers.models import Account, TaxId
+from stripe_sync.client import StripeApi
+from stripe_sync.mirror import Mirror
+from stripe_sync.object_types import object_type
+from stripe_sync.writes import (
+    PushRefused,
+    params_digest,
+    push_with_status,
+    stripe_write,
+    stripe_write_recorded,
+)
 
 logger = logging.getLogger(__name__)
-
-
-class PushRefused(Exception):
-    """Stripe refused a write (a 4xx): a person has to change something first."""
-
-
-# --- One write ------------------------------------------------------------------------------
-
-
-def params_digest(params: dict[str, Any]) -> str:
-    """A short digest of what an update sends: the same content, the same idempotency key."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def stripe_write(
-    api: StripeApi,
-    *,
-    key: str,
-    description: str,
-    method: str,
-    path: str,
-    params: dict[str, Any] | None = None,
-    account: Account | None = None,
-    contract: Contract | None = None,
-) -> dict[str, Any]:
-    """Send one write under `key`, recording it and its outcome; Stripe's answer, or (for a
-    write already done) `{"id": ...}` without asking again."""
-    params = params or {}
-    write, _ = StripeWrite.objects.get_or_create(
-        idempotency_key=key,
-        defaults={
-            "description": description[:255],
-            "method": method.upper(),
-            "path": path,
-            "params": params,
-            "account": account,
-            "contract": contract,
-        },
-    )
-    if write.outcome == StripeWrite.Outcome.DONE:
-        return {"id": write.stripe_id}
-    # A write whose outcome is unknown is sent again exactly as it was first sent.
-    params = write.params
-    StripeWrite.objects.filter(pk=write.pk).update(
-        attempts=models.F("attempts") + 1, outcome=StripeWrite.Outcome.PENDING
-    )
-    try:
-        if method.upper() == "DELETE":
-            data = api.delete(path, idempotency_key=key)
-        else:
-            data = api.post(path, params, idempotency_key=key)
-    except stripe.StripeError as error:
-        transient = is_transient(error)
-        message = _stripe_message(error)
-        StripeWrite.objects.filter(pk=write.pk).update(
-            outcome=StripeWrite.Outcome.RETRYING if transient else StripeWrite.Outcome.REFUSED,
-            error=message,
-        )
-        if transient:
-            raise
-        raise PushRefused(f"{description}: {message}") from error
-    StripeWrite.objects.filter(pk=write.pk).update(
-        outcome=StripeWrite.Outcome.DONE, stripe_id=str(data.get("id", "")), error=""
-    )
-    return data
-
-
-def _stripe_message(error: stripe.StripeError) -> str:
-    message = error.user_message or str(error)
-    param = getattr(error, "param", None)
-    return f"{message} (parameter: {param})" if param else message
-
-
-def _set_status(
-    model: type[models.Model], pk: int, status: str, *, error: str = "", pushed: bool = False
-) -> None:
-    # A queryset update: push status is not a change to the record's history.
-    fields: dict[str, Any] = {"stripe_push_status": status, "stripe_push_error": error}
-    if pushed:
-        fields["stripe_pushed_at"] = timezone.now()
-    model._default_manager.filter(pk=pk).update(**fields)
-
-
-def push_with_status(model: type[models.Model], pk: int, run: Any) -> Any:
-    """Run a push, keeping the record's status in step with how it went."""
-    _set_status(model, pk, PushStatus.PUSHING)
-    try:
-        result = run()
-    except PushRefused as refused:
-        _set_status(model, pk, PushStatus.REFUSED, error=str(refused))
-        raise
-    except stripe.StripeError as error:
-        _set_status(model, pk, PushStatus.RETRYING, error=_stripe_message(error))
-        raise
-    except Exception as error:
-        _set_status(model, pk, PushStatus.REFUSED, error=f"{type(error).__name__}: {error}")
-        raise
-    _set_status(model, pk, PushStatus.PUSHED, pushed=True)
-    return result
-
-
-def push_after_commit(task: Any, *args: Any) -> None:
-    """Enqueue a task that talks to Stripe once the transaction commits, when a Stripe account
-    is connected (the embedded demo has none: its records stay "not in Stripe yet")."""
-    if settings.STRIPE_SECRET_KEY:
-        transaction.on_commit(lambda: task.delay(*args))
 
 
 # --- Account -> Stripe customer ---------------------------------------------------------------
@@ -210,7 +97,7 @@ def _account_push(account: Account, api: StripeApi) -> str:
             method="POST",
             path=f"/v1/customers/{customer_id}",
             params=params,
-            account=account,
+            record=account,
         )
     else:
         created = stripe_write(
@@ -220,21 +107,17 @@ def _account_push(account: Account, api: StripeApi) -> str:
             method="POST",
             path="/v1/customers",
             params=params,
-            account=account,
+            record=account,
         )
         customer_id = created["id"]
         # The creation sent this state: pushing it again is not a change.
-        StripeWrite.objects.get_or_create(
-            idempotency_key=state_key,
-            defaults={
-                "description": f"Stripe customer of {account.legal_name} (sent on creation)",
-                "method": "POST",
-                "path": "/v1/customers",
-                "params": params,
-                "account": account,
-                "outcome": StripeWrite.Outcome.DONE,
-                "stripe_id": customer_id,
-            },
+        stripe_write_recorded(
+            key=state_key,
+            description=f"Stripe customer of {account.legal_name} (sent on creation)",
+            path="/v1/customers",
+            params=params,
+            stripe_id=customer_id,
+            record=account,
         )
     _tax_ids_push(account, customer_id, api)
     # The mirror, and the link to it, from what Stripe now holds.
@@ -255,7 +138,7 @@ def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:
             method="POST",
             path=f"/v1/customers/{customer_id}/tax_ids",
             params={"type": tax_id.type, "value": tax_id.value},
-            account=account,
+            record=account,
         )
         TaxId.objects.filter(pk=tax_id.pk).update(stripe_id=created["id"])
     kept = set(TaxId.objects.filter(account=account).values_list("stripe_id", flat=True))
@@ -277,7 +160,7 @@ def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:
                 description=f"Remove tax ID {stripe_id} from {account.legal_name}",
                 method="DELETE",
                 path=f"/v1/customers/{customer_id}/tax_ids/{stripe_id}",
-                account=account,
+                record=account,
             )
 
 
@@ -462,7 +345,7 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
                 method="POST",
                 path="/v1/prices",
                 params=price_params(contract, line, phase, product=product, meter=meter),
-                contract=contract,
+                record=contract,
             )
             PricePhase.objects.filter(pk=phase.pk).update(stripe_price_id=created["id"])
             phase.stripe_price_id = created["id"]
@@ -481,7 +364,7 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
             method="POST",
             path=f"/v1/subscription_schedules/{schedule_id}",
             params=schedule_params(contract, phases, update=True),
-            contract=contract,
+            record=contract,
         )
     else:
         created = stripe_write(
@@ -495,7 +378,7 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
                 "start_date": day_timestamp(contract.start_date),
                 **schedule_params(contract, taxed(schedule_phases(contract)), update=False),
             },
-            contract=contract,
+            record=contract,
         )
         schedule_id = created["id"]
     Contract.objects.filter(pk=contract.pk).update(stripe_schedule_id=schedule_id)
@@ -579,17 +462,3 @@ def _meter_for(metric: str, api: StripeApi) -> str:
         },
     )
     return str(created["id"])
-
-
-__all__ = [
-    "PushRefused",
-    "account_push_to_stripe",
-    "contract_push_to_stripe",
-    "customer_params",
-    "params_digest",
-    "price_params",
-    "push_after_commit",
-    "push_with_status",
-    "schedule_phases",
-    "stripe_write",
-]

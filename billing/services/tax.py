@@ -7,7 +7,11 @@ from typing import Any
 from django.db import transaction
 
 from billing.models import TaxRate, TaxRule
-from billing.stripe_api import StripeApi
+from stripe_sync.client import StripeApi
+from stripe_sync.mirror import Mirror
+from stripe_sync.models import PushStatus
+from stripe_sync.object_types import object_type
+from stripe_sync.writes import params_digest, push_after_commit, push_with_status, stripe_write
 
 # What Stripe never changes on a rate: a change to one of these is a new rate.
 FIXED_IN_STRIPE = ("percentage", "inclusive", "country", "state", "tax_type")
@@ -21,7 +25,8 @@ def tax_rate_replace(*, rate: TaxRate, changes: dict[str, Any]) -> TaxRate:
     new = TaxRate.objects.get(pk=old.pk)
     new.pk = None
     new.stripe_tax_rate = None
-    new.stripe_push_status, new.stripe_push_error, new.stripe_pushed_at = "not_pushed", "", None
+    new.stripe_push_status, new.stripe_push_error = PushStatus.NOT_PUSHED, ""
+    new.stripe_pushed_at = None
     new.active = True
     new.replaced_by = None
     for field, value in changes.items():
@@ -50,7 +55,6 @@ def tax_rate_archive(*, rate: TaxRate) -> TaxRate:
 
 
 def _push_after_commit(pk: int) -> None:
-    from billing.services.stripe_push import push_after_commit
     from billing.tasks import tax_rate_push_to_stripe_task
 
     push_after_commit(tax_rate_push_to_stripe_task, pk)
@@ -76,9 +80,6 @@ def tax_rate_params(rate: TaxRate) -> dict[str, Any]:
 def tax_rate_push_to_stripe(*, rate: TaxRate, api: StripeApi | None = None) -> str:
     """Create the rate in Stripe, or bring what Stripe lets change (name, description,
     jurisdiction, active) in line; the Stripe id."""
-    from billing.services.stripe_push import params_digest, push_with_status, stripe_write
-    from billing.sync.mirror import Mirror
-    from billing.sync.object_types import object_type
 
     api = api or StripeApi()
 
@@ -94,6 +95,7 @@ def tax_rate_push_to_stripe(*, rate: TaxRate, api: StripeApi | None = None) -> s
                 method="POST",
                 path="/v1/tax_rates",
                 params=params,
+                record=current,
             )
             stripe_id = created["id"]
         else:
@@ -108,6 +110,7 @@ def tax_rate_push_to_stripe(*, rate: TaxRate, api: StripeApi | None = None) -> s
                 method="POST",
                 path=f"/v1/tax_rates/{stripe_id}",
                 params=changeable,
+                record=current,
             )
         Mirror(api).refresh(object_type("tax_rates"), stripe_id, missing_ok=False)
         TaxRate.objects.filter(pk=current.pk).update(stripe_tax_rate_id=stripe_id)
@@ -144,7 +147,7 @@ def tax_rates_adopt(stripe_rates: list[dict[str, Any]]) -> int:
             tax_type=data.get("tax_type") or "",
             active=data.get("active") is not False,
             stripe_tax_rate_id=data["id"],
-            stripe_push_status="pushed",
+            stripe_push_status=PushStatus.PUSHED,
         )
         adopted += 1
     return adopted

@@ -92,8 +92,8 @@ def tasks_to_worker(celery_worker_process):
 def test_a_webhook_is_answered_at_once_and_applied_by_the_worker(tasks_to_worker, settings):
     from django.test import Client
 
-    from billing.models import StripeEvent
-    from billing.tests.test_sync_webhooks import WEBHOOK_SECRET, customer_event, deliver
+    from stripe_sync.models import StripeEvent
+    from stripe_sync.tests.test_webhooks import WEBHOOK_SECRET, customer_event, deliver
 
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     event = customer_event("evt_worker", "cus_Worker", name="Worker Applied AG", created=1)

@@ -8,19 +8,21 @@ import stripe
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 
 from backoffice.roles import FINANCE
-from billing.models import InvoiceApprovalLimit, InvoiceReview, StripeWrite
+from billing.models import InvoiceApprovalLimit, InvoiceReview
 from billing.services.invoice_review import (
     invoice_approve,
     invoice_hold,
     invoice_review_run,
     invoice_stripe_action,
 )
-from billing.sync.backfill import backfill
 from billing.tasks import invoice_stripe_action_task
 from customers.models import Account
 from customers.tests.factories import UserFactory
+from stripe_sync.backfill import backfill
+from stripe_sync.models import StripeWrite
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +142,20 @@ def test_hold_with_a_note_then_void(draft):
     voided = invoice_stripe_action(review=held, action="void")
     assert voided.status == InvoiceReview.Status.VOIDED
     assert stripe.Invoice.retrieve(draft.stripe_invoice_id, **key()).status == "void"
+
+
+def test_the_invoice_page_lists_what_was_sent_to_stripe_for_it(
+    draft, client, django_capture_on_commit_callbacks
+):
+    fiona = finance_user("fin-page")
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_approve(review=draft, by=fiona, justification="agreed by phone")
+
+    client.force_login(fiona)
+    page = client.get(reverse("admin:billing_invoicereview_change", args=[draft.pk]))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert f"Hold draft {draft.stripe_invoice_id} for review" in text
+    assert f"Finalize invoice {draft.stripe_invoice_id}" in text
+    assert "Nothing sent to Stripe yet." not in text

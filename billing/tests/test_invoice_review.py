@@ -13,11 +13,11 @@ from django.utils import timezone
 from billing.models import Contract, InvoiceReview
 from billing.services.contracts import contract_approve, contract_submit
 from billing.services.stripe_push import contract_push_to_stripe
-from billing.sync.mirror import Mirror
-from billing.sync.object_types import object_type
 from billing.tests.factories import ContractFactory, ContractLineFactory, PricePhaseFactory
 from billing.tests.standin_store import stripe_fixture
 from billing.tests.test_invoice_checks import ts
+from stripe_sync.mirror import Mirror
+from stripe_sync.object_types import object_type
 
 pytestmark = pytest.mark.django_db
 MARCH = (date(2026, 3, 1), date(2026, 3, 31))

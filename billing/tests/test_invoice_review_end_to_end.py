@@ -22,16 +22,17 @@ from django.urls import reverse
 from django.utils.html import strip_tags
 
 from backoffice.models import User
-from billing.models import Contract, InvoiceReview, StripeWrite
+from billing.models import Contract, InvoiceReview
 from billing.money import to_stripe_amount
 from billing.services.contracts import contract_approve, contract_submit
 from billing.services.stripe_push import contract_push_to_stripe
-from billing.sync.backfill import backfill
 from billing.tests import test_celery_worker
 from billing.tests.factories import ContractFactory, ContractLineFactory, PricePhaseFactory
 from billing.tests.test_celery_worker import producer, wait_until
 from customers.models import Account, TaxId
 from customers.tests.factories import AccountFactory
+from stripe_sync.backfill import backfill
+from stripe_sync.models import StripeWrite
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,13 +9,9 @@ from django.conf import settings
 from djstripe.models import Customer as MirroredCustomer
 from djstripe.models import SubscriptionSchedule
 
-from billing.models import Contract, PushStatus, StripeWrite
+from billing.models import Contract
 from billing.services.contracts import contract_amend, contract_approve, contract_submit
-from billing.services.stripe_push import (
-    PushRefused,
-    account_push_to_stripe,
-    contract_push_to_stripe,
-)
+from billing.services.stripe_push import account_push_to_stripe, contract_push_to_stripe
 from billing.tests.conftest import contract_prices
 from billing.tests.factories import (
     ContractFactory,
@@ -24,6 +20,8 @@ from billing.tests.factories import (
 )
 from customers.models import Account, TaxId
 from customers.tests.factories import AccountFactory
+from stripe_sync.models import PushStatus, StripeWrite
+from stripe_sync.writes import PushRefused
 
 pytestmark = pytest.mark.django_db
 

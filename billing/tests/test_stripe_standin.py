@@ -5,7 +5,7 @@ import stripe
 from django.conf import settings
 from djstripe.models import Customer
 
-from billing.sync.customers import customer_sync_from_stripe
+from stripe_sync.mirror import customer_sync_from_stripe
 
 pytestmark = pytest.mark.django_db
 

@@ -150,7 +150,7 @@ def test_on_stripe_tax_the_schedule_turns_automatic_tax_on(stripe_standin, germa
 
 
 def test_without_a_rule_the_push_is_refused_with_the_reason(stripe_standin, german_contract):
-    from billing.services.stripe_push import PushRefused
+    from stripe_sync.writes import PushRefused
 
     with pytest.raises(PushRefused, match="No tax rule for DE"):
         contract_push_to_stripe(contract=german_contract)
@@ -159,9 +159,9 @@ def test_without_a_rule_the_push_is_refused_with_the_reason(stripe_standin, germ
 
 
 def test_rates_made_in_stripe_are_adopted_and_follow_their_archiving(stripe_standin):
-    from billing.sync.backfill import backfill
-    from billing.sync.mirror import Mirror
-    from billing.sync.object_types import object_type
+    from stripe_sync.backfill import backfill
+    from stripe_sync.mirror import Mirror
+    from stripe_sync.object_types import object_type
 
     # given a rate made in Stripe's dashboard
     made = stripe.TaxRate.create(

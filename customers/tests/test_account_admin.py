@@ -164,7 +164,7 @@ def test_accounts_found_by_stripe_id_and_filtered(finance_client, stripe_standin
     import stripe
     from django.conf import settings
 
-    from billing.sync.customers import customer_sync_from_stripe
+    from stripe_sync.mirror import customer_sync_from_stripe
 
     # given two accounts, one linked to its Stripe customer
     make_accounts(6, User.objects.get(username="manager"))  # DE/EUR, JP/JPY, US/USD, ...

@@ -5,9 +5,9 @@ import stripe
 from django.conf import settings
 from djstripe.models import Customer
 
-from billing.models import StripeEvent, SyncStatus
-from billing.sync.backfill import backfill
-from billing.sync.events import events_sync
+from stripe_sync.backfill import backfill
+from stripe_sync.events import events_sync
+from stripe_sync.models import StripeEvent, SyncStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ from django.conf import settings
 from djstripe.models import APIKey, Customer, Invoice, LineItem, Product, TaxId
 
 from bench.stripe_pages import StripePages, serve_in_thread
-from billing.models import SyncStatus
-from billing.sync.backfill import backfill
+from stripe_sync.backfill import backfill
+from stripe_sync.models import SyncStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -99,8 +99,8 @@ def test_a_second_backfill_changes_nothing_and_duplicates_nothing(stripe_standin
 def test_a_full_backfill_fills_the_mirror_with_every_type(stripe_standin):
     from djstripe import models as m
 
-    from billing.sync.backfill import backfill_all
     from billing.tests.test_stripe_standin_gaps import standin_config
+    from stripe_sync.backfill import backfill_all
 
     # given one of everything in Stripe
     product = stripe.Product.create(name="Freight tracking", api_key=key())
@@ -198,10 +198,10 @@ def test_a_full_backfill_fills_the_mirror_with_every_type(stripe_standin):
 def test_a_charge_under_a_mandate_brings_the_mandate(stripe_standin):
     from djstripe import models as m
 
-    from billing.sync.mirror import Mirror
-    from billing.sync.object_types import object_type
     from billing.tests.standin_store import stripe_fixture
     from billing.tests.test_stripe_standin_gaps import standin_config
+    from stripe_sync.mirror import Mirror
+    from stripe_sync.object_types import object_type
 
     # given a US bank account payment method and its mandate (Stripe has no list of mandates)
     customer = stripe.Customer.create(name="Acme ACH Inc", api_key=key())
@@ -236,9 +236,9 @@ def test_the_secret_key_reaches_neither_logs_nor_database(stripe_standin, caplog
     import json
     import logging
 
-    from billing.models import StripeWrite
     from billing.services.stripe_push import account_push_to_stripe
     from customers.tests.factories import AccountFactory
+    from stripe_sync.models import StripeWrite
 
     caplog.set_level(logging.DEBUG)
     stripe.Customer.create(name="Logged Ltd", api_key=key())

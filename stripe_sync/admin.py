@@ -1,5 +1,6 @@
-"""Admin for the Stripe sync: its health per object type, the events received, and fixes to
-dj-stripe's own mirror screens (searches that fail, sync actions that would store the key)."""
+"""Admin for the Stripe sync: its health per object type, the events received, fixes to
+dj-stripe's own mirror screens (searches that fail, sync actions that would store the key), and
+the table of writes sent to Stripe that each record's page shows."""
 
 from typing import Any
 
@@ -9,11 +10,21 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from djstripe import models as djstripe_models
 
 from backoffice.admin_site import ReadOnlyAdmin
-from billing.models import StripeEvent, SyncStatus
-from billing.sync.object_types import BY_KEY, BY_MODEL, EVENTS_KEY, LISTED_TYPES
+from stripe_sync.models import StripeEvent, StripeWrite, SyncStatus
+from stripe_sync.object_types import BY_KEY, BY_MODEL, EVENTS_KEY, LISTED_TYPES
+from stripe_sync.tasks import (
+    stripe_backfill_task,
+    stripe_event_process_task,
+    stripe_events_sync_task,
+    stripe_object_refresh_task,
+)
+from stripe_sync.writes import stripe_connected
+
+RUN_STRIPE_SYNC = "stripe_sync.run_stripe_sync"
 
 
 def _ago(moment: Any) -> str:
@@ -33,7 +44,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     """Records the engine writes; their actions (sync, retry) need run_stripe_sync."""
 
     def has_run_stripe_sync_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("billing.run_stripe_sync")
+        return request.user.has_perm(RUN_STRIPE_SYNC)
 
 
 @admin.register(SyncStatus)
@@ -94,8 +105,6 @@ class SyncStatusAdmin(SyncRecordAdmin):
         self._enqueue(request, queryset, restart=True)
 
     def _enqueue(self, request: HttpRequest, queryset: QuerySet[SyncStatus], restart: bool) -> None:
-        from billing.tasks import stripe_backfill_task, stripe_events_sync_task
-
         keys = list(queryset.values_list("object_type", flat=True))
         for key in keys:
             if key == EVENTS_KEY:
@@ -119,8 +128,6 @@ class StripeEventAdmin(SyncRecordAdmin):
 
     @admin.action(description="Retry the selected events", permissions=["run_stripe_sync"])
     def retry(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
-        from billing.tasks import stripe_event_process_task
-
         ids = list(
             queryset.exclude(status=StripeEvent.Status.PROCESSED).values_list("pk", flat=True)
         )
@@ -128,6 +135,46 @@ class StripeEventAdmin(SyncRecordAdmin):
         for pk in ids:
             transaction.on_commit(lambda pk=pk: stripe_event_process_task.delay(pk))  # type: ignore[misc]
         self.message_user(request, f"{len(ids)} event(s) queued again.", messages.SUCCESS)
+
+
+# --- What was sent to Stripe for a record (the account, contract, tax rate and invoice pages)
+
+
+def refused_while_disconnected(modeladmin: Any, request: HttpRequest) -> bool:
+    """ "Send to Stripe now" with no Stripe account connected: say so; nothing is queued."""
+    if stripe_connected():
+        return False
+    modeladmin.message_user(
+        request, "No Stripe account is connected (STRIPE_SECRET_KEY).", messages.ERROR
+    )
+    return True
+
+
+def stripe_writes_table(writes: QuerySet[StripeWrite]) -> str:
+    """The latest writes to Stripe for a record: what, when, outcome, Stripe id, error."""
+    rows = list(writes.order_by("-created_at", "-id")[:20])
+    if not rows:
+        return "Nothing sent to Stripe yet."
+    body = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                timezone.localtime(w.updated_at).strftime("%Y-%m-%d %H:%M:%S"),
+                w.description,
+                w.get_outcome_display(),
+                w.stripe_id or "-",
+                w.attempts,
+                w.error or "",
+            )
+            for w in rows
+        ),
+    )
+    return format_html(
+        "<table><thead><tr><th>when</th><th>what</th><th>outcome</th><th>Stripe id</th>"
+        "<th>attempts</th><th>Stripe's message</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
 
 
 # --- dj-stripe's own mirror screens
@@ -157,8 +204,6 @@ def _searchable(model: Any, lookup: str) -> bool:
 
 @admin.action(description="Re-read the selected objects from Stripe")
 def mirror_refresh(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-    from billing.tasks import stripe_object_refresh_task
-
     ot = BY_MODEL[queryset.model]
     ids = list(queryset.values_list("id", flat=True)[:500])
     transaction.on_commit(lambda: stripe_object_refresh_task.delay(ot.key, ids))

@@ -17,10 +17,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import SyncStatus
-from billing.stripe_api import PAGE_SIZE, StripeApi
-from billing.sync.mirror import Mirror, read_stamp, relink
-from billing.sync.object_types import LISTED_TYPES, ObjectType, object_type
+from stripe_sync.client import PAGE_SIZE, StripeApi
+from stripe_sync.mirror import Mirror, read_stamp, relink
+from stripe_sync.models import SyncStatus
+from stripe_sync.object_types import LISTED_TYPES, ObjectType, object_type
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)

@@ -16,8 +16,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing.models import StripeEvent
-from billing.sync.events import event_store
+from stripe_sync.events import event_store
+from stripe_sync.models import StripeEvent
+from stripe_sync.tasks import stripe_event_process_task
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,5 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
 
     stored = event_store(event, source=StripeEvent.Source.WEBHOOK)
     if stored is not None:
-        from billing.tasks import stripe_event_process_task
-
         transaction.on_commit(lambda: stripe_event_process_task.delay(stored))
     return JsonResponse({"received": event_id, "duplicate": stored is None})

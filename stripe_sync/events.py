@@ -18,11 +18,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 from djstripe.utils import convert_tstamp
 
-from billing.models import StripeEvent, SyncStatus
-from billing.stripe_api import StripeApi, is_transient
-from billing.sync.backfill import lease_release, lease_release_failed, lease_take
-from billing.sync.mirror import Mirror, relink
-from billing.sync.object_types import BY_STRIPE_OBJECT, EVENTS_KEY, OBJECT_TYPES
+from stripe_sync.backfill import lease_release, lease_release_failed, lease_take
+from stripe_sync.client import StripeApi, is_transient
+from stripe_sync.mirror import Mirror, relink
+from stripe_sync.models import StripeEvent, SyncStatus
+from stripe_sync.object_types import BY_STRIPE_OBJECT, EVENTS_KEY, OBJECT_TYPES
 
 logger = logging.getLogger(__name__)
 # The events list is read again from a little before the last event applied: Stripe may list

@@ -15,9 +15,9 @@ from django.test import Client
 from django.urls import reverse
 from djstripe.models import Customer, Invoice
 
-from billing.models import StripeEvent
-from billing.sync.events import event_process
 from billing.tests.standin_store import stripe_fixture
+from stripe_sync.events import event_process
+from stripe_sync.models import StripeEvent
 
 WEBHOOK_SECRET = "whsec_backofficetests"
 
@@ -267,7 +267,7 @@ def test_a_failed_event_shows_its_error_and_is_retried_from_the_admin(
     event = invoice_event("evt_retry", "in_retry", customer="cus_retry_later")
     settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
     settings.STRIPE_MAX_ATTEMPTS = 1
-    from billing.sync.events import event_store
+    from stripe_sync.events import event_store
 
     event_id = event_store(event, source=StripeEvent.Source.WEBHOOK)
     with pytest.raises(stripe.APIConnectionError):
@@ -283,7 +283,7 @@ def test_a_failed_event_shows_its_error_and_is_retried_from_the_admin(
     client.login(username="finance", password=demo_logins["finance"])
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("admin:billing_stripeevent_changelist"),
+            reverse("admin:stripe_sync_stripeevent_changelist"),
             {"action": "retry", "_selected_action": [event_id]},
         )
 

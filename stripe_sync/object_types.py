@@ -13,6 +13,9 @@ from typing import Any
 from django.db import models
 from djstripe import models as djstripe_models
 
+from backoffice.hooks import Hook
+from stripe_sync.hooks import StripeObjects, invoices_mirrored, tax_rates_mirrored
+
 
 @dataclass(frozen=True)
 class Nested:
@@ -58,8 +61,8 @@ class ObjectType:
     # False for objects Stripe sends only inside a parent and never in an event of their own
     # (invoice lines, subscription items): the parent's version guards them.
     versioned: bool = True
-    # Called with the objects written (a dotted path): what our own records take from them.
-    after_write: str = ""
+    # Sent the objects written: what our own records take from them (stripe_sync/hooks.py).
+    mirrored: Hook[StripeObjects] | None = None
     # Objects referenced by id that no list reaches: (their type, ids found in a payload).
     linked: tuple[str, Callable[[dict[str, Any]], set[str]]] | None = None
 
@@ -113,7 +116,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "tax_rate",
         "/v1/tax_rates",
         retrieve_path="/v1/tax_rates/{id}",
-        after_write="billing.services.tax.tax_rates_adopt",
+        mirrored=tax_rates_mirrored,
     ),
     ObjectType(
         "customers",
@@ -194,7 +197,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "invoice",
         "/v1/invoices",
         retrieve_path="/v1/invoices/{id}",
-        after_write="billing.services.invoice_review.invoices_written",
+        mirrored=invoices_mirrored,
         nested=(
             Nested(
                 ("lines",), "line_items", parent_key="invoice", more_path="/v1/invoices/{id}/lines"

@@ -1,6 +1,10 @@
-"""What the Stripe sync engine keeps on our side: its progress, its guard, and the raw events."""
+"""What the Stripe app keeps on our side: the sync's progress, its guard, the raw events, every
+write sent to Stripe with its outcome, and where each of our records stands with Stripe."""
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
+
+# The tables keep the names they had when these models lived in billing.
 
 
 class SyncStatus(models.Model):
@@ -32,6 +36,7 @@ class SyncStatus(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "billing_syncstatus"
         verbose_name = "Stripe sync status"
         verbose_name_plural = "Stripe sync status"
         ordering = ("object_type",)
@@ -54,6 +59,7 @@ class StripeObjectVersion(models.Model):
     deleted = models.BooleanField(default=False)
 
     class Meta:
+        db_table = "billing_stripeobjectversion"
         constraints = [
             models.UniqueConstraint(
                 fields=["object_type", "stripe_id"], name="stripe_object_version_unique"
@@ -93,9 +99,76 @@ class StripeEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "billing_stripeevent"
         verbose_name = "Stripe event"
         ordering = ("-created", "-id")
         indexes = [models.Index(fields=["status", "created"], name="stripe_event_status_created")]
 
     def __str__(self) -> str:
         return f"{self.stripe_id} ({self.type})"
+
+
+class StripeWrite(models.Model):
+    """One write to Stripe. The idempotency key comes from our record and its version, so a
+    retry (of the request, the task or the whole push) never writes twice."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        RETRYING = "retrying", "Failed for now (Stripe unavailable); retried"
+        REFUSED = "refused", "Refused by Stripe"
+
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    description = models.CharField(max_length=255)
+    method = models.CharField(max_length=6)
+    path = models.CharField(max_length=255)
+    params = models.JSONField(default=dict)
+    # The record of ours the write is for (an account, a contract, a tax rate, an invoice
+    # review...), whichever app it belongs to; kept when that record is deleted.
+    record_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    record_id = models.PositiveBigIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    stripe_id = models.CharField("Stripe id", max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "billing_stripewrite"
+        verbose_name = "write to Stripe"
+        verbose_name_plural = "writes to Stripe"
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=["record_type", "record_id"], name="stripe_write_record")]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class PushStatus(models.TextChoices):
+    """Where a record stands with Stripe (an account's customer, a contract's schedule)."""
+
+    NOT_PUSHED = "not_pushed", "Not in Stripe yet"
+    PUSHING = "pushing", "Being sent to Stripe"
+    PUSHED = "pushed", "In Stripe"
+    RETRYING = "retrying", "Stripe unavailable; retrying"
+    REFUSED = "refused", "Refused by Stripe"
+
+
+class StripePushState(models.Model):
+    """Where the record stands with Stripe, and when it last got there."""
+
+    stripe_push_status = models.CharField(
+        "Stripe",
+        max_length=16,
+        choices=PushStatus.choices,
+        default=PushStatus.NOT_PUSHED,
+        editable=False,
+    )
+    stripe_push_error = models.TextField(blank=True, editable=False)
+    stripe_pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        abstract = True

@@ -22,18 +22,18 @@ import stripe
 from django.db import connection, models, transaction
 from django.db.models.fields.json import KT
 from django.utils import timezone
-from django.utils.module_loading import import_string
-from djstripe.models import Account
+from djstripe.models import Account, Customer
 from djstripe.utils import convert_tstamp
 
-from billing.models import StripeObjectVersion
-from billing.stripe_api import StripeApi, is_missing
-from billing.sync.object_types import (
+from stripe_sync.client import StripeApi, is_missing
+from stripe_sync.models import StripeObjectVersion
+from stripe_sync.object_types import (
     BY_KEY,
     OBJECT_TYPES,
     Nested,
     ObjectType,
     dig,
+    object_type,
     plain_columns,
     references,
     stripe_id_of,
@@ -131,8 +131,8 @@ class Mirror:
         targets = _existing_targets(ot, objects)
         self._ensure_required_targets(ot, objects, targets)
         self._upsert(ot, objects, targets, owner=self.owner_account_id())
-        if ot.after_write:
-            import_string(ot.after_write)(objects)
+        if ot.mirrored is not None:
+            ot.mirrored.send(objects)
         result.written = len(objects)
         result.by_type[ot.key] += len(objects)
         for child_key, children in nested.items():
@@ -513,3 +513,9 @@ def relink() -> int:
                     continue
                 linked += ot.model.objects.filter(pk=pk).update(**{model_field.attname: value})
     return linked
+
+
+def customer_sync_from_stripe(*, stripe_id: str) -> Customer:
+    """Fetch one customer from Stripe and write it to the mirror; safe to run twice."""
+    Mirror().refresh(object_type("customers"), stripe_id, missing_ok=False)
+    return Customer.objects.get(id=stripe_id)

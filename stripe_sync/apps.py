@@ -1,0 +1,36 @@
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.db.models.signals import pre_save
+
+
+class SecretKeyStorageRefused(ImproperlyConfigured):
+    pass
+
+
+def refuse_storing_stripe_keys(*, instance: Any, **kwargs: Any) -> None:
+    """dj-stripe stores the secret key in plaintext in its APIKey table the first time one of
+    its own sync paths runs. The key lives only in the environment: refuse the row."""
+    raise SecretKeyStorageRefused(
+        "Refused to store a Stripe API key in the database (dj-stripe's APIKey table). The key "
+        "lives only in STRIPE_SECRET_KEY; sync through stripe_sync, not dj-stripe's "
+        "sync_from_stripe_data."
+    )
+
+
+class StripeSyncConfig(AppConfig):
+    name = "stripe_sync"
+    verbose_name = "Stripe sync"
+
+    def ready(self) -> None:
+        from djstripe.models import APIKey
+
+        from stripe_sync.client import configure_stripe, reconfigure_on_setting_change
+
+        configure_stripe()
+        setting_changed.connect(reconfigure_on_setting_change)
+        pre_save.connect(
+            refuse_storing_stripe_keys, sender=APIKey, dispatch_uid="refuse_storing_stripe_keys"
+        )

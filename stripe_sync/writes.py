@@ -1,0 +1,164 @@
+"""Writes to Stripe: each one recorded before it is sent, under an idempotency key derived from
+our own record, with its outcome; and where the record stands with Stripe.
+
+A create is always sent with the same key (a retry after a timeout replays Stripe's first
+answer instead of creating twice), an update with a digest of what it sends. A write whose
+outcome is unknown is sent again exactly as it was. Stripe's refusals (4xx) are not retried:
+they raise `PushRefused` and show on the record with Stripe's message.
+
+Run outside a transaction (the Celery tasks do): each outcome must stay recorded even when a
+later step fails.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import stripe
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from stripe_sync.client import StripeApi, is_transient
+from stripe_sync.models import PushStatus, StripeWrite
+
+T = TypeVar("T")
+
+
+class PushRefused(Exception):
+    """Stripe refused a write (a 4xx): a person has to change something first."""
+
+
+def params_digest(params: dict[str, Any]) -> str:
+    """A short digest of what an update sends: the same content, the same idempotency key."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def record_link(record: models.Model | None) -> dict[str, Any]:
+    """The write's link to the record it is for, as StripeWrite's fields."""
+    if record is None:
+        return {"record_type": None, "record_id": None}
+    return {"record_type": ContentType.objects.get_for_model(record), "record_id": record.pk}
+
+
+def stripe_write(
+    api: StripeApi,
+    *,
+    key: str,
+    description: str,
+    method: str,
+    path: str,
+    params: dict[str, Any] | None = None,
+    record: models.Model | None = None,
+) -> dict[str, Any]:
+    """Send one write under `key`, recording it (for `record`) and its outcome; Stripe's
+    answer, or (for a write already done) `{"id": ...}` without asking again."""
+    params = params or {}
+    write, _ = StripeWrite.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "description": description[:255],
+            "method": method.upper(),
+            "path": path,
+            "params": params,
+            **record_link(record),
+        },
+    )
+    if write.outcome == StripeWrite.Outcome.DONE:
+        return {"id": write.stripe_id}
+    # A write whose outcome is unknown is sent again exactly as it was first sent.
+    params = write.params
+    StripeWrite.objects.filter(pk=write.pk).update(
+        attempts=models.F("attempts") + 1, outcome=StripeWrite.Outcome.PENDING
+    )
+    try:
+        if method.upper() == "DELETE":
+            data = api.delete(path, idempotency_key=key)
+        else:
+            data = api.post(path, params, idempotency_key=key)
+    except stripe.StripeError as error:
+        transient = is_transient(error)
+        message = stripe_message(error)
+        StripeWrite.objects.filter(pk=write.pk).update(
+            outcome=StripeWrite.Outcome.RETRYING if transient else StripeWrite.Outcome.REFUSED,
+            error=message,
+        )
+        if transient:
+            raise
+        raise PushRefused(f"{description}: {message}") from error
+    StripeWrite.objects.filter(pk=write.pk).update(
+        outcome=StripeWrite.Outcome.DONE, stripe_id=str(data.get("id", "")), error=""
+    )
+    return data
+
+
+def stripe_write_recorded(
+    *, key: str, description: str, path: str, params: dict[str, Any], stripe_id: str, record: Any
+) -> None:
+    """Record a write as done without sending it: what another write already sent (a
+    customer's creation sends its first state)."""
+    StripeWrite.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "description": description[:255],
+            "method": "POST",
+            "path": path,
+            "params": params,
+            "outcome": StripeWrite.Outcome.DONE,
+            "stripe_id": stripe_id,
+            **record_link(record),
+        },
+    )
+
+
+def stripe_writes_of(record: models.Model) -> QuerySet[StripeWrite]:
+    """Every write sent to Stripe for one of our records, newest first."""
+    return StripeWrite.objects.filter(**record_link(record)).order_by("-created_at", "-id")
+
+
+def stripe_message(error: stripe.StripeError) -> str:
+    message = error.user_message or str(error)
+    param = getattr(error, "param", None)
+    return f"{message} (parameter: {param})" if param else message
+
+
+def _set_status(
+    model: type[models.Model], pk: int, status: str, *, error: str = "", pushed: bool = False
+) -> None:
+    # A queryset update: push status is not a change to the record's history.
+    fields: dict[str, Any] = {"stripe_push_status": status, "stripe_push_error": error}
+    if pushed:
+        fields["stripe_pushed_at"] = timezone.now()
+    model._default_manager.filter(pk=pk).update(**fields)
+
+
+def push_with_status(model: type[models.Model], pk: int, run: Callable[[], T]) -> T:
+    """Run a push, keeping the record's status (StripePushState) in step with how it went."""
+    _set_status(model, pk, PushStatus.PUSHING)
+    try:
+        result = run()
+    except PushRefused as refused:
+        _set_status(model, pk, PushStatus.REFUSED, error=str(refused))
+        raise
+    except stripe.StripeError as error:
+        _set_status(model, pk, PushStatus.RETRYING, error=stripe_message(error))
+        raise
+    except Exception as error:
+        _set_status(model, pk, PushStatus.REFUSED, error=f"{type(error).__name__}: {error}")
+        raise
+    _set_status(model, pk, PushStatus.PUSHED, pushed=True)
+    return result
+
+
+def push_after_commit(task: Any, *args: Any) -> None:
+    """Enqueue a task that talks to Stripe once the transaction commits, when a Stripe account
+    is connected (the embedded demo has none: its records stay "not in Stripe yet")."""
+    if stripe_connected():
+        transaction.on_commit(lambda: task.delay(*args))
+
+
+def stripe_connected() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY)
