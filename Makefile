@@ -29,7 +29,7 @@ test: install-dev
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy backoffice stripe_sync customers billing
+	$(VENV)/bin/mypy backoffice stripe_sync file_imports customers billing
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 

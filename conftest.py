@@ -15,6 +15,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+# Fixtures that tests in several folders use.
+pytest_plugins = ["customers.tests.fixtures"]
+
 ROOT = Path(__file__).resolve().parent
 # A key of the shape dj-stripe accepts (sk_test_ + 24 or more letters and digits).
 TEST_STRIPE_SECRET_KEY = "sk_test_" + "backofficetests0123456789"

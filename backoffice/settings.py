@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "nested_admin",
     "backoffice",
     "stripe_sync",
+    "file_imports",
     "customers",
     "billing",
 ]

@@ -174,7 +174,8 @@ def timed(label: str, rows: int, action: Any) -> float:
 
 
 def our_import(name: str, data: bytes, user: Any, *, dry_run: bool) -> None:
-    from billing.imports import resources, run_import
+    from file_imports.engine import run_import
+    from file_imports.registry import resources
 
     report = run_import(
         resources()[name], data, user=user, filename=f"bench-{name}.csv", dry_run=dry_run

@@ -6,15 +6,6 @@ from django.utils import timezone
 from stripe_sync.tasks import RETRY, refusal_recorded
 
 
-@shared_task(name="billing.tasks.account_push_to_stripe_task", **RETRY)
-def account_push_to_stripe_task(account_id: int) -> None:
-    from billing.services.stripe_push import account_push_to_stripe
-    from customers.models import Account
-
-    with refusal_recorded():  # shown on the account with Stripe's message; a person fixes it
-        account_push_to_stripe(account=Account.objects.get(pk=account_id))
-
-
 @shared_task(name="billing.tasks.contract_push_to_stripe_task", **RETRY)
 def contract_push_to_stripe_task(contract_id: int) -> None:
     from billing.models import Contract

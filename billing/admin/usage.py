@@ -8,10 +8,10 @@ from django.http import HttpRequest
 
 from backoffice.admin_site import BackofficeAdmin
 from backoffice.models import User
-from billing.admin.file_imports import FileImportExportMixin
 from billing.imports.usage import UsageResource
 from billing.models import UsageQuantity
 from customers.selectors import accounts_visible_to
+from file_imports.admin import FileImportExportMixin
 
 
 @admin.register(UsageQuantity)

@@ -27,20 +27,7 @@ from typing import Any, cast
 
 from django.utils import timezone
 
-from billing.imports import cells
 from billing.imports.contracts import values_refresh
-from billing.imports.engine import (
-    NEW,
-    UNCHANGED,
-    UPDATE,
-    Resource,
-    RowOutcome,
-    delete_with_history,
-    duplicate_keys,
-    model_errors,
-    save_with_history,
-)
-from billing.imports.files import Table
 from billing.models import CatalogItem, Contract, ContractLine, PricePhase, PriceTier
 from billing.selectors import (
     PricedLine,
@@ -48,7 +35,20 @@ from billing.selectors import (
     contracts_current_versions,
     contracts_priced_lines,
 )
+from customers.resources import OwnAccountsResource
 from customers.selectors import accounts_visible_to
+from file_imports import cells
+from file_imports.engine import (
+    NEW,
+    UNCHANGED,
+    UPDATE,
+    RowOutcome,
+    delete_with_history,
+    duplicate_keys,
+    model_errors,
+    save_with_history,
+)
+from file_imports.files import Table
 
 LINE_COLUMNS = ("item", "description", "pricing_model", "metric")
 # column: the phase's field
@@ -164,7 +164,7 @@ class LinePlan:
     stored: PricedLine | None = None
 
 
-class ContractLineResource(Resource):
+class ContractLineResource(OwnAccountsResource):
     name = "contract_lines"
     verbose_name = "contract lines"
     columns = (

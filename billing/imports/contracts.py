@@ -13,19 +13,6 @@ from typing import Any
 from django.utils import timezone
 
 from billing.contract_rules import term_errors
-from billing.imports import cells
-from billing.imports.engine import (
-    NEW,
-    UNCHANGED,
-    UPDATE,
-    Resource,
-    RowOutcome,
-    duplicate_keys,
-    history_user,
-    model_errors,
-    save_with_history,
-)
-from billing.imports.files import Table
 from billing.models import Contract
 from billing.selectors import (
     PricedLine,
@@ -35,7 +22,20 @@ from billing.selectors import (
     contracts_priced_lines,
 )
 from customers.models import Account
+from customers.resources import OwnAccountsResource
 from customers.selectors import accounts_visible_to
+from file_imports import cells
+from file_imports.engine import (
+    NEW,
+    UNCHANGED,
+    UPDATE,
+    RowOutcome,
+    duplicate_keys,
+    history_user,
+    model_errors,
+    save_with_history,
+)
+from file_imports.files import Table
 
 # The contract's own terms, read and written by their model field's type.
 TERMS = (
@@ -67,7 +67,7 @@ def values_refresh(contract: Contract, priced: list[PricedLine]) -> None:
     )
 
 
-class ContractResource(Resource):
+class ContractResource(OwnAccountsResource):
     name = "contracts"
     verbose_name = "contracts"
     columns = ("number", "account", *TERMS)

@@ -7,24 +7,24 @@ from typing import Any, cast
 
 from django.utils import timezone
 
-from billing.imports import cells
-from billing.imports.engine import (
+from billing.models import ContractLine, UsageQuantity
+from customers.resources import OwnAccountsResource
+from customers.selectors import accounts_visible_to
+from file_imports import cells
+from file_imports.engine import (
     NEW,
     UNCHANGED,
     UPDATE,
-    Resource,
     RowOutcome,
     duplicate_keys,
     save_with_history,
 )
-from billing.imports.files import Table
-from billing.models import ContractLine, UsageQuantity
-from customers.selectors import accounts_visible_to
+from file_imports.files import Table
 
 FIELDS = ("period_end", "quantity")
 
 
-class UsageResource(Resource):
+class UsageResource(OwnAccountsResource):
     name = "usage"
     verbose_name = "usage quantities"
     columns = ("account", "metric", "period_start", "period_end", "quantity")

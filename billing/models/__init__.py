@@ -1,6 +1,5 @@
 from billing.models.catalog import CatalogItem, ListPrice
 from billing.models.contracts import Contract, ContractLine, PricePhase, PriceTier
-from billing.models.imports import ImportUpload
 from billing.models.invoices import InvoiceApprovalLimit, InvoiceReview
 from billing.models.tax import TaxRate, TaxRule, TaxType
 from billing.models.usage import UsageQuantity
@@ -9,7 +8,6 @@ __all__ = [
     "CatalogItem",
     "Contract",
     "ContractLine",
-    "ImportUpload",
     "InvoiceApprovalLimit",
     "InvoiceReview",
     "ListPrice",

@@ -17,151 +17,18 @@ from typing import Any
 from billing.models import CatalogItem, Contract, ContractLine, PricePhase
 from billing.money import to_stripe_amount, to_stripe_unit_amount_decimal
 from billing.pricing import PricingModel, day_timestamp, timestamp_day
-from customers.models import Account, TaxId
+from customers.models import Account
+from customers.services import account_push_to_stripe
 from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
 from stripe_sync.writes import (
     PushRefused,
-    params_digest,
     push_with_status,
     stripe_write,
-    stripe_write_recorded,
 )
 
 logger = logging.getLogger(__name__)
-
-
-# --- Account -> Stripe customer ---------------------------------------------------------------
-
-PAYMENT_METHOD_FLAGS = {
-    "accepts_card": "card",
-    "accepts_us_bank_account": "us_bank_account",
-    "accepts_sepa_debit": "sepa_debit",
-    "accepts_bank_transfer": "customer_balance",
-}
-
-
-def customer_params(account: Account) -> dict[str, Any]:
-    """What Stripe's customer holds of the account."""
-    payment_types = [t for flag, t in PAYMENT_METHOD_FLAGS.items() if getattr(account, flag)]
-    custom_fields = []
-    if account.external_ref:
-        custom_fields.append({"name": "Customer reference", "value": account.external_ref[:140]})
-    return {
-        "name": account.legal_name,
-        "email": account.billing_email,
-        "address": {
-            "line1": account.address_line1,
-            "line2": account.address_line2,
-            "city": account.city,
-            "postal_code": account.postal_code,
-            "state": account.state,
-            "country": str(account.billing_country),
-        },
-        "tax_exempt": account.tax_exemption,
-        # Shown on every invoice, so the customer's AP team can match it.
-        "invoice_settings": {"custom_fields": custom_fields or ""},
-        "preferred_locales": [],
-        "metadata": {
-            "backoffice_account_id": str(account.pk),
-            "external_ref": account.external_ref,
-            # Stripe keeps payment method types on subscriptions and invoices, not customers.
-            "preferred_payment_method_types": ",".join(payment_types),
-            # The evidence behind tax_exempt, for whoever reads the customer in Stripe.
-            "tax_exemption_evidence": account.exemption_certificate,
-            "tax_exemption_valid_until": (
-                account.exemption_valid_until.isoformat() if account.exemption_valid_until else ""
-            ),
-        },
-    }
-
-
-def account_push_to_stripe(*, account: Account, api: StripeApi | None = None) -> str:
-    """Create or update the account's Stripe customer and its tax IDs; the customer id."""
-    api = api or StripeApi()
-    return push_with_status(Account, account.pk, lambda: _account_push(account, api))
-
-
-def _account_push(account: Account, api: StripeApi) -> str:
-    account = Account.objects.get(pk=account.pk)
-    mirror = Mirror(api)
-    params = customer_params(account)
-    state_key = f"account-{account.pk}-customer-state-{params_digest(params)}"
-    if account.stripe_customer_id:  # type: ignore[attr-defined]
-        customer_id = account.stripe_customer_id  # type: ignore[attr-defined]
-        stripe_write(
-            api,
-            key=state_key,
-            description=f"Update Stripe customer of {account.legal_name}",
-            method="POST",
-            path=f"/v1/customers/{customer_id}",
-            params=params,
-            record=account,
-        )
-    else:
-        created = stripe_write(
-            api,
-            key=f"account-{account.pk}-customer-create",
-            description=f"Create Stripe customer for {account.legal_name}",
-            method="POST",
-            path="/v1/customers",
-            params=params,
-            record=account,
-        )
-        customer_id = created["id"]
-        # The creation sent this state: pushing it again is not a change.
-        stripe_write_recorded(
-            key=state_key,
-            description=f"Stripe customer of {account.legal_name} (sent on creation)",
-            path="/v1/customers",
-            params=params,
-            stripe_id=customer_id,
-            record=account,
-        )
-    _tax_ids_push(account, customer_id, api)
-    # The mirror, and the link to it, from what Stripe now holds.
-    mirror.refresh(object_type("customers"), customer_id, missing_ok=False)
-    Account.objects.filter(pk=account.pk).update(stripe_customer_id=customer_id)
-    return str(customer_id)
-
-
-def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:
-    ours = list(TaxId.objects.filter(account=account))
-    for tax_id in ours:
-        if tax_id.stripe_id:
-            continue
-        created = stripe_write(
-            api,
-            key=f"taxid-{tax_id.pk}-create",
-            description=f"Add tax ID {tax_id.value} to {account.legal_name}",
-            method="POST",
-            path=f"/v1/customers/{customer_id}/tax_ids",
-            params={"type": tax_id.type, "value": tax_id.value},
-            record=account,
-        )
-        TaxId.objects.filter(pk=tax_id.pk).update(stripe_id=created["id"])
-    kept = set(TaxId.objects.filter(account=account).values_list("stripe_id", flat=True))
-    listed = api.get(f"/v1/customers/{customer_id}", expand=["tax_ids"]).get("tax_ids") or {}
-    in_stripe = [t["id"] for t in listed.get("data") or []]
-    if listed.get("has_more"):
-        in_stripe += [
-            t["id"]
-            for page in api.list_pages(
-                f"/v1/customers/{customer_id}/tax_ids", starting_after=in_stripe[-1]
-            )
-            for t in page["data"]
-        ]
-    for stripe_id in in_stripe:
-        if stripe_id not in kept:
-            stripe_write(
-                api,
-                key=f"taxid-{stripe_id}-delete",
-                description=f"Remove tax ID {stripe_id} from {account.legal_name}",
-                method="DELETE",
-                path=f"/v1/customers/{customer_id}/tax_ids/{stripe_id}",
-                record=account,
-            )
 
 
 # --- Contract -> prices and a subscription schedule -----------------------------------------

@@ -1,4 +1,4 @@
-"""Fixtures of the Stripe push tests: an account and a contract with every pricing model."""
+"""Fixtures of the Stripe push tests: a contract with every pricing model."""
 
 from datetime import date
 from decimal import Decimal
@@ -6,9 +6,7 @@ from decimal import Decimal
 import pytest
 import stripe
 from django.conf import settings
-from django.contrib.auth.models import Group
 
-from backoffice.roles import ACCOUNT_MANAGERS, FINANCE
 from billing.models import Contract
 from billing.services.contracts import contract_approve, contract_submit
 from billing.tests.factories import (
@@ -17,40 +15,6 @@ from billing.tests.factories import (
     PricePhaseFactory,
     PriceTierFactory,
 )
-from customers.models import Account, TaxId
-from customers.tests.factories import AccountFactory, UserFactory
-
-
-@pytest.fixture
-def manager():
-    user = UserFactory(username="am-push")
-    user.groups.add(Group.objects.get(name=ACCOUNT_MANAGERS))
-    return user
-
-
-@pytest.fixture
-def finance():
-    user = UserFactory(username="fin-push")
-    user.groups.add(Group.objects.get(name=FINANCE))
-    return user
-
-
-@pytest.fixture
-def account(manager):
-    account = AccountFactory(
-        legal_name="Bergmann Logistik GmbH",
-        external_ref="CRM-00042",
-        billing_email="ap@bergmann.example",
-        address_line1="Hafenstr. 1",
-        city="Hamburg",
-        postal_code="20457",
-        billing_country="DE",
-        tax_exemption=Account.TaxExemption.REVERSE,
-        accepts_sepa_debit=True,
-        account_manager=manager,
-    )
-    TaxId.objects.create(account=account, type="eu_vat", value="DE123456789")
-    return account
 
 
 @pytest.fixture

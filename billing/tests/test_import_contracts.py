@@ -11,15 +11,14 @@ from django.core.management.base import CommandError
 from backoffice.demo import demo_users_ensure
 from backoffice.demo_contracts import demo_catalog_ensure
 from backoffice.models import User
-from billing.imports import run_import
-from billing.imports.accounts import AccountResource
-from billing.imports.cells import CellError
 from billing.imports.contract_lines import ContractLineResource, tiers_read, tiers_text
 from billing.imports.contracts import ContractResource
-from billing.imports.engine import export_file, template_file
 from billing.models import Contract, ContractLine, PricePhase, PriceTier
 from billing.services.contracts import contract_approve, contract_submit
+from customers.resources import AccountResource
 from customers.tests.factories import AccountFactory
+from file_imports.cells import CellError
+from file_imports.engine import export_file, run_import, template_file
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,5 @@
-"""Pushes to Stripe, against the local stand-in: what exactly is sent, and that it is sent once."""
+"""Contracts pushed to Stripe, against the local stand-in: what exactly is sent, and that it is
+sent once."""
 
 from datetime import date
 from decimal import Decimal
@@ -6,20 +7,18 @@ from decimal import Decimal
 import pytest
 import stripe
 from django.conf import settings
-from djstripe.models import Customer as MirroredCustomer
 from djstripe.models import SubscriptionSchedule
 
 from billing.models import Contract
 from billing.services.contracts import contract_amend, contract_approve, contract_submit
-from billing.services.stripe_push import account_push_to_stripe, contract_push_to_stripe
+from billing.services.stripe_push import contract_push_to_stripe
 from billing.tests.conftest import contract_prices
 from billing.tests.factories import (
     ContractFactory,
     ContractLineFactory,
     PricePhaseFactory,
 )
-from customers.models import Account, TaxId
-from customers.tests.factories import AccountFactory
+from customers.models import Account
 from stripe_sync.models import PushStatus, StripeWrite
 from stripe_sync.writes import PushRefused
 
@@ -34,50 +33,6 @@ def ts(day: date) -> int:
     from datetime import UTC, datetime, time
 
     return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
-
-
-def test_an_account_becomes_a_stripe_customer_with_its_tax_ids(stripe_standin, account):
-    # when the account is pushed
-    customer_id = account_push_to_stripe(account=account)
-
-    # then Stripe holds the customer as the account describes it
-    customer = stripe.Customer.retrieve(customer_id, expand=["tax_ids"], **key())
-    assert customer.name == "Bergmann Logistik GmbH"
-    assert customer.email == "ap@bergmann.example"
-    assert customer.address.city == "Hamburg"
-    assert customer.address.country == "DE"
-    assert customer.tax_exempt == "reverse"
-    assert customer.metadata["backoffice_account_id"] == str(account.pk)
-    assert customer.metadata["preferred_payment_method_types"] == "card,sepa_debit"
-    assert customer.invoice_settings.custom_fields[0].value == "CRM-00042"
-    assert [(t.type, t.value) for t in customer.tax_ids.data] == [("eu_vat", "DE123456789")]
-    # and our side knows it: the account linked to the mirrored customer, the outcome recorded
-    account.refresh_from_db()
-    assert account.stripe_customer_id == customer_id
-    assert account.stripe_push_status == PushStatus.PUSHED
-    assert MirroredCustomer.objects.get(id=customer_id).stripe_data["name"] == account.legal_name
-    assert TaxId.objects.get(account=account).stripe_id.startswith("txi_")
-    assert set(StripeWrite.objects.values_list("outcome", flat=True)) == {"done"}
-
-
-def test_pushing_again_updates_the_same_customer_and_nothing_else(stripe_standin, account):
-    customer_id = account_push_to_stripe(account=account)
-    writes = StripeWrite.objects.count()
-
-    # an unchanged account sends nothing new
-    account_push_to_stripe(account=account)
-    assert StripeWrite.objects.count() == writes
-
-    # a changed one updates its customer; a tax ID removed here is removed in Stripe
-    Account.objects.filter(pk=account.pk).update(legal_name="Bergmann Logistik SE")
-    TaxId.objects.filter(account=account).delete()
-    TaxId.objects.create(account=account, type="eu_vat", value="DE811907980")
-    assert account_push_to_stripe(account=account) == customer_id
-
-    customer = stripe.Customer.retrieve(customer_id, expand=["tax_ids"], **key())
-    assert customer.name == "Bergmann Logistik SE"
-    assert [t.value for t in customer.tax_ids.data] == ["DE811907980"]
-    assert len(stripe.Customer.list(limit=100, **key()).data) == 1
 
 
 def test_an_active_contract_becomes_prices_and_a_schedule_following_its_ramps(
@@ -249,20 +204,3 @@ def test_finance_sees_what_was_sent_on_the_contract_page_and_can_resend(
     assert html.count(f"Price for {ramp_contract.number} v1") == 6
     ramp_contract.refresh_from_db()
     assert ramp_contract.stripe_schedule_id in html
-
-
-def test_an_exempt_customer_carries_its_evidence_to_stripe(stripe_standin, manager):
-    account = AccountFactory(
-        billing_country="US",
-        state="NY",
-        tax_exemption=Account.TaxExemption.EXEMPT,
-        exemption_certificate="NY ST-119.1 #4471",
-        exemption_valid_until=date(2027, 12, 31),
-        account_manager=manager,
-    )
-
-    customer = stripe.Customer.retrieve(account_push_to_stripe(account=account), **key())
-
-    assert customer.tax_exempt == "exempt"
-    assert customer.metadata["tax_exemption_evidence"] == "NY ST-119.1 #4471"
-    assert customer.metadata["tax_exemption_valid_until"] == "2027-12-31"

@@ -1,7 +1,8 @@
 """How every import runs: read the file, check every row, and write all of it or nothing.
 
-A resource (accounts, contracts, contract lines, usage) says which columns it reads and how a
-row becomes records; this module does the rest the same way for all of them:
+A resource (accounts, contracts, contract lines, usage: each in its domain's folder) says which
+columns it reads and how a row becomes records; this module does the rest the same way for all
+of them:
 
 - the header is checked first (unknown or missing columns refuse the file);
 - every row is read and validated, all at once, with the same rules as the admin's forms, and
@@ -14,6 +15,8 @@ The preview and the confirm run the same code; confirming re-reads and re-valida
 so a row that became invalid in between refuses the whole file.
 """
 
+import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -21,8 +24,8 @@ from typing import Any, ClassVar
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
 
-from billing.imports.files import FileRefused, Table, read_table
-from customers.selectors import VIEW_ALL_ACCOUNTS
+from file_imports.cells import as_text, neutralised
+from file_imports.files import FileRefused, Table, read_table
 
 NEW, UPDATE, UNCHANGED, ERROR = "new", "update", "unchanged", "error"
 
@@ -129,20 +132,11 @@ class Resource:
         self.user = user
         self.options = options
         self.delimiter = delimiter
-        # Finance sees every account; an account manager is told "not among yours".
-        self.sees_all = user is not None and user.has_perm(VIEW_ALL_ACCOUNTS)
 
     @property
     def reason(self) -> str:
         """Why, in the history of every record the import writes."""
         return f"import: {self.options.source or self.name.replace('_', ' ') + ' file'}"
-
-    @property
-    def among_yours(self) -> str:
-        return "" if self.sees_all else " among yours"
-
-    def unknown_account(self, ref: str) -> str:
-        return f"no account with external reference '{ref}'{self.among_yours}."
 
     def check_and_plan(self, table: Table) -> list[RowOutcome]:
         """Read and validate every row; remember what to write. Runs inside the import's
@@ -329,13 +323,8 @@ def template_file(resource_class: type[Resource], *, file_format: str = "csv") -
 
 
 def _write(columns: tuple[str, ...], rows: Iterator[list[Any]], file_format: str) -> bytes:
-    import csv
-    import io
-
-    from billing.imports.cells import as_text, neutralised
-
     if file_format == "xlsx":
-        from openpyxl import Workbook
+        from openpyxl import Workbook  # loaded only when asked for: it is slow to import
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet()

@@ -7,9 +7,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from billing.models import ImportUpload
-from billing.tests.test_import_accounts import CRM_EXPORT
 from customers.models import Account
+from customers.tests.test_import_accounts import CRM_EXPORT
+from file_imports.models import ImportUpload
 
 pytestmark = pytest.mark.django_db
 IMPORT_URL = "admin:customers_account_import"
@@ -165,7 +165,7 @@ def test_finance_imports_contracts_and_their_lines_from_the_contracts_list(demo_
 
 
 def test_a_long_preview_lists_the_first_rows_and_every_error(demo_logins, monkeypatch):
-    from billing.imports.engine import ImportReport
+    from file_imports.engine import ImportReport
 
     monkeypatch.setattr(ImportReport, "SHOWN", 2)
     content = "external_ref,legal_name,billing_country,default_currency\n" + "".join(

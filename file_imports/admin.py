@@ -1,4 +1,7 @@
-"""Import and export screens for the admin's lists: upload, preview, confirm; download."""
+"""Import and export screens for the admin's lists: upload, preview, confirm; download.
+
+A domain's ModelAdmin takes FileImportExportMixin and names its resources; the screens are the
+same for every kind of file."""
 
 from datetime import timedelta
 from typing import Any
@@ -12,10 +15,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from billing.imports import ImportOptions, Resource, run_import
-from billing.imports.engine import export_file, template_file
-from billing.imports.files import max_upload_bytes
-from billing.models import ImportUpload
+from file_imports.engine import ImportOptions, Resource, export_file, run_import, template_file
+from file_imports.files import max_upload_bytes
+from file_imports.models import ImportUpload
 
 DATE_FORMATS = [
     ("", "YYYY-MM-DD (ISO) only"),

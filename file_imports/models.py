@@ -20,6 +20,7 @@ class ImportUpload(models.Model):
     uploaded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "billing_importupload"  # the table it had in billing
         default_permissions = ()  # never edited in the admin; the import screens use it
 
     def __str__(self) -> str:

@@ -5,11 +5,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from backoffice.models import User
-from billing.imports import ImportOptions, run_import
-from billing.imports.accounts import AccountResource
-from billing.imports.engine import export_file, template_file
 from customers.models import Account, Contact, TaxId
+from customers.resources import AccountResource
 from customers.tests.factories import AccountFactory
+from file_imports.engine import ImportOptions, export_file, run_import, template_file
 
 pytestmark = pytest.mark.django_db
 

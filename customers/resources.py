@@ -1,4 +1,6 @@
-"""Accounts (keyed by external reference) with their contacts and tax IDs, one row each.
+"""Imports of rows that belong to accounts, and the accounts import itself.
+
+Accounts (keyed by external reference) with their contacts and tax IDs, one row each.
 
 Contacts and tax IDs sit in one readable column each, entries separated by semicolons:
 
@@ -19,11 +21,16 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from billing.imports import cells
-from billing.imports.engine import (
+from customers.models import Account, Contact, TaxId
+from customers.selectors import VIEW_ALL_ACCOUNTS
+from customers.services import account_push_after_commit
+from customers.tax_ids import tax_id_country, tax_id_normalize
+from file_imports import cells
+from file_imports.engine import (
     NEW,
     UNCHANGED,
     UPDATE,
+    ImportOptions,
     Resource,
     RowOutcome,
     delete_with_history,
@@ -31,9 +38,7 @@ from billing.imports.engine import (
     model_errors,
     save_with_history,
 )
-from billing.imports.files import Table
-from customers.models import Account, Contact, TaxId
-from customers.tax_ids import tax_id_country, tax_id_normalize
+from file_imports.files import Table
 
 TEXT = (
     "legal_name",
@@ -52,7 +57,23 @@ FLAGS = ("accepts_card", "accepts_us_bank_account", "accepts_sepa_debit", "accep
 CONTACT = re.compile(r"^(?P<name>[^<]+?)\s*<(?P<email>[^>]+)>\s*(?P<rest>.*)$")
 
 
-class AccountResource(Resource):
+class OwnAccountsResource(Resource):
+    """Rows that belong to an account (the account itself, its contracts, its usage): finance
+    imports any account's, an account manager only their own, and is told so."""
+
+    def __init__(self, user: Any, options: ImportOptions, delimiter: str = ",") -> None:
+        super().__init__(user, options, delimiter)
+        self.sees_all = user is not None and user.has_perm(VIEW_ALL_ACCOUNTS)
+
+    @property
+    def among_yours(self) -> str:
+        return "" if self.sees_all else " among yours"
+
+    def unknown_account(self, ref: str) -> str:
+        return f"no account with external reference '{ref}'{self.among_yours}."
+
+
+class AccountResource(OwnAccountsResource):
     name = "accounts"
     verbose_name = "accounts"
     columns = (
@@ -255,7 +276,10 @@ class AccountResource(Resource):
         contacts = {pks[a.external_ref]: c for o, a, _, c in writes if c is not None}
         _tax_ids_replace(tax_ids, user=self.user, reason=reason)
         _contacts_replace(contacts, user=self.user, reason=reason)
-        _push_changed([a for a in changed if a.stripe_customer_id])  # type: ignore[attr-defined]
+        # Accounts already in Stripe follow their changes there, once the import commits.
+        for account in changed:
+            if account.stripe_customer_id:  # type: ignore[attr-defined]
+                account_push_after_commit(account)
 
     def export_rows(self, queryset: Any) -> Iterator[list[Any]]:
         for account in queryset.select_related("account_manager").prefetch_related(
@@ -386,12 +410,3 @@ def _contacts_replace(
     save_with_history(
         Contact, new, changed, ["name", "role", "receives_invoices"], user=user, reason=reason
     )
-
-
-def _push_changed(accounts: list[Account]) -> None:
-    """Accounts already in Stripe follow their changes there, once the import commits."""
-    from billing.tasks import account_push_to_stripe_task
-    from stripe_sync.writes import push_after_commit
-
-    for account in accounts:
-        push_after_commit(account_push_to_stripe_task, account.pk)

@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.imports import ImportOptions, resources, run_import
+from file_imports.engine import ImportOptions, run_import
+from file_imports.registry import resources
 
 
 class CommandLine:

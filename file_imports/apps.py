@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FileImportsConfig(AppConfig):
+    name = "file_imports"
+    verbose_name = "File imports"
