@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 # Fixtures that tests in several folders use.
-pytest_plugins = ["customers.tests.fixtures"]
+pytest_plugins = ["customers.tests.fixtures", "billing.contracts.tests.fixtures"]
 
 ROOT = Path(__file__).resolve().parent
 # A key of the shape dj-stripe accepts (sk_test_ + 24 or more letters and digits).
@@ -180,7 +180,7 @@ def celery_worker_process(
         "--loglevel",
         "INFO",
         "--include",
-        "billing.tests.worker_tasks",
+        "backoffice.tests.worker_tasks",
     ]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)

@@ -9,8 +9,9 @@ from typing import Any
 from django.db import transaction
 
 from backoffice.models import User
-from billing.models import CatalogItem, Contract, ContractLine, ListPrice, PricePhase, PriceTier
-from billing.services import contracts as services
+from billing.catalog.models import CatalogItem, ListPrice
+from billing.contracts import services
+from billing.contracts.models import Contract, ContractLine, PricePhase, PriceTier
 from customers.models import Account, Contact, TaxId
 
 D = Decimal

@@ -15,10 +15,13 @@ from typing import Any
 from django.db import transaction
 from djstripe.models import Account as StripeAccount
 
-from billing.models import Contract, InvoiceReview, PricePhase, TaxRate, UsageQuantity
+from billing.contracts.models import Contract, PricePhase
+from billing.invoices.models import InvoiceReview
+from billing.invoices.services import contract_expectation, invoice_review_run
 from billing.money import ROUNDING, to_stripe_amount, to_stripe_unit_amount_decimal
 from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp, expected_charges
-from billing.services.invoice_review import contract_expectation, invoice_review_run
+from billing.tax.models import TaxRate
+from billing.usage.models import UsageQuantity
 from customers.models import Account
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type

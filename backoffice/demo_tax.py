@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from billing.models import Contract, TaxRate, TaxRule
+from billing.contracts.models import Contract
+from billing.tax.models import TaxRate, TaxRule
 from customers.models import Account, TaxId
 
 RULES_FROM = date(2024, 1, 1)

@@ -61,7 +61,8 @@ def add_accounts(total: int) -> None:
     from decimal import Decimal
 
     from backoffice.models import User
-    from billing.models import CatalogItem, Contract, ContractLine, PricePhase
+    from billing.catalog.models import CatalogItem
+    from billing.contracts.models import Contract, ContractLine, PricePhase
     from customers.models import Account
 
     managers = list(User.objects.filter(username__in=["manager", "manager2"]))
@@ -143,7 +144,7 @@ def main() -> None:
 
 
 def bench_cleanup() -> None:
-    from billing.models import Contract
+    from billing.contracts.models import Contract
     from customers.models import Account
 
     Contract.objects.filter(number__startswith="B-BENCH-").delete()

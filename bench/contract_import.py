@@ -144,7 +144,7 @@ def files(contracts: int) -> dict[str, bytes]:
 
 def wipe() -> None:
     """Every table the imports write, emptied, so that each run starts from the same place."""
-    from billing.models import Contract, ContractLine, PricePhase, PriceTier
+    from billing.contracts.models import Contract, ContractLine, PricePhase, PriceTier
     from customers.models import Account, Contact, TaxId
 
     tables = []

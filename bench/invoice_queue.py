@@ -191,7 +191,8 @@ def accounts_ensure() -> list[Any]:
 
     from backoffice.models import User
     from backoffice.roles import ACCOUNT_MANAGERS
-    from billing.models import CatalogItem, Contract, ContractLine, PricePhase
+    from billing.catalog.models import CatalogItem
+    from billing.contracts.models import Contract, ContractLine, PricePhase
     from customers.models import Account
 
     have = list(Account.objects.filter(external_ref__startswith=f"{PREFIX}-").order_by("pk"))
@@ -270,7 +271,8 @@ def invoices_add(total: int, accounts: list[Any], approver: Any) -> None:
     """Invoices up to `total`, in batches; invoice n is the same whatever the size."""
     from djstripe.models import Invoice, LineItem
 
-    from billing.models import Contract, InvoiceReview
+    from billing.contracts.models import Contract
+    from billing.invoices.models import InvoiceReview
 
     contracts = {c.account_id: c for c in Contract.objects.filter(account__in=accounts)}
     templates = _templates()
@@ -295,7 +297,7 @@ def rows_insert(model: Any, objects: list[Any]) -> None:
     Django 5.2's bulk_create sends each column as one array, and psycopg escapes every quote of
     every JSON document in Python on the way: more than half of the loading time, measured.
     Executing one prepared statement per row (psycopg pipelines executemany), as the mirror
-    does (billing/sync/mirror.py), costs a fraction of that.
+    does (stripe_sync/mirror.py), costs a fraction of that.
     """
     qn = connection.ops.quote_name
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
@@ -322,7 +324,7 @@ def _invoice(
 ) -> tuple[Any, list[Any], Any]:
     from djstripe.models import Invoice, LineItem
 
-    from billing.models import InvoiceReview
+    from billing.invoices.models import InvoiceReview
     from billing.money import from_stripe_amount
 
     rng = random.Random(n)  # noqa: S311  (reproducible bench data, not secrets)
@@ -481,7 +483,7 @@ def bench_cleanup() -> None:
     from djstripe.models import Customer
 
     from backoffice.models import User
-    from billing.models import Contract
+    from billing.contracts.models import Contract
     from customers.models import Account
 
     tables = (
@@ -598,7 +600,7 @@ def main() -> None:
     sizes = (SIZES[0], args.large)
 
     from backoffice.demo import demo_users_ensure
-    from billing.models import InvoiceReview
+    from billing.invoices.models import InvoiceReview
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     started = time.perf_counter()

@@ -2,21 +2,31 @@ from django.apps import AppConfig
 
 
 class BillingConfig(AppConfig):
+    """One Django app (its models keep the `billing` label and tables) made of one package per
+    domain: catalog, tax, contracts, usage, invoices. This is where they are wired together."""
+
     name = "billing"
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from billing.imports.contract_lines import ContractLineResource
-        from billing.imports.contracts import ContractResource
-        from billing.imports.usage import UsageResource
-        from billing.services.invoice_review import invoices_written
-        from billing.services.tax import tax_rates_adopt
+        # Celery finds an app's tasks in `<app>.tasks`; billing's live in its packages, and
+        # every process (web, worker, beat) must know them all.
+        from billing.contracts import tasks as contract_tasks  # noqa: F401
+        from billing.contracts.hooks import contract_changed
+        from billing.contracts.line_resources import ContractLineResource
+        from billing.contracts.resources import ContractResource
+        from billing.invoices import tasks as invoice_tasks  # noqa: F401
+        from billing.invoices.services import contract_changed_drafts_review, invoices_written
+        from billing.tax import tasks as tax_tasks  # noqa: F401
+        from billing.tax.services import tax_rates_adopt
+        from billing.usage.resources import UsageResource
         from file_imports.registry import resource_register
         from stripe_sync.hooks import invoices_mirrored, tax_rates_mirrored
 
         # What billing takes from the Stripe mirror.
         invoices_mirrored.subscribe(invoices_written)
         tax_rates_mirrored.subscribe(tax_rates_adopt)
-
+        # A changed contract changes what its customer's drafts should say.
+        contract_changed.subscribe(contract_changed_drafts_review)
         # The files billing imports from the command line (the admin's lists name their own).
         resource_register(ContractResource, ContractLineResource, UsageResource)

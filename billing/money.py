@@ -7,8 +7,10 @@ refuse.
 """
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import models
 
 # The presentment currencies Stripe supports (ISO 4217, upper case here; Stripe's API takes
 # them in lower case).
@@ -62,6 +64,18 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
 def is_exact(amount: Decimal, currency: str) -> bool:
     """Whether `amount` needs no rounding in `currency` (1200.5 JPY does)."""
     return amount == amount.quantize(minor_unit(currency))
+
+
+def unit_amount_field(**kwargs: Any) -> models.DecimalField:
+    """A unit price, stored: may be finer than the currency (0.004 USD per API call, as
+    Stripe's unit_amount_decimal allows); charged amounts never are."""
+    return models.DecimalField(max_digits=20, decimal_places=6, **kwargs)
+
+
+def amount_field(**kwargs: Any) -> models.DecimalField:
+    """An amount, stored (a flat fee, a commit, an invoice's): at most three decimals (BHD,
+    KWD), checked per currency by validate_precision."""
+    return models.DecimalField(max_digits=20, decimal_places=3, **kwargs)
 
 
 def validate_currency(currency: str) -> None:

@@ -1,7 +1,8 @@
 """What a contract is worth: the expected charges for any billing period, ACV and TCV.
 
 Pure functions of a contract's terms (plain dataclasses, no database, no Stripe), so that
-invoice review can compare Stripe's drafts against them and the tests can try every case.
+invoice review can compare Stripe's drafts against them and the tests can try every case. The
+same dataclasses are what the contract rules (billing.contracts.rules) check.
 
 The rules, as finance would state them:
 - Amounts are in the contract currency, per billing period (per month on a monthly contract,
@@ -68,6 +69,7 @@ class Line:
     model: PricingModel
     phases: tuple[Phase, ...]
     metric: str = ""  # set: the quantity is the usage measured for this metric
+    item_id: int | None = None  # the catalog item sold (one product has one price at a time)
 
     @property
     def is_usage(self) -> bool:

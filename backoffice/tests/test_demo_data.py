@@ -5,7 +5,8 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from backoffice.models import User
-from billing.models import Contract, TaxRate, TaxRule
+from billing.contracts.models import Contract
+from billing.tax.models import TaxRate, TaxRule
 from customers.models import Account
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +71,7 @@ def test_demo_data_prints_the_logins(settings, capsys):
 
 
 def test_demo_has_contracts_in_every_status_and_pricing_model(settings):
-    from billing.models import Contract, ContractLine
+    from billing.contracts.models import Contract, ContractLine
 
     call_command("demo_data", stdout=io.StringIO())
 
@@ -101,7 +102,7 @@ def test_demo_has_contracts_in_every_status_and_pricing_model(settings):
 def test_demo_tax_settings_show_ready_customers_and_every_contradiction(settings):
     from datetime import date
 
-    from billing.tax_readiness import accounts_tax_readiness
+    from billing.contracts.selectors import accounts_tax_readiness
 
     call_command("demo_data", stdout=io.StringIO())
     readiness = accounts_tax_readiness(Account.objects.all(), today=date(2026, 11, 21))
@@ -125,7 +126,7 @@ def test_demo_tax_settings_show_ready_customers_and_every_contradiction(settings
 
 def test_demo_draft_invoices_are_flagged_exactly_where_they_are_wrong(settings):
     from backoffice.demo_invoices import DRAFTS
-    from billing.models import InvoiceReview
+    from billing.invoices.models import InvoiceReview
 
     call_command("demo_data", stdout=io.StringIO())
 

@@ -126,8 +126,8 @@ def test_who_may_import(demo_logins):
 
 def test_finance_imports_contracts_and_their_lines_from_the_contracts_list(demo_logins):
     from backoffice.demo_contracts import demo_catalog_ensure
-    from billing.models import Contract
-    from billing.tests.test_import_contracts import CONTRACTS, LINES
+    from billing.contracts.models import Contract
+    from billing.contracts.tests.test_imports import CONTRACTS, LINES
     from customers.tests.factories import AccountFactory
 
     demo_catalog_ensure()

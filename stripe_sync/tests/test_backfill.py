@@ -236,7 +236,7 @@ def test_the_secret_key_reaches_neither_logs_nor_database(stripe_standin, caplog
     import json
     import logging
 
-    from billing.services.stripe_push import account_push_to_stripe
+    from billing.contracts.push import account_push_to_stripe
     from customers.tests.factories import AccountFactory
     from stripe_sync.models import StripeWrite
 

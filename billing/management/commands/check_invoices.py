@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from billing.services.invoice_review import drafts_review_all
+from billing.invoices.services import drafts_review_all
 
 
 class Command(BaseCommand):

@@ -1,0 +1,60 @@
+"""What we sell: the catalog, and its published prices per currency."""
+
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from billing.money import CURRENCY_CHOICES, unit_amount_field, validate_currency
+
+
+class CatalogItem(models.Model):
+    """Something we sell: our own catalog entry, or the mirror of a Stripe product."""
+
+    code = models.SlugField(max_length=64, unique=True, help_text="Short key, e.g. seats.")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    unit_label = models.CharField(
+        max_length=40, blank=True, help_text="What one unit is: seat, API call, GB."
+    )
+    stripe_product = models.OneToOneField(
+        "djstripe.Product",
+        to_field="id",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="catalog_item",
+        help_text="The Stripe product this entry stands for, if it comes from Stripe's catalog.",
+    )
+    active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ListPrice(models.Model):
+    """The published price of a catalog item in one currency, per unit and billing period."""
+
+    item = models.ForeignKey(CatalogItem, on_delete=models.CASCADE, related_name="list_prices")
+    currency = models.CharField(
+        max_length=3, choices=CURRENCY_CHOICES, validators=[validate_currency]
+    )
+    unit_amount = unit_amount_field()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "currency"], name="one_list_price_per_currency"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(unit_amount__gte=0), name="list_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item} {self.unit_amount} {self.currency}"

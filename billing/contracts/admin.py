@@ -1,0 +1,776 @@
+"""The contract screens: list, the contract page with its lines, ramps and tiers, and the
+workflow buttons. Every state change goes through billing.contracts.services."""
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+import nested_admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from backoffice.admin_site import BackofficeAdmin, plain_column
+from backoffice.models import User
+from billing.catalog.models import ListPrice
+from billing.contracts import services
+from billing.contracts.line_resources import ContractLineResource
+from billing.contracts.models import Contract, ContractLine, PricePhase, PriceTier
+from billing.contracts.resources import ContractResource
+from billing.contracts.rules import contract_errors, term_errors
+from billing.contracts.selectors import (
+    account_tax_readiness,
+    accounts_tax_readiness,
+    contract_change_log,
+    contract_errors_for,
+    contract_upcoming_charges,
+    contracts_visible_to,
+)
+from billing.contracts.tasks import contract_push_to_stripe_task
+from billing.money import format_amount
+from billing.pricing import Line, Phase, PricingModel, Tier
+from billing.tax.readiness import tax_readiness_html
+from customers.admin import AccountAdmin
+from customers.models import Account
+from customers.selectors import accounts_visible_to
+from file_imports.admin import FileImportExportMixin
+from stripe_sync.admin import refused_while_disconnected, stripe_writes_table
+from stripe_sync.writes import push_after_commit, stripe_writes_of
+
+# --- Inlines: lines -> phases (ramps) -> tiers
+
+
+def _contract_of(obj: Any) -> Contract | None:
+    if isinstance(obj, Contract):
+        return obj
+    # New rows (a line being added with its phases) have no parent yet: nothing to protect.
+    if isinstance(obj, ContractLine):
+        return obj.contract if obj.contract_id else None
+    if isinstance(obj, PricePhase):
+        return _contract_of(obj.line) if obj.line_id else None
+    return None
+
+
+class WhileDraftOnly:
+    """Lines, phases and tiers change only while their contract is a draft."""
+
+    def _editable(self, obj: Any) -> bool:
+        contract = _contract_of(obj)
+        return contract is None or contract.is_editable
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_add_permission(request, obj) and self._editable(obj)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._editable(obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._editable(obj)  # type: ignore[misc]
+
+
+class PriceTierInline(WhileDraftOnly, nested_admin.NestedTabularInline):
+    model = PriceTier
+    extra = 0
+    fields = ("up_to", "unit_amount", "flat_amount")
+    verbose_name_plural = "tiers (tiered lines only)"
+
+
+class PricePhaseInline(WhileDraftOnly, nested_admin.NestedTabularInline):
+    model = PricePhase
+    extra = 0
+    min_num = 1
+    fields = ("start_date", "end_date", "quantity", "unit_amount", "flat_amount", "included_units")
+    inlines = (PriceTierInline,)
+    verbose_name = "price phase"
+    verbose_name_plural = "prices and ramp phases (blank dates: the whole term)"
+
+
+def _tiers_entered(phase_form: forms.Form) -> tuple[Tier, ...]:
+    tiers = []
+    for formset in getattr(phase_form, "nested_formsets", []):
+        for form in formset.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE"):
+                continue
+            tiers.append(
+                Tier(
+                    up_to=data.get("up_to"),
+                    unit_amount=data.get("unit_amount") or Decimal(0),
+                    flat_amount=data.get("flat_amount") or Decimal(0),
+                )
+            )
+    # In the order entered: tiers out of order are an error to show, not to tidy away.
+    return tuple(tiers)
+
+
+class ContractLinesFormSet(nested_admin.formsets.NestedInlineFormSet):
+    """Checks the whole contract as submitted, with the same rules as the services, before
+    anything is saved."""
+
+    def clean(self) -> None:
+        super().clean()
+        contract: Contract = self.instance
+        if not contract.start_date or not contract.end_date or not contract.currency:
+            return  # the contract's own fields are in error; those messages come first
+        lines = []
+        for n, form in enumerate(self.forms, start=1):
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE"):
+                continue
+            nested = getattr(form, "nested_formsets", [])
+            if not all(f.is_valid() for f in nested):
+                return  # the row's own errors are shown on it
+            phases = []
+            for phase_formset in nested:
+                for phase_form in phase_formset.forms:
+                    p = getattr(phase_form, "cleaned_data", None)
+                    if not p or p.get("DELETE"):
+                        continue
+                    if not all(f.is_valid() for f in getattr(phase_form, "nested_formsets", [])):
+                        return
+                    phases.append(
+                        Phase(
+                            start=p.get("start_date") or contract.start_date,
+                            end=p.get("end_date") or contract.end_date,
+                            unit_amount=p.get("unit_amount") or Decimal(0),
+                            flat_amount=p.get("flat_amount") or Decimal(0),
+                            quantity=p.get("quantity") or 0,
+                            included_units=p.get("included_units") or 0,
+                            tiers=_tiers_entered(phase_form),
+                        )
+                    )
+            item = data.get("item")
+            lines.append(
+                Line(
+                    key=data.get("key") or str(n),  # a new line gets its key on saving
+                    description=data.get("description", ""),
+                    model=PricingModel(data["pricing_model"]),
+                    metric=data.get("metric", ""),
+                    item_id=item.pk if item else None,
+                    phases=tuple(sorted(phases, key=lambda p: p.start)),
+                )
+            )
+        errors = contract_errors(
+            lines,
+            currency=contract.currency,
+            term=(contract.start_date, contract.end_date),
+            minimum_commit=contract.minimum_commit,
+        )
+        if errors:
+            raise ValidationError(errors)
+
+
+class ContractLineInline(WhileDraftOnly, nested_admin.NestedStackedInline):
+    model = ContractLine
+    formset = ContractLinesFormSet
+    extra = 0
+    fields = (("item", "key"), ("pricing_model", "metric"), "description", "list_price")
+    readonly_fields = ("list_price",)
+    autocomplete_fields = ("item",)
+    inlines = (PricePhaseInline,)
+
+    @admin.display(description="list price and discount")
+    def list_price(self, line: ContractLine) -> str:
+        if not line.pk:
+            return "-"
+        price = ListPrice.objects.filter(item=line.item_id, currency=line.contract.currency).first()
+        if price is None or not price.unit_amount:
+            return "no list price in this currency"
+        first = line.phases.order_by("start_date").first()
+        unit = first.unit_amount if first else None
+        if not unit:
+            return f"{price.unit_amount} {price.currency} per unit"
+        discount = (1 - unit / price.unit_amount) * 100
+        return (
+            f"{price.unit_amount} {price.currency} per unit; contract price {unit}: "
+            f"{discount:.1f}% off"
+        )
+
+
+# --- The contract page
+
+
+class ContractForm(forms.ModelForm):
+    # The version the person started from; a save based on an older one is refused.
+    lock_version_seen = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Contract
+        fields = (
+            "number",
+            "account",
+            "signed_date",
+            "start_date",
+            "end_date",
+            "auto_renew",
+            "renewal_term_months",
+            "notice_period_days",
+            "effective_date",
+            "billing_frequency",
+            "billing_anchor_date",
+            "collection_method",
+            "payment_terms_days",
+            "currency",
+            "minimum_commit",
+            "po_number",
+            "notes",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["lock_version_seen"].initial = self.instance.lock_version
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        seen = data.get("lock_version_seen")
+        if self.instance.pk and seen is not None:
+            current = Contract.objects.select_for_update().get(pk=self.instance.pk)
+            if current.lock_version != seen:
+                record = current.history.first()
+                who = getattr(getattr(record, "history_user", None), "username", "someone")
+                when = timezone.localtime(current.updated_at).strftime("%Y-%m-%d %H:%M")
+                raise ValidationError(
+                    f"{who} changed this contract at {when}, after you opened it. Your changes "
+                    "were not saved: open the contract again to see theirs, then redo yours."
+                )
+        for field, message in term_errors(
+            start=data.get("start_date"),
+            end=data.get("end_date"),
+            anchor=data.get("billing_anchor_date"),
+            auto_renew=bool(data.get("auto_renew")),
+            renewal_term_months=data.get("renewal_term_months"),
+            effective=data.get("effective_date") if self.instance.amends_id else None,
+        ):
+            self.add_error(field, message)
+        return data
+
+
+class EndsWithinFilter(admin.SimpleListFilter):
+    title = "renews or ends"
+    parameter_name = "ends_within"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("30", "in the next 30 days"),
+            ("60", "in the next 60 days"),
+            ("90", "in the next 90 days"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contract]) -> QuerySet[Contract]:
+        if self.value() not in ("30", "60", "90"):
+            return queryset
+        today = timezone.localdate()
+        return queryset.filter(
+            status=Contract.Status.ACTIVE,
+            end_date__gte=today,
+            end_date__lte=today + timedelta(days=int(self.value() or 0)),
+        )
+
+
+TRANSITIONS = {
+    # name: (button label, who sees it, asks for)
+    "submit": ("Submit for approval", "edit", None),
+    "approve": ("Approve", "approve", None),
+    "send_back": ("Send back", "approve", "reason"),
+    "amend": ("Amend", "edit", "effective_date"),
+    "cancel": ("Cancel contract", "edit", "reason"),
+    "terminate": ("Terminate", "approve", "end_date_and_reason"),
+}
+
+
+class TransitionForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    effective_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+@admin.register(Contract)
+class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, BackofficeAdmin):
+    form = ContractForm
+    import_resources = (ContractResource, ContractLineResource)
+    change_form_template = "admin/billing/contract/change_form.html"
+    list_display = (
+        "__str__",
+        "account",
+        "account_manager",
+        "status",
+        plain_column("currency", "currency"),
+        "acv",
+        "tcv",
+        "start_date",
+        "end_date",
+        "stripe_push_status",
+    )
+    list_select_related = ("account", "account__account_manager")
+    list_filter = (
+        "status",
+        ("currency", admin.AllValuesFieldListFilter),  # the currencies in use, not all 135
+        "account__account_manager",
+        EndsWithinFilter,
+        "stripe_push_status",
+    )
+    search_fields = ("number", "account__legal_name", "account__external_ref", "po_number")
+    autocomplete_fields = ("account",)
+    inlines = (ContractLineInline,)
+    show_full_result_count = False
+    readonly_fields = (
+        "status",
+        "version",
+        "amends",
+        "acv",
+        "tcv",
+        "workflow",
+        "upcoming_charges",
+        "change_log",
+        "versions",
+        "tax_readiness",
+        "stripe_schedule_id",
+        "stripe_push_status",
+        "stripe_pushed_at",
+        "stripe_push_error",
+        "stripe_writes",
+    )
+    actions = ("send_to_stripe",)
+    fieldsets = (
+        (None, {"fields": ("number", "account", "status", "workflow", "versions")}),
+        (
+            "Term",
+            {
+                "fields": (
+                    ("signed_date", "start_date", "end_date"),
+                    ("auto_renew", "renewal_term_months", "notice_period_days"),
+                    ("version", "amends", "effective_date"),
+                )
+            },
+        ),
+        (
+            "Billing",
+            {
+                "fields": (
+                    ("billing_frequency", "billing_anchor_date"),
+                    ("collection_method", "payment_terms_days"),
+                    ("currency", "minimum_commit"),
+                    "po_number",
+                    ("tax_mode", "prices_include_tax"),
+                    "tax_readiness",
+                )
+            },
+        ),
+        (
+            "What it is worth",
+            {"fields": (("acv", "tcv"), "upcoming_charges")},
+        ),
+        ("Notes", {"fields": ("notes", "lock_version_seen")}),
+        (
+            "Stripe",
+            {
+                "fields": (
+                    ("stripe_push_status", "stripe_pushed_at", "stripe_schedule_id"),
+                    "stripe_push_error",
+                    "stripe_writes",
+                )
+            },
+        ),
+        ("Change log", {"fields": ("change_log",), "classes": ("collapse",)}),
+    )
+
+    @admin.display(description="tax on the next invoice")
+    def tax_readiness(self, contract: Contract) -> str:
+        if contract.pk is None:
+            return "Shown once the contract is saved."
+        readiness = account_tax_readiness(contract.account, today=timezone.localdate())
+        return tax_readiness_html(readiness)
+
+    @admin.display(description="sent to Stripe")
+    def stripe_writes(self, contract: Contract) -> str:
+        return stripe_writes_table(stripe_writes_of(contract))
+
+    @admin.action(description="Send the selected records to Stripe now")
+    def send_to_stripe(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
+        if refused_while_disconnected(self, request):
+            return
+        if not request.user.has_perm(services.APPROVE_CONTRACT):
+            self.message_user(request, "Only finance sends contracts to Stripe.", messages.ERROR)
+            return
+        active = queryset.filter(status=Contract.Status.ACTIVE)
+        skipped = queryset.count() - active.count()
+        for pk in active.values_list("pk", flat=True):
+            push_after_commit(contract_push_to_stripe_task, pk)
+        note = f" ({skipped} not active: only active contracts go to Stripe)" if skipped else ""
+        self.message_user(request, f"{active.count()} contract(s) queued for Stripe{note}.")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Contract | None = None) -> Any:
+        # Version, amended contract and effective date mean something on amendments only.
+        if obj is not None and obj.amends_id:
+            return self.fieldsets
+        amendment_row = ("version", "amends", "effective_date")
+        return [
+            (name, {**options, "fields": tuple(f for f in options["fields"] if f != amendment_row)})
+            for name, options in self.fieldsets or ()
+            if obj is not None or name not in ("Change log", "Stripe")
+        ]
+
+    # --- who sees and changes what
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contract]:
+        return contracts_visible_to(cast(User, request.user)).select_related(
+            "account", "account__account_manager"
+        )
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "account":
+            kwargs["queryset"] = accounts_visible_to(cast(User, request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Contract | None = None) -> bool:
+        # Only drafts are edited; an active contract changes through an amendment.
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or obj.is_editable)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Contract | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or obj.status == Contract.Status.DRAFT)
+
+    @admin.display(description="annual value", ordering="annual_contract_value")
+    def acv(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "computed on saving"
+        return format_amount(contract.annual_contract_value, contract.currency)
+
+    @admin.display(description="total value", ordering="total_contract_value")
+    def tcv(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "computed on saving"
+        return format_amount(contract.total_contract_value, contract.currency)
+
+    @admin.display(ordering="account__account_manager__username")
+    def account_manager(self, contract: Contract) -> str:
+        manager = contract.account.account_manager
+        return manager.get_username() if manager else "-"
+
+    # --- saving
+
+    def save_model(self, request: HttpRequest, obj: Contract, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+            services.contract_number_assign(obj)
+        services.contract_lock_version_bump(obj)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        services.contract_lines_number(form.instance)
+        services.contract_values_refresh(form.instance)
+
+    # --- read-only panels
+
+    @admin.display(description="next billing periods (usage counted as zero)")
+    def upcoming_charges(self, contract: Contract) -> str:
+        if not contract.pk or contract_errors_for(contract):
+            return "Shown once the contract's prices are complete."
+        periods = contract_upcoming_charges(contract, today=timezone.localdate())
+        currency = contract.currency
+        rows = format_html_join(
+            "",
+            "{}<tr><th colspan='2'>{} to {}, total</th><th style='text-align:right'>{}</th></tr>",
+            (
+                (
+                    format_html_join(
+                        "",
+                        "<tr><td>{} to {}</td><td>{}</td><td style='text-align:right'>{}</td></tr>",
+                        (
+                            (c.start, c.end, c.description, format_amount(c.amount, currency))
+                            for c in period.charges
+                        ),
+                    ),
+                    period.start,
+                    period.end,
+                    format_amount(period.total, currency),
+                )
+                for period in periods
+            ),
+        )
+        return format_html("<table><tbody>{}</tbody></table>", rows)
+
+    @admin.display(description="versions")
+    def versions(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "-"
+        siblings = Contract.objects.filter(number=contract.number).order_by("version")
+        if len(siblings) < 2:
+            return "The original; no amendments."
+        return format_html_join(
+            "",
+            "<div>{}</div>",
+            (
+                (
+                    format_html(
+                        "{}{}: {}, in force from {}",
+                        format_html(
+                            '<a href="{}">{}</a>',
+                            reverse("admin:billing_contract_change", args=[v.pk]),
+                            v,
+                        )
+                        if v.pk != contract.pk
+                        else v,
+                        " (this page)" if v.pk == contract.pk else "",
+                        v.get_status_display().lower(),
+                        v.effective_date or v.start_date,
+                    ),
+                )
+                for v in siblings
+            ),
+        )
+
+    @admin.display(description="who changed what (contract, lines, phases, tiers)")
+    def change_log(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "-"
+        return format_html(
+            "<table><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        timezone.localtime(e.when).strftime("%Y-%m-%d %H:%M"),
+                        e.who,
+                        e.what,
+                        e.action,
+                        "; ".join(e.changes),
+                        e.reason,
+                    )
+                    for e in contract_change_log(contract)
+                ),
+            ),
+        )
+
+    @admin.display(description="workflow")
+    def workflow(self, contract: Contract) -> str:
+        if not contract.pk:
+            return "Saved as a draft; submit it for approval when it is complete."
+        notes = []
+        if contract.sent_back_reason:
+            notes.append(format_html("<strong>Sent back:</strong> {}", contract.sent_back_reason))
+        if contract.approved_by:
+            notes.append(
+                format_html(
+                    "Approved by {} on {}",
+                    contract.approved_by,
+                    timezone.localtime(contract.approved_at).date(),
+                )
+            )
+        if contract.ended_reason:
+            notes.append(format_html("<strong>Ended:</strong> {}", contract.ended_reason))
+        problems = contract_errors_for(contract) if contract.is_editable else []
+        if problems:
+            notes.append(
+                format_html("<strong>To fix before submitting:</strong> {}", "; ".join(problems))
+            )
+        return format_html_join("", "<div>{}</div>", ((n,) for n in notes)) or "-"
+
+    # --- workflow buttons
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.transition_view)
+        return [
+            path("<int:pk>/transition/<str:name>/", view, name="billing_contract_transition"),
+            *super().get_urls(),
+        ]
+
+    def allowed_transitions(self, request: HttpRequest, contract: Contract) -> list[str]:
+        Status = Contract.Status
+        may_approve = request.user.has_perm(services.APPROVE_CONTRACT)
+        by_status = {
+            Status.DRAFT: ["submit", "cancel"],
+            Status.PENDING_APPROVAL: ["approve", "send_back", "cancel"],
+            Status.ACTIVE: ["amend", "terminate"],
+        }.get(Contract.Status(contract.status), [])
+        return [name for name in by_status if TRANSITIONS[name][1] == "edit" or may_approve]
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        contract = context.get("original")
+        if contract is not None:
+            context["transitions"] = [
+                (
+                    TRANSITIONS[name][0],
+                    reverse("admin:billing_contract_transition", args=[contract.pk, name]),
+                )
+                for name in self.allowed_transitions(request, contract)
+            ]
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def transition_view(self, request: HttpRequest, pk: int, name: str) -> HttpResponse:
+        contract = get_object_or_404(self.get_queryset(request), pk=pk)  # own accounts only
+        if name not in self.allowed_transitions(request, contract):
+            raise PermissionDenied
+        label, _, asks = TRANSITIONS[name]
+        form = TransitionForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                with transaction.atomic():
+                    result = self._run_transition(request, contract, name, data)
+            except (ValidationError, PermissionDenied) as error:
+                messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+            else:
+                messages.success(
+                    request, f"{label}: {result} is {result.get_status_display().lower()}."
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:billing_contract_change", args=[result.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{label}: contract {contract}",
+            "contract": contract,
+            "form": form,
+            "asks": asks or "",
+            "label": label,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/contract/transition.html", context)
+
+    def _run_transition(
+        self, request: HttpRequest, contract: Contract, name: str, data: dict[str, Any]
+    ) -> Contract:
+        user = cast(User, request.user)  # admin views run for logged-in staff only
+        match name:
+            case "submit":
+                return services.contract_submit(contract=contract, by=user)
+            case "approve":
+                return services.contract_approve(contract=contract, by=user)
+            case "send_back":
+                return services.contract_send_back(
+                    contract=contract,
+                    by=user,
+                    reason=data["reason"],
+                )
+            case "cancel":
+                return services.contract_cancel(
+                    contract=contract,
+                    by=user,
+                    reason=data["reason"],
+                )
+            case "amend":
+                if not data.get("effective_date"):
+                    raise ValidationError("Give the date the amendment takes effect.")
+                return services.contract_amend(
+                    contract=contract,
+                    by=user,
+                    effective_date=data["effective_date"],
+                )
+            case "terminate":
+                if not data.get("end_date"):
+                    raise ValidationError("Give the contract's last day.")
+                return services.contract_terminate(
+                    contract=contract,
+                    by=user,
+                    end_date=data["end_date"],
+                    reason=data["reason"],
+                )
+        raise PermissionDenied
+
+
+# --- The account page, with what billing adds to it: the account's contracts, and the tax
+# its next invoice carries (customers' own admin knows nothing of billing).
+
+
+class TaxReadinessFilter(admin.SimpleListFilter):
+    """Accounts whose next invoice would be taxed wrongly."""
+
+    title = "tax readiness"
+    parameter_name = "tax"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("not_ready", "Tax not ready"), ("ready", "Tax ready")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Account]) -> QuerySet[Account]:
+        if self.value() not in ("ready", "not_ready"):
+            return queryset
+        readiness = accounts_tax_readiness(queryset, today=timezone.localdate())
+        wanted = self.value() == "ready"
+        return queryset.filter(pk__in=[pk for pk, r in readiness.items() if r.ready == wanted])
+
+
+class AccountChangeList(ChangeList):
+    """The accounts list, with every row's tax readiness read for the page in one go."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        rows = list(self.result_list)
+        readiness = accounts_tax_readiness(
+            Account.objects.filter(pk__in=[a.pk for a in rows]), today=timezone.localdate()
+        )
+        for account in rows:
+            account.tax_readiness_on_page = readiness.get(account.pk)
+
+
+class AccountContractInline(admin.TabularInline):
+    model = Contract
+    extra = 0
+    fields = ("contract", "status", "start_date", "end_date", "annual_value")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="annual value")
+    def annual_value(self, contract: Contract) -> str:
+        return format_amount(contract.annual_contract_value, contract.currency)
+
+    @admin.display(description="contract")
+    def contract(self, contract: Contract) -> str:
+        url = reverse("admin:billing_contract_change", args=[contract.pk])
+        return format_html('<a href="{}">{}</a>', url, contract)
+
+
+def _with_field(fieldsets: Any, section: str, field: str) -> tuple[Any, ...]:
+    return tuple(
+        (name, {**options, "fields": (*options["fields"], field)} if name == section else options)
+        for name, options in fieldsets
+    )
+
+
+admin.site.unregister(Account)
+
+
+@admin.register(Account)
+class AccountWithContractsAdmin(AccountAdmin):
+    list_display = (*AccountAdmin.list_display, "tax")
+    list_filter = (*AccountAdmin.list_filter[:2], TaxReadinessFilter, *AccountAdmin.list_filter[2:])
+    readonly_fields = (*AccountAdmin.readonly_fields, "tax_readiness")
+    inlines = (*AccountAdmin.inlines, AccountContractInline)
+    fieldsets = _with_field(AccountAdmin.fieldsets, "Payment and tax", "tax_readiness")
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        return AccountChangeList
+
+    @admin.display(description="tax")
+    def tax(self, account: Account) -> str:
+        # Worked out for the whole page at once by AccountChangeList.
+        readiness = getattr(account, "tax_readiness_on_page", None)
+        if readiness is None or readiness.ready:
+            return "ready" if readiness else "-"
+        more = len(readiness.problems) - 1
+        return str(readiness.problems[0]) + (f" (+{more} more)" if more else "")
+
+    @admin.display(description="tax on the next invoice")
+    def tax_readiness(self, account: Account) -> str:
+        if account.pk is None:
+            return "-"
+        return tax_readiness_html(account_tax_readiness(account, today=timezone.localdate()))

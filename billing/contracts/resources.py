@@ -1,0 +1,275 @@
+"""Contracts and their terms, keyed by contract number, one row each.
+
+A new number becomes a draft contract. A draft's terms are updated. A contract that is no
+longer a draft (pending approval, active, ended) is only compared: a row that would change it
+is an error, since such a contract changes through an amendment. The prices come from the
+contract lines file. A column left out of the file leaves that term as it is.
+"""
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from django.utils import timezone
+
+from billing.contracts.models import Contract
+from billing.contracts.rules import term_errors
+from billing.contracts.selectors import (
+    PricedLine,
+    contract_errors_for,
+    contract_values,
+    contracts_current_versions,
+    contracts_priced_lines,
+)
+from billing.contracts.services import contract_lock_version_bump
+from customers.models import Account
+from customers.resources import OwnAccountsResource
+from customers.selectors import accounts_visible_to
+from file_imports import cells
+from file_imports.engine import (
+    NEW,
+    UNCHANGED,
+    UPDATE,
+    RowOutcome,
+    duplicate_keys,
+    history_user,
+    model_errors,
+    save_with_history,
+)
+from file_imports.files import Table
+
+# The contract's own terms, read and written by their model field's type.
+TERMS = (
+    "currency",
+    "start_date",
+    "end_date",
+    "signed_date",
+    "auto_renew",
+    "renewal_term_months",
+    "notice_period_days",
+    "billing_frequency",
+    "billing_anchor_date",
+    "collection_method",
+    "payment_terms_days",
+    "minimum_commit",
+    "po_number",
+    "tax_mode",
+    "prices_include_tax",
+    "notes",
+)
+# Foreign keys are looked up once for the whole file, not once per row by full_clean.
+NOT_CLEANED = [f.name for f in Contract._meta.concrete_fields if f.is_relation]
+
+
+def values_refresh(contract: Contract, priced: list[PricedLine]) -> None:
+    """Annual and total value, as contract_values_refresh sets them, from the lines in hand."""
+    contract.annual_contract_value, contract.total_contract_value = contract_values(
+        contract, priced=priced
+    )
+
+
+class ContractResource(OwnAccountsResource):
+    name = "contracts"
+    verbose_name = "contracts"
+    columns = ("number", "account", *TERMS)
+    required = ("number", "account", "currency", "start_date", "end_date")
+    permission = "billing.import_contract"
+    export_permission = "billing.export_contract"
+
+    def check_and_plan(self, table: Table) -> list[RowOutcome]:
+        present = set(table.columns)
+        numbers = {cells.text(row["number"]) for _, row in table.rows}
+        current = contracts_current_versions(
+            Contract.objects.select_for_update().filter(number__in=numbers)
+        )
+        visible = accounts_visible_to(self.user)
+        accounts = {
+            a.external_ref: a
+            for a in visible.filter(
+                external_ref__in={cells.text(r["account"]) for _, r in table.rows}
+            )
+        }
+        account_refs = dict(
+            Account.objects.filter(pk__in={c.account_id for c in current.values()}).values_list(
+                "pk", "external_ref"
+            )
+        )
+        own = set(visible.filter(pk__in=account_refs).values_list("pk", flat=True))
+        self.priced = contracts_priced_lines(current.values())
+        outcomes: list[RowOutcome] = []
+        self.planned: list[tuple[RowOutcome, Contract]] = []
+        for number, row in table.rows:
+            key = cells.text(row["number"])
+            outcome = RowOutcome(number, key)
+            outcomes.append(outcome)
+            if not key:
+                outcome.error("number", "is required: it is the contract's key.")
+                continue
+            existing = current.get(key)
+            if existing is not None and existing.account_id not in own:
+                outcome.error(
+                    "number",
+                    f"{key} is a contract of another account manager's account; you import "
+                    "only your own.",
+                )
+                continue
+            contract = (
+                Contract(number=key, created_by=history_user(self.user))
+                if existing is None
+                else copy.copy(existing)  # a copy: the stored values stay to compare with
+            )
+            self._read(row, present, contract, outcome, accounts)
+            if outcome.errors:
+                continue
+            if existing is None:
+                outcome.action = NEW
+            else:
+                outcome.changes = self._changes(existing, contract, present, account_refs)
+                outcome.action = UPDATE if outcome.changes else UNCHANGED
+                if outcome.changes and not existing.is_editable:
+                    outcome.error(
+                        "",
+                        f"{existing} is {existing.get_status_display().lower()}: it changes "
+                        "through an amendment (Amend, on its page), not an import. This row "
+                        f"would change {', '.join(outcome.changes)}.",
+                    )
+                    continue
+                # The lines already saved must still fit the new terms (term, currency). A
+                # contract without lines yet is checked when its lines come.
+                priced = self.priced[existing.pk]
+                for message in contract_errors_for(contract, priced=priced) if priced else []:
+                    outcome.error("", message)
+            self.planned.append((outcome, contract))
+        duplicate_keys(outcomes, "number")
+        return outcomes
+
+    def _read(
+        self,
+        row: dict[str, str],
+        present: set[str],
+        contract: Contract,
+        outcome: RowOutcome,
+        accounts: dict[str, Account],
+    ) -> None:
+        ref = cells.text(row["account"])
+        account = accounts.get(ref)
+        if account is None:
+            outcome.error("account", self.unknown_account(ref))
+        else:
+            contract.account = account
+        for column in TERMS:
+            if column not in present:
+                continue
+            field = Contract._meta.get_field(column)
+            try:
+                value = cells.model_value(
+                    field,
+                    row[column],
+                    delimiter=self.delimiter,
+                    date_format=self.options.date_format,
+                )
+            except cells.CellError as error:
+                outcome.error(column, str(error))
+                continue
+            if column == "currency" and isinstance(value, str):
+                value = value.upper()
+            setattr(contract, column, value)
+        if not outcome.errors:  # a cell refused would be refused again, less clearly
+            model_errors(contract, outcome, exclude=NOT_CLEANED)
+        for column, message in term_errors(
+            start=contract.start_date,
+            end=contract.end_date,
+            anchor=contract.billing_anchor_date,
+            auto_renew=contract.auto_renew,
+            renewal_term_months=contract.renewal_term_months,
+        ):
+            outcome.error(column, message)
+
+    def _changes(
+        self, old: Contract, new: Contract, present: set[str], account_refs: dict[int, str]
+    ) -> dict[str, tuple[str, str]]:
+        changes = {}
+        if old.account_id != new.account_id:
+            changes["account"] = (account_refs[old.account_id], new.account.external_ref)
+        return changes | cells.field_changes(old, new, [c for c in TERMS if c in present])
+
+    def write(self) -> None:
+        now = timezone.now()
+        new = [c for o, c in self.planned if o.action == NEW]
+        changed = [c for o, c in self.planned if o.action == UPDATE]
+        for contract in new:
+            contract.created_at = now
+            values_refresh(contract, [])
+        for contract in changed:
+            values_refresh(contract, self.priced[contract.pk])
+            contract_lock_version_bump(contract)  # an editor who opened it is told to reload
+        for contract in [*new, *changed]:
+            contract.updated_at = now
+        fields = [
+            "account",
+            *TERMS,
+            "annual_contract_value",
+            "total_contract_value",
+            "lock_version",
+            "updated_at",
+        ]
+        save_with_history(Contract, new, changed, fields, user=self.user, reason=self.reason)
+
+    def export_rows(self, queryset: Any) -> Iterator[list[Any]]:
+        # One row per number: the version an import would change.
+        current = contracts_current_versions(
+            Contract.objects.filter(number__in=queryset.values("number")).select_related("account")
+        )
+        for contract in current.values():
+            yield [
+                contract.number,
+                contract.account.external_ref,
+                *(cells.field_cell(Contract, c, getattr(contract, c)) for c in TERMS),
+            ]
+
+    def template_rows(self) -> list[list[str]]:
+        return [
+            # number, account, currency, start, end, signed, renews, renewal months, notice days,
+            # billing frequency, anchor, collection, payment terms, commit, PO, tax mode,
+            # prices include tax, notes
+            [
+                "C-2026-01001",
+                "CRM-1001",
+                "EUR",
+                "2026-01-01",
+                "2028-12-31",
+                "2025-12-15",
+                "yes",
+                "12",
+                "90",
+                "Quarterly",
+                "",
+                "send_invoice",
+                "Net 30",
+                "",
+                "PO-4471",
+                "rules",
+                "no",
+                "Three-year enterprise agreement; seats ramp each January.",
+            ],
+            [
+                "C-2026-01002",
+                "CRM-1001",
+                "EUR",
+                "2026-04-01",
+                "2027-03-31",
+                "",
+                "no",
+                "",
+                "30",
+                "Monthly",
+                "",
+                "charge_automatically",
+                "Due on receipt (net 0)",
+                "12000",
+                "",
+                "rules",
+                "no",
+                "Usage add-on with a yearly commit.",
+            ],
+        ]

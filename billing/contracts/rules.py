@@ -1,0 +1,204 @@
+"""The rules a contract's prices must follow, as pure functions over the pricing engine's own
+dataclasses (billing.pricing: Line, Phase, Tier, with a phase's blank dates already read as the
+contract's start and end).
+
+The admin's forms, the services and the CSV imports all call these, so a contract is refused
+for the same reasons, in the same words, whichever way it arrives. Each message names the
+line (`Line seats`), phase or tier and the field, and says what is wrong.
+"""
+
+import itertools
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+
+from billing.money import decimal_places, is_exact
+from billing.pricing import Line, Phase, PricingModel, Tier
+
+TIERED = {PricingModel.GRADUATED, PricingModel.VOLUME}
+METRIC_ALLOWED = TIERED | {PricingModel.USAGE}
+
+
+def line_label(line: Line) -> str:
+    """How messages name a line: by its key."""
+    return f"Line {line.key}"
+
+
+def _precision_error(amount: Decimal, currency: str, what: str) -> str | None:
+    if is_exact(amount, currency):
+        return None
+    places = decimal_places(currency)
+    has = {0: "no decimals", 2: "two decimals", 3: "three decimals"}[places]
+    return f"{what} {amount} has too many decimals: {currency} amounts have {has}."
+
+
+def tier_errors(
+    tiers: Sequence[Tier], *, currency: str, prefix: str = "", per_unit_exact: bool = True
+) -> list[str]:
+    errors: list[str] = []
+    if not tiers:
+        return [f"{prefix}a tiered price needs at least one tier."]
+    for n, tier in enumerate(tiers, start=1):
+        name = f"{prefix}tier {n}"
+        if tier.unit_amount < 0 or tier.flat_amount < 0:
+            errors.append(f"{name}: amounts cannot be negative.")
+        if (e := _precision_error(tier.flat_amount, currency, f"{name}: flat amount")) is not None:
+            errors.append(e)
+        if per_unit_exact and (
+            e := _precision_error(tier.unit_amount, currency, f"{name}: unit amount")
+        ):
+            errors.append(e)
+        if tier.up_to is None and n != len(tiers):
+            errors.append(f"{name}: only the last tier can be open-ended ('up to' blank).")
+    if tiers[-1].up_to is not None:
+        errors.append(
+            f"{prefix}tier {len(tiers)}: the last tier must be open-ended (leave 'up to' blank), "
+            "so every quantity has a price."
+        )
+    bounds = [t.up_to for t in tiers if t.up_to is not None]
+    for n, (low, high) in enumerate(itertools.pairwise(bounds), start=2):
+        if high <= low:
+            errors.append(
+                f"{prefix}tier {n}: 'up to' ({high}) must be greater than the tier before's "
+                f"({low}); tiers go in ascending order."
+            )
+    return errors
+
+
+def phase_errors(
+    phases: Sequence[Phase], *, term: tuple[date, date], prefix: str = ""
+) -> list[str]:
+    """Ramp phases: inside the term, no gaps, no overlaps."""
+    errors: list[str] = []
+    if not phases:
+        return [f"{prefix}a line needs at least one price phase."]
+    spans = []
+    for n, phase in enumerate(phases, start=1):
+        start, end = phase.start, phase.end
+        name = f"{prefix}phase {n}"
+        if end < start:
+            errors.append(f"{name}: ends {end}, before it starts {start}.")
+        if start < term[0] or end > term[1]:
+            errors.append(
+                f"{name}: {start} to {end} is outside the contract term {term[0]} to {term[1]}."
+            )
+        spans.append((start, end, n))
+    spans.sort()
+    for (_, end, n), (next_start, _, m) in itertools.pairwise(spans):
+        if next_start <= end:
+            errors.append(
+                f"{prefix}phase {m} starts {next_start}, before phase {n} ends {end}: "
+                "phases cannot overlap."
+            )
+        elif next_start > end + timedelta(days=1):
+            errors.append(
+                f"{prefix}gap between phase {n} (ends {end}) and phase {m} (starts "
+                f"{next_start}): a ramp's phases follow each other day after day."
+            )
+    return errors
+
+
+def line_errors(line: Line, *, currency: str, term: tuple[date, date]) -> list[str]:
+    prefix = f"{line_label(line)}, "
+    errors: list[str] = []
+    usage_priced = bool(line.metric)
+    if line.model == PricingModel.USAGE and not line.metric:
+        errors.append(f"{prefix}a usage-based line needs its usage metric (e.g. api_calls).")
+    if line.metric and line.model not in METRIC_ALLOWED:
+        errors.append(
+            f"{prefix}only usage-based and tiered lines have a usage metric; clear it or choose "
+            "another pricing model."
+        )
+    errors += phase_errors(line.phases, term=term, prefix=prefix)
+    for n, phase in enumerate(line.phases, start=1):
+        name = f"{prefix}phase {n}: "
+        if line.model in TIERED:
+            errors += tier_errors(
+                phase.tiers, currency=currency, prefix=name, per_unit_exact=not usage_priced
+            )
+        elif phase.tiers:
+            errors.append(f"{name}only tiered lines have tiers; remove them or choose tiers.")
+        if (e := _precision_error(phase.flat_amount, currency, f"{name}flat amount")) is not None:
+            errors.append(e)
+        if line.model == PricingModel.PER_UNIT:
+            if (
+                e := _precision_error(phase.unit_amount, currency, f"{name}unit amount")
+            ) is not None:
+                errors.append(e)
+            if phase.quantity < 1:
+                errors.append(f"{name}a per-unit line needs its committed quantity (at least 1).")
+        if line.model == PricingModel.FLAT and phase.flat_amount <= 0:
+            errors.append(f"{name}a flat fee line needs its flat amount.")
+        if phase.included_units and line.model != PricingModel.USAGE:
+            errors.append(f"{name}included units apply to usage-based lines only.")
+        if phase.unit_amount < 0 or phase.flat_amount < 0:
+            errors.append(f"{name}amounts cannot be negative.")
+    return errors
+
+
+def contract_errors(
+    lines: Sequence[Line],
+    *,
+    currency: str,
+    term: tuple[date, date],
+    minimum_commit: Decimal | None = None,
+) -> list[str]:
+    errors: list[str] = []
+    if term[1] < term[0]:
+        return [f"The contract ends {term[1]}, before it starts {term[0]}."]
+    if minimum_commit is not None:
+        if minimum_commit < 0:
+            errors.append("Minimum commit cannot be negative.")
+        if (e := _precision_error(minimum_commit, currency, "Minimum commit")) is not None:
+            errors.append(e)
+        if minimum_commit and not any(line.metric for line in lines):
+            errors.append("A minimum commit needs at least one usage-based line to count against.")
+    for line in lines:
+        errors += line_errors(line, currency=currency, term=term)
+    # The same product cannot be priced twice on the same day.
+    by_item: dict[int, list[tuple[date, date, str]]] = {}
+    for line in lines:
+        if line.item_id is None:
+            continue
+        for phase in line.phases:
+            span = (phase.start, phase.end, line_label(line))
+            by_item.setdefault(line.item_id, []).append(span)
+    for spans in by_item.values():
+        spans.sort()
+        for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+            if start <= end and first != second:
+                errors.append(
+                    f"{first} and {second} price the same product on the same days (from "
+                    f"{start}); one product has one price at a time."
+                )
+    return errors
+
+
+def term_errors(
+    *,
+    start: date | None,
+    end: date | None,
+    anchor: date | None,
+    auto_renew: bool,
+    renewal_term_months: int | None,
+    effective: date | None = None,
+) -> list[tuple[str, str]]:
+    """The contract's own dates and renewal, as (field, message): the contract form and the
+    contracts import check these before the prices."""
+    errors = []
+    if start and end and end < start:
+        errors.append(("end_date", f"The contract ends {end}, before it starts {start}."))
+    if anchor and start and end and not start <= anchor <= end:
+        errors.append(("billing_anchor_date", "The billing anchor falls within the term."))
+    if effective and start and end and not start < effective <= end:
+        errors.append(("effective_date", f"The amendment takes effect after {start} and by {end}."))
+    if auto_renew and not renewal_term_months:
+        errors.append(("renewal_term_months", "A contract that renews needs its renewal term."))
+    return errors
+
+
+def raise_if_any(errors: list[str]) -> None:
+    if errors:
+        raise ValidationError(errors)

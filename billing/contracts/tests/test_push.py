@@ -1,0 +1,206 @@
+"""Contracts pushed to Stripe, against the local stand-in: what exactly is sent, and that it is
+sent once."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import stripe
+from django.conf import settings
+from djstripe.models import SubscriptionSchedule
+
+from billing.contracts.models import Contract
+from billing.contracts.push import contract_push_to_stripe
+from billing.contracts.services import contract_amend, contract_approve, contract_submit
+from billing.contracts.tests.factories import (
+    ContractFactory,
+    ContractLineFactory,
+    PricePhaseFactory,
+)
+from billing.contracts.tests.fixtures import contract_prices
+from customers.models import Account
+from stripe_sync.models import PushStatus, StripeWrite
+from stripe_sync.writes import PushRefused
+
+pytestmark = pytest.mark.django_db
+
+
+def key():
+    return {"api_key": settings.STRIPE_SECRET_KEY}
+
+
+def ts(day: date) -> int:
+    from datetime import UTC, datetime, time
+
+    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
+
+
+def test_an_active_contract_becomes_prices_and_a_schedule_following_its_ramps(
+    stripe_standin, ramp_contract
+):
+    # when the approved contract is pushed
+    schedule_id = contract_push_to_stripe(contract=ramp_contract)
+
+    # then there is one price per line and phase, in the contract currency, every quarter
+    prices = {
+        (p.metadata["contract_line"], p.metadata["price_phase_id"]): p
+        for p in contract_prices(ramp_contract)
+    }
+    assert len(prices) == 3 + 1 + 1 + 1
+    for price in prices.values():
+        assert price.currency == "eur"
+        assert (price.recurring.interval, price.recurring.interval_count) == ("month", 3)
+        assert price.metadata["contract_version"] == "1"
+    seats = sorted(
+        (p for (line, _), p in prices.items() if line == "seats"),
+        key=lambda p: int(p.metadata["price_phase_id"]),
+    )
+    assert [p.unit_amount_decimal for p in seats] == [
+        Decimal("3000"),
+        Decimal("2750"),
+        Decimal("2510"),
+    ]
+    (api,) = (p for (line, _), p in prices.items() if line == "api")
+    assert (api.billing_scheme, api.tiers_mode) == ("tiered", "graduated")
+    assert [(t.up_to, t.unit_amount_decimal, t.flat_amount) for t in api.tiers] == [
+        (1000, Decimal("5"), 1000),
+        (None, Decimal("1"), 0),
+    ]
+    (support,) = (p for (line, _), p in prices.items() if line == "support")
+    assert support.unit_amount == 150000
+    (storage,) = (p for (line, _), p in prices.items() if line == "storage")
+    assert storage.recurring.usage_type == "metered"
+    assert [(t.up_to, t.unit_amount_decimal) for t in storage.tiers] == [
+        (10000, Decimal("0")),
+        (None, Decimal("2")),
+    ]
+
+    # and a schedule with one phase per year of the ramp, on the contract's terms
+    schedule = stripe.SubscriptionSchedule.retrieve(schedule_id, **key())
+    assert schedule.customer == ramp_contract.account.stripe_customer_id
+    assert schedule.end_behavior == "release"
+    assert schedule.default_settings.collection_method == "send_invoice"
+    assert schedule.default_settings.invoice_settings.days_until_due == 30
+    assert [(p.start_date, p.end_date) for p in schedule.phases] == [
+        (ts(date(2026, 1, 1)), ts(date(2027, 1, 1))),
+        (ts(date(2027, 1, 1)), ts(date(2028, 1, 1))),
+        (ts(date(2028, 1, 1)), ts(date(2029, 1, 1))),
+    ]
+    seat_quantities = [
+        next(i.quantity for i in phase["items"] if i.price in {s.id for s in seats})
+        for phase in schedule.phases
+    ]
+    assert seat_quantities == [50, 80, 120]
+    assert all(len(phase["items"]) == 4 for phase in schedule.phases)
+
+    # and our side records it, with the mirror in step
+    ramp_contract.refresh_from_db()
+    assert ramp_contract.stripe_schedule_id == schedule_id
+    assert ramp_contract.stripe_push_status == PushStatus.PUSHED
+    assert SubscriptionSchedule.objects.filter(id=schedule_id).exists()
+
+
+def test_pushing_a_contract_twice_creates_nothing_twice(stripe_standin, ramp_contract):
+    first = contract_push_to_stripe(contract=ramp_contract)
+    # a second run, as after a worker died before recording that it had finished
+    Contract.objects.filter(pk=ramp_contract.pk).update(stripe_schedule_id="")
+    second = contract_push_to_stripe(contract=ramp_contract)
+
+    assert first == second
+    assert len(contract_prices(ramp_contract)) == 6
+    assert len(stripe.SubscriptionSchedule.list(limit=100, **key()).data) == 1
+    assert len(stripe.Customer.list(limit=100, **key()).data) == 1
+
+
+def test_an_amendment_updates_the_schedule_from_its_effective_date(
+    stripe_standin, ramp_contract, manager, finance
+):
+    schedule_id = contract_push_to_stripe(contract=ramp_contract)
+
+    # when the contract is amended from 1 July 2027: 100 seats instead of 80
+    amendment = contract_amend(contract=ramp_contract, by=manager, effective_date=date(2027, 7, 1))
+    seats_2027 = amendment.lines.get(key="seats").phases.get(start_date=date(2027, 1, 1))
+    seats_2027.quantity = 100
+    seats_2027.save()
+    contract_submit(contract=amendment, by=manager)
+    contract_approve(contract=amendment, by=finance)
+    assert contract_push_to_stripe(contract=amendment) == schedule_id
+
+    # then the same schedule keeps version 1 up to the effective date and version 2 after it
+    schedule = stripe.SubscriptionSchedule.retrieve(schedule_id, **key())
+    assert [(p.start_date, p.end_date) for p in schedule.phases] == [
+        (ts(date(2026, 1, 1)), ts(date(2027, 1, 1))),
+        (ts(date(2027, 1, 1)), ts(date(2027, 7, 1))),
+        (ts(date(2027, 7, 1)), ts(date(2028, 1, 1))),
+        (ts(date(2028, 1, 1)), ts(date(2029, 1, 1))),
+    ]
+    v1_prices = {
+        p.id for p in contract_prices(ramp_contract) if p.metadata["contract_version"] == "1"
+    }
+    v2_prices = {p.id for p in contract_prices(amendment) if p.metadata["contract_version"] == "2"}
+    assert {i.price for i in schedule.phases[1]["items"]} <= v1_prices
+    assert {i.price for i in schedule.phases[2]["items"]} <= v2_prices
+    assert 100 in [i.quantity for i in schedule.phases[2]["items"]]
+    assert schedule.metadata["contract_version"] == "2"
+
+
+def test_a_refused_push_shows_stripes_message_and_is_not_retried(stripe_standin, ramp_contract):
+    # given an account linked to a customer Stripe does not have
+    from djstripe.models import Customer
+
+    Customer.objects.create(id="cus_gone", stripe_data={"id": "cus_gone"})
+    Account.objects.filter(pk=ramp_contract.account_id).update(stripe_customer_id="cus_gone")
+
+    # when the contract is pushed
+    with pytest.raises(PushRefused, match="cus_gone"):
+        contract_push_to_stripe(contract=ramp_contract)
+
+    # then the contract says so, in Stripe's words, and the write is marked refused
+    ramp_contract.refresh_from_db()
+    assert ramp_contract.stripe_push_status == PushStatus.REFUSED
+    assert "cus_gone" in ramp_contract.stripe_push_error
+    refused = StripeWrite.objects.get(outcome=StripeWrite.Outcome.REFUSED)
+    assert refused.attempts == 1
+    assert "customer" in refused.error
+
+
+def test_approving_a_contract_queues_its_push(
+    stripe_standin, account, manager, finance, django_capture_on_commit_callbacks
+):
+    contract = ContractFactory(account=account, created_by=manager)
+    PricePhaseFactory(line=ContractLineFactory(contract=contract))
+    contract_submit(contract=contract, by=manager)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        contract_approve(contract=contract, by=finance)
+
+    contract.refresh_from_db()
+    assert contract.stripe_push_status == PushStatus.PUSHED
+    assert contract.stripe_schedule_id.startswith("sub_sched_")
+
+
+def test_finance_sees_what_was_sent_on_the_contract_page_and_can_resend(
+    stripe_standin, ramp_contract, demo_logins, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.login(username="finance", password=demo_logins["finance"])
+
+    # when finance sends the contract from the list
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:billing_contract_changelist"),
+            {"action": "send_to_stripe", "_selected_action": [ramp_contract.pk]},
+        )
+    assert response.status_code == 302
+
+    # then the contract page says it is in Stripe and lists every write, with its outcome
+    page = client.get(reverse("admin:billing_contract_change", args=[ramp_contract.pk]))
+    html = page.content.decode()
+    assert "In Stripe" in html
+    assert f"Subscription schedule for {ramp_contract.number} v1" in html
+    assert html.count(f"Price for {ramp_contract.number} v1") == 6
+    ramp_contract.refresh_from_db()
+    assert ramp_contract.stripe_schedule_id in html

@@ -1,0 +1,112 @@
+"""Invoice review: each Stripe draft invoice, checked against the contract before it goes out."""
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from billing.money import amount_field
+
+
+class InvoiceReview(models.Model):
+    """The review of one Stripe invoice: what the checks found, and what finance decided.
+
+    Its own columns (status, currency, amount, account, flag kinds) are what the review queue
+    filters and sorts on, so the queue does not dig into dj-stripe's JSON.
+    """
+
+    class Status(models.TextChoices):
+        CLEAN = "clean", "Clean"
+        FLAGGED = "flagged", "Flagged"
+        AWAITING_SECOND = "awaiting_second", "Approved once; awaiting a second approver"
+        APPROVED = "approved", "Approved; being finalized"
+        HELD = "held", "Held with a note"
+        FINALIZED = "finalized", "Finalized"
+        VOIDED = "voided", "Voided"
+
+    stripe_invoice_id = models.CharField("Stripe invoice", max_length=255, unique=True)
+    account = models.ForeignKey(
+        "customers.Account",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invoice_reviews",
+    )
+    contract = models.ForeignKey(
+        "billing.Contract",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="invoice_reviews",
+    )
+    currency = models.CharField(max_length=3, blank=True)
+    amount = amount_field(default=0, help_text="Before tax, in the invoice's currency.")
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FLAGGED)
+    flags = models.JSONField(default=list, help_text="Each rule that fired, with both amounts.")
+    # ",unit_price,total," so that "flag kind" filters with a plain contains on any database.
+    flag_rules = models.CharField(max_length=255, blank=True, db_index=True)
+    flag_count = models.PositiveSmallIntegerField(default=0)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    stripe_created_at = models.DateTimeField(null=True, blank=True)
+    # When Stripe would finalize the draft on its own, were it not held.
+    finalizes_at = models.DateTimeField(null=True, blank=True)
+    held_in_stripe = models.BooleanField(
+        default=False, help_text="Automatic finalization turned off in Stripe."
+    )
+    note = models.TextField(blank=True, help_text="Why it is held, or any remark.")
+    justification = models.TextField(
+        blank=True, help_text="Why a flagged draft was approved anyway."
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    second_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    second_approved_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["checked_at"])
+
+    class Meta:
+        ordering = ("stripe_created_at", "id")
+        permissions = [("approve_invoice", "Can approve, hold, void and finalize invoices")]
+        indexes = [
+            models.Index(fields=["status", "stripe_created_at"], name="invoice_review_queue"),
+            models.Index(fields=["currency", "amount"], name="invoice_review_amount"),
+            # The queue's order, oldest first: a page is read off the index, not sorted.
+            models.Index(fields=["stripe_created_at", "id"], name="invoice_review_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_invoice_id} ({self.get_status_display()})"
+
+
+class InvoiceApprovalLimit(models.Model):
+    """Per currency: clean drafts below an amount may be approved automatically; drafts above
+    an amount need a second approver."""
+
+    currency = models.CharField(max_length=3, unique=True)
+    auto_approve_below = amount_field(
+        null=True, blank=True, help_text="Blank: clean drafts always wait for a person."
+    )
+    second_approver_above = amount_field(
+        null=True, blank=True, help_text="Blank: one approver is enough at any amount."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("currency",)
+
+    def __str__(self) -> str:
+        return self.currency

@@ -1,0 +1,39 @@
+"""Celery tasks of invoice review: thin, they take ids and call a service.
+
+Task names are the ones these tasks had in billing.tasks: queued messages name a task by it.
+"""
+
+from celery import shared_task
+
+from billing.invoices.models import InvoiceReview
+from stripe_sync.tasks import RETRY, refusal_recorded
+
+
+@shared_task(name="billing.tasks.invoice_review_task", **RETRY)
+def invoice_review_task(stripe_invoice_id: str) -> None:
+    from billing.invoices.services import invoice_review_run
+
+    invoice_review_run(stripe_invoice_id=stripe_invoice_id)
+
+
+@shared_task(name="billing.tasks.account_drafts_review_task", **RETRY)
+def account_drafts_review_task(account_id: int) -> None:
+    from billing.invoices.services import account_drafts_review
+
+    account_drafts_review(account_id)
+
+
+@shared_task(name="billing.tasks.invoice_hold_in_stripe_task", **RETRY)
+def invoice_hold_in_stripe_task(review_id: int) -> None:
+    from billing.invoices.services import invoice_hold_in_stripe
+
+    with refusal_recorded():  # the write shows Stripe's message (a draft deleted since, say)
+        invoice_hold_in_stripe(review=InvoiceReview.objects.get(pk=review_id))
+
+
+@shared_task(name="billing.tasks.invoice_stripe_action_task", **RETRY)
+def invoice_stripe_action_task(review_id: int, action: str) -> None:
+    from billing.invoices.services import invoice_stripe_action
+
+    with refusal_recorded():  # the write shows Stripe's message
+        invoice_stripe_action(review=InvoiceReview.objects.get(pk=review_id), action=action)
