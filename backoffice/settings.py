@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "file_imports",
     "customers",
     "billing",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--create-db", action="store_true", help="rebuild the bench database")
     args = parser.parse_args()
 
-    from backoffice.demo import demo_users_ensure
+    from demo.users import demo_users_ensure
 
     setup_test_environment()
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

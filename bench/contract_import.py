@@ -255,8 +255,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from backoffice.demo import demo_users_ensure
-    from backoffice.demo_contracts import demo_catalog_ensure
+    from demo.contracts import demo_catalog_ensure
+    from demo.users import demo_users_ensure
 
     bench_db = bench_database("contract_import", rebuild=args.create_db)
     print(f"database: {connection.vendor} ({bench_db})")

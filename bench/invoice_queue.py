@@ -56,7 +56,7 @@ ACCOUNTS = 300
 MANAGERS = 8
 BATCH = 2_000  # invoices a transaction: about 20 MB of JSON with their lines
 LINES_PER_INVOICE = 2
-FIXTURES = Path(__file__).resolve().parent.parent / "billing/tests/stripe_fixtures/fixtures3.json"
+FIXTURES = Path(__file__).resolve().parent.parent / "stripe_standin/fixtures/fixtures3.json"
 # Invoice n was created n * 10 minutes before NEWEST: 100,000 invoices span about two years.
 NEWEST = datetime(2026, 10, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
@@ -599,8 +599,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = (SIZES[0], args.large)
 
-    from backoffice.demo import demo_users_ensure
     from billing.invoices.models import InvoiceReview
+    from demo.users import demo_users_ensure
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     started = time.perf_counter()

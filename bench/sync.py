@@ -2,7 +2,7 @@
 
 Prints, in one run on the same data:
 - backfill of N customers (with tax IDs) and N invoices (with 3-6 lines each), served as
-  Stripe list pages by a fast local server (bench/stripe_pages.py), by our engine and by
+  Stripe list pages by a fast local server (stripe_standin/list_pages.py), by our engine and by
   dj-stripe's `djstripe_sync_models Customer Invoice`: objects per second, HTTP requests per
   100 objects, and a check that the mirror holds exactly the served objects;
 - the webhook endpoint: median and p99 time to answer a signed event, database queries per
@@ -40,7 +40,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, setup_test_environment
 from djstripe import models as djstripe_models
 
-from bench.stripe_pages import StripePages, serve_in_subprocess
+from stripe_standin.list_pages import StripePages, serve_in_subprocess
 from stripe_sync.models import StripeEvent, StripeObjectVersion, SyncStatus
 
 SECRET_KEY = "sk_test_" + "benchsync0123456789abcdef"

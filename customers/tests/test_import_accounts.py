@@ -25,7 +25,7 @@ CRM_EXPORT = (
 
 
 def user(username: str, *, finance: bool) -> User:
-    from backoffice.demo import demo_users_ensure
+    from demo.users import demo_users_ensure
 
     demo_users_ensure(password="x")
     return User.objects.get(username="finance" if finance else username)

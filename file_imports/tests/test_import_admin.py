@@ -125,10 +125,10 @@ def test_who_may_import(demo_logins):
 
 
 def test_finance_imports_contracts_and_their_lines_from_the_contracts_list(demo_logins):
-    from backoffice.demo_contracts import demo_catalog_ensure
     from billing.contracts.models import Contract
     from billing.contracts.tests.test_imports import CONTRACTS, LINES
     from customers.tests.factories import AccountFactory
+    from demo.contracts import demo_catalog_ensure
 
     demo_catalog_ensure()
     for ref in ("CRM-7001", "CRM-7002"):

@@ -5,7 +5,7 @@ import stripe
 from django.conf import settings
 from djstripe.models import APIKey, Customer, Invoice, LineItem, Product, TaxId
 
-from bench.stripe_pages import StripePages, serve_in_thread
+from stripe_standin.list_pages import StripePages, serve_in_thread
 from stripe_sync.backfill import backfill
 from stripe_sync.models import SyncStatus
 
@@ -99,7 +99,7 @@ def test_a_second_backfill_changes_nothing_and_duplicates_nothing(stripe_standin
 def test_a_full_backfill_fills_the_mirror_with_every_type(stripe_standin):
     from djstripe import models as m
 
-    from billing.tests.test_stripe_standin_gaps import standin_config
+    from stripe_standin.control import standin_config
     from stripe_sync.backfill import backfill_all
 
     # given one of everything in Stripe
@@ -198,8 +198,8 @@ def test_a_full_backfill_fills_the_mirror_with_every_type(stripe_standin):
 def test_a_charge_under_a_mandate_brings_the_mandate(stripe_standin):
     from djstripe import models as m
 
-    from billing.tests.standin_store import stripe_fixture
-    from billing.tests.test_stripe_standin_gaps import standin_config
+    from stripe_standin.control import standin_config
+    from stripe_standin.store import stripe_fixture
     from stripe_sync.mirror import Mirror
     from stripe_sync.object_types import object_type
 

@@ -9,7 +9,7 @@ import stripe
 from django.conf import settings
 from djstripe import models as mirror
 
-from billing.tests.test_stripe_standin_gaps import standin_config
+from stripe_standin.control import standin_config
 from stripe_sync.backfill import backfill
 
 pytestmark = pytest.mark.django_db

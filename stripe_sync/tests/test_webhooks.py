@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from djstripe.models import Customer, Invoice
 
-from billing.tests.standin_store import stripe_fixture
+from stripe_standin.store import stripe_fixture
 from stripe_sync.events import event_process
 from stripe_sync.models import StripeEvent
 

@@ -8,8 +8,6 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from backoffice.demo import demo_users_ensure
-from backoffice.demo_contracts import demo_catalog_ensure
 from backoffice.models import User
 from billing.contracts.line_resources import ContractLineResource, tiers_read, tiers_text
 from billing.contracts.models import Contract, ContractLine, PricePhase, PriceTier
@@ -17,6 +15,8 @@ from billing.contracts.resources import ContractResource
 from billing.contracts.services import contract_approve, contract_submit
 from customers.resources import AccountResource
 from customers.tests.factories import AccountFactory
+from demo.contracts import demo_catalog_ensure
+from demo.users import demo_users_ensure
 from file_imports.cells import CellError
 from file_imports.engine import export_file, run_import, template_file
 

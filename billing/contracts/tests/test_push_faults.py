@@ -7,7 +7,7 @@ from django.conf import settings
 
 from billing.contracts.push import contract_push_to_stripe
 from billing.contracts.tests.fixtures import contract_prices
-from billing.tests.test_stripe_standin_gaps import standin_config
+from stripe_standin.control import standin_config
 from stripe_sync.models import StripeWrite
 from stripe_sync.tests.test_faults import key, until_done
 

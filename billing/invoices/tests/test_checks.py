@@ -9,7 +9,7 @@ import pytest
 
 from billing.invoices.checks import ContractExpectation, Rule, draft_from_stripe, invoice_flags
 from billing.pricing import MINIMUM_COMMIT_KEY, Line, Phase, PricingModel, Terms
-from billing.tests.standin_store import stripe_fixture
+from stripe_standin.store import stripe_fixture
 
 D = Decimal
 Y1 = (date(2026, 1, 1), date(2026, 12, 31))

@@ -119,7 +119,7 @@ def test_a_draft_stamped_ahead_of_our_clock_shows_no_negative_age(demo_logins):
 
 
 def test_the_invoice_page_highlights_differences_and_breaks_down_the_tax(demo_logins):
-    from backoffice.demo import demo_data_load
+    from demo.load import demo_data_load
 
     demo_data_load(password=demo_logins["finance"])
     client = finance(demo_logins)
@@ -158,7 +158,7 @@ def test_the_invoice_page_highlights_differences_and_breaks_down_the_tax(demo_lo
 
 
 def test_the_queue_finds_an_invoice_by_id_customer_or_contract(demo_logins):
-    from backoffice.demo import demo_data_load
+    from demo.load import demo_data_load
 
     demo_data_load(password=demo_logins["finance"])
     client = finance(demo_logins)

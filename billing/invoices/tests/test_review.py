@@ -20,7 +20,7 @@ from billing.contracts.tests.factories import (
 )
 from billing.invoices.models import InvoiceReview
 from billing.invoices.tests.test_checks import ts
-from billing.tests.standin_store import stripe_fixture
+from stripe_standin.store import stripe_fixture
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
 

@@ -1,6 +1,6 @@
-"""Demo customers and contracts: about 40 accounts in 20 countries and 15 currencies, and
-contracts in every status and pricing model, built through the same services people use.
-Safe to run again: what exists (by CRM reference, catalog code, contract number) is kept."""
+"""Demo catalog and contracts: contracts in every status and pricing model, built through the
+same services people use. Safe to run again: what exists (by catalog code, contract number) is
+kept."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -12,77 +12,11 @@ from backoffice.models import User
 from billing.catalog.models import CatalogItem, ListPrice
 from billing.contracts import services
 from billing.contracts.models import Contract, ContractLine, PricePhase, PriceTier
-from customers.models import Account, Contact, TaxId
+from customers.models import Account
+from demo.customers import demo_accounts_more_ensure
 
 D = Decimal
 
-# external_ref -> (legal name, country, currency, state, manager, tax id type, tax id)
-DEMO_ACCOUNTS_MORE: dict[str, tuple[str, str, str, str, str, str, str]] = {
-    "CRM-0009": ("Hollandse Data B.V.", "NL", "EUR", "", "manager", "eu_vat", "NL004495445B01"),
-    "CRM-0010": ("Liffey Software Ltd", "IE", "EUR", "", "manager2", "", ""),
-    "CRM-0011": ("Indus Cloud Pvt Ltd", "IN", "INR", "", "manager", "in_gst", "27AAPFU0939F1ZV"),
-    "CRM-0012": ("Merlion Fintech Pte Ltd", "SG", "SGD", "", "manager2", "sg_uen", "00192200M"),
-    "CRM-0013": (
-        "Paulista Varejo S.A.",
-        "BR",
-        "BRL",
-        "",
-        "manager",
-        "br_cnpj",
-        "16.727.230/0001-97",
-    ),
-    "CRM-0014": ("Grupo Azteca Digital S.A.", "MX", "MXN", "", "manager2", "", ""),
-    "CRM-0015": ("Hangang Mobility Co.", "KR", "KRW", "", "manager", "kr_brn", "134-86-72683"),
-    "CRM-0016": (
-        "Alpenrose Versicherung AG",
-        "CH",
-        "CHF",
-        "",
-        "manager2",
-        "ch_vat",
-        "CHE-107.787.577 IVA",
-    ),
-    "CRM-0017": ("Fjord Energi AS", "NO", "NOK", "", "manager", "no_vat", "995525828MVA"),
-    "CRM-0018": ("Norrsken Retail AB", "SE", "SEK", "", "manager2", "", ""),
-    "CRM-0019": ("Iberia Logística S.L.", "ES", "EUR", "", "manager", "eu_vat", "ESA13585625"),
-    "CRM-0020": ("Milano Moda S.p.A.", "IT", "EUR", "", "manager2", "eu_vat", "IT00743110157"),
-    "CRM-0021": ("Pacific Coast Media LLC", "US", "USD", "CA", "manager", "us_ein", "04-2103594"),
-    "CRM-0022": ("Lone Star Freight Inc.", "US", "USD", "TX", "manager2", "", ""),
-    "CRM-0023": ("Empire Health Systems Inc.", "US", "USD", "NY", "manager", "", ""),
-    "CRM-0024": ("Great Lakes Robotics Corp.", "CA", "CAD", "ON", "manager2", "ca_bn", "123456782"),
-    "CRM-0025": (
-        "Kansai Trading Co., Ltd.",
-        "JP",
-        "JPY",
-        "",
-        "manager",
-        "jp_trn",
-        "T5835678256246",
-    ),
-    "CRM-0026": ("Kuwait Gulf Logistics K.S.C.", "KW", "KWD", "", "manager2", "", ""),
-    "CRM-0027": ("Berliner Bau GmbH", "DE", "EUR", "", "manager", "eu_vat", "DE136695976"),
-    "CRM-0028": ("Rhône Énergie SA", "FR", "EUR", "", "manager2", "eu_vat", "FR40303265045"),
-    "CRM-0029": ("Pennine Insurance plc", "GB", "GBP", "", "manager", "gb_vat", "GB980780684"),
-    "CRM-0030": (
-        "Harbour Bridge Media Pty Ltd",
-        "AU",
-        "AUD",
-        "",
-        "manager2",
-        "au_abn",
-        "51 824 753 556",
-    ),
-    "CRM-0031": ("Cascadia Outdoor Inc.", "US", "USD", "WA", "manager", "", ""),
-    "CRM-0032": ("Rotterdam Port Systems B.V.", "NL", "EUR", "", "manager2", "", ""),
-    "CRM-0033": ("Bavaria Medizintechnik AG", "DE", "EUR", "", "manager", "", ""),
-    "CRM-0034": ("Mumbai Payments Ltd", "IN", "INR", "", "manager2", "", ""),
-    "CRM-0035": ("Osaka Robotics K.K.", "JP", "JPY", "", "manager", "jp_cn", "5835678256246"),
-    "CRM-0036": ("Manama Data Centre W.L.L.", "BH", "BHD", "", "manager2", "", ""),
-    "CRM-0037": ("Zurich Analytics GmbH", "CH", "CHF", "", "manager", "", ""),
-    "CRM-0038": ("Dublin Health Ltd", "IE", "EUR", "", "manager2", "", ""),
-    "CRM-0039": ("Toronto Learning Inc.", "CA", "CAD", "QC", "manager", "", ""),
-    "CRM-0040": ("Sydney Harbour Hotels Pty Ltd", "AU", "AUD", "", "manager2", "", ""),
-}
 
 # code -> (name, unit label, list prices per currency, per unit and billing period)
 DEMO_CATALOG: dict[str, tuple[str, str, dict[str, str]]] = {
@@ -109,47 +43,6 @@ def demo_catalog_ensure() -> dict[str, CatalogItem]:
             )
         items[code] = item
     return items
-
-
-def demo_accounts_more_ensure(managers: dict[str, User]) -> None:
-    for ref, (
-        name,
-        country,
-        currency,
-        state,
-        manager,
-        tax_type,
-        tax_value,
-    ) in DEMO_ACCOUNTS_MORE.items():
-        account, created = Account.objects.get_or_create(
-            external_ref=ref,
-            defaults={
-                "legal_name": name,
-                "billing_country": country,
-                "default_currency": currency,
-                "state": state,
-                "account_manager": managers[manager],
-                "billing_email": f"ap@{ref.lower()}.example",
-                "accepts_sepa_debit": currency == "EUR",
-                "accepts_us_bank_account": currency == "USD",
-                "tax_exemption": Account.TaxExemption.REVERSE
-                if country in {"NL", "IE", "ES", "IT", "FR"} and tax_type
-                else Account.TaxExemption.NONE,
-            },
-        )
-        if not created:
-            continue
-        Contact.objects.create(
-            account=account,
-            name="Accounts Payable",
-            email=f"ap@{ref.lower()}.example",
-            role=Contact.Role.BILLING,
-            receives_invoices=True,
-        )
-        if tax_type:
-            tax_id = TaxId(account=account, type=tax_type, value=tax_value)
-            tax_id.full_clean()
-            tax_id.save()
 
 
 # Contract specs: number -> what to build. Lines are (item, model, metric, phases), each
@@ -366,7 +259,7 @@ DEMO_CONTRACTS: list[dict[str, Any]] = [
         "end": "draft",
         "lines": [("seats", "per_unit", "", [_phase(unit="32000", quantity=150)])],
     },
-    # The contracts the demo's draft invoices bill (backoffice/demo_invoices.py).
+    # The contracts the demo's draft invoices bill (demo/invoices.py).
     {
         "number": "C-2026-00901",
         "account": "CRM-0033",

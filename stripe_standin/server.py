@@ -1,12 +1,12 @@
 """A stateful Stripe for the tests: localstripe, served on loopback, with its gaps filled.
 
-Run as its own process: `python -m billing.tests.localstripe_server --port 8420`.
+Run as its own process: `python -m stripe_standin.server --port 8420`.
 
 localstripe cannot serve dj-stripe as it is (see README, "The local Stripe stand-in"). This
 launcher keeps localstripe's own resources (customers, products, plans, subscriptions and their
 items, invoices and lines, invoice items, payment methods, charges, refunds, tax rates, coupons,
 customers' tax ids, events, webhooks) and adds, at the HTTP layer, what is missing, with payloads
-copied from Stripe's own examples (stripe_fixtures/fixtures3.json):
+copied from Stripe's own examples (fixtures/fixtures3.json):
 
 - `GET /v1/account` and `GET /v1/accounts`, which dj-stripe calls before any sync;
 - prices: `POST /v1/prices`, `GET /v1/prices[/{id}]`, `POST /v1/prices/{id}` (tiers and
@@ -17,7 +17,7 @@ copied from Stripe's own examples (stripe_fixtures/fixtures3.json):
   `/v1/mandates/{id}`, `/v1/tax_ids[/{id}]` (with localstripe's customers' tax ids);
 - for those: Stripe's lists (newest first, `limit`, `starting_after`, `ending_before`,
   `created[gte|gt|lte|lt]`), Stripe's errors naming the parameter, and a localstripe Event for
-  every write (`GET /v1/events`, webhooks) -- see standin_store.py;
+  every write (`GET /v1/events`, webhooks) -- see store.py;
 - localstripe's own answers put in Stripe's shape: subscription items carry `subscription`,
   `default_tax_rates` is `[]` not null, invoices, lines and items carry `discounts`, tax ids
   carry `owner`; events and webhooks too;
@@ -75,8 +75,8 @@ from typing import Any
 from aiohttp import web
 from localstripe import resources, server, webhooks
 
-from billing.tests import standin_store as standin
-from billing.tests.standin_store import FIXTURES_PATH, StripeError, stripe_fixture
+from stripe_standin import store as standin
+from stripe_standin.store import FIXTURES_PATH, StripeError, stripe_fixture
 
 __all__ = ["FIXTURES_PATH", "build_app", "stripe_fixture"]
 

@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from backoffice.demo import DEMO_USERS, demo_data_load
+from demo.load import demo_data_load
+from demo.users import DEMO_USERS
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ The sync benchmark compares our sync engine with dj-stripe's `djstripe_sync_mode
 Invoice` on the same data. The local Stripe server (localstripe) lists about 240 customers a
 second, so any engine measured against it only measures localstripe. This server generates
 customers (with tax IDs) and invoices (with line items) once, in memory, from Stripe's own
-example objects (`billing/tests/stripe_fixtures/fixtures3.json`), serialises each object to JSON
+example objects (`stripe_standin/fixtures/fixtures3.json`), serialises each object to JSON
 once, and answers list pages by joining those bytes, so it is not the bottleneck.
 
 It answers what the two engines ask for: customer and invoice lists, retrievals, invoice lines
@@ -26,7 +26,7 @@ can serve from a subprocess and still check its mirror against a `StripePages` o
 
 As a script:
 
-    .venv/bin/python bench/stripe_pages.py --customers 10000 --invoices 10000 --port 8500
+    .venv/bin/python stripe_standin/list_pages.py --customers 10000 --invoices 10000 --port 8500
 """
 
 import argparse
@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-FIXTURES = Path(__file__).resolve().parent.parent / "billing/tests/stripe_fixtures/fixtures3.json"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fixtures3.json"
 ACCOUNT_ID = "acct_1BenchStandin000"
 # 2026-08-01 00:00 UTC, in seconds: the newest object is created just before it.
 NEWEST = 1_785_542_400
@@ -786,7 +786,7 @@ def serve_in_subprocess(
             url = line.split()[1]
             break
     else:
-        raise RuntimeError(f"stripe_pages exited with {process.wait()} before serving.")
+        raise RuntimeError(f"list_pages exited with {process.wait()} before serving.")
 
     def stop() -> None:
         process.terminate()

@@ -4,7 +4,6 @@ Prices, subscription schedules, the objects only Stripe makes (seeded), Stripe's
 shape where localstripe's differs, injected faults and idempotent retries.
 """
 
-import json
 import queue
 import threading
 import time
@@ -18,6 +17,8 @@ import pytest
 import stripe
 from django.conf import settings
 
+from stripe_standin.control import standin_config
+
 pytestmark = pytest.mark.django_db
 
 # 2030-01-01 and the first of the months after it, UTC: a schedule that has not started yet.
@@ -28,17 +29,6 @@ APR_2031 = 1932768000
 
 def key() -> dict[str, str]:
     return {"api_key": settings.STRIPE_SECRET_KEY}
-
-
-def standin_config(base_url: str, method: str, path: str, payload: Any = None) -> Any:
-    """Calls one of the stand-in's /_config endpoints (JSON in, JSON out)."""
-    body = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(  # noqa: S310 (our own loopback server)
-        f"{base_url}{path}", data=body, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-        text = response.read()
-    return json.loads(text) if text else None
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Prices and subscription schedules (created, changed and listed through the API), and the objects
 only Stripe itself makes (disputes, Radar reviews and early fraud warnings, mandates, tax IDs),
 which the tests seed. Every object starts as a copy of Stripe's own example
-(stripe_fixtures/fixtures3.json) with the fields the request decides written over it, so the code
+(fixtures/fixtures3.json) with the fields the request decides written over it, so the code
 under test sees every field Stripe sends.
 
 Parameters are checked as Stripe checks them and refused in Stripe's shape (`Missing required
@@ -13,7 +13,7 @@ is refused with a message saying so, never silently ignored. Each write is also 
 Event, so `GET /v1/events` lists it and registered webhooks receive it.
 
 `stripe_shape` and `expand_paths` serve localstripe's own objects as well (see
-localstripe_server.py).
+server.py).
 """
 
 import asyncio
@@ -36,7 +36,7 @@ from localstripe import resources
 from localstripe.errors import UserError
 from localstripe.webhooks import schedule_webhook
 
-FIXTURES_PATH = Path(__file__).parent / "stripe_fixtures" / "fixtures3.json"
+FIXTURES_PATH = Path(__file__).parent / "fixtures" / "fixtures3.json"
 
 Obj = dict[str, Any]
 
@@ -168,7 +168,7 @@ def _check_params(
             raise StripeError(
                 400,
                 f"The test stand-in does not implement {name} (real Stripe accepts it): "
-                "extend billing/tests/standin_store.py if a test needs it.",
+                "extend stripe_standin/store.py if a test needs it.",
                 param=name,
             )
         if key not in known:

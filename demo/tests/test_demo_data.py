@@ -125,8 +125,8 @@ def test_demo_tax_settings_show_ready_customers_and_every_contradiction(settings
 
 
 def test_demo_draft_invoices_are_flagged_exactly_where_they_are_wrong(settings):
-    from backoffice.demo_invoices import DRAFTS
     from billing.invoices.models import InvoiceReview
+    from demo.invoices import DRAFTS
 
     call_command("demo_data", stdout=io.StringIO())
 

@@ -1,0 +1,15 @@
+"""Everything `make demo` loads, in order. Every step is safe to run again."""
+
+from demo.contracts import demo_contracts_ensure
+from demo.customers import demo_accounts_ensure
+from demo.invoices import demo_invoices_ensure
+from demo.tax import demo_tax_ensure
+from demo.users import demo_users_ensure
+
+
+def demo_data_load(*, password: str) -> None:
+    users = {user.username: user for user in demo_users_ensure(password=password)}
+    demo_accounts_ensure()
+    demo_contracts_ensure(users, approver=users["finance"])
+    demo_tax_ensure()
+    demo_invoices_ensure()
