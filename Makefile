@@ -25,11 +25,13 @@ serve: install
 test: install-dev
 	$(PY) -m pytest $(ARGS)
 
-## Lint, format check, types, migrations and Django's checks: what .ci/run checks before tests.
+## Lint, format check, import contracts, types, migrations and Django's checks: what .ci/run
+## checks before tests.
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy backoffice stripe_sync file_imports customers billing
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy backoffice stripe_sync file_imports customers billing demo
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 
