@@ -55,7 +55,7 @@ class TaxIdInline(admin.TabularInline):
 @admin.register(Account)
 class AccountAdmin(FileImportExportMixin, BackofficeAdmin):
     """The accounts list and the account page. Billing adds its sections (the account's
-    contracts, the tax its next invoice carries) in billing/contracts/admin.py, by extending
+    contracts, the tax its next invoice carries) in billing/contracts/account_page.py, extending
     this class: customers imports nothing of billing."""
 
     import_resources = (AccountResource,)

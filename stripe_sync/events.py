@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 from djstripe.utils import convert_tstamp
+from stripe import StripeError
 
 from stripe_sync.backfill import lease_release, lease_release_failed, lease_take
 from stripe_sync.client import StripeApi, is_transient
@@ -121,8 +122,6 @@ def event_process(*, event_id: int, mirror: Mirror | None = None) -> StripeEvent
 
 
 def _worth_retrying(error: Exception) -> bool:
-    from stripe import StripeError
-
     return isinstance(error, StripeError) and is_transient(error)
 
 

@@ -8,7 +8,6 @@ from typing import Any, cast
 import nested_admin
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -29,7 +28,6 @@ from billing.contracts.resources import ContractResource
 from billing.contracts.rules import contract_errors, term_errors
 from billing.contracts.selectors import (
     account_tax_readiness,
-    accounts_tax_readiness,
     contract_change_log,
     contract_errors_for,
     contract_upcoming_charges,
@@ -39,8 +37,6 @@ from billing.contracts.tasks import contract_push_to_stripe_task
 from billing.money import format_amount
 from billing.pricing import Line, Phase, PricingModel, Tier
 from billing.tax.readiness import tax_readiness_html
-from customers.admin import AccountAdmin
-from customers.models import Account
 from customers.selectors import accounts_visible_to
 from file_imports.admin import FileImportExportMixin
 from stripe_sync.admin import refused_while_disconnected, stripe_writes_table
@@ -682,95 +678,3 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
                     reason=data["reason"],
                 )
         raise PermissionDenied
-
-
-# --- The account page, with what billing adds to it: the account's contracts, and the tax
-# its next invoice carries (customers' own admin knows nothing of billing).
-
-
-class TaxReadinessFilter(admin.SimpleListFilter):
-    """Accounts whose next invoice would be taxed wrongly."""
-
-    title = "tax readiness"
-    parameter_name = "tax"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("not_ready", "Tax not ready"), ("ready", "Tax ready")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Account]) -> QuerySet[Account]:
-        if self.value() not in ("ready", "not_ready"):
-            return queryset
-        readiness = accounts_tax_readiness(queryset, today=timezone.localdate())
-        wanted = self.value() == "ready"
-        return queryset.filter(pk__in=[pk for pk, r in readiness.items() if r.ready == wanted])
-
-
-class AccountChangeList(ChangeList):
-    """The accounts list, with every row's tax readiness read for the page in one go."""
-
-    def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
-        rows = list(self.result_list)
-        readiness = accounts_tax_readiness(
-            Account.objects.filter(pk__in=[a.pk for a in rows]), today=timezone.localdate()
-        )
-        for account in rows:
-            account.tax_readiness_on_page = readiness.get(account.pk)
-
-
-class AccountContractInline(admin.TabularInline):
-    model = Contract
-    extra = 0
-    fields = ("contract", "status", "start_date", "end_date", "annual_value")
-    readonly_fields = fields
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description="annual value")
-    def annual_value(self, contract: Contract) -> str:
-        return format_amount(contract.annual_contract_value, contract.currency)
-
-    @admin.display(description="contract")
-    def contract(self, contract: Contract) -> str:
-        url = reverse("admin:billing_contract_change", args=[contract.pk])
-        return format_html('<a href="{}">{}</a>', url, contract)
-
-
-def _with_field(fieldsets: Any, section: str, field: str) -> tuple[Any, ...]:
-    return tuple(
-        (name, {**options, "fields": (*options["fields"], field)} if name == section else options)
-        for name, options in fieldsets
-    )
-
-
-admin.site.unregister(Account)
-
-
-@admin.register(Account)
-class AccountWithContractsAdmin(AccountAdmin):
-    list_display = (*AccountAdmin.list_display, "tax")
-    list_filter = (*AccountAdmin.list_filter[:2], TaxReadinessFilter, *AccountAdmin.list_filter[2:])
-    readonly_fields = (*AccountAdmin.readonly_fields, "tax_readiness")
-    inlines = (*AccountAdmin.inlines, AccountContractInline)
-    fieldsets = _with_field(AccountAdmin.fieldsets, "Payment and tax", "tax_readiness")
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
-        return AccountChangeList
-
-    @admin.display(description="tax")
-    def tax(self, account: Account) -> str:
-        # Worked out for the whole page at once by AccountChangeList.
-        readiness = getattr(account, "tax_readiness_on_page", None)
-        if readiness is None or readiness.ready:
-            return "ready" if readiness else "-"
-        more = len(readiness.problems) - 1
-        return str(readiness.problems[0]) + (f" (+{more} more)" if more else "")
-
-    @admin.display(description="tax on the next invoice")
-    def tax_readiness(self, account: Account) -> str:
-        if account.pk is None:
-            return "-"
-        return tax_readiness_html(account_tax_readiness(account, today=timezone.localdate()))

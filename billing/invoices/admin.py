@@ -31,6 +31,7 @@ from billing.invoices.checks import (
 )
 from billing.invoices.models import InvoiceApprovalLimit, InvoiceReview
 from billing.invoices.selectors import invoice_review_currencies
+from billing.invoices.tasks import invoice_review_task
 from billing.money import format_amount, format_minor
 from customers.models import Account
 from stripe_sync.admin import stripe_writes_table
@@ -485,8 +486,6 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         return HttpResponseRedirect(reverse("admin:billing_invoicereview_change", args=[pk]))
 
     def _decide(self, request: HttpRequest, review: InvoiceReview, action: str, text: str) -> None:
-        from billing.invoices.tasks import invoice_review_task
-
         user = request.user
         if action == "approve":
             reviews.invoice_approve(review=review, by=user, justification=text)
@@ -530,8 +529,6 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
 
     @admin.action(description="Re-run the checks", permissions=["approve_invoice"])
     def rerun_checks(self, request: HttpRequest, queryset: QuerySet[InvoiceReview]) -> None:
-        from billing.invoices.tasks import invoice_review_task
-
         ids = list(queryset.values_list("stripe_invoice_id", flat=True))
         for stripe_id in ids:
             transaction.on_commit(lambda s=stripe_id: invoice_review_task.delay(s))  # type: ignore[misc]

@@ -8,10 +8,14 @@ from django.http import HttpRequest
 
 from backoffice.admin_site import BackofficeAdmin
 from billing.tax.models import TaxRate, TaxRule
-from billing.tax.services import FIXED_IN_STRIPE, tax_rate_archive, tax_rate_replace
-from billing.tax.tasks import tax_rate_push_to_stripe_task
+from billing.tax.services import (
+    FIXED_IN_STRIPE,
+    tax_rate_archive,
+    tax_rate_push_after_commit,
+    tax_rate_replace,
+)
 from stripe_sync.admin import stripe_writes_table
-from stripe_sync.writes import push_after_commit, stripe_writes_of
+from stripe_sync.writes import stripe_writes_of
 
 
 @admin.register(TaxRate)
@@ -90,7 +94,7 @@ class TaxRateAdmin(BackofficeAdmin):
             )
             return
         super().save_model(request, obj, form, change)
-        push_after_commit(tax_rate_push_to_stripe_task, obj.pk)
+        tax_rate_push_after_commit(obj)
 
     @admin.action(description="Archive the selected rates (in Stripe too)")
     def archive(self, request: HttpRequest, queryset: QuerySet[TaxRate]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from billing.tax.models import TaxRate, TaxRule
+from billing.tax.tasks import tax_rate_push_to_stripe_task
 from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.models import PushStatus
@@ -39,8 +40,8 @@ def tax_rate_replace(*, rate: TaxRate, changes: dict[str, Any]) -> TaxRate:
     for rule in TaxRule.objects.filter(rate=old):
         rule.rate = new
         rule.save(update_fields=["rate"])  # each change in the rule's history
-    _push_after_commit(old.pk)
-    _push_after_commit(new.pk)
+    tax_rate_push_after_commit(old)
+    tax_rate_push_after_commit(new)
     return new
 
 
@@ -50,14 +51,13 @@ def tax_rate_archive(*, rate: TaxRate) -> TaxRate:
     if rate.active:
         rate.active = False
         rate.save(update_fields=["active"])
-        _push_after_commit(rate.pk)
+        tax_rate_push_after_commit(rate)
     return rate
 
 
-def _push_after_commit(pk: int) -> None:
-    from billing.tax.tasks import tax_rate_push_to_stripe_task
-
-    push_after_commit(tax_rate_push_to_stripe_task, pk)
+def tax_rate_push_after_commit(rate: TaxRate) -> None:
+    """Send the rate to Stripe once this transaction commits (saved, replaced, archived)."""
+    push_after_commit(tax_rate_push_to_stripe_task, rate.pk)
 
 
 def tax_rate_params(rate: TaxRate) -> dict[str, Any]:
