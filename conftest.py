@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from stripe_standin.control import TEST_STRIPE_SECRET_KEY
-from stripe_standin.processes import stop_process
+from stripe_standin.processes import ROOT, stop_process
 
 # Fixtures that tests in several folders use.
 pytest_plugins = [
@@ -23,7 +23,6 @@ pytest_plugins = [
     "billing.contracts.tests.fixtures",
 ]
 
-ROOT = Path(__file__).resolve().parent
 TEST_BROKER_URL = os.environ.get("TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 
 

@@ -96,7 +96,13 @@ def stripe_write(
 
 
 def stripe_write_recorded(
-    *, key: str, description: str, path: str, params: dict[str, Any], stripe_id: str, record: Any
+    *,
+    key: str,
+    description: str,
+    path: str,
+    params: dict[str, Any],
+    stripe_id: str,
+    record: models.Model | None,
 ) -> None:
     """Record a write as done without sending it: what another write already sent (a
     customer's creation sends its first state)."""

@@ -33,14 +33,13 @@ from billing.contracts.selectors import (
     contract_upcoming_charges,
     contracts_visible_to,
 )
-from billing.contracts.tasks import contract_push_to_stripe_task
 from billing.money import format_amount
 from billing.pricing import Line, Phase, PricingModel, Tier
 from billing.tax.readiness import tax_readiness_html
 from customers.selectors import accounts_visible_to
 from file_imports.admin import FileImportExportMixin
 from stripe_sync.admin import refused_while_disconnected, stripe_writes_table
-from stripe_sync.writes import push_after_commit, stripe_writes_of
+from stripe_sync.writes import stripe_writes_of
 
 # --- Inlines: lines -> phases (ramps) -> tiers
 
@@ -398,12 +397,12 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
         if not request.user.has_perm(services.APPROVE_CONTRACT):
             self.message_user(request, "Only finance sends contracts to Stripe.", messages.ERROR)
             return
-        active = queryset.filter(status=Contract.Status.ACTIVE)
-        skipped = queryset.count() - active.count()
-        for pk in active.values_list("pk", flat=True):
-            push_after_commit(contract_push_to_stripe_task, pk)
+        active = list(queryset.filter(status=Contract.Status.ACTIVE))
+        for contract in active:
+            services.contract_push_after_commit(contract)
+        skipped = queryset.count() - len(active)
         note = f" ({skipped} not active: only active contracts go to Stripe)" if skipped else ""
-        self.message_user(request, f"{active.count()} contract(s) queued for Stripe{note}.")
+        self.message_user(request, f"{len(active)} contract(s) queued for Stripe{note}.")
 
     def get_fieldsets(self, request: HttpRequest, obj: Contract | None = None) -> Any:
         # Version, amended contract and effective date mean something on amendments only.

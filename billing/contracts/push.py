@@ -8,7 +8,6 @@ done is skipped, what may have been done is replayed under the same key.
 """
 
 import itertools
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,8 +28,6 @@ from stripe_sync.writes import (
     push_with_status,
     stripe_write,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def price_params(

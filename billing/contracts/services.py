@@ -52,6 +52,12 @@ def contract_lock_version_bump(contract: Contract) -> None:
     contract.lock_version += 1
 
 
+def contract_push_after_commit(contract: Contract) -> None:
+    """Send the contract to Stripe once this transaction commits (approved, or "Send to Stripe
+    now"); nothing while no Stripe account is connected."""
+    push_after_commit(contract_push_to_stripe_task, contract.pk)
+
+
 def _save(contract: Contract, *fields: str) -> None:
     contract_lock_version_bump(contract)  # the row is locked (_locked)
     contract.save(update_fields=[*fields, "lock_version", "updated_at"])
@@ -132,7 +138,7 @@ def contract_approve(*, contract: Contract, by: User) -> Contract:
     contract.status = Status.ACTIVE
     contract.approved_by, contract.approved_at = by, timezone.now()
     _save(contract, "status", "approved_by", "approved_at")
-    push_after_commit(contract_push_to_stripe_task, contract.pk)
+    contract_push_after_commit(contract)
     contract_changed.send(contract)
     return contract_values_refresh(contract)
 
