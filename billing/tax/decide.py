@@ -11,7 +11,7 @@ so they can never disagree on the order of the rules:
 4. no such rule: nothing is charged, which is a problem to fix, not a choice.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -44,12 +44,36 @@ class TaxDecision:
         return self.rule.rate if self.rule is not None else None
 
 
-def rules_in_force(day: date) -> dict[tuple[str, str], TaxRule]:
-    """(country, state or "") -> the rule in force on `day`; one query."""
-    rules = TaxRule.objects.select_related("rate").filter(
-        Q(valid_until__isnull=True) | Q(valid_until__gte=day), valid_from__lte=day
-    )
-    return {(str(rule.country), rule.state): rule for rule in rules}
+class RulesInForce(Mapping[tuple[str, str], TaxRule]):
+    """(country, state or "") -> the rule in force on a day, read in one query the first time
+    a decision needs a rule: one for exempt or reverse-charge customers, or under Stripe Tax,
+    reads none. One instance serves any number of accounts (the readiness of a whole list)."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+        self._rules: dict[tuple[str, str], TaxRule] | None = None
+
+    def _loaded(self) -> dict[tuple[str, str], TaxRule]:
+        if self._rules is None:
+            rules = TaxRule.objects.select_related("rate").filter(
+                Q(valid_until__isnull=True) | Q(valid_until__gte=self.day),
+                valid_from__lte=self.day,
+            )
+            self._rules = {(str(rule.country), rule.state): rule for rule in rules}
+        return self._rules
+
+    def __getitem__(self, place: tuple[str, str]) -> TaxRule:
+        return self._loaded()[place]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+def rules_in_force(day: date) -> RulesInForce:
+    return RulesInForce(day)
 
 
 def rule_for(rules: Rules, country: str, state: str) -> TaxRule | None:
