@@ -42,6 +42,14 @@ class PricingModel(StrEnum):
     USAGE = "usage"
 
 
+def is_metered(metric: str) -> bool:
+    """The one definition of a metered line, for pricing, the Stripe push, invoice review and
+    the imports: a line priced on a usage metric (usage-based, or graduated or volume tiers on
+    usage) bills what was measured of that metric in the period, and in Stripe a billing
+    meter records it; any other line bills its committed quantity."""
+    return bool(metric.strip())
+
+
 @dataclass(frozen=True)
 class Tier:
     up_to: int | None  # the tier's last unit, inclusive; None for the open-ended last tier
@@ -73,7 +81,7 @@ class Line:
 
     @property
     def is_usage(self) -> bool:
-        return bool(self.metric)
+        return is_metered(self.metric)
 
 
 @dataclass(frozen=True)
@@ -133,15 +141,25 @@ def days_between(start: date, end: date) -> int:
     return max(0, (end - start).days + 1)
 
 
+def _period_index(anchor: date, months: int, day: date) -> int:
+    """Which period, counted in steps of `months` from the anchor, contains `day`."""
+    k = 0
+    while add_months(anchor, k * months) > day:
+        k -= 1
+    while add_months(anchor, (k + 1) * months) <= day:
+        k += 1
+    return k
+
+
+def next_period_start(anchor: date, months: int, day: date) -> date:
+    """The first day of the billing period after the one that contains `day`."""
+    return add_months(anchor, (_period_index(anchor, months, day) + 1) * months)
+
+
 def billing_periods(terms: Terms) -> list[tuple[date, date]]:
     """Every billing period that overlaps the term, whole (not clipped to the term)."""
     step = terms.billing_months
-    k = 0
-    # Step back from the anchor to the period that contains the start of the term.
-    while add_months(terms.anchor, k * step) > terms.start:
-        k -= 1
-    while add_months(terms.anchor, (k + 1) * step) <= terms.start:
-        k += 1
+    k = _period_index(terms.anchor, step, terms.start)
     periods = []
     while (start := add_months(terms.anchor, k * step)) <= terms.end:
         periods.append((start, add_months(terms.anchor, (k + 1) * step) - timedelta(days=1)))

@@ -58,3 +58,21 @@ class ListPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item} {self.unit_amount} {self.currency}"
+
+
+class BillingMeter(models.Model):
+    """Stripe's billing meter of one usage metric: what metered contract lines bill in Stripe,
+    and what usage is sent to. One per metric for the whole Stripe account (Stripe refuses a
+    second meter with the same event name), made the first time a contract needs it."""
+
+    metric = models.SlugField(
+        "usage metric", max_length=64, unique=True, help_text="The meter's event name."
+    )
+    stripe_meter_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("metric",)
+
+    def __str__(self) -> str:
+        return self.metric

@@ -9,7 +9,7 @@ from simple_history.models import HistoricalRecords
 
 from billing.catalog.models import CatalogItem
 from billing.money import CURRENCY_CHOICES, amount_field, unit_amount_field, validate_currency
-from billing.pricing import PricingModel
+from billing.pricing import PricingModel, is_metered
 from stripe_sync.models import StripePushState
 
 PRICING_MODEL_CHOICES = [
@@ -237,6 +237,11 @@ class ContractLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contract} / {self.key}"
+
+    @property
+    def is_metered(self) -> bool:
+        """Bills the usage its billing meter records (billing.pricing.is_metered)."""
+        return is_metered(self.metric)
 
 
 class PricePhase(models.Model):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from billing.catalog.services import catalog_item_push_to_stripe
+from billing.catalog.services import catalog_item_push_to_stripe, meter_push_to_stripe
 from billing.contracts.models import Contract, ContractLine, PricePhase
 from billing.money import to_stripe_amount, to_stripe_unit_amount_decimal
-from billing.pricing import PricingModel, day_timestamp, timestamp_day
+from billing.pricing import PricingModel, day_timestamp, next_period_start, timestamp_day
 from billing.tax.decide import TaxTreatment, account_tax_decision, rules_in_force
 from billing.tax.services import tax_rate_push_to_stripe
 from customers.services import account_push_to_stripe
@@ -53,6 +53,9 @@ def price_params(
             "price_phase_id": str(phase.pk),
         },
     }
+    if line.is_metered:
+        # Billed in arrears on what the metric's billing meter records over the period.
+        recurring |= {"usage_type": "metered", "meter": meter}
     model = line.pricing_model
     if model == PricingModel.FLAT:
         params["unit_amount"] = to_stripe_amount(phase.flat_amount, currency)
@@ -70,7 +73,6 @@ def price_params(
             for tier in phase.tiers.all()
         ]
     elif model == PricingModel.USAGE:
-        recurring |= {"usage_type": "metered", "meter": meter}
         if phase.included_units:
             # The included units are free; usage above them is charged per unit.
             params["billing_scheme"] = "tiered"
@@ -92,10 +94,25 @@ class _Segment:
     end: date  # exclusive: the first day of the next segment
 
 
+def anchor_reset(contract: Contract) -> date | None:
+    """The day Stripe's billing cycle must restart on to follow the contract's billing anchor:
+    the start of the contract's second billing period, when the first is partial (the anchor
+    is not the start date). Stripe bills from the schedule's start; a phase starting on this
+    day with `billing_cycle_anchor=phase_start` moves its cycle onto the anchor, and Stripe
+    prorates the first, partial period by time, as our pricing prorates it by day."""
+    if contract.anchor == contract.start_date:
+        return None
+    day = next_period_start(contract.anchor, contract.billing_frequency, contract.start_date)
+    return day if day <= contract.end_date else None
+
+
 def _segments(contract: Contract, lines: list[ContractLine]) -> list[_Segment]:
-    """The stretches of the term in which no line's price changes: the schedule's phases."""
+    """The stretches of the term in which no line's price changes, and the billing cycle
+    does not restart: the schedule's phases."""
     term_end = contract.end_date + timedelta(days=1)
     edges = {contract.start_date, term_end}
+    if (reset := anchor_reset(contract)) is not None:
+        edges.add(reset)
     for line in lines:
         for phase in line.phases.all():
             if phase.start_date:
@@ -113,10 +130,11 @@ def _items_for(lines: list[ContractLine], day: date, contract: Contract) -> list
             starts = phase.start_date or contract.start_date
             ends = phase.end_date or contract.end_date
             if starts <= day <= ends:
+                # A metered item has no quantity: its meter's usage is what it bills.
                 item: dict[str, Any] = {"price": phase.stripe_price_id}
                 if line.pricing_model == PricingModel.FLAT:
                     item["quantity"] = 1
-                elif line.pricing_model != PricingModel.USAGE:
+                elif not line.is_metered:
                     item["quantity"] = phase.quantity
                 items.append(item)
                 break
@@ -129,6 +147,7 @@ def schedule_phases(
     """The schedule phases of `contract` (its ramps), optionally only from `since` or up to
     `until` (an amendment takes over from its effective date)."""
     lines = list(contract.lines.prefetch_related("phases__tiers").order_by("position", "id"))
+    reset = anchor_reset(contract)
     phases = []
     for segment in _segments(contract, lines):
         start, end = segment.start, segment.end
@@ -136,17 +155,18 @@ def schedule_phases(
             continue
         start = max(start, since) if since else start
         end = min(end, until) if until else end
-        phases.append(
-            {
-                "start_date": day_timestamp(start),
-                "end_date": day_timestamp(end),
-                "items": _items_for(lines, start, contract),
-                "metadata": {
-                    "contract": contract.number,
-                    "contract_version": str(contract.version),
-                },
-            }
-        )
+        phase: dict[str, Any] = {
+            "start_date": day_timestamp(start),
+            "end_date": day_timestamp(end),
+            "items": _items_for(lines, start, contract),
+            "metadata": {
+                "contract": contract.number,
+                "contract_version": str(contract.version),
+            },
+        }
+        if start == reset:
+            phase["billing_cycle_anchor"] = "phase_start"
+        phases.append(phase)
     return phases
 
 
@@ -197,7 +217,7 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
     lines = list(contract.lines.select_related("item").prefetch_related("phases__tiers"))
     for line in lines:
         product = catalog_item_push_to_stripe(item=line.item, api=api, mirror=mirror)
-        meter = _meter_for(line.metric, api) if line.pricing_model == PricingModel.USAGE else ""
+        meter = meter_push_to_stripe(metric=line.metric, api=api) if line.is_metered else ""
         for phase in line.phases.all():
             if phase.stripe_price_id:
                 continue
@@ -283,20 +303,3 @@ def _phase_taxes(
         return phases
 
     return add
-
-
-def _meter_for(metric: str, api: StripeApi) -> str:
-    """The billing meter recording usage of `metric` (one per metric, made once)."""
-    created = stripe_write(
-        api,
-        key=f"meter-{metric}-create",
-        description=f"Billing meter for {metric}",
-        method="POST",
-        path="/v1/billing/meters",
-        params={
-            "display_name": metric.replace("_", " ").capitalize(),
-            "event_name": metric,
-            "default_aggregation": {"formula": "sum"},
-        },
-    )
-    return str(created["id"])

@@ -103,7 +103,7 @@ def phase_errors(
 def line_errors(line: Line, *, currency: str, term: tuple[date, date]) -> list[str]:
     prefix = f"{line_label(line)}, "
     errors: list[str] = []
-    usage_priced = bool(line.metric)
+    usage_priced = line.is_usage
     if line.model == PricingModel.USAGE and not line.metric:
         errors.append(f"{prefix}a usage-based line needs its usage metric (e.g. api_calls).")
     if line.metric and line.model not in METRIC_ALLOWED:
@@ -153,7 +153,7 @@ def contract_errors(
             errors.append("Minimum commit cannot be negative.")
         if (e := _precision_error(minimum_commit, currency, "Minimum commit")) is not None:
             errors.append(e)
-        if minimum_commit and not any(line.metric for line in lines):
+        if minimum_commit and not any(line.is_usage for line in lines):
             errors.append("A minimum commit needs at least one usage-based line to count against.")
     for line in lines:
         errors += line_errors(line, currency=currency, term=term)

@@ -16,6 +16,7 @@ from billing.contracts.tests.factories import (
     ContractFactory,
     ContractLineFactory,
     PricePhaseFactory,
+    PriceTierFactory,
 )
 from billing.contracts.tests.fixtures import contract_prices
 from customers.models import Account
@@ -204,3 +205,104 @@ def test_finance_sees_what_was_sent_on_the_contract_page_and_can_resend(
     assert html.count(f"Price for {ramp_contract.number} v1") == 6
     ramp_contract.refresh_from_db()
     assert ramp_contract.stripe_schedule_id in html
+
+
+def usage_tiered_contract(account, manager, finance, *, anchor: date | None = None) -> Contract:
+    """Graduated tiers and volume tiers on usage, beside a flat fee; quarterly from 15 January
+    2026, billed on the first of each quarter when `anchor` says so."""
+    contract = ContractFactory(
+        account=account,
+        created_by=manager,
+        start_date=date(2026, 1, 15),
+        end_date=date(2026, 12, 31),
+        billing_frequency=Contract.BillingFrequency.QUARTERLY,
+        billing_anchor_date=anchor,
+    )
+    platform = ContractLineFactory(contract=contract, key="platform", pricing_model="flat")
+    PricePhaseFactory(line=platform, flat_amount=Decimal("900.00"), unit_amount=0, quantity=0)
+    for key_, model, metric in (("api", "graduated", "api_calls"), ("gb", "volume", "storage")):
+        line = ContractLineFactory(contract=contract, key=key_, pricing_model=model, metric=metric)
+        phase = PricePhaseFactory(line=line, quantity=0, unit_amount=0)
+        PriceTierFactory(phase=phase, up_to=10_000, unit_amount=Decimal("0"))
+        PriceTierFactory(phase=phase, up_to=None, unit_amount=Decimal("0.02"), flat_amount=5)
+    contract_submit(contract=contract, by=manager)
+    contract_approve(contract=contract, by=finance)
+    return Contract.objects.get(pk=contract.pk)
+
+
+def test_every_line_on_a_usage_metric_is_a_metered_price_on_its_meter_with_its_tiers(
+    stripe_standin, account, manager, finance
+):
+    contract = usage_tiered_contract(account, manager, finance)
+
+    schedule_id = contract_push_to_stripe(contract=contract)
+
+    # then both tiered usage lines are metered on their metric's meter, tiers kept
+    meters = {m.event_name: m.id for m in stripe.billing.Meter.list(**key()).data}
+    assert set(meters) == {"api_calls", "storage"}
+    prices = {p.metadata["contract_line"]: p for p in contract_prices(contract)}
+    for line, metric, mode in (("api", "api_calls", "graduated"), ("gb", "storage", "volume")):
+        price = prices[line]
+        assert price.recurring.usage_type == "metered"
+        assert price.recurring.meter == meters[metric]
+        assert (price.billing_scheme, price.tiers_mode) == ("tiered", mode)
+        assert [(t.up_to, t.unit_amount_decimal, t.flat_amount) for t in price.tiers] == [
+            (10000, Decimal("0"), 0),
+            (None, Decimal("2"), 500),
+        ]
+    assert prices["platform"].recurring.usage_type == "licensed"
+    # and the schedule's metered items carry no quantity; the flat fee bills one
+    (phase,) = stripe.SubscriptionSchedule.retrieve(schedule_id, **key()).phases
+    quantities = {item.price: item.get("quantity") for item in phase["items"]}
+    assert quantities[prices["platform"].id] == 1
+    assert quantities[prices["api"].id] is None
+    assert quantities[prices["gb"].id] is None
+
+
+def test_a_second_contract_on_the_same_metric_uses_the_meter_stripe_already_has(
+    stripe_standin, account, manager, finance
+):
+    from billing.catalog.models import BillingMeter
+
+    contract_push_to_stripe(contract=usage_tiered_contract(account, manager, finance))
+    # as when our record of the meter is lost, or the meter was made in Stripe by hand
+    BillingMeter.objects.update(stripe_meter_id="")
+
+    contract_push_to_stripe(contract=usage_tiered_contract(account, manager, finance))
+
+    assert len(stripe.billing.Meter.list(**key()).data) == 2
+    assert set(BillingMeter.objects.values_list("metric", flat=True)) == {"api_calls", "storage"}
+    assert all(BillingMeter.objects.values_list("stripe_meter_id", flat=True))
+
+
+def test_the_schedule_restarts_its_billing_cycle_on_the_contracts_anchor(
+    stripe_standin, account, manager, finance
+):
+    # a contract starting 15 January, billed quarterly on the first of each quarter
+    contract = usage_tiered_contract(account, manager, finance, anchor=date(2026, 1, 1))
+
+    schedule = stripe.SubscriptionSchedule.retrieve(
+        contract_push_to_stripe(contract=contract), **key()
+    )
+
+    # then Stripe bills 15 January to 1 April (the partial first quarter, prorated), then
+    # restarts its cycle on 1 April, the contract's second billing period
+    assert [(p.start_date, p.end_date, p.billing_cycle_anchor) for p in schedule.phases] == [
+        (ts(date(2026, 1, 15)), ts(date(2026, 4, 1)), None),
+        (ts(date(2026, 4, 1)), ts(date(2027, 1, 1)), "phase_start"),
+    ]
+    assert all(p["items"][0].price == schedule.phases[0]["items"][0].price for p in schedule.phases)
+
+
+def test_a_contract_starting_on_its_anchor_bills_from_its_start(
+    stripe_standin, account, manager, finance
+):
+    contract = usage_tiered_contract(account, manager, finance, anchor=date(2026, 1, 15))
+
+    schedule = stripe.SubscriptionSchedule.retrieve(
+        contract_push_to_stripe(contract=contract), **key()
+    )
+
+    assert [(p.start_date, p.billing_cycle_anchor) for p in schedule.phases] == [
+        (ts(date(2026, 1, 15)), None)
+    ]
