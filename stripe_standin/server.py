@@ -12,6 +12,13 @@ copied from Stripe's own examples (fixtures/fixtures3.json):
 - prices: `POST /v1/prices`, `GET /v1/prices[/{id}]`, `POST /v1/prices/{id}` (tiers and
   currency_options only when expanded, as in Stripe); the product must exist in localstripe;
 - subscription schedules: create, retrieve, update, list, `/{id}/cancel`, `/{id}/release`;
+- billing meters (meters.py): meters (create, retrieve, list), meter events, their cancelling
+  adjustments and event summaries, refused as Stripe refuses them (timestamps more than 35 days
+  back or 5 minutes ahead, values not whole numbers, an identifier sent twice within 24 hours,
+  a cancel after 24 hours); what Stripe reports only later (no meter for the event name, an
+  unknown customer) comes as a v2 thin event (`v1.billing.meter.error_report_triggered`,
+  `v1.billing.meter.no_meter_found`), sent signed to the webhooks and read at
+  `GET /v2/core/events[/{id}]`;
 - objects only Stripe makes, seeded with `POST /_config/objects` and then read through the API:
   `GET /v1/disputes[/{id}]`, `/v1/reviews[/{id}]`, `/v1/radar/early_fraud_warnings[/{id}]`,
   `/v1/mandates/{id}`, `/v1/tax_ids[/{id}]` (with localstripe's customers' tax ids);
@@ -34,8 +41,9 @@ copied from Stripe's own examples (fixtures/fixtures3.json):
 
 Test controls (JSON, no API key needed):
 
-- `DELETE /_config/data`: empties localstripe, the store, the idempotency keys, the counters
-  and the registered webhooks, and turns faults off (each test starts from nothing);
+- `DELETE /_config/data`: empties localstripe, the store, the meter events and error reports,
+  the idempotency keys, the counters and the registered webhooks, turns faults off and puts the
+  clock back to real time (each test starts from nothing);
 - `POST /_config/objects`: `{"object": "dispute", ...fields}` or a list of them; stores Stripe's
   example object with the fields over it (nested objects merged), sends the event Stripe would,
   answers the objects; an `id` already stored updates that object;
@@ -48,6 +56,18 @@ Test controls (JSON, no API key needed):
   `GET` shows the setting, `DELETE` turns faults off;
 - `GET /_config/stats`: `{"requests": n, "by_path": {...}, "faults": n, "faults_by_kind": {...},
   "idempotent_replays": n}` for `/v1/...` requests;
+- `POST /_config/clock`: `{"advance": seconds}` or `{"now": timestamp}` moves the stand-in's
+  now: the time it stamps on its own objects (`created`, a meter event's receipt), the limits on
+  meter event timestamps, the 24 hours in which an event can be cancelled or its identifier is
+  taken, and the phases of subscription schedules. localstripe's own objects keep real time, and
+  webhooks are signed with real time. `GET` shows `{"now": ..., "offset_seconds": ...}`;
+- `POST /_config/subscription_schedules/{id}/invoice`: `{"period_start": ts, "period_end": ts}`
+  (Unix seconds, end excluded) bills that period of the schedule as Stripe would when time
+  passes: a draft invoice for its customer from the phase in force at `period_start` (licensed
+  items by quantity, metered ones by what their meter aggregates over the period, tiers as
+  Stripe's lines show them, the phase's tax rates), answered in Stripe's shape, read afterwards
+  through `/v1/invoices`, sent as `invoice.created`; refused for an unknown, canceled or
+  completed schedule and a period no phase covers (schedule_invoices.py);
 - `POST /_config/webhooks/{id}` (localstripe's own): form fields `url`, `secret`.
 
 Still as localstripe has it: its own lists come oldest first and take neither `ending_before`
@@ -75,6 +95,7 @@ from typing import Any
 from aiohttp import web
 from localstripe import resources, server, webhooks
 
+from stripe_standin import meters, schedule_invoices
 from stripe_standin import store as standin
 from stripe_standin.store import FIXTURES_PATH, StripeError, stripe_fixture
 
@@ -145,6 +166,23 @@ def _seeded(object_name: str, url: str, fields: tuple[str, ...] = ()) -> tuple[H
     return listing, retrieving
 
 
+_TYPES_KEY = re.compile(r"^types(\[\d*\])?$")
+
+
+async def list_core_events(request: web.Request) -> web.Response:
+    """GET /v2/core/events: `types` comes as `types=a&types=b` or `types[0]=a&types[1]=b`."""
+    params: dict[str, Any] = {}
+    types = []
+    for name, value in request.query.items():
+        if _TYPES_KEY.match(name):
+            types.append(value)
+        else:
+            params[name] = value
+    if types:
+        params["types"] = types
+    return web.json_response(meters.core_event_list(params))
+
+
 def _invoice_action(action: str) -> Handler:
     """POST /v1/invoices/{id}/finalize, /send, /mark_uncollectible, which localstripe lacks."""
 
@@ -187,8 +225,14 @@ def _standin_routes() -> list[tuple[str, str, Handler]]:
         ("POST", "/v1/invoices/{id}/finalize", _invoice_action("finalize")),
         ("POST", "/v1/invoices/{id}/send", _invoice_action("send")),
         ("POST", "/v1/invoices/{id}/mark_uncollectible", _invoice_action("mark_uncollectible")),
-        ("POST", "/v1/billing/meters", _api(standin.meter_create)),
-        ("GET", "/v1/billing/meters", _api(standin.meter_list)),
+        ("POST", "/v1/billing/meters", _api(meters.meter_create)),
+        ("GET", "/v1/billing/meters", _api(meters.meter_list)),
+        ("GET", "/v1/billing/meters/{id}", _api(meters.meter_retrieve)),
+        ("GET", "/v1/billing/meters/{id}/event_summaries", _api(meters.event_summary_list)),
+        ("POST", "/v1/billing/meter_events", _api(meters.meter_event_create)),
+        ("POST", "/v1/billing/meter_event_adjustments", _api(meters.meter_event_adjustment_create)),
+        ("GET", "/v2/core/events", list_core_events),
+        ("GET", "/v2/core/events/{id}", _api(meters.core_event_retrieve)),
         ("POST", schedules, _api(standin.schedule_create)),
         ("GET", schedules, _api(standin.schedule_list)),
         ("GET", schedules + "/{id}", _api(standin.schedule_retrieve)),
@@ -416,6 +460,8 @@ async def flush_standin_too(request: web.Request, handler: Handler) -> web.Strea
     response = await handler(request)
     if request.method == "DELETE" and request.path == "/_config/data":
         standin.STORE.clear()
+        standin.CLOCK.reset()
+        meters.LEDGER.clear()
         NETWORK.reset()
         # localstripe keeps webhook receivers across flushes; a test's receiver is gone after it.
         webhooks._webhooks.clear()
@@ -679,6 +725,28 @@ async def show_stats(request: web.Request) -> web.Response:
     return web.json_response(NETWORK.stats.describe())
 
 
+def _clock() -> dict[str, int]:
+    return {"now": standin.CLOCK.now(), "offset_seconds": standin.CLOCK.offset_seconds}
+
+
+async def set_clock(request: web.Request) -> web.Response:
+    spec = await _json_body(request)
+    if not isinstance(spec, dict) or len(spec) != 1 or not set(spec) <= {"advance", "now"}:
+        raise StripeError(400, 'The clock takes {"advance": seconds} or {"now": timestamp}.')
+    ((setting, seconds),) = spec.items()
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        raise StripeError(400, f"{setting} is a whole number of seconds.")
+    if setting == "advance":
+        standin.CLOCK.offset_seconds += seconds
+    else:
+        standin.CLOCK.offset_seconds = seconds - int(time.time())
+    return web.json_response(_clock())
+
+
+async def show_clock(request: web.Request) -> web.Response:
+    return web.json_response(_clock())
+
+
 def build_app() -> web.Application:
     # Keep the store in memory only.
     resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
@@ -701,6 +769,11 @@ def build_app() -> web.Application:
     app.router.add_get("/_config/faults", show_faults)
     app.router.add_delete("/_config/faults", clear_faults)
     app.router.add_get("/_config/stats", show_stats)
+    app.router.add_post(
+        "/_config/subscription_schedules/{id}/invoice", schedule_invoices.invoice_schedule_period
+    )
+    app.router.add_post("/_config/clock", set_clock)
+    app.router.add_get("/_config/clock", show_clock)
     return app
 
 

@@ -96,8 +96,24 @@ def stripe_fixture(name: str) -> Obj:
     return copy.deepcopy(_fixtures()[name])
 
 
+class StandinClock:
+    """The stand-in's now: real time, moved by the test control `POST /_config/clock`."""
+
+    def __init__(self) -> None:
+        self.offset_seconds = 0
+
+    def now(self) -> int:
+        return int(time.time()) + self.offset_seconds
+
+    def reset(self) -> None:
+        self.offset_seconds = 0
+
+
+CLOCK = StandinClock()
+
+
 def _now() -> int:
-    return int(time.time())
+    return CLOCK.now()
 
 
 def new_id(object_name: str) -> str:
@@ -1015,50 +1031,6 @@ def price_list(params: Obj) -> Obj:
     )
 
 
-# --- Billing meters (what metered prices bill) ---------------------------------------------
-
-_METER_CREATE_PARAMS = frozenset(
-    {"display_name", "event_name", "default_aggregation", "customer_mapping", "value_settings"}
-)
-
-
-def meter_create(params: Obj) -> Obj:
-    _check_params(params, _METER_CREATE_PARAMS)
-    event_name = _string(params.get("event_name"), "event_name")
-    if any(m["event_name"] == event_name for m in STORE.all("billing.meter")):
-        raise StripeError(
-            400, f"A meter with event_name {event_name!r} already exists.", param="event_name"
-        )
-    meter = stripe_fixture("billing.meter")
-    aggregation = _dict(
-        params.get("default_aggregation", {"formula": "sum"}), "default_aggregation"
-    )
-    meter.update(
-        id=new_id("billing.meter"),
-        created=_now(),
-        updated=_now(),
-        livemode=False,
-        display_name=_string(params.get("display_name"), "display_name"),
-        event_name=event_name,
-        default_aggregation={
-            "formula": _choice(
-                aggregation.get("formula", "sum"),
-                "default_aggregation[formula]",
-                ("sum", "count", "last"),
-            )
-        },
-    )
-    STORE.put(meter)
-    return public_copy(meter)
-
-
-def meter_list(params: Obj) -> Obj:
-    _check_params(params, _LIST_PARAMS | {"status"})
-    return list_object(
-        STORE.all("billing.meter"), params, url="/v1/billing/meters", object_name="billing.meter"
-    )
-
-
 # --- Subscription schedules -----------------------------------------------------------------
 
 _SCHEDULE_CREATE_PARAMS = frozenset(
@@ -1249,6 +1221,15 @@ def _phase_items(value: Any, prefix: str) -> tuple[list[Obj], list[Obj]]:
                 "recurring prices (one-time prices go in `add_invoice_items`).",
                 param=f"{name}[{key}]",
             )
+        metered = (price.get("recurring") or {}).get("usage_type") == "metered"
+        if metered and "quantity" in raw:
+            # Stripe's own refusal: a metered item bills its meter's usage, not a quantity.
+            raise StripeError(
+                400,
+                "Quantity should not be specified where usage_type is `metered`. Remove "
+                f"quantity from `{name}`.",
+                param=f"{name}[quantity]",
+            )
         items.append(
             {
                 "billing_thresholds": None,
@@ -1256,7 +1237,9 @@ def _phase_items(value: Any, prefix: str) -> tuple[list[Obj], list[Obj]]:
                 "metadata": _new_metadata(raw.get("metadata", {}), f"{name}[metadata]"),
                 "plan": price_id,
                 "price": price_id,
-                "quantity": _int(raw.get("quantity", 1), f"{name}[quantity]", minimum=0),
+                "quantity": None
+                if metered
+                else _int(raw.get("quantity", 1), f"{name}[quantity]", minimum=0),
                 "tax_rates": _tax_rates(raw.get("tax_rates", []), f"{name}[tax_rates]"),
             }
         )

@@ -398,6 +398,38 @@ def test_schedule_on_an_unknown_price_is_refused_naming_the_param(customer, prod
     assert error.value.param == "phases[1][items][0][price]"
 
 
+def test_a_metered_item_takes_no_quantity(customer, product):
+    meter = stripe.billing.Meter.create(
+        display_name="API calls",
+        event_name="api_calls",
+        default_aggregation={"formula": "sum"},
+        **key(),
+    )
+    metered = stripe.Price.create(
+        product=product.id,
+        currency="eur",
+        unit_amount_decimal="2",
+        recurring={"interval": "month", "usage_type": "metered", "meter": meter.id},
+        **key(),
+    )
+
+    with pytest.raises(stripe.InvalidRequestError, match="metered") as error:
+        stripe.SubscriptionSchedule.create(
+            customer=customer.id,
+            start_date=JAN_2030,
+            phases=[{"items": [{"price": metered.id, "quantity": 5}], "iterations": 1}],
+            **key(),
+        )
+    assert error.value.param == "phases[0][items][0][quantity]"
+    schedule = stripe.SubscriptionSchedule.create(
+        customer=customer.id,
+        start_date=JAN_2030,
+        phases=[{"items": [{"price": metered.id}], "iterations": 1}],
+        **key(),
+    )
+    assert schedule.phases[0]["items"][0].quantity is None
+
+
 def test_schedule_for_an_unknown_customer_is_refused(product):
     price = monthly_price(product)
 
