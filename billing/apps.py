@@ -19,6 +19,7 @@ class BillingConfig(AppConfig):
         from billing.invoices.services import contract_changed_drafts_review, invoices_written
         from billing.tax import tasks as tax_tasks  # noqa: F401
         from billing.tax.services import tax_rates_adopt
+        from billing.usage import tasks as usage_tasks  # noqa: F401
         from billing.usage.resources import UsageResource
         from file_imports.registry import resource_register
         from stripe_sync.hooks import invoices_mirrored, tax_rates_mirrored

@@ -1,29 +1,93 @@
-"""Usage quantities: what usage-based lines bill, and invoice review checks against."""
+"""Usage quantities: what usage-based lines bill, what is sent to Stripe's meters, and what
+invoice review checks against."""
 
 from typing import Any, cast
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from backoffice.admin_site import BackofficeAdmin
 from backoffice.models import User
-from billing.usage.models import UsageQuantity
+from billing.usage.models import MeterEvent, UsageQuantity
 from billing.usage.resources import UsageResource
+from billing.usage.selectors import metered_terms, usage_refusal
+from billing.usage.services import usage_send_after_commit
 from customers.selectors import accounts_visible_to
 from file_imports.admin import FileImportExportMixin
+from stripe_sync.admin import refused_while_disconnected
+from stripe_sync.writes import stripe_connected
+
+
+class UsageQuantityForm(forms.ModelForm):
+    """Refuses, as the import does, usage that no contract bills or that cannot reach Stripe."""
+
+    class Meta:
+        model = UsageQuantity
+        fields = ("account", "metric", "period_start", "period_end", "quantity")
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        account, metric = data.get("account"), data.get("metric")
+        start, end = data.get("period_start"), data.get("period_end")
+        if account is None or not metric or start is None or end is None or end < start:
+            return data
+        ref = account.external_ref or str(account)
+        refusal = usage_refusal(metered_terms([account.pk]), account.pk, ref, metric, (start, end))
+        if refusal:
+            self.add_error(refusal[0], refusal[1][0].upper() + refusal[1][1:])
+        if stripe_connected() and not account.stripe_customer_id:
+            self.add_error(
+                "account",
+                f"{ref} is not in Stripe yet, so its usage cannot reach Stripe's meter: send "
+                "the account to Stripe first.",
+            )
+        return data
+
+
+class MeterEventInline(admin.TabularInline):
+    model = MeterEvent
+    verbose_name_plural = "Sent to Stripe's meter"
+    fields = ("identifier", "value", "timestamp", "status", "sent_at", "canceled_at", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True  # whoever sees the figure sees what was sent of it
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(UsageQuantity)
 class UsageQuantityAdmin(FileImportExportMixin, BackofficeAdmin):
+    form = UsageQuantityForm
     import_resources = (UsageResource,)
-    list_display = ("account", "metric", "period_start", "period_end", "quantity", "source")
-    list_filter = ("metric", "period_start")
+    list_display = (
+        "account",
+        "metric",
+        "period_start",
+        "period_end",
+        "quantity",
+        "stripe_status",
+        "source",
+    )
+    list_filter = ("stripe_status", "metric", "period_start")
     search_fields = ("account__legal_name", "account__external_ref", "=metric")
     list_select_related = ("account",)
     autocomplete_fields = ("account",)
     date_hierarchy = "period_start"
     show_full_result_count = False
+    readonly_fields = ("stripe_status", "sent_quantity", "stripe_error", "source")
+    inlines = (MeterEventInline,)
+    actions = ("send_to_stripe",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[UsageQuantity]:
         visible = accounts_visible_to(cast(User, request.user))
@@ -33,3 +97,15 @@ class UsageQuantityAdmin(FileImportExportMixin, BackofficeAdmin):
         if db_field.name == "account":
             kwargs["queryset"] = accounts_visible_to(cast(User, request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        usage_send_after_commit([obj.pk])
+
+    @admin.action(description="Send the selected usage to Stripe now", permissions=("change",))
+    def send_to_stripe(self, request: HttpRequest, queryset: QuerySet[UsageQuantity]) -> None:
+        if refused_while_disconnected(self, request):
+            return
+        ids = list(queryset.values_list("pk", flat=True))
+        usage_send_after_commit(ids)
+        self.message_user(request, f"{len(ids)} usage figure(s) queued for Stripe.")

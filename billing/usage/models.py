@@ -7,6 +7,13 @@ from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 
+class MeterStatus(models.TextChoices):
+    NOT_SENT = "not_sent", "Not sent"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "In Stripe"
+    REFUSED = "refused", "Refused"
+
+
 class UsageQuantity(models.Model):
     account = models.ForeignKey(
         "customers.Account", on_delete=models.PROTECT, related_name="usage_quantities"
@@ -24,7 +31,19 @@ class UsageQuantity(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    # Where the figure stands with Stripe's billing meter (not history: the meter events
+    # below are the record of what was sent).
+    stripe_status = models.CharField(
+        "in Stripe", max_length=16, choices=MeterStatus.choices, default=MeterStatus.NOT_SENT
+    )
+    stripe_error = models.TextField(
+        "Stripe refusal", blank=True, help_text="Why the figure is not (all) in Stripe's meter."
+    )
+    sent_quantity = models.BigIntegerField(
+        "quantity in Stripe", default=0, help_text="What Stripe's meter holds of this figure."
+    )
+
+    history = HistoricalRecords(excluded_fields=["stripe_status", "stripe_error", "sent_quantity"])
 
     class Meta:
         verbose_name = "usage quantity"
@@ -68,3 +87,38 @@ class UsageQuantity(models.Model):
                 f"{self.metric} is already recorded for {clash.period_start} to "
                 f"{clash.period_end}; periods of one metric cannot overlap (it would count twice)."
             )
+
+
+class MeterEvent(models.Model):
+    """One meter event sent to Stripe for a usage figure: the figure itself, or a correction.
+
+    What Stripe's meter holds of a figure is the sum of its events not canceled. The identifier
+    is derived from our record (`usage-<id>-<n>`), so an event sent twice counts once; events
+    are never changed once written, only canceled (within Stripe's 24 hours) or corrected by a
+    further event (billing.usage.services explains which)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Sending"  # written, not known to have reached Stripe
+        SENT = "sent", "In Stripe"
+        CANCELING = "canceling", "Canceling"
+        CANCELED = "canceled", "Canceled"
+        REFUSED = "refused", "Refused"
+
+    usage = models.ForeignKey(UsageQuantity, on_delete=models.PROTECT, related_name="meter_events")
+    identifier = models.CharField(max_length=100, unique=True)
+    value = models.BigIntegerField(help_text="Units; negative for a correction downwards.")
+    timestamp = models.DateTimeField(help_text="When the usage happened, as sent to Stripe.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Stripe accepted it (its 24 hours to cancel start)."
+    )
+    canceled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "meter event"
+        ordering = ("usage", "id")
+
+    def __str__(self) -> str:
+        return self.identifier

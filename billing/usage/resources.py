@@ -7,8 +7,9 @@ from typing import Any, cast
 
 from django.utils import timezone
 
-from billing.contracts.models import ContractLine
 from billing.usage.models import UsageQuantity
+from billing.usage.selectors import metered_terms, usage_refusal
+from billing.usage.services import usage_send_after_commit
 from customers.resources import OwnAccountsResource
 from customers.selectors import accounts_visible_to
 from file_imports import cells
@@ -21,6 +22,7 @@ from file_imports.engine import (
     save_with_history,
 )
 from file_imports.files import Table
+from stripe_sync.writes import stripe_connected
 
 FIELDS = ("period_end", "quantity")
 
@@ -38,13 +40,8 @@ class UsageResource(OwnAccountsResource):
         accounts = {
             a.external_ref: a for a in accounts_visible_to(self.user).filter(external_ref__in=refs)
         }
-        metrics: dict[int, set[str]] = {}
-        for account_id, metric in (
-            ContractLine.objects.filter(contract__account__in=accounts.values())
-            .exclude(metric="")
-            .values_list("contract__account_id", "metric")
-        ):
-            metrics.setdefault(account_id, set()).add(metric)
+        terms = metered_terms(a.pk for a in accounts.values())
+        check_in_stripe = stripe_connected()
         stored = {
             (u.account_id, u.metric, u.period_start): u
             for u in UsageQuantity.objects.select_for_update().filter(account__in=accounts.values())
@@ -56,11 +53,11 @@ class UsageResource(OwnAccountsResource):
             account = accounts.get(ref)
             if account is None:
                 outcome.error("account", self.unknown_account(ref))
-            elif metric not in metrics.get(account.pk, set()):
-                known = ", ".join(sorted(metrics.get(account.pk, set()))) or "none"
+            elif check_in_stripe and not account.stripe_customer_id:  # type: ignore[attr-defined]
                 outcome.error(
-                    "metric",
-                    f"no contract of {ref} bills usage of '{metric}' (its metrics: {known}).",
+                    "account",
+                    f"{ref} is not in Stripe yet, so its usage cannot reach Stripe's meter: "
+                    "send the account to Stripe first.",
                 )
             values: dict[str, Any] = {}
             for column, parse in (
@@ -80,6 +77,10 @@ class UsageResource(OwnAccountsResource):
             outcome.key = f"{ref} {metric} {start or row['period_start'].strip()}"
             if start and end and end < start:
                 outcome.error("period_end", f"the period ends {end}, before it starts {start}.")
+            elif account is not None and start and end:
+                refusal = usage_refusal(terms, account.pk, ref, metric, (start, end))
+                if refusal:
+                    outcome.error(*refusal)
             outcomes.append(outcome)
             if outcome.errors or account is None or start is None:
                 continue
@@ -139,6 +140,7 @@ class UsageResource(OwnAccountsResource):
             user=self.user,
             reason=self.reason,
         )
+        usage_send_after_commit(r.pk for r in [*self.new, *self.changed])
 
     def export_rows(self, queryset: Any) -> Iterator[list[Any]]:
         for usage in queryset.select_related("account"):

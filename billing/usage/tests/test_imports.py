@@ -17,9 +17,9 @@ HEADER = "account,metric,period_start,period_end,quantity\n"
 
 @pytest.fixture
 def metered():
-    """CRM-U1 and CRM-U2, each with a contract billing api_calls."""
+    """CRM-U1 and CRM-U2, each with an active contract billing api_calls in 2026-2028."""
     for ref in ("CRM-U1", "CRM-U2"):
-        contract = ContractFactory(account=AccountFactory(external_ref=ref))
+        contract = ContractFactory(account=AccountFactory(external_ref=ref), status="active")
         ContractLineFactory(contract=contract, pricing_model="usage", metric="api_calls")
 
 
@@ -72,14 +72,16 @@ def test_one_bad_row_imports_nothing_and_each_error_names_its_row_and_column(met
         + "CRM-U2,api_calls,03/04/2026,2026-04-30,5\n"  # an ambiguous date
         + "CRM-U2,api_calls,2026-05-01,2026-05-31,-5\n"
         + 'CRM-U2,api_calls,2026-06-01,2026-06-30,"1,234"\n'  # a thousands separator
+        + "CRM-U2,api_calls,2029-01-01,2029-01-31,5\n"  # after the contract's term
+        + "CRM-U2,api_calls,2026-07-01,2026-07-31,2.5\n"  # a fraction of a unit
     )
     out, code = run(tmp_path, content)
 
     assert code == 1
     assert not UsageQuantity.objects.exists()
     assert (
-        "row 3 (CRM-U2 api_call 2026-03-01): error: metric: no contract of CRM-U2 bills "
-        "usage of 'api_call' (its metrics: api_calls)." in out
+        "row 3 (CRM-U2 api_call 2026-03-01): error: metric: no approved contract of CRM-U2 "
+        "bills usage of 'api_call' (the metrics its contracts bill: api_calls)." in out
     )
     assert (
         "row 4 (CRM-U9 api_calls 2026-03-01): error: account: no account with external "
@@ -91,7 +93,12 @@ def test_one_bad_row_imports_nothing_and_each_error_names_its_row_and_column(met
     )
     assert "row 6 (CRM-U2 api_calls 2026-05-01): error: quantity: '-5' cannot be negative." in out
     assert "row 7 (CRM-U2 api_calls 2026-06-01): error: quantity: '1,234' uses a comma" in out
-    assert "Nothing imported: 5 row(s) have errors" in out
+    assert (
+        "row 8 (CRM-U2 api_calls 2029-01-01): error: period_start: 2029-01-01 to 2029-01-31 "
+        "is not within a contract of CRM-U2 that bills api_calls (2026-01-01 to 2028-12-31)." in out
+    )
+    assert "row 9 (CRM-U2 api_calls 2026-07-01): error: quantity: '2.5' must be a whole" in out
+    assert "Nothing imported: 7 row(s) have errors" in out
 
     # unquoted, the comma splits the row: the file is refused, naming the row
     out, code = run(tmp_path, HEADER + "CRM-U2,api_calls,2026-06-01,2026-06-30,1,234\n")
