@@ -25,6 +25,7 @@ from billing.invoices.checks import (
     ContractExpectation,
     DraftInvoice,
     Rule,
+    UsageLegs,
     compare_lines,
     draft_from_stripe,
     tax_amounts,
@@ -54,6 +55,7 @@ RULE_LABELS = {
     Rule.DUE_DATE: "due date",
     Rule.DUPLICATE: "duplicate",
     Rule.USAGE_NOT_RECORDED: "usage not recorded",
+    Rule.USAGE_METER_MISMATCH: "usage vs Stripe's meter",
 }
 
 
@@ -168,6 +170,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         "summary",
         "flags_table",
         "lines_side_by_side",
+        "usage_three_ways",
         "tax_breakdown",
         "decisions",
         "stripe_writes",
@@ -365,6 +368,37 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             expected.contract,
             ", ".join(f"{m} {q:,} units recorded" for m, q in sorted(expected.usage.items()))
             or "none recorded",
+        )
+
+    @admin.display(description="usage: recorded, in Stripe's meter, billed")
+    def usage_three_ways(self, review: InvoiceReview) -> str:
+        if not review.usage_check:
+            return "The contract bills no usage in this period."
+
+        def figure(value: int | None, unknown: str) -> str:
+            return unknown if value is None else f"{value:,}"
+
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="{}">{}</td></tr>',
+            (
+                (
+                    legs.metric,
+                    figure(legs.recorded, "not recorded"),
+                    figure(legs.meter, "not read (no Stripe account)"),
+                    figure(legs.billed, ""),
+                    "errornote" if legs.disagreement() else "",
+                    legs.disagreement() or "agree",
+                )
+                for legs in (UsageLegs(**row) for row in review.usage_check)
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>metric</th><th>recorded by us</th><th>Stripe's meter</th>"
+            "<th>billed on the draft</th><th></th></tr></thead><tbody>{}</tbody></table>"
+            "<p>As at the last check ({}).</p>",
+            rows,
+            f"{review.checked_at:%Y-%m-%d %H:%M}" if review.checked_at else "never",
         )
 
     @admin.display(description="tax")

@@ -35,6 +35,7 @@ class Rule:
     DUE_DATE = "due_date"
     DUPLICATE = "duplicate"
     USAGE_NOT_RECORDED = "usage_not_recorded"
+    USAGE_METER_MISMATCH = "usage_meter_mismatch"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class ContractExpectation:
     # Units recorded per usage metric for the period; a metric left out was not recorded.
     usage: Mapping[str, int] = field(default_factory=dict)
     stripe_tax: bool = False  # Stripe calculates the tax: the rates are not compared
+    # What Stripe's billing meters hold per usage metric for the period (their event
+    # summaries); None when they were not read (no Stripe account connected).
+    meter_usage: Mapping[str, int] | None = None
 
 
 def _day(timestamp: int | None) -> date | None:
@@ -185,6 +189,60 @@ def usage_billed(draft: DraftInvoice, expected: ContractExpectation) -> dict[str
     return billed
 
 
+@dataclass(frozen=True)
+class UsageLegs:
+    """The three figures of one usage metric for the period that must agree before a usage
+    draft is approved: what we recorded, what Stripe's meter holds, what the draft bills.
+    None: not known (nothing recorded, the meter not read)."""
+
+    metric: str
+    recorded: int | None
+    meter: int | None
+    billed: int
+
+    def disagreement(self) -> str:
+        """Which leg differs, in a sentence; "" when the three agree (or one is unknown)."""
+        if self.recorded is None or self.meter is None:
+            return ""
+        recorded, meter, billed = self.recorded, self.meter, self.billed
+        if recorded == meter == billed:
+            return ""
+        if recorded == meter:
+            return (
+                f"the draft bills {billed:,} units of {self.metric}; our usage and Stripe's "
+                f"meter both say {recorded:,}."
+            )
+        if recorded == billed:
+            return (
+                f"Stripe's meter holds {meter:,} units of {self.metric}; our usage and the "
+                f"draft both say {recorded:,} (usage changed after the draft was made?)."
+            )
+        if meter == billed:
+            return (
+                f"our recorded usage of {self.metric} is {recorded:,}; Stripe's meter and the "
+                f"draft both say {meter:,}: usage not (yet) sent to Stripe, or refused."
+            )
+        return (
+            f"the three figures of {self.metric} differ: recorded {recorded:,}, Stripe's meter "
+            f"{meter:,}, billed {billed:,}."
+        )
+
+
+def usage_legs(draft: DraftInvoice, expected: ContractExpectation) -> list[UsageLegs]:
+    """Each metered metric of the contract with its three figures for the draft's period."""
+    billed = usage_billed(draft, expected)
+    meter = expected.meter_usage
+    return [
+        UsageLegs(
+            metric,
+            expected.usage.get(metric),
+            None if meter is None else meter.get(metric, 0),
+            billed[metric],
+        )
+        for metric in sorted(billed)
+    ]
+
+
 def line_pairs(draft: DraftInvoice, expected: ContractExpectation) -> list[LinePair]:
     """Each expected charge with the invoice lines billing it, then the lines left over.
 
@@ -203,7 +261,16 @@ def line_pairs(draft: DraftInvoice, expected: ContractExpectation) -> list[LineP
     for charge in expected_charges(expected.terms, period, usage).charges:
         candidates = by_key.get(charge.line_key, [])
         same_start = [line for line in candidates if line.period_start == charge.start]
-        matched = (same_start or candidates)[:1]
+        first = (same_start or candidates)[:1]
+        # Stripe bills a graduated price one line per tier reached: the lines of the same
+        # price and period are one charge.
+        matched = [
+            line
+            for line in candidates
+            if first
+            and (line.price_id, line.period_start, line.period_end)
+            == (first[0].price_id, first[0].period_start, first[0].period_end)
+        ]
         for line in matched:
             candidates.remove(line)
         pairs.append(LinePair(charge.line_key, charge, tuple(matched)))
@@ -292,11 +359,13 @@ def compare_lines(
             )
         got = ("", "", "not billed", "")
         if billed is not None:
-            unit_billed = billed.unit_amount_decimal
+            # Several lines (a graduated price's tiers) are shown as their sum, without a
+            # unit price of their own.
+            unit_billed = billed.unit_amount_decimal if len(pair.lines) == 1 else None
             got = (
-                str(billed.quantity),
+                str(sum(line.quantity for line in pair.lines)),
                 unit_price_text(unit_billed, currency) if unit_billed is not None else "",
-                money(billed.amount),
+                money(sum(line.amount for line in pair.lines)),
                 taxes(billed.tax_rate_ids),
             )
         if charge is not None:
@@ -367,6 +436,16 @@ def invoice_flags(
                 actual=f"{billed:,} units billed",
             )
         )
+    for legs in usage_legs(draft, expected):
+        if why := legs.disagreement():
+            flags.append(
+                Flag(
+                    Rule.USAGE_METER_MISMATCH,
+                    why[0].upper() + why[1:],
+                    expected=f"recorded {legs.recorded:,}, meter {legs.meter:,}",
+                    actual=f"{legs.billed:,} billed",
+                )
+            )
     expected_total = 0
     for pair in line_pairs(draft, expected):
         charge = pair.charge
@@ -403,7 +482,11 @@ def invoice_flags(
             )
             continue
         line = pair.lines[0]
-        if charge.unit_amount is not None and line.unit_amount_decimal is not None:
+        quantity = sum(billed_line.quantity for billed_line in pair.lines)
+        billed_amount = sum(billed_line.amount for billed_line in pair.lines)
+        # Tier lines each have their tier's price; their amounts together are what counts.
+        one_price = len(pair.lines) == 1
+        if one_price and charge.unit_amount is not None and line.unit_amount_decimal is not None:
             unit_minor = charge.unit_amount.scaleb(decimal_places(currency))
             if unit_minor != line.unit_amount_decimal:
                 flags.append(
@@ -416,27 +499,28 @@ def invoice_flags(
                         actual=unit_price_text(line.unit_amount_decimal, currency),
                     )
                 )
-        if Decimal(line.quantity) != charge.quantity:
+        if Decimal(quantity) != charge.quantity:
             flags.append(
                 Flag(
                     Rule.QUANTITY,
-                    f"'{charge.description}' bills {line.quantity} units; the contract says "
+                    f"'{charge.description}' bills {quantity} units; the contract says "
                     f"{charge.quantity:f}.",
                     expected=f"{charge.quantity:f}",
-                    actual=str(line.quantity),
+                    actual=str(quantity),
                 )
             )
-        if line.amount != amount:
+        if billed_amount != amount:
             flags.append(
                 Flag(
                     Rule.LINE_AMOUNT,
-                    f"'{charge.description}' comes to {money(line.amount)}; the contract says "
+                    f"'{charge.description}' comes to {money(billed_amount)}; the contract says "
                     f"{money(amount)}.",
                     expected=money(amount),
-                    actual=money(line.amount),
+                    actual=money(billed_amount),
                 )
             )
-        flags.extend(_tax_flags(line, expected))
+        for billed_line in pair.lines:
+            flags.extend(_tax_flags(billed_line, expected))
     if draft.subtotal != expected_total:
         flags.append(
             Flag(

@@ -47,6 +47,11 @@ class InvoiceReview(models.Model):
     # ",unit_price,total," so that "flag kind" filters with a plain contains on any database.
     flag_rules = models.CharField(max_length=255, blank=True, db_index=True)
     flag_count = models.PositiveSmallIntegerField(default=0)
+    usage_check = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Per usage metric, at the last check: recorded, Stripe's meter, billed.",
+    )
     checked_at = models.DateTimeField(null=True, blank=True)
     stripe_created_at = models.DateTimeField(null=True, blank=True)
     # When Stripe would finalize the draft on its own, were it not held.
@@ -75,7 +80,7 @@ class InvoiceReview(models.Model):
     )
     second_approved_at = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords(excluded_fields=["checked_at"])
+    history = HistoricalRecords(excluded_fields=["checked_at", "usage_check"])
 
     class Meta:
         ordering = ("stripe_created_at", "id")

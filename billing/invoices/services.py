@@ -1,7 +1,8 @@
 """Reviewing Stripe draft invoices against contracts: run the checks, record the result, and
 keep Stripe from finalizing the draft on its own while it waits for a person."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +13,12 @@ from djstripe.models import Invoice
 from djstripe.utils import convert_tstamp
 
 from billing.contracts.models import Contract
-from billing.invoices.checks import draft_from_stripe, invoice_flags
+from billing.invoices.checks import (
+    ContractExpectation,
+    draft_from_stripe,
+    invoice_flags,
+    usage_legs,
+)
 from billing.invoices.models import InvoiceReview
 from billing.invoices.selectors import (
     approval_limit,
@@ -28,11 +34,12 @@ from billing.invoices.tasks import (
     invoice_stripe_action_task,
 )
 from billing.money import from_stripe_amount
+from billing.usage.services import stripe_meter_usage
 from customers.models import Account
 from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
-from stripe_sync.writes import push_after_commit, stripe_write
+from stripe_sync.writes import push_after_commit, stripe_connected, stripe_write
 
 # Statuses a person has decided on: a new check records its flags but keeps the decision.
 DECIDED = {InvoiceReview.Status.APPROVED, InvoiceReview.Status.HELD}
@@ -51,6 +58,8 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
     period = draft.period
     contract = contract_in_force(account, period[0]) if account and period else None
     expected = contract_expectation(contract, period) if contract and period else None
+    if expected is not None and account is not None and period is not None:
+        expected = _with_stripe_meters(expected, account, period)
     flags = invoice_flags(
         draft,
         expected,
@@ -65,6 +74,7 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
     review.flags = [asdict(f) for f in flags]
     review.flag_rules = "," + ",".join(sorted({f.rule for f in flags})) + "," if flags else ""
     review.flag_count = len(flags)
+    review.usage_check = [asdict(legs) for legs in usage_legs(draft, expected)] if expected else []
     review.checked_at = timezone.now()
     review.stripe_created_at = convert_tstamp(data.get("created"))
     review.finalizes_at = convert_tstamp(data.get("automatically_finalizes_at"))
@@ -87,6 +97,19 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
     if data.get("status") == "draft" and data.get("auto_advance") is not False:
         push_after_commit(invoice_hold_in_stripe_task, review.pk)
     return review
+
+
+def _with_stripe_meters(
+    expected: ContractExpectation, account: Account, period: tuple[date, date]
+) -> ContractExpectation:
+    """The expectation with what Stripe's meters hold for its usage metrics, the third leg
+    of the usage check; unchanged when Stripe cannot be asked."""
+    metrics = {line.metric for line in expected.terms.lines if line.is_usage}
+    customer = account.stripe_customer_id  # type: ignore[attr-defined]
+    if not (metrics and customer and stripe_connected()):
+        return expected
+    held = stripe_meter_usage(customer_id=customer, metrics=metrics, period=period, api=StripeApi())
+    return replace(expected, meter_usage=held)
 
 
 def _auto_approvable(review: InvoiceReview) -> str:

@@ -20,7 +20,7 @@ the same figure never send the same difference twice.
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import stripe
 from django.db import transaction
@@ -285,3 +285,31 @@ def _record_outcomes(usage_ids: list[int], result: SendResult) -> None:
             )
         )
     UsageQuantity.objects.bulk_update(updates, ["stripe_status", "stripe_error", "sent_quantity"])
+
+
+def stripe_meter_usage(
+    *, customer_id: str, metrics: Iterable[str], period: tuple[date, date], api: StripeApi
+) -> dict[str, int]:
+    """What Stripe's billing meters hold for the customer over the period (the days, both
+    included), per metric, from their event summaries; a metric with no meter in Stripe is
+    left out."""
+    meters = dict(
+        BillingMeter.objects.filter(metric__in=list(metrics))
+        .exclude(stripe_meter_id="")
+        .values_list("metric", "stripe_meter_id")
+    )
+    start = datetime.combine(period[0], time(), tzinfo=UTC)
+    end = datetime.combine(period[1] + timedelta(days=1), time(), tzinfo=UTC)
+    held = {}
+    for metric, meter_id in meters.items():
+        held[metric] = sum(
+            int(summary["aggregated_value"])
+            for page in api.list_pages(
+                f"/v1/billing/meters/{meter_id}/event_summaries",
+                customer=customer_id,
+                start_time=int(start.timestamp()),
+                end_time=int(end.timestamp()),
+            )
+            for summary in page["data"]
+        )
+    return held

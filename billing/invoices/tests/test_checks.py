@@ -318,3 +318,70 @@ def test_rounding_in_zero_and_three_decimal_currencies(currency, unit, seats_min
     lines[1] = line("price_platform", 1, str(platform_minor), platform_minor + 1, MARCH)
     flags = check(invoice(lines, currency=currency.lower()), expected=expected)
     assert rules(flags) == [Rule.LINE_AMOUNT, Rule.TOTAL]
+
+
+def graduated_usage_terms() -> Terms:
+    """API calls on graduated tiers: the first 10,000 free, then 0.02 each."""
+    from billing.pricing import Tier
+
+    api = Line(
+        "api",
+        "API calls",
+        PricingModel.GRADUATED,
+        (Phase(Y1[0], Y2[1], tiers=(Tier(10_000, D("0")), Tier(None, D("0.02")))),),
+        metric="api_calls",
+    )
+    return terms(lines=(api,))
+
+
+def tier_lines(first: int, second: int) -> list[dict[str, Any]]:
+    """Stripe's lines for a graduated price: one per tier reached."""
+    return [
+        line("price_api", first, "0", 0, MARCH),
+        line("price_api", second, "2", second * 2, MARCH) | {"id": "il_tier_2"},
+    ]
+
+
+def usage_expectation(recorded: int | None, meter: int | None) -> ContractExpectation:
+    return expectation(
+        terms=graduated_usage_terms(),
+        price_lines={"price_api": "api"},
+        usage={} if recorded is None else {"api_calls": recorded},
+        meter_usage=None if meter is None else {"api_calls": meter},
+    )
+
+
+def test_a_graduated_price_billed_one_line_per_tier_is_one_charge():
+    # 15,000 calls: 10,000 free, 5,000 at 0.02 = 100.00
+    assert (
+        check(invoice(tier_lines(10_000, 5_000)), expected=usage_expectation(15_000, 15_000)) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("recorded", "meter", "billed_second_tier", "says"),
+    [
+        # the meter missed a day: Stripe's meter and the draft agree, our figure does not
+        (15_000, 14_000, 4_000, "Our recorded usage of api_calls is 15,000; Stripe's meter"),
+        # usage corrected after the draft was made
+        (15_000, 16_000, 5_000, "Stripe's meter holds 16,000 units of api_calls"),
+        # the draft bills something else than both
+        (15_000, 15_000, 6_000, "The draft bills 16,000 units of api_calls; our usage and"),
+        (15_000, 14_000, 6_000, "recorded 15,000, Stripe's meter 14,000, billed 16,000"),
+    ],
+)
+def test_the_three_usage_figures_are_compared_and_the_leg_that_differs_is_named(
+    recorded, meter, billed_second_tier, says
+):
+    flags = check(
+        invoice(tier_lines(10_000, billed_second_tier)),
+        expected=usage_expectation(recorded, meter),
+    )
+
+    (mismatch,) = [f for f in flags if f.rule == Rule.USAGE_METER_MISMATCH]
+    assert says in mismatch.message
+
+
+def test_no_meter_read_no_meter_flag():
+    flags = check(invoice(tier_lines(10_000, 5_000)), expected=usage_expectation(15_000, None))
+    assert flags == []
