@@ -421,6 +421,9 @@ def schedule_invoice_period(schedule_id: str, spec: Any) -> ScheduleInvoice:
     # `upcoming`: localstripe would otherwise send `invoice.created` before the fields below.
     invoice = ScheduleInvoice(customer=customer, items=items, upcoming=True)
     _shape(invoice, schedule, phase, start, end, metadata)
+    # As Stripe copies the subscription's default rates onto its invoices: an item added to the
+    # draft later without rates of its own is taxed at them.
+    invoice.default_tax_rates = _tax_rates(default_rates, "default_tax_rates")
     schedule_webhook(resources.Event("invoice.created", invoice))
     return invoice
 

@@ -12,6 +12,13 @@ copied from Stripe's own examples (fixtures/fixtures3.json):
 - prices: `POST /v1/prices`, `GET /v1/prices[/{id}]`, `POST /v1/prices/{id}` (tiers and
   currency_options only when expanded, as in Stripe); the product must exist in localstripe;
 - subscription schedules: create, retrieve, update, list, `/{id}/cancel`, `/{id}/release`;
+- `POST /v1/invoiceitems` with `invoice` (invoice_items.py): the item goes onto that draft as a
+  line (`parent.type: invoice_item_details`, its metadata and period, `pricing` with a null
+  price, `taxes`), the draft's totals grow, `invoiceitem.created` and `invoice.updated` are
+  sent; refused as Stripe refuses it (an unknown invoice or customer, an invoice that is not a
+  draft, another customer's, another currency); Stripe's `period[start]`/`period[end]` taken
+  with or without `invoice`. It goes through localstripe's own route for the path, which
+  aiohttp answers before any added later;
 - billing meters (meters.py): meters (create, retrieve, list), meter events, their cancelling
   adjustments and event summaries, refused as Stripe refuses them (timestamps more than 35 days
   back or 5 minutes ahead, values not whole numbers, an identifier sent twice within 24 hours,
@@ -95,7 +102,7 @@ from typing import Any
 from aiohttp import web
 from localstripe import resources, server, webhooks
 
-from stripe_standin import meters, schedule_invoices
+from stripe_standin import invoice_items, meters, schedule_invoices
 from stripe_standin import store as standin
 from stripe_standin.store import FIXTURES_PATH, StripeError, stripe_fixture
 
@@ -752,6 +759,7 @@ def build_app() -> web.Application:
     resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
     _shape_events_like_stripe()
     _accept_what_stripe_accepts()
+    invoice_items.accept_invoice_items_onto_drafts()
     app = server.app
     # Outermost first. The not-found rewrite sits outside localstripe's own error middleware,
     # so that it sees the 404 that middleware renders.
