@@ -21,12 +21,14 @@ class BillingConfig(AppConfig):
         from billing.tax.services import tax_rates_adopt
         from billing.usage import tasks as usage_tasks  # noqa: F401
         from billing.usage.resources import UsageResource
+        from billing.usage.services import usage_meter_errors
         from file_imports.registry import resource_register
-        from stripe_sync.hooks import invoices_mirrored, tax_rates_mirrored
+        from stripe_sync.hooks import invoices_mirrored, meter_errors_reported, tax_rates_mirrored
 
         # What billing takes from the Stripe mirror.
         invoices_mirrored.subscribe(invoices_written)
         tax_rates_mirrored.subscribe(tax_rates_adopt)
+        meter_errors_reported.subscribe(usage_meter_errors)
         # A changed contract changes what its customer's drafts should say.
         contract_changed.subscribe(contract_changed_drafts_review)
         # The files billing imports from the command line (the admin's lists name their own).

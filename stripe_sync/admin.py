@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from djstripe import models as djstripe_models
 
 from backoffice.admin_site import ReadOnlyAdmin
+from stripe_sync.events import METER_ERROR_TYPES
 from stripe_sync.models import StripeEvent, StripeWrite, SyncStatus
 from stripe_sync.object_types import BY_KEY, BY_MODEL, EVENTS_KEY, LISTED_TYPES
 from stripe_sync.tasks import (
@@ -116,10 +117,25 @@ class SyncStatusAdmin(SyncRecordAdmin):
         self.message_user(request, f"Sync queued for: {', '.join(keys)}.", messages.SUCCESS)
 
 
+class EventKindFilter(admin.SimpleListFilter):
+    """Finance's way in to the events that need them: usage Stripe could not bill."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("failed_usage", "Failed usage (meter errors)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "failed_usage":
+            return queryset.filter(type__in=METER_ERROR_TYPES)
+        return queryset
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(SyncRecordAdmin):
     list_display = ("stripe_id", "type", "created", "source", "status", "attempts", "last_error")
-    list_filter = ("status", "source", "object_type")
+    list_filter = (EventKindFilter, "status", "source", "object_type")
     search_fields = ("=stripe_id", "=object_id", "type")
     readonly_fields = [f.name for f in StripeEvent._meta.fields]
     actions = ("retry",)

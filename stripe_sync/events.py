@@ -21,6 +21,7 @@ from stripe import StripeError
 
 from stripe_sync.backfill import lease_release, lease_release_failed, lease_take
 from stripe_sync.client import StripeApi, is_transient
+from stripe_sync.hooks import meter_errors_reported
 from stripe_sync.mirror import Mirror, relink
 from stripe_sync.models import StripeEvent, SyncStatus
 from stripe_sync.object_types import BY_STRIPE_OBJECT, EVENTS_KEY, OBJECT_TYPES
@@ -32,6 +33,9 @@ EVENTS_OVERLAP = timedelta(minutes=5)
 # A failed event is tried again by each events-list pass up to this many times in all; after
 # that it waits for a person (admin action "Retry").
 AUTOMATIC_ATTEMPTS = 5
+# Stripe's v2 "thin" events (meter errors come only as these) carry no object, only its id.
+THIN_EVENT = "v2.core.event"
+METER_ERROR_TYPES = ("v1.billing.meter.error_report_triggered", "v1.billing.meter.no_meter_found")
 # Types whose ".deleted" event means "ended", not "gone": a canceled subscription.
 _DELETED_MEANS_ENDED = {"subscription"}
 
@@ -42,8 +46,12 @@ def event_store(payload: dict[str, Any], *, source: str) -> int | None:
     One statement, so the webhook answers fast and two deliveries of one event at the same
     moment still make one row.
     """
-    obj = (payload.get("data") or {}).get("object") or {}
-    created = convert_tstamp(payload.get("created")) or timezone.now()
+    data = payload.get("data")
+    obj = (data.get("object") if isinstance(data, dict) else None) or {}
+    if payload.get("object") == THIN_EVENT:
+        obj = payload.get("related_object") or {}
+        obj = {"object": obj.get("type"), "id": obj.get("id")}
+    created = _created(payload.get("created"))
     table = StripeEvent._meta.db_table
     columns = (
         "stripe_id, type, created, livemode, api_version, object_type, object_id, payload, "
@@ -72,8 +80,43 @@ def event_store(payload: dict[str, Any], *, source: str) -> int | None:
     return row[0] if row else None
 
 
+def _created(value: Any) -> datetime:
+    """When Stripe made the event: Unix seconds (v1 events) or RFC 3339 (v2 thin events)."""
+    if isinstance(value, str) and not value.isdigit():
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return timezone.now()
+    return convert_tstamp(value) or timezone.now()
+
+
+def _meter_errors(event: StripeEvent, mirror: Mirror) -> str:
+    """A thin event reporting meter events Stripe could not apply: the full event is read
+    from Stripe (a thin event carries no data) and its errors handed to billing."""
+    full = mirror.api.get(f"/v2/core/events/{event.stripe_id}")
+    reason = (full.get("data") or {}).get("reason") or {}
+    errors = [
+        {
+            "identifier": str((sample.get("request") or {}).get("identifier") or ""),
+            "code": str(kind.get("code") or ""),
+            "message": str(sample.get("error_message") or ""),
+            "event": event.stripe_id,
+        }
+        for kind in reason.get("error_types") or []
+        for sample in kind.get("sample_errors") or []
+    ]
+    meter_errors_reported.send(errors)
+    total = reason.get("error_count") or len(errors)
+    return f"Failed usage: Stripe could not apply {total} meter event(s)."
+
+
 def event_apply(event: StripeEvent, mirror: Mirror) -> str:
     """Write the event's object to the mirror; returns what was done, in words."""
+    if event.payload.get("object") == THIN_EVENT:
+        if event.type.startswith(METER_ERROR_TYPES):
+            return _meter_errors(event, mirror)
+        event.status = StripeEvent.Status.IGNORED
+        return f"Thin event {event.type}: nothing to apply."
     obj = (event.payload.get("data") or {}).get("object") or {}
     ot = BY_STRIPE_OBJECT.get(str(obj.get("object")))
     if ot is None or not obj.get("id"):

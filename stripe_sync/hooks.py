@@ -2,7 +2,7 @@
 
 The mirror sends the objects it wrote (as Stripe sent them) after each write, in the write's
 transaction; billing subscribes in its AppConfig.ready (invoice review for invoices, adopting
-the tax rates made in Stripe's dashboard).
+the tax rates made in Stripe's dashboard, the meter events Stripe could not apply).
 """
 
 from typing import Any
@@ -13,3 +13,7 @@ StripeObjects = list[dict[str, Any]]
 
 invoices_mirrored: Hook[StripeObjects] = Hook("invoices written to the mirror")
 tax_rates_mirrored: Hook[StripeObjects] = Hook("tax rates written to the mirror")
+# Each: {"identifier": the meter event's, "code": Stripe's error code, "message": its words,
+# "event": the Stripe event that reported it}.
+MeterErrors = list[dict[str, str]]
+meter_errors_reported: Hook[MeterErrors] = Hook("meter events Stripe reported it could not apply")

@@ -313,3 +313,23 @@ def stripe_meter_usage(
             for summary in page["data"]
         )
     return held
+
+
+def usage_meter_errors(errors: list[dict[str, str]]) -> None:
+    """Stripe reported meter events it accepted but could not apply (no meter for the event
+    name, a customer it does not know): they count for nothing, and their figures show as
+    refused with Stripe's reason ("failed usage"). Subscribed to stripe_sync's
+    meter_errors_reported in BillingConfig.ready."""
+    by_identifier = {e["identifier"]: e for e in errors if e.get("identifier")}
+    events = list(MeterEvent.objects.filter(identifier__in=list(by_identifier)))
+    refused: dict[int, str] = {}
+    for event in events:
+        error = by_identifier[event.identifier]
+        event.status = MeterEvent.Status.REFUSED
+        event.error = f"{error['code']}: {error['message']} (Stripe event {error['event']})"
+        refused[event.usage_id] = (
+            f"Stripe could not apply meter event {event.identifier}: {error['message']} "
+            f"({error['code']})."
+        )
+    MeterEvent.objects.bulk_update(events, ["status", "error"])
+    _record_outcomes(list(refused), SendResult(refused=refused))

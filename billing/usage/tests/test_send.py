@@ -324,3 +324,41 @@ def test_finance_records_usage_in_the_admin_and_sees_it_in_stripe(
     response = client.post(reverse("admin:billing_usagequantity_add"), form)
     assert response.status_code == 200
     assert b"is not within a contract of CRM-00042 that bills api_calls" in response.content
+
+
+def test_a_meter_event_stripe_could_not_apply_shows_as_failed_usage(
+    in_stripe, stripe_standin, settings, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+    from djstripe.models import Customer
+
+    from stripe_sync.models import StripeEvent
+    from stripe_sync.tests.test_webhooks import WEBHOOK_SECRET, deliver
+
+    # given an account linked to a customer Stripe does not have: the event is accepted, then
+    # reported as an error (Stripe checks customers after answering)
+    Customer.objects.create(id="cus_unknown", stripe_data={"id": "cus_unknown"})
+    Account.objects.filter(pk=in_stripe.account_id).update(stripe_customer_id="cus_unknown")
+    usage = record(in_stripe.account, 14_000)
+    send(usage)
+    usage.refresh_from_db()
+    assert usage.stripe_status == MeterStatus.SENT  # as far as anyone knows yet
+
+    # when Stripe's error report arrives by webhook (a thin event, with no data)
+    (thin,) = StripeApi().get("/v2/core/events")["data"]
+    thin.pop("data", None)
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(Client(), thin).status_code == 200
+
+    # then the event is stored with the Stripe events as failed usage, and the figure is
+    # refused with Stripe's reason: the meter holds nothing of it
+    stored = StripeEvent.objects.get(stripe_id=thin["id"])
+    assert stored.status == StripeEvent.Status.PROCESSED, stored.last_error
+    assert stored.type == "v1.billing.meter.error_report_triggered"
+    usage.refresh_from_db()
+    assert usage.stripe_status == MeterStatus.REFUSED
+    assert f"Stripe could not apply meter event usage-{usage.pk}-1" in usage.stripe_error
+    assert usage.sent_quantity == 0
+    event = usage.meter_events.get()
+    assert (event.status, thin["id"] in event.error) == ("refused", True)
