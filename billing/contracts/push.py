@@ -64,11 +64,17 @@ def price_params(
     elif model in (PricingModel.GRADUATED, PricingModel.VOLUME):
         params["billing_scheme"] = "tiered"
         params["tiers_mode"] = model
+        # A tier's flat amount only where it has one: Stripe bills a flat amount as an
+        # invoice line of its own, which a zero would add for nothing.
         params["tiers"] = [
             {
                 "up_to": tier.up_to if tier.up_to is not None else "inf",
                 "unit_amount_decimal": unit(tier.unit_amount),
-                "flat_amount": to_stripe_amount(tier.flat_amount, currency),
+                **(
+                    {"flat_amount": to_stripe_amount(tier.flat_amount, currency)}
+                    if tier.flat_amount
+                    else {}
+                ),
             }
             for tier in phase.tiers.all()
         ]

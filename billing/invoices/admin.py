@@ -484,6 +484,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         "mark_uncollectible": "Mark uncollectible",
         "send": "Send to the customer",
         "recheck": "Re-run the checks",
+        "true_up": "Add the minimum-commit true-up",
     }
 
     def get_urls(self) -> list[Any]:
@@ -498,9 +499,12 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     ) -> HttpResponse:
         review = context.get("original")
         if review is not None and request.user.has_perm(reviews.APPROVE_INVOICE):
+            # The true-up is offered where the checks found one missing.
+            owes_true_up = f",{Rule.MINIMUM_COMMIT}," in review.flag_rules
             context["decisions"] = [
                 (label, reverse("admin:billing_invoicereview_decide", args=[review.pk, name]))
                 for name, label in self.ACTIONS.items()
+                if name != "true_up" or owes_true_up
             ]
             context["decision_form"] = DecisionForm()
         return super().render_change_form(request, context, *args, **kwargs)
@@ -525,6 +529,8 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             reviews.invoice_approve(review=review, by=user, justification=text)
         elif action == "hold":
             reviews.invoice_hold(review=review, by=user, note=text)
+        elif action == "true_up":
+            reviews.invoice_true_up_add(review=review, by=user)
         elif action == "recheck":
             transaction.on_commit(lambda: invoice_review_task.delay(review.stripe_invoice_id))
         else:

@@ -58,6 +58,7 @@ class DraftLine:
     period_end: date  # the last day covered
     tax_rate_ids: tuple[str, ...] = ()
     contract_line: str = ""  # metadata of a one-off line (the minimum-commit true-up)
+    contract_number: str = ""  # and the contract it is for
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def draft_from_stripe(
                 period_end=end,
                 tax_rate_ids=rates,
                 contract_line=str((line.get("metadata") or {}).get("contract_line") or ""),
+                contract_number=str((line.get("metadata") or {}).get("contract") or ""),
             )
         )
     customer = invoice.get("customer")
@@ -174,8 +176,21 @@ class LinePair:
 def _line_key(line: DraftLine, expected: ContractExpectation) -> str:
     key = expected.price_lines.get(line.price_id or "")
     if key is None and line.contract_line == MINIMUM_COMMIT_KEY:
-        return MINIMUM_COMMIT_KEY  # a one-off item, not a price of the contract
+        # A one-off item, not a price of the contract: recognised by its metadata
+        # (`contract_line: minimum-commit`, and `contract`: the true-up of another contract
+        # is not this one's).
+        number = expected.contract.split(" ")[0]
+        if line.contract_number in ("", number):
+            return MINIMUM_COMMIT_KEY
     return key or ""
+
+
+def true_up_owed(draft: DraftInvoice, expected: ContractExpectation) -> Charge | None:
+    """The minimum-commit true-up the draft owes and does not bill yet, if any."""
+    for pair in line_pairs(draft, expected):
+        if pair.key == MINIMUM_COMMIT_KEY and pair.charge is not None and not pair.lines:
+            return pair.charge
+    return None
 
 
 def usage_billed(draft: DraftInvoice, expected: ContractExpectation) -> dict[str, int]:

@@ -1,8 +1,9 @@
 """Reviewing Stripe draft invoices against contracts: run the checks, record the result, and
 keep Stripe from finalizing the draft on its own while it waits for a person."""
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from billing.invoices.checks import (
     ContractExpectation,
     draft_from_stripe,
     invoice_flags,
+    true_up_owed,
     usage_legs,
 )
 from billing.invoices.models import InvoiceReview
@@ -32,23 +34,38 @@ from billing.invoices.tasks import (
     invoice_hold_in_stripe_task,
     invoice_review_task,
     invoice_stripe_action_task,
+    invoice_true_up_task,
 )
-from billing.money import from_stripe_amount
+from billing.money import format_minor, from_stripe_amount, to_stripe_amount
+from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp
 from billing.usage.services import stripe_meter_usage
 from customers.models import Account
 from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
-from stripe_sync.writes import push_after_commit, stripe_connected, stripe_write
+from stripe_sync.writes import PushRefused, push_after_commit, stripe_connected, stripe_write
 
 # Statuses a person has decided on: a new check records its flags but keeps the decision.
 DECIDED = {InvoiceReview.Status.APPROVED, InvoiceReview.Status.HELD}
 ENDED = {InvoiceReview.Status.FINALIZED, InvoiceReview.Status.VOIDED}
 
 
+# What Stripe's meters hold: (customer id, metrics, period) -> units per metric.
+MeterReader = Callable[[str, set[str], tuple[date, date]], dict[str, int]]
+
+
+def stripe_meters(customer_id: str, metrics: set[str], period: tuple[date, date]) -> dict[str, int]:
+    return stripe_meter_usage(
+        customer_id=customer_id, metrics=metrics, period=period, api=StripeApi()
+    )
+
+
 @transaction.atomic
-def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
-    """Check one mirrored invoice against its contract and record the outcome."""
+def invoice_review_run(
+    *, stripe_invoice_id: str, meters: MeterReader | None = None
+) -> InvoiceReview:
+    """Check one mirrored invoice against its contract and record the outcome. `meters`
+    reads Stripe's billing meters (by default, when a Stripe account is connected)."""
     data, lines = mirrored_invoice(stripe_invoice_id, missing_ok=False)
     draft = draft_from_stripe(data, lines)
     review, _ = InvoiceReview.objects.select_for_update().get_or_create(
@@ -59,7 +76,7 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
     contract = contract_in_force(account, period[0]) if account and period else None
     expected = contract_expectation(contract, period) if contract and period else None
     if expected is not None and account is not None and period is not None:
-        expected = _with_stripe_meters(expected, account, period)
+        expected = _with_stripe_meters(expected, account, period, meters)
     flags = invoice_flags(
         draft,
         expected,
@@ -100,16 +117,20 @@ def invoice_review_run(*, stripe_invoice_id: str) -> InvoiceReview:
 
 
 def _with_stripe_meters(
-    expected: ContractExpectation, account: Account, period: tuple[date, date]
+    expected: ContractExpectation,
+    account: Account,
+    period: tuple[date, date],
+    meters: MeterReader | None,
 ) -> ContractExpectation:
     """The expectation with what Stripe's meters hold for its usage metrics, the third leg
     of the usage check; unchanged when Stripe cannot be asked."""
     metrics = {line.metric for line in expected.terms.lines if line.is_usage}
     customer = account.stripe_customer_id  # type: ignore[attr-defined]
-    if not (metrics and customer and stripe_connected()):
+    if meters is None and stripe_connected():
+        meters = stripe_meters
+    if not (metrics and customer and meters):
         return expected
-    held = stripe_meter_usage(customer_id=customer, metrics=metrics, period=period, api=StripeApi())
-    return replace(expected, meter_usage=held)
+    return replace(expected, meter_usage=meters(customer, metrics, period))
 
 
 def _auto_approvable(review: InvoiceReview) -> str:
@@ -307,3 +328,74 @@ def invoice_stripe_action(
     if status:
         InvoiceReview.objects.filter(pk=review.pk).update(status=status)
     return InvoiceReview.objects.get(pk=review.pk) if data else review
+
+
+TRUE_UP_DESCRIPTION = "Minimum commit true-up"
+
+
+@transaction.atomic
+def invoice_true_up_add(*, review: InvoiceReview, by: Any) -> int:
+    """Finance adds to a draft the minimum-commit true-up it owes: an invoice item of exactly
+    the shortfall, sent once (after commit) with the contract, its version and the period in
+    its metadata, by which the checks recognise it. The amount, in minor units."""
+    review = _locked_review(review)
+    _require(by)
+    data, lines = mirrored_invoice(review.stripe_invoice_id, missing_ok=False)
+    if data.get("status") != "draft" or review.status in ENDED:
+        raise ValidationError(f"Invoice {review.stripe_invoice_id} is no longer a draft.")
+    draft = draft_from_stripe(data, lines)
+    contract, period = review.contract, draft.period
+    if contract is None or period is None:
+        raise ValidationError("No contract covers this draft: there is no commit to true up.")
+    owed = true_up_owed(draft, contract_expectation(contract, period))
+    if owed is None:
+        raise ValidationError(
+            f"The draft owes no true-up: usage meets contract {contract.number}'s minimum "
+            "commit for the period, or the true-up is already on it."
+        )
+    amount = to_stripe_amount(owed.amount, contract.currency)
+    _save(review, by, f"true-up added: {format_minor(amount, contract.currency)}")
+    push_after_commit(
+        invoice_true_up_task, review.pk, amount, owed.start.isoformat(), owed.end.isoformat()
+    )
+    return amount
+
+
+def invoice_true_up_push(
+    *, review: InvoiceReview, amount: int, start: date, end: date, api: StripeApi | None = None
+) -> None:
+    """Send the true-up item to the draft, once per contract version and period; the mirror
+    and the review follow."""
+    api = api or StripeApi()
+    if review.contract_id is None:
+        raise PushRefused(f"Invoice {review.stripe_invoice_id} has no contract to true up.")
+    contract = Contract.objects.select_related("account").get(pk=review.contract_id)
+    customer = contract.account.stripe_customer_id  # type: ignore[attr-defined]
+    stripe_write(
+        api,
+        key=f"true-up-{contract.number}-v{contract.version}-{start}",
+        description=f"{TRUE_UP_DESCRIPTION} of {contract.number} for {start} to {end}",
+        method="POST",
+        path="/v1/invoiceitems",
+        params={
+            "customer": customer,
+            "invoice": review.stripe_invoice_id,
+            "amount": amount,
+            "currency": contract.currency.lower(),
+            "description": f"{TRUE_UP_DESCRIPTION}, {start} to {end}",
+            "period": {
+                "start": day_timestamp(start),
+                "end": day_timestamp(end + timedelta(days=1)),
+            },
+            "metadata": {
+                "contract_line": MINIMUM_COMMIT_KEY,
+                "contract": contract.number,
+                "contract_version": str(contract.version),
+                "period_start": start.isoformat(),
+                "period_end": end.isoformat(),
+            },
+        },
+        record=review,
+    )
+    Mirror(api).refresh(object_type("invoices"), review.stripe_invoice_id, missing_ok=False)
+    invoice_review_run(stripe_invoice_id=review.stripe_invoice_id)

@@ -37,3 +37,18 @@ def invoice_stripe_action_task(review_id: int, action: str) -> None:
 
     with refusal_recorded():  # the write shows Stripe's message
         invoice_stripe_action(review=InvoiceReview.objects.get(pk=review_id), action=action)
+
+
+@shared_task(name="billing.tasks.invoice_true_up_task", **RETRY)
+def invoice_true_up_task(review_id: int, amount: int, start: str, end: str) -> None:
+    from datetime import date
+
+    from billing.invoices.services import invoice_true_up_push
+
+    with refusal_recorded():  # the write shows Stripe's message (a draft finalized since, say)
+        invoice_true_up_push(
+            review=InvoiceReview.objects.get(pk=review_id),
+            amount=amount,
+            start=date.fromisoformat(start),
+            end=date.fromisoformat(end),
+        )

@@ -65,7 +65,7 @@ def test_an_active_contract_becomes_prices_and_a_schedule_following_its_ramps(
     assert (api.billing_scheme, api.tiers_mode) == ("tiered", "graduated")
     assert [(t.up_to, t.unit_amount_decimal, t.flat_amount) for t in api.tiers] == [
         (1000, Decimal("5"), 1000),
-        (None, Decimal("1"), 0),
+        (None, Decimal("1"), None),
     ]
     (support,) = (p for (line, _), p in prices.items() if line == "support")
     assert support.unit_amount == 150000
@@ -247,7 +247,7 @@ def test_every_line_on_a_usage_metric_is_a_metered_price_on_its_meter_with_its_t
         assert price.recurring.meter == meters[metric]
         assert (price.billing_scheme, price.tiers_mode) == ("tiered", mode)
         assert [(t.up_to, t.unit_amount_decimal, t.flat_amount) for t in price.tiers] == [
-            (10000, Decimal("0"), 0),
+            (10000, Decimal("0"), None),
             (None, Decimal("2"), 500),
         ]
     assert prices["platform"].recurring.usage_type == "licensed"
