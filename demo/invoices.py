@@ -8,11 +8,12 @@ zero- and three-decimal currencies), and EUR usage with a minimum commit (the tr
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from djstripe.models import Account as StripeAccount
 
 from billing.contracts.models import Contract, PricePhase
@@ -21,7 +22,7 @@ from billing.invoices.services import contract_expectation, invoice_review_run
 from billing.money import ROUNDING, to_stripe_amount, to_stripe_unit_amount_decimal
 from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp, expected_charges
 from billing.tax.models import TaxRate
-from billing.usage.models import UsageQuantity
+from billing.usage.models import MeterEvent, MeterStatus, UsageQuantity
 from customers.models import Account
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
@@ -130,11 +131,22 @@ DRAFTS: list[DemoDraft] = [
     DemoDraft(
         "in_demo_usage_unmeasured", "usage", _month(2026, 8), "usage_not_recorded", billed_usage=900
     ),
+    # Stripe's meter missed a day of September: it holds, and bills, less than was measured.
+    DemoDraft(
+        "in_demo_usage_meter_missed_a_day",
+        "usage",
+        _month(2026, 9),
+        "usage_meter_mismatch",
+        billed_usage=2_900,
+    ),
 ]
 
 # GB of storage the product measured for the usage contract's customer, by month; August's
 # figures never arrived.
-DEMO_USAGE = {3: 14_000, 4: 9_500, 5: 600, 6: 300, 7: 2_000}
+DEMO_USAGE = {3: 14_000, 4: 9_500, 5: 600, 6: 300, 7: 2_000, 9: 3_000}
+# What Stripe's meter holds where it differs from what was measured and sent: September less
+# one day's 100 GB.
+DEMO_METER_MISSED = {9: 2_900}
 
 
 def _tax(rate_id: str, amount: int, percentage: Decimal) -> dict[str, Any]:
@@ -304,6 +316,7 @@ def demo_invoices_ensure() -> list[InvoiceReview]:
             period_start=start,
             defaults={"period_end": end, "quantity": gigabytes, "source": "demo usage export"},
         )
+    demo_usage_ensure(mirror)
     for draft in DRAFTS:
         contract = Contract.objects.select_related("account").get(pk=contracts[draft.contract].pk)
         invoice = _correct_invoice(draft, contract)
@@ -313,7 +326,69 @@ def demo_invoices_ensure() -> list[InvoiceReview]:
         _write_once(mirror, "invoices", invoice)
     reviewed = set(InvoiceReview.objects.values_list("stripe_invoice_id", flat=True))
     return [
-        invoice_review_run(stripe_invoice_id=d.invoice_id)
+        invoice_review_run(stripe_invoice_id=d.invoice_id, meters=demo_meters)
         for d in DRAFTS
         if d.status == "draft" and d.invoice_id not in reviewed
     ]
+
+
+# Usage of the other demo contracts that bill it, measured for the months before the demo's
+# "today": (contract, metric) -> units a month.
+OTHER_USAGE = {
+    ("C-2026-00003", "storage_gb"): 12_500,
+    ("C-2026-00004", "api_calls"): 1_450_000,
+    ("C-2026-00012", "api_calls"): 4_200_000,
+}
+OTHER_USAGE_MONTHS = (8, 9, 10)
+
+
+def demo_usage_ensure(mirror: Mirror) -> None:
+    """Usage for every demo contract that bills it, as if sent to Stripe's meters: each figure
+    with the meter event it became (the demo has no Stripe to send to)."""
+    others = {
+        number: Contract.objects.select_related("account").get(number=number, version=1)
+        for number, _ in OTHER_USAGE
+    }
+    _link_stripe_ids(mirror, others)
+    for (number, metric), units in OTHER_USAGE.items():
+        contract = others[number]
+        for month in OTHER_USAGE_MONTHS:
+            start, end = _month(2026, month)
+            if contract.start_date <= start and end <= contract.end_date:
+                UsageQuantity.objects.get_or_create(
+                    account=contract.account,
+                    metric=metric,
+                    period_start=start,
+                    defaults={"period_end": end, "quantity": units, "source": "demo usage export"},
+                )
+    unsent = UsageQuantity.objects.filter(
+        account__contracts__number__in=[*others, REVIEW_CONTRACTS["usage"]], meter_events=None
+    ).distinct()
+    unsent_ids = list(unsent.values_list("pk", flat=True))
+    for usage in UsageQuantity.objects.filter(pk__in=unsent_ids):
+        MeterEvent.objects.create(
+            usage=usage,
+            identifier=f"usage-{usage.pk}-1",
+            value=usage.quantity,
+            timestamp=datetime.combine(usage.period_end, time(12), tzinfo=UTC),
+            status=MeterEvent.Status.SENT,
+            sent_at=OBSERVED_AT,
+        )
+    UsageQuantity.objects.filter(pk__in=unsent_ids).update(
+        stripe_status=MeterStatus.SENT, sent_quantity=F("quantity")
+    )
+
+
+def demo_meters(customer_id: str, metrics: set[str], period: tuple[date, date]) -> dict[str, int]:
+    """What the demo's Stripe meters hold: what was sent, but for the day September missed."""
+    held: dict[str, int] = {}
+    for metric, quantity, start in UsageQuantity.objects.filter(
+        account__stripe_customer_id=customer_id,
+        metric__in=metrics,
+        period_start__gte=period[0],
+        period_end__lte=period[1],
+    ).values_list("metric", "sent_quantity", "period_start"):
+        if start.year == 2026 and start.month in DEMO_METER_MISSED:
+            quantity = DEMO_METER_MISSED[start.month]
+        held[metric] = held.get(metric, 0) + quantity
+    return held

@@ -139,3 +139,27 @@ def test_demo_draft_invoices_are_flagged_exactly_where_they_are_wrong(settings):
             assert draft.wrong in rules, (draft.invoice_id, rules)
         else:
             assert rules == set(), (draft.invoice_id, reviews[draft.invoice_id].flags)
+
+
+def test_demo_usage_is_recorded_for_every_usage_contract_and_sent(settings):
+    from billing.contracts.models import ContractLine
+    from billing.invoices.models import InvoiceReview
+    from billing.usage.models import MeterStatus, UsageQuantity
+
+    call_command("demo_data", stdout=io.StringIO())
+
+    metered = set(
+        ContractLine.objects.filter(contract__status="active")
+        .exclude(metric="")
+        .values_list("contract__account__external_ref", "metric")
+    )
+    recorded = set(UsageQuantity.objects.values_list("account__external_ref", "metric"))
+    assert metered <= recorded
+    assert set(UsageQuantity.objects.values_list("stripe_status", flat=True)) == {MeterStatus.SENT}
+    # the draft whose meter missed a day shows its three figures, and which one differs
+    review = InvoiceReview.objects.get(stripe_invoice_id="in_demo_usage_meter_missed_a_day")
+    assert review.usage_check == [
+        {"metric": "storage_gb", "recorded": 3_000, "meter": 2_900, "billed": 2_900}
+    ]
+    (flag,) = [f for f in review.flags if f["rule"] == "usage_meter_mismatch"]
+    assert "recorded usage of storage_gb is 3,000" in flag["message"]
