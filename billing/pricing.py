@@ -32,6 +32,8 @@ from billing.money import quantize
 
 ZERO = Decimal(0)
 MINIMUM_COMMIT_KEY = "minimum-commit"
+# Usage Stripe's meter could no longer take, billed by finance as an invoice item.
+LATE_USAGE_KEY = "late-usage"
 
 
 class PricingModel(StrEnum):

@@ -15,7 +15,14 @@ from functools import partial
 from typing import Any
 
 from billing.money import decimal_places, format_minor, to_stripe_amount
-from billing.pricing import MINIMUM_COMMIT_KEY, Charge, Terms, expected_charges, timestamp_day
+from billing.pricing import (
+    LATE_USAGE_KEY,
+    MINIMUM_COMMIT_KEY,
+    Charge,
+    Terms,
+    expected_charges,
+    timestamp_day,
+)
 
 
 class Rule:
@@ -175,12 +182,13 @@ class LinePair:
 
 def _line_key(line: DraftLine, expected: ContractExpectation) -> str:
     key = expected.price_lines.get(line.price_id or "")
-    if key is None and line.contract_line == MINIMUM_COMMIT_KEY:
+    if key is None and line.contract_line in (MINIMUM_COMMIT_KEY, LATE_USAGE_KEY):
         # A one-off item, not a price of the contract: recognised by its metadata
-        # (`contract_line: minimum-commit`, and `contract`: the true-up of another contract
-        # is not this one's).
+        # (`contract_line`, and `contract`: another contract's item is not this one's).
         number = expected.contract.split(" ")[0]
-        if line.contract_number in ("", number):
+        if line.contract_line == LATE_USAGE_KEY and line.contract_number == number:
+            return LATE_USAGE_KEY
+        if line.contract_line == MINIMUM_COMMIT_KEY and line.contract_number in ("", number):
             return MINIMUM_COMMIT_KEY
     return key or ""
 
@@ -364,6 +372,8 @@ def compare_lines(
     for pair in line_pairs(draft, expected):
         charge, billed = pair.charge, (pair.lines[0] if pair.lines else None)
         wanted = ("", "", "not charged", "")
+        if pair.key == LATE_USAGE_KEY:
+            wanted = ("", "", "late usage billed by finance", "")
         if charge is not None:
             unit = charge.unit_amount
             wanted = (
@@ -464,6 +474,10 @@ def invoice_flags(
     expected_total = 0
     for pair in line_pairs(draft, expected):
         charge = pair.charge
+        if charge is None and pair.key == LATE_USAGE_KEY:
+            # Priced by us when finance decided to bill it (billing.usage.late_usage).
+            expected_total += sum(line.amount for line in pair.lines)
+            continue
         if charge is None:
             for line in pair.lines:
                 what = (

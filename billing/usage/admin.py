@@ -4,13 +4,16 @@ invoice review checks against."""
 from typing import Any, cast
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from backoffice.admin_site import BackofficeAdmin
 from backoffice.models import User
-from billing.usage.models import MeterEvent, UsageQuantity
+from billing.money import format_amount
+from billing.usage.late_usage import BILL_LATE_USAGE, usage_bill_late
+from billing.usage.models import MeterEvent, MeterStatus, UsageQuantity
 from billing.usage.resources import UsageResource
 from billing.usage.selectors import metered_terms, usage_refusal
 from billing.usage.services import usage_send_after_commit
@@ -85,9 +88,9 @@ class UsageQuantityAdmin(FileImportExportMixin, BackofficeAdmin):
     autocomplete_fields = ("account",)
     date_hierarchy = "period_start"
     show_full_result_count = False
-    readonly_fields = ("stripe_status", "sent_quantity", "stripe_error", "source")
+    readonly_fields = ("stripe_status", "sent_quantity", "late_units", "stripe_error", "source")
     inlines = (MeterEventInline,)
-    actions = ("send_to_stripe",)
+    actions = ("send_to_stripe", "bill_late_usage")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[UsageQuantity]:
         visible = accounts_visible_to(cast(User, request.user))
@@ -109,3 +112,27 @@ class UsageQuantityAdmin(FileImportExportMixin, BackofficeAdmin):
         ids = list(queryset.values_list("pk", flat=True))
         usage_send_after_commit(ids)
         self.message_user(request, f"{len(ids)} usage figure(s) queued for Stripe.")
+
+    def has_bill_late_usage_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(BILL_LATE_USAGE)
+
+    @admin.action(
+        description="Bill what Stripe's meter can no longer take as an invoice item",
+        permissions=("bill_late_usage",),
+    )
+    def bill_late_usage(self, request: HttpRequest, queryset: QuerySet[UsageQuantity]) -> None:
+        if refused_while_disconnected(self, request):
+            return
+        for usage in queryset.filter(stripe_status=MeterStatus.REFUSED):
+            try:
+                charge = usage_bill_late(usage=usage, by=request.user)
+            except (ValidationError, PermissionDenied) as error:
+                why = " ".join(getattr(error, "messages", [str(error)]))
+                self.message_user(request, f"{usage}: {why}", messages.ERROR)
+                continue
+            money = format_amount(charge.amount, charge.contract.currency)
+            self.message_user(
+                request,
+                f"{usage}: {charge.units:,} units, {money}, on {usage.account}'s next invoice "
+                f"({charge.contract.number}, {charge.period[0]} to {charge.period[1]}).",
+            )

@@ -12,6 +12,8 @@ class MeterStatus(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "In Stripe"
     REFUSED = "refused", "Refused"
+    # Too old for Stripe's meter: finance billed what it could not take as an invoice item.
+    INVOICE_ITEM = "invoice_item", "Billed as an invoice item"
 
 
 class UsageQuantity(models.Model):
@@ -41,6 +43,11 @@ class UsageQuantity(models.Model):
     )
     sent_quantity = models.BigIntegerField(
         "quantity in Stripe", default=0, help_text="What Stripe's meter holds of this figure."
+    )
+    late_units = models.BigIntegerField(
+        "units billed as an invoice item",
+        default=0,
+        help_text="What Stripe's meter could not take (too old), billed as an invoice item.",
     )
 
     history = HistoricalRecords(excluded_fields=["stripe_status", "stripe_error", "sent_quantity"])
@@ -103,6 +110,9 @@ class MeterEvent(models.Model):
         CANCELING = "canceling", "Canceling"
         CANCELED = "canceled", "Canceled"
         REFUSED = "refused", "Refused"
+
+    # Too old for Stripe's meter: finance billed what it could not take as an invoice item.
+    INVOICE_ITEM = "invoice_item", "Billed as an invoice item"
 
     usage = models.ForeignKey(UsageQuantity, on_delete=models.PROTECT, related_name="meter_events")
     identifier = models.CharField(max_length=100, unique=True)

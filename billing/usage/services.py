@@ -130,13 +130,13 @@ def _plan(usage_ids: list[int], now: datetime, result: SendResult) -> list[_Plan
             plan.sends = [e for e in mine if e.status == MeterEvent.Status.PENDING]
             plan.cancels = [e for e in mine if e.status == MeterEvent.Status.CANCELING]
             in_stripe = sum(e.value for e in mine if e.status in LIVE)
-            if usage.quantity != in_stripe:
+            if meter_target(usage) != in_stripe:
                 sent = [e for e in mine if e.status == MeterEvent.Status.SENT]
                 if sent and not plan.sends and all(_cancellable(e, now) for e in sent):
                     plan.cancels += sent
                     canceling += [e.pk for e in sent]
                     in_stripe -= sum(e.value for e in sent)
-                difference = usage.quantity - in_stripe
+                difference = meter_target(usage) - in_stripe
                 if difference:
                     event = _new_event(usage, mine, difference, plan.timestamp)
                     new_events.append(event)
@@ -169,14 +169,24 @@ def _refusal(
             "this usage again."
         )
     in_stripe = sum(e.value for e in events if e.status in LIVE)
-    if usage.quantity != in_stripe and event_time(usage, now) < now - METER_EVENT_MAX_AGE:
+    target = meter_target(usage)
+    if target != in_stripe and event_time(usage, now) < now - METER_EVENT_MAX_AGE:
         held = f" (Stripe's meter holds {in_stripe})" if in_stripe else ""
         return (
             f"Usage of {usage.period_end} is more than 35 days old: Stripe refuses meter "
-            f"events that old, so {usage.quantity - in_stripe} units{held} cannot reach "
-            "the meter. Bill the difference as an invoice item instead."
+            f"events that old, so {target - in_stripe} units{held} cannot reach "
+            f"the meter. {LATE_HINT}"
         )
     return ""
+
+
+LATE_HINT = "Bill the difference as an invoice item instead (action on the usage list)."
+
+
+def meter_target(usage: UsageQuantity) -> int:
+    """What Stripe's meter should hold of a figure: all of it, but for the units finance
+    billed as an invoice item because the meter could no longer take them."""
+    return usage.quantity - usage.late_units
 
 
 def _cancellable(event: MeterEvent, now: datetime) -> bool:
@@ -268,15 +278,17 @@ def _record_outcomes(usage_ids: list[int], result: SendResult) -> None:
                 filter=Q(meter_events__status__in=["pending", "canceling"]),
             ),
         )
-        .values_list("pk", "quantity", "in_stripe", "unsettled")
+        .values_list("pk", "quantity", "late_units", "in_stripe", "unsettled")
     )
     updates = []
-    for pk, quantity, in_stripe, unsettled in standing:
+    for pk, quantity, late_units, in_stripe, unsettled in standing:
         refusal = result.refused.get(pk, "")
         if refusal:
             status = MeterStatus.REFUSED
-        elif unsettled or quantity != in_stripe:
+        elif unsettled or quantity - late_units != in_stripe:
             status = MeterStatus.SENDING
+        elif late_units:
+            status = MeterStatus.INVOICE_ITEM
         else:
             status = MeterStatus.SENT
         updates.append(

@@ -385,3 +385,20 @@ def test_the_three_usage_figures_are_compared_and_the_leg_that_differs_is_named(
 def test_no_meter_read_no_meter_flag():
     flags = check(invoice(tier_lines(10_000, 5_000)), expected=usage_expectation(15_000, None))
     assert flags == []
+
+
+def test_late_usage_finance_billed_as_an_item_is_explained_by_its_metadata():
+    late = line(
+        "price_none",
+        1,
+        "10000",
+        10000,
+        MARCH,
+        metadata={"contract_line": "late-usage", "contract": "C-2026-00042"},
+    )
+    late["pricing"]["price_details"] = {}
+    draft = invoice([*right_march(), late])
+    assert check(draft) == []
+    # another contract's late usage is not this one's
+    late["metadata"]["contract"] = "C-2026-00999"
+    assert rules(check(draft)) == [Rule.UNEXPLAINED_LINE, Rule.TOTAL]

@@ -362,3 +362,50 @@ def test_a_meter_event_stripe_could_not_apply_shows_as_failed_usage(
     assert usage.sent_quantity == 0
     event = usage.meter_events.get()
     assert (event.status, thin["id"] in event.error) == ("refused", True)
+
+
+def test_usage_too_old_for_the_meter_is_billed_as_an_invoice_item_by_finance(
+    in_stripe, finance, manager, django_capture_on_commit_callbacks
+):
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from billing.contracts.selectors import contract_terms
+    from billing.pricing import billing_period_containing
+    from billing.usage.late_usage import usage_bill_late
+
+    # a whole billing period of usage, recorded 60 days late
+    period = billing_period_containing(contract_terms(in_stripe), TODAY - timedelta(days=12))
+    usage = record(in_stripe.account, 15_000, period=period)
+    later = timezone.now() + timedelta(days=60)
+    usage_send_to_stripe(usage_ids=[usage.pk], now=later)
+    usage.refresh_from_db()
+    assert usage.stripe_status == MeterStatus.REFUSED
+    assert "invoice item" in usage.stripe_error
+
+    # an account manager may not decide it
+    with pytest.raises(PermissionDenied):
+        usage_bill_late(usage=usage, by=manager, now=later)
+
+    # when finance bills it as an invoice item
+    with django_capture_on_commit_callbacks(execute=True):
+        charge = usage_bill_late(usage=usage, by=finance, now=later)
+
+    # then it is priced on the contract's tiers (10,000 free, 5,000 at 0.02) and goes onto
+    # the customer's next invoice, once, named for invoice review
+    assert (charge.units, charge.amount) == (15_000, Decimal("100.00"))
+    customer = Account.objects.get(pk=in_stripe.account_id).stripe_customer_id
+    (item,) = StripeApi().get("/v1/invoiceitems", customer=customer)["data"]
+    assert (item["amount"], item["currency"]) == (10000, "eur")
+    assert item["metadata"]["contract_line"] == "late-usage"
+    assert item["metadata"]["contract"] == in_stripe.number
+    usage.refresh_from_db()
+    assert (usage.stripe_status, usage.late_units) == (MeterStatus.INVOICE_ITEM, 15_000)
+    assert usage.history.first().history_user == finance
+
+    # and nothing is left to bill, or to send to the meter
+    with pytest.raises(ValidationError, match="holds all"):
+        usage_bill_late(usage=usage, by=finance, now=later)
+    usage_send_to_stripe(usage_ids=[usage.pk], now=later)
+    usage.refresh_from_db()
+    assert usage.stripe_status == MeterStatus.INVOICE_ITEM
+    assert not usage.meter_events.exists()
