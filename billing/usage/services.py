@@ -85,13 +85,13 @@ def usage_send_to_stripe(
     result = SendResult()
     ids = sorted(set(usage_ids))
     plans = _plan(ids, now, result)
-    meters = _meters(api, {plan.usage.metric for plan in plans})
+    _meters_ensure(api, {plan.usage.metric for plan in plans if plan.sends})
     for plan in plans:
         try:
             for event in plan.cancels:
                 _cancel(api, plan, event, now)
             for event in plan.sends:
-                _send(api, plan, event, meters)
+                _send(api, plan, event)
         except _Refused as refused:
             result.refused[plan.usage.pk] = str(refused)
     _record_outcomes(ids, result)
@@ -206,19 +206,19 @@ def _new_event(
     return event
 
 
-def _meters(api: StripeApi, metrics: set[str]) -> dict[str, str]:
-    """The billing meter of each metric, made in Stripe if a contract push has not yet."""
-    known = dict(
+def _meters_ensure(api: StripeApi, metrics: set[str]) -> None:
+    """Events go to a meter by its event name, which Stripe must have (or it reports them as
+    failed): make the ones a contract push has not made yet."""
+    known = set(
         BillingMeter.objects.filter(metric__in=metrics)
         .exclude(stripe_meter_id="")
-        .values_list("metric", "stripe_meter_id")
+        .values_list("metric", flat=True)
     )
-    for metric in metrics - set(known):
-        known[metric] = meter_push_to_stripe(metric=metric, api=api)
-    return known
+    for metric in metrics - known:
+        meter_push_to_stripe(metric=metric, api=api)
 
 
-def _send(api: StripeApi, plan: _Plan, event: MeterEvent, meters: dict[str, str]) -> None:
+def _send(api: StripeApi, plan: _Plan, event: MeterEvent) -> None:
     params = {
         "event_name": plan.usage.metric,
         "payload": {"stripe_customer_id": plan.customer, "value": str(event.value)},
@@ -230,6 +230,13 @@ def _send(api: StripeApi, plan: _Plan, event: MeterEvent, meters: dict[str, str]
     except stripe.StripeError as error:
         if is_transient(error):
             raise  # the task retries; the event is resent under its identifier
+        if getattr(error, "param", None) == "identifier":
+            # Stripe already has an event with this identifier (a resend after its
+            # idempotency key expired): it counts, once.
+            MeterEvent.objects.filter(pk=event.pk).update(
+                status=MeterEvent.Status.SENT, sent_at=timezone.now(), error=""
+            )
+            return
         message = stripe_message(error)
         MeterEvent.objects.filter(pk=event.pk).update(
             status=MeterEvent.Status.REFUSED, error=message

@@ -409,3 +409,28 @@ def test_usage_too_old_for_the_meter_is_billed_as_an_invoice_item_by_finance(
     usage.refresh_from_db()
     assert usage.stripe_status == MeterStatus.INVOICE_ITEM
     assert not usage.meter_events.exists()
+
+
+def test_an_event_stripe_already_has_under_its_identifier_counts_once(in_stripe):
+    from billing.usage.services import EVENT_PATH, event_time
+
+    usage = record(in_stripe.account, 14_000)
+    # as when a first send reached Stripe, its answer was lost, and the idempotency key it
+    # went under has since been forgotten: Stripe knows the identifier, not the key
+    customer = Account.objects.get(pk=in_stripe.account_id).stripe_customer_id
+    StripeApi().post(
+        EVENT_PATH,
+        {
+            "event_name": "api_calls",
+            "payload": {"stripe_customer_id": customer, "value": "14000"},
+            "identifier": f"usage-{usage.pk}-1",
+            "timestamp": int(event_time(usage, timezone.now()).timestamp()),
+        },
+        idempotency_key="a-key-stripe-forgot",
+    )
+
+    send(usage)
+
+    assert in_meter(in_stripe.account) == 14_000
+    usage.refresh_from_db()
+    assert (usage.stripe_status, usage.sent_quantity) == (MeterStatus.SENT, 14_000)
