@@ -434,3 +434,34 @@ def test_an_event_stripe_already_has_under_its_identifier_counts_once(in_stripe)
     assert in_meter(in_stripe.account) == 14_000
     usage.refresh_from_db()
     assert (usage.stripe_status, usage.sent_quantity) == (MeterStatus.SENT, 14_000)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "says"),
+    [("-5", b"greater than or equal to 0"), ("2.5", b"Enter a whole number")],
+)
+def test_a_negative_or_fractional_quantity_is_refused_on_the_form(
+    in_stripe, demo_logins, stripe_standin, quantity, says
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.login(username="finance", password=demo_logins["finance"])
+    response = client.post(
+        reverse("admin:billing_usagequantity_add"),
+        {
+            "account": in_stripe.account_id,
+            "metric": "api_calls",
+            "period_start": PERIOD[0].isoformat(),
+            "period_end": PERIOD[1].isoformat(),
+            "quantity": quantity,
+            "meter_events-TOTAL_FORMS": "0",
+            "meter_events-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 200
+    assert says in response.content
+    assert not UsageQuantity.objects.exists()
+    assert meter_event_requests(stripe_standin) == 0
