@@ -232,7 +232,7 @@ class UsageLegs:
             return ""
         if recorded == meter:
             return (
-                f"the draft bills {billed:,} units of {self.metric}; our usage and Stripe's "
+                f"The draft bills {billed:,} units of {self.metric}; our usage and Stripe's "
                 f"meter both say {recorded:,}."
             )
         if recorded == billed:
@@ -242,11 +242,11 @@ class UsageLegs:
             )
         if meter == billed:
             return (
-                f"our recorded usage of {self.metric} is {recorded:,}; Stripe's meter and the "
+                f"Our recorded usage of {self.metric} is {recorded:,}; Stripe's meter and the "
                 f"draft both say {meter:,}: usage not (yet) sent to Stripe, or refused."
             )
         return (
-            f"the three figures of {self.metric} differ: recorded {recorded:,}, Stripe's meter "
+            f"The three figures of {self.metric} differ: recorded {recorded:,}, Stripe's meter "
             f"{meter:,}, billed {billed:,}."
         )
 
@@ -466,7 +466,7 @@ def invoice_flags(
             flags.append(
                 Flag(
                     Rule.USAGE_METER_MISMATCH,
-                    why[0].upper() + why[1:],
+                    why,
                     expected=f"recorded {legs.recorded:,}, meter {legs.meter:,}",
                     actual=f"{legs.billed:,} billed",
                 )

@@ -92,6 +92,14 @@ class UsageQuantityAdmin(FileImportExportMixin, BackofficeAdmin):
     inlines = (MeterEventInline,)
     actions = ("send_to_stripe", "bill_late_usage")
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.meter_events.exists():
+            # Sent under this customer, metric and period: a correction changes the quantity;
+            # anything else is another figure.
+            return (*fields, "account", "metric", "period_start", "period_end")
+        return fields
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[UsageQuantity]:
         visible = accounts_visible_to(cast(User, request.user))
         return super().get_queryset(request).filter(account__in=visible)

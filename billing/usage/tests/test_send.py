@@ -318,6 +318,10 @@ def test_finance_records_usage_in_the_admin_and_sees_it_in_stripe(
     assert f"usage-{usage.pk}-1".encode() in page
     assert b"In Stripe" in page
     assert in_meter(in_stripe.account) == 14_000
+    # once sent, only its quantity can change: another period or metric is another figure
+    assert b'name="quantity"' in page
+    assert b'name="period_start"' not in page
+    assert b'name="metric"' not in page
 
     # a period the contract does not cover is refused on the form, naming the field
     form |= {"period_start": "2020-01-01", "period_end": "2020-01-31"}
