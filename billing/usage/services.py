@@ -86,14 +86,23 @@ def usage_send_to_stripe(
     ids = sorted(set(usage_ids))
     plans = _plan(ids, now, result)
     _meters_ensure(api, {plan.usage.metric for plan in plans if plan.sends})
-    for plan in plans:
-        try:
-            for event in plan.cancels:
-                _cancel(api, plan, event, now)
-            for event in plan.sends:
-                _send(api, plan, event)
-        except _Refused as refused:
-            result.refused[plan.usage.pk] = str(refused)
+    accepted: list[int] = []
+    try:
+        for plan in plans:
+            try:
+                for event in plan.cancels:
+                    _cancel(api, plan, event, now)
+                for event in plan.sends:
+                    _send(api, plan, event)
+                    accepted.append(event.pk)
+            except _Refused as refused:
+                result.refused[plan.usage.pk] = str(refused)
+    finally:
+        # Recorded together, even when a transient failure ends the run: an event accepted
+        # but not yet recorded is only resent, and Stripe counts its identifier once.
+        MeterEvent.objects.filter(pk__in=accepted).update(
+            status=MeterEvent.Status.SENT, sent_at=timezone.now(), error=""
+        )
     _record_outcomes(ids, result)
     result.sent = sum(1 for plan in plans if plan.usage.pk not in result.refused)
     return result
@@ -219,6 +228,7 @@ def _meters_ensure(api: StripeApi, metrics: set[str]) -> None:
 
 
 def _send(api: StripeApi, plan: _Plan, event: MeterEvent) -> None:
+    """Send one event; returns when Stripe has it (the caller records that)."""
     params = {
         "event_name": plan.usage.metric,
         "payload": {"stripe_customer_id": plan.customer, "value": str(event.value)},
@@ -233,18 +243,12 @@ def _send(api: StripeApi, plan: _Plan, event: MeterEvent) -> None:
         if getattr(error, "param", None) == "identifier":
             # Stripe already has an event with this identifier (a resend after its
             # idempotency key expired): it counts, once.
-            MeterEvent.objects.filter(pk=event.pk).update(
-                status=MeterEvent.Status.SENT, sent_at=timezone.now(), error=""
-            )
             return
         message = stripe_message(error)
         MeterEvent.objects.filter(pk=event.pk).update(
             status=MeterEvent.Status.REFUSED, error=message
         )
         raise _Refused(f"Stripe refused meter event {event.identifier}: {message}") from error
-    MeterEvent.objects.filter(pk=event.pk).update(
-        status=MeterEvent.Status.SENT, sent_at=timezone.now(), error=""
-    )
 
 
 def _cancel(api: StripeApi, plan: _Plan, event: MeterEvent, now: datetime) -> None:
