@@ -87,11 +87,13 @@ def usage_send_to_stripe(
     plans = _plan(ids, now, result)
     _meters_ensure(api, {plan.usage.metric for plan in plans if plan.sends})
     accepted: list[int] = []
+    canceled: list[int] = []
     try:
         for plan in plans:
             try:
                 for event in plan.cancels:
-                    _cancel(api, plan, event, now)
+                    if _cancel(api, plan, event):
+                        canceled.append(event.pk)
                 for event in plan.sends:
                     _send(api, plan, event)
                     accepted.append(event.pk)
@@ -99,9 +101,13 @@ def usage_send_to_stripe(
                 result.refused[plan.usage.pk] = str(refused)
     finally:
         # Recorded together, even when a transient failure ends the run: an event accepted
-        # but not yet recorded is only resent, and Stripe counts its identifier once.
+        # but not yet recorded is only resent (Stripe counts its identifier once), a cancel
+        # only repeated under its key.
         MeterEvent.objects.filter(pk__in=accepted).update(
             status=MeterEvent.Status.SENT, sent_at=timezone.now(), error=""
+        )
+        MeterEvent.objects.filter(pk__in=canceled).update(
+            status=MeterEvent.Status.CANCELED, canceled_at=now
         )
     _record_outcomes(ids, result)
     result.sent = sum(1 for plan in plans if plan.usage.pk not in result.refused)
@@ -251,7 +257,9 @@ def _send(api: StripeApi, plan: _Plan, event: MeterEvent) -> None:
         raise _Refused(f"Stripe refused meter event {event.identifier}: {message}") from error
 
 
-def _cancel(api: StripeApi, plan: _Plan, event: MeterEvent, now: datetime) -> None:
+def _cancel(api: StripeApi, plan: _Plan, event: MeterEvent) -> bool:
+    """Cancel one event; False when Stripe refused (too late), and a further event that
+    takes it back out is added to the plan instead."""
     params = {
         "event_name": plan.usage.metric,
         "type": "cancel",
@@ -271,10 +279,8 @@ def _cancel(api: StripeApi, plan: _Plan, event: MeterEvent, now: datetime) -> No
         back = _new_event(plan.usage, existing, -event.value, event.timestamp)
         back.save()
         plan.sends.append(back)
-        return
-    MeterEvent.objects.filter(pk=event.pk).update(
-        status=MeterEvent.Status.CANCELED, canceled_at=now
-    )
+        return False
+    return True
 
 
 def _record_outcomes(usage_ids: list[int], result: SendResult) -> None:
