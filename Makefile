@@ -6,7 +6,7 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test ARGS="-k contracts --reuse-db"`.
 ARGS ?=
 
-.PHONY: demo demo-setup serve test lint format install install-dev worker beat bench bench-sync bench-queue bench-import clean
+.PHONY: demo demo-setup serve test lint format install install-dev worker beat bench bench-sync bench-queue bench-import bench-usage clean
 
 ## Run the back-office with demo data on the embedded default (SQLite, Celery eager).
 demo: demo-setup serve
@@ -60,6 +60,11 @@ bench-queue: install-dev
 ## The contract imports (10,000 lines) against COPY and django-import-export; 100,000 for memory: ~5 min.
 bench-import: install-dev
 	$(PY) bench/contract_import.py
+
+## Usage to Stripe's meters: 100,000 figures as meter events against canned answers (our cost per
+## event, requests, Stripe's rate limit beside it), a correction of each, and memory: ~13 min.
+bench-usage: install-dev
+	$(PY) bench/usage_push.py
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev
