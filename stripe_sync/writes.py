@@ -32,6 +32,18 @@ class PushRefused(Exception):
     """Stripe refused a write (a 4xx): a person has to change something first."""
 
 
+def canonical(params: Any) -> Any:
+    """The parameters with every hash's keys in one order (lists keep theirs): what is sent,
+    the first time and on every retry. The database may hand stored parameters back in another
+    order (PostgreSQL's jsonb does), and Stripe holds a key to the exact request it was first
+    used with."""
+    if isinstance(params, dict):
+        return {key: canonical(params[key]) for key in sorted(params)}
+    if isinstance(params, list):
+        return [canonical(value) for value in params]
+    return params
+
+
 def params_digest(params: dict[str, Any]) -> str:
     """A short digest of what an update sends: the same content, the same idempotency key."""
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
@@ -70,7 +82,7 @@ def stripe_write(
     if write.outcome == StripeWrite.Outcome.DONE:
         return {"id": write.stripe_id}
     # A write whose outcome is unknown is sent again exactly as it was first sent.
-    params = write.params
+    params = canonical(write.params)
     StripeWrite.objects.filter(pk=write.pk).update(
         attempts=models.F("attempts") + 1, outcome=StripeWrite.Outcome.PENDING
     )
