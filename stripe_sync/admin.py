@@ -145,7 +145,9 @@ class StripeEventAdmin(SyncRecordAdmin):
     @admin.action(description="Retry the selected events", permissions=["run_stripe_sync"])
     def retry(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
         ids = list(
-            queryset.exclude(status=StripeEvent.Status.PROCESSED).values_list("pk", flat=True)
+            queryset.exclude(
+                status__in=[StripeEvent.Status.PROCESSED, StripeEvent.Status.REFUSED]
+            ).values_list("pk", flat=True)
         )
         queryset.filter(pk__in=ids).update(status=StripeEvent.Status.PENDING)
         for pk in ids:

@@ -43,6 +43,12 @@ def stripe_secret_key() -> str:
     return key
 
 
+def stripe_livemode() -> bool:
+    """Whether this deployment talks to Stripe's live mode: its key says so (sk_live_,
+    rk_live_); events of the other mode are not for it."""
+    return "_live_" in (settings.STRIPE_SECRET_KEY or "")
+
+
 def is_transient(error: stripe.StripeError) -> bool:
     """Worth retrying: rate limits, lock conflicts, Stripe's own failures, network trouble."""
     if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError):

@@ -40,11 +40,17 @@ METER_ERROR_TYPES = ("v1.billing.meter.error_report_triggered", "v1.billing.mete
 _DELETED_MEANS_ENDED = {"subscription"}
 
 
-def event_store(payload: dict[str, Any], *, source: str) -> int | None:
+def event_store(
+    payload: dict[str, Any],
+    *,
+    source: str,
+    status: str = StripeEvent.Status.PENDING,
+    error: str = "",
+) -> int | None:
     """Store a verified event; the new row's id, or None if this event id is already stored.
 
     One statement, so the webhook answers fast and two deliveries of one event at the same
-    moment still make one row.
+    moment still make one row. A refused event is stored with its status and reason.
     """
     data = payload.get("data")
     obj = (data.get("object") if isinstance(data, dict) else None) or {}
@@ -60,7 +66,7 @@ def event_store(payload: dict[str, Any], *, source: str) -> int | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} ({columns}) "  # noqa: S608 (our own table name)
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '') "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s) "
             "ON CONFLICT (stripe_id) DO NOTHING RETURNING id",
             [
                 payload["id"],
@@ -73,21 +79,64 @@ def event_store(payload: dict[str, Any], *, source: str) -> int | None:
                 json.dumps(payload),
                 source,
                 timezone.now(),
-                StripeEvent.Status.PENDING,
+                status,
+                error,
             ],
         )
         row = cursor.fetchone()
     return row[0] if row else None
 
 
-def _created(value: Any) -> datetime:
-    """When Stripe made the event: Unix seconds (v1 events) or RFC 3339 (v2 thin events)."""
+def event_problem(payload: Any) -> str:
+    """Why a signed body is not an event we can read ("" when it is): Stripe's shape, checked
+    before anything is stored as pending."""
+    if not isinstance(payload, dict):
+        return "The body is not a JSON object."
+    if not isinstance(payload.get("id"), str) or not payload["id"]:
+        return "The event has no id."
+    if not isinstance(payload.get("type"), str):
+        return "The event has no type."
+    created = payload.get("created")
+    if payload.get("object") == THIN_EVENT:
+        if not isinstance(created, str) or _created(created, strict=True) is None:
+            return f"The event's created ({created!r}) is not a time."
+        return ""
+    if not isinstance(created, int) or isinstance(created, bool):
+        return f"The event's created ({created!r}) is not a Unix time."
+    data = payload.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return "The event's data is not an object."
+    return ""
+
+
+def event_refusal(payload: dict[str, Any], *, livemode: bool, api_version: str) -> str:
+    """Why an event that reads well is not for this deployment ("" when it is): the other mode
+    (a live event reaching a test deployment, or the reverse), or an API version other than
+    the one the mirror reads."""
+    if bool(payload.get("livemode")) != livemode:
+        mode = "live" if payload.get("livemode") else "test"
+        ours = "live" if livemode else "test"
+        return f"A {mode}-mode event, and this deployment runs a {ours}-mode key."
+    version = payload.get("api_version")
+    if version and version != api_version:
+        return (
+            f"An event of API version {version}; the mirror reads {api_version} "
+            "(set the webhook endpoint's version to it in Stripe)."
+        )
+    return ""
+
+
+def _created(value: Any, *, strict: bool = False) -> Any:
+    """When Stripe made the event: Unix seconds (v1 events) or RFC 3339 (v2 thin events); now
+    for what is neither (`strict`: None)."""
     if isinstance(value, str) and not value.isdigit():
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            return timezone.now()
-    return convert_tstamp(value) or timezone.now()
+            return None if strict else timezone.now()
+    if isinstance(value, int | str):
+        return convert_tstamp(value) or timezone.now()
+    return None if strict else timezone.now()
 
 
 def _meter_errors(event: StripeEvent, mirror: Mirror) -> str:
@@ -143,7 +192,11 @@ def event_process(*, event_id: int, mirror: Mirror | None = None) -> StripeEvent
     failure: Exception | None = None
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update().get(pk=event_id)
-        if event.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED):
+        if event.status in (
+            StripeEvent.Status.PROCESSED,
+            StripeEvent.Status.IGNORED,
+            StripeEvent.Status.REFUSED,  # not for this deployment: never applied
+        ):
             return event
         event.attempts += 1
         event.status = StripeEvent.Status.PROCESSED

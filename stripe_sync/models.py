@@ -82,6 +82,9 @@ class StripeEvent(models.Model):
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored (nothing to mirror)"
         FAILED = "failed", "Failed"
+        # Signed by Stripe but not for this deployment (the other mode, another API version)
+        # or not an event at all: kept with the reason, never applied.
+        REFUSED = "refused", "Refused"
 
     stripe_id = models.CharField("event ID", max_length=255, unique=True)
     type = models.CharField(max_length=100, db_index=True)

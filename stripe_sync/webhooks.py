@@ -1,13 +1,18 @@
 """The Stripe webhook endpoint: verify, store, answer. The work happens in a Celery task.
 
 Stripe waits for an answer and retries deliveries it considers failed, so the endpoint does the
-least it safely can: check the signature and its timestamp (300 s tolerance), store the raw
-event in one statement, enqueue its processing once the row is committed, answer 200. A second
-delivery of the same event stores nothing and enqueues nothing.
+least it safely can: check the signature and its timestamp (300 s tolerance, past or future),
+store the raw event in one statement, enqueue its processing once the row is committed, answer
+200. A second delivery of the same event stores nothing and enqueues nothing. A signed body
+that is not an event Stripe's shape, or an event of the other mode or of another API version,
+is stored as refused with the reason and answered 400: never applied, never a 500.
 """
 
+import hashlib
 import json
 import logging
+import time
+from typing import Any
 
 import stripe
 from django.conf import settings
@@ -16,7 +21,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from stripe_sync.events import event_store
+from stripe_sync.client import stripe_livemode
+from stripe_sync.events import event_problem, event_refusal, event_store
 from stripe_sync.models import StripeEvent
 from stripe_sync.tasks import stripe_event_process_task
 
@@ -32,22 +38,60 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         logger.error("Stripe webhook refused: STRIPE_WEBHOOK_SECRET is not set.")
         return JsonResponse({"error": "Webhook secret not configured."}, status=503)
     payload = request.body.decode("utf-8", errors="replace")
+    header = request.headers.get("Stripe-Signature", "")
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
     try:
-        stripe.WebhookSignature.verify_header(
-            payload,
-            request.headers.get("Stripe-Signature", ""),
-            secret,
-            tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
-        )
-        event = json.loads(payload)
-        event_id = event["id"]
+        stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=tolerance)
     except stripe.SignatureVerificationError as error:
         logger.warning("Stripe webhook refused: %s", error)
         return JsonResponse({"error": str(error)}, status=400)
-    except (ValueError, KeyError, TypeError):
-        return JsonResponse({"error": "Not a Stripe event."}, status=400)
+    # stripe-python refuses signatures too old, not those from the future: a clock far ahead
+    # (or a forged replay window) is refused the same way.
+    if _signed_at(header) > time.time() + tolerance:
+        logger.warning("Stripe webhook refused: signature timestamped in the future.")
+        return JsonResponse({"error": "Signature timestamp is in the future."}, status=400)
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        event = None
+    problem = "The body is not JSON." if event is None else event_problem(event)
+    if problem:
+        # Signed by Stripe, so kept (with the reason) for a person to look at; never applied.
+        _store_refused({"id": _malformed_id(event, payload), "malformed": event}, problem)
+        return JsonResponse({"error": problem}, status=400)
+    refusal = event_refusal(
+        event, livemode=stripe_livemode(), api_version=settings.STRIPE_API_VERSION
+    )
+    if refusal:
+        _store_refused(event, refusal)
+        return JsonResponse({"error": refusal}, status=400)
 
     stored = event_store(event, source=StripeEvent.Source.WEBHOOK)
     if stored is not None:
         transaction.on_commit(lambda: stripe_event_process_task.delay(stored))
-    return JsonResponse({"received": event_id, "duplicate": stored is None})
+    return JsonResponse({"received": event["id"], "duplicate": stored is None})
+
+
+def _signed_at(header: str) -> int:
+    """The signature's timestamp (`t=`), already verified to be there."""
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
+            return int(value)
+    return 0
+
+
+def _malformed_id(event: Any, payload: str) -> str:
+    if isinstance(event, dict) and isinstance(event.get("id"), str) and event["id"]:
+        return event["id"][:200]
+    return "malformed-" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _store_refused(event: dict[str, Any], reason: str) -> None:
+    logger.warning("Stripe webhook event %s refused: %s", event.get("id"), reason)
+    event_store(
+        event,
+        source=StripeEvent.Source.WEBHOOK,
+        status=StripeEvent.Status.REFUSED,
+        error=reason,
+    )

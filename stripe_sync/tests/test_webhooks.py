@@ -293,3 +293,97 @@ def test_a_failed_event_shows_its_error_and_is_retried_from_the_admin(
     assert done.status == StripeEvent.Status.PROCESSED
     assert done.attempts == 2
     assert Invoice.objects.filter(id="in_retry").exists()
+
+
+def stored(event_id: str) -> StripeEvent:
+    return StripeEvent.objects.get(stripe_id=event_id)
+
+
+@pytest.mark.django_db
+def test_a_live_event_reaching_a_test_deployment_is_refused_and_recorded(webhooks):
+    event = customer_event("evt_live", "cus_Live", name="Live GmbH", created=1)
+    event["livemode"] = True
+
+    response = deliver(webhooks, event)
+
+    assert response.status_code == 400
+    assert "live-mode event" in response.json()["error"]
+    refused = stored("evt_live")
+    assert refused.status == StripeEvent.Status.REFUSED
+    assert "test-mode key" in refused.last_error
+    assert not Customer.objects.filter(id="cus_Live").exists()
+
+
+@pytest.mark.django_db
+def test_an_event_of_another_api_version_is_refused_and_recorded(webhooks):
+    event = customer_event("evt_old_version", "cus_Old", name="Old GmbH", created=1)
+    event["api_version"] = "2020-08-27"
+
+    response = deliver(webhooks, event)
+
+    assert response.status_code == 400
+    refused = stored("evt_old_version")
+    assert (refused.status, "2020-08-27" in refused.last_error) == ("refused", True)
+    assert not Customer.objects.filter(id="cus_Old").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"created": "yesterday"}, "is not a Unix time"),
+        ({"data": [1]}, "data is not an object"),
+        ({"id": 42}, "has no id"),
+    ],
+)
+def test_a_signed_but_malformed_event_is_refused_never_a_500(webhooks, change, says):
+    event = customer_event("evt_malformed", "cus_Bad", name="Bad GmbH", created=1) | change
+
+    response = deliver(webhooks, event)
+
+    assert response.status_code == 400
+    assert says in response.json()["error"]
+    (refused,) = StripeEvent.objects.all()
+    assert refused.status == StripeEvent.Status.REFUSED
+    assert says in refused.last_error
+
+
+@pytest.mark.django_db
+def test_a_signed_body_that_is_not_json_is_refused(webhooks):
+    from django.urls import reverse
+
+    payload = "not json at all"
+    response = webhooks.post(
+        reverse("stripe-webhook"),
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(payload),
+    )
+
+    assert response.status_code == 400
+    assert StripeEvent.objects.get().status == StripeEvent.Status.REFUSED
+
+
+@pytest.mark.django_db
+def test_a_signature_from_the_future_is_refused(webhooks):
+    event = customer_event("evt_future", "cus_Future", name="Future AG", created=1)
+
+    response = deliver(webhooks, event, at=int(time.time()) + 3600)
+
+    assert response.status_code == 400
+    assert "future" in response.json()["error"]
+    assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_refused_event_is_not_applied_by_the_admins_retry(webhooks):
+    event = customer_event("evt_live_retry", "cus_LiveRetry", name="Live AG", created=1)
+    event["livemode"] = True
+    deliver(webhooks, event)
+
+    from stripe_sync.events import event_process
+
+    event_process(event_id=stored("evt_live_retry").pk)
+
+    assert stored("evt_live_retry").status == StripeEvent.Status.REFUSED
+    assert not Customer.objects.filter(id="cus_LiveRetry").exists()
