@@ -10,7 +10,7 @@ done is skipped, what may have been done is replayed under the same key.
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from billing.catalog.services import catalog_item_push_to_stripe, meter_push_to_stripe
@@ -211,6 +211,8 @@ def contract_push_to_stripe(*, contract: Contract, api: StripeApi | None = None)
 
 def _contract_push(contract: Contract, api: StripeApi) -> str:
     contract = Contract.objects.select_related("account", "amends").get(pk=contract.pk)
+    if contract.status == Contract.Status.TERMINATED:
+        return _contract_end_in_stripe(contract, api)
     if contract.status != Contract.Status.ACTIVE:
         raise PushRefused(
             f"Contract {contract} is {contract.get_status_display().lower()}; only active "
@@ -243,9 +245,7 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
     previous = contract.amends
     if previous is not None and previous.stripe_schedule_id and contract.effective_date:
         schedule_id = previous.stripe_schedule_id
-        phases = taxed(schedule_phases(previous, until=contract.effective_date)) + taxed(
-            schedule_phases(contract, since=contract.effective_date)
-        )
+        phases = _amended_phases(contract, taxed)
         stripe_write(
             api,
             key=f"contract-{contract.pk}-schedule-update",
@@ -277,6 +277,58 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
     ):
         mirror.refresh(object_type("prices"), phase_price)
     mirror.refresh(object_type("subscription_schedules"), schedule_id)
+    return schedule_id
+
+
+def _amended_phases(
+    contract: Contract, taxed: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """An amendment's schedule: the earlier version's phases up to its effective date, its
+    own from it (a contract that is no amendment: its own)."""
+    previous = contract.amends
+    if previous is None or not contract.effective_date:
+        return taxed(schedule_phases(contract))
+    return taxed(schedule_phases(previous, until=contract.effective_date)) + taxed(
+        schedule_phases(contract, since=contract.effective_date)
+    )
+
+
+def _contract_end_in_stripe(contract: Contract, api: StripeApi) -> str:
+    """A terminated contract's schedule ends in Stripe on the day after its last day: its
+    phases are cut there and it cancels at their end; a termination dated today or earlier
+    cancels the schedule now, without prorating (what was billed stays billed: a credit is
+    finance's decision). The schedule id ("" when the contract never reached Stripe)."""
+    schedule_id = contract.stripe_schedule_id or (
+        contract.amends.stripe_schedule_id if contract.amends else ""
+    )
+    if not schedule_id:
+        return ""
+    stops = contract.end_date + timedelta(days=1)
+    if stops <= datetime.now(UTC).date():
+        stripe_write(
+            api,
+            key=f"contract-{contract.pk}-terminate-{contract.end_date}-cancel",
+            description=f"Cancel the schedule of {contract.number}, terminated {contract.end_date}",
+            method="POST",
+            path=f"/v1/subscription_schedules/{schedule_id}/cancel",
+            params={"invoice_now": False, "prorate": False},
+            record=contract,
+        )
+    else:
+        params = schedule_params(
+            contract, _amended_phases(contract, _phase_taxes(contract, api)), update=True
+        )
+        params["end_behavior"] = "cancel"
+        stripe_write(
+            api,
+            key=f"contract-{contract.pk}-terminate-{contract.end_date}",
+            description=f"End the schedule of {contract.number} on {stops} (terminated)",
+            method="POST",
+            path=f"/v1/subscription_schedules/{schedule_id}",
+            params=params,
+            record=contract,
+        )
+    Mirror(api).refresh(object_type("subscription_schedules"), schedule_id)
     return schedule_id
 
 

@@ -198,6 +198,7 @@ def contract_terminate(*, contract: Contract, by: User, end_date: date, reason: 
     contract.status = Status.TERMINATED
     contract.end_date, contract.ended_reason = end_date, reason.strip()
     _save(contract, "status", "end_date", "ended_reason")
+    contract_push_after_commit(contract)  # its schedule ends in Stripe too
     contract_changed.send(contract)
     return contract_values_refresh(contract)
 

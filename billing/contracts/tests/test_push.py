@@ -306,3 +306,54 @@ def test_a_contract_starting_on_its_anchor_bills_from_its_start(
     assert [(p.start_date, p.billing_cycle_anchor) for p in schedule.phases] == [
         (ts(date(2026, 1, 15)), None)
     ]
+
+
+def test_a_terminated_contract_ends_its_schedule_in_stripe_on_its_last_day(
+    stripe_standin, ramp_contract, finance, django_capture_on_commit_callbacks
+):
+    from datetime import UTC, datetime, timedelta
+
+    from billing.contracts.services import contract_terminate
+
+    schedule_id = contract_push_to_stripe(contract=ramp_contract)
+    last_day = datetime.now(UTC).date() + timedelta(days=60)
+
+    # when finance terminates the contract from a day two months ahead
+    with django_capture_on_commit_callbacks(execute=True):
+        contract_terminate(
+            contract=ramp_contract, by=finance, end_date=last_day, reason="Customer acquired"
+        )
+
+    # then its schedule stops billing the day after, and cancels there
+    schedule = stripe.SubscriptionSchedule.retrieve(schedule_id, **key())
+    assert schedule.phases[-1].end_date == ts(last_day + timedelta(days=1))
+    assert all(p.end_date <= ts(last_day + timedelta(days=1)) for p in schedule.phases)
+    assert schedule.end_behavior == "cancel"
+    assert schedule.status != "canceled"
+    ramp_contract.refresh_from_db()
+    assert ramp_contract.stripe_push_status == PushStatus.PUSHED
+    assert StripeWrite.objects.get(idempotency_key__contains="terminate").outcome == "done"
+
+
+def test_a_termination_dated_in_the_past_cancels_the_schedule_now(
+    stripe_standin, ramp_contract, finance, django_capture_on_commit_callbacks
+):
+    from datetime import UTC, datetime, timedelta
+
+    from billing.contracts.services import contract_terminate
+
+    schedule_id = contract_push_to_stripe(contract=ramp_contract)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        contract_terminate(
+            contract=ramp_contract,
+            by=finance,
+            end_date=datetime.now(UTC).date() - timedelta(days=10),
+            reason="Ended by agreement last week",
+        )
+
+    schedule = stripe.SubscriptionSchedule.retrieve(schedule_id, **key())
+    assert schedule.status == "canceled"
+    # and sending it again changes nothing: the same request, answered once
+    contract_push_to_stripe(contract=Contract.objects.get(pk=ramp_contract.pk))
+    assert StripeWrite.objects.filter(idempotency_key__contains="terminate").count() == 1
