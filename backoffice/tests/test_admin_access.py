@@ -144,3 +144,22 @@ def test_anonymous_visitor_is_sent_to_login(client):
     response = client.get(reverse("admin:customers_account_changelist"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_mirror_invoice_list_opens_on_invoices_of_todays_api(client, demo_logins):
+    from djstripe.models import Customer, Invoice
+
+    from stripe_standin.store import stripe_fixture
+
+    # an invoice as API 2026-08-26 sends it: no `paid` any more
+    customer = Customer.objects.create(id="cus_nopaid", stripe_data={"id": "cus_nopaid"})
+    data = stripe_fixture("invoice") | {"id": "in_nopaid", "currency": "eur", "total": 297500}
+    data.pop("paid", None)
+    data["customer"] = customer.id
+    Invoice.objects.create(id="in_nopaid", customer=customer, stripe_data=data)
+    log_in(client, "finance", demo_logins["finance"])
+
+    page = client.get(reverse("admin:djstripe_invoice_changelist"))
+
+    assert page.status_code == 200
+    assert "2,975.00 EUR" in page.content.decode()
