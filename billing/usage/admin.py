@@ -15,7 +15,7 @@ from billing.money import format_amount
 from billing.usage.late_usage import BILL_LATE_USAGE, usage_bill_late
 from billing.usage.models import MeterEvent, MeterStatus, UsageQuantity
 from billing.usage.resources import UsageResource
-from billing.usage.selectors import metered_terms, usage_refusal
+from billing.usage.selectors import as_sentence, metered_terms, not_in_stripe, usage_refusal
 from billing.usage.services import usage_send_after_commit
 from customers.selectors import accounts_visible_to
 from file_imports.admin import FileImportExportMixin
@@ -40,13 +40,9 @@ class UsageQuantityForm(forms.ModelForm):
         ref = account.external_ref or str(account)
         refusal = usage_refusal(metered_terms([account.pk]), account.pk, ref, metric, (start, end))
         if refusal:
-            self.add_error(refusal[0], refusal[1][0].upper() + refusal[1][1:])
+            self.add_error(refusal[0], as_sentence(refusal[1]))
         if stripe_connected() and not account.stripe_customer_id:
-            self.add_error(
-                "account",
-                f"{ref} is not in Stripe yet, so its usage cannot reach Stripe's meter: send "
-                "the account to Stripe first.",
-            )
+            self.add_error(*not_in_stripe(ref))
         return data
 
 

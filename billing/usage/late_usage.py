@@ -8,7 +8,7 @@ invoice review recognises (`contract_line=late-usage`, the contract, the figure)
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,12 @@ from django.utils import timezone
 from billing.contracts.models import Contract
 from billing.contracts.selectors import contract_terms, contract_validity
 from billing.money import format_minor, to_stripe_amount
-from billing.pricing import LATE_USAGE_KEY, billing_period_containing, expected_charges
+from billing.pricing import (
+    LATE_USAGE_KEY,
+    billing_period_containing,
+    day_timestamp,
+    expected_charges,
+)
 from billing.usage.models import MeterEvent, MeterStatus, UsageQuantity
 from billing.usage.selectors import APPROVED_STATUSES
 from billing.usage.services import LIVE, METER_EVENT_MAX_AGE, event_time, meter_target
@@ -132,8 +137,6 @@ def usage_late_invoice_item_push(
     the decision and shows Stripe's message."""
     account = usage.account
     currency = contract.currency
-    start = datetime.combine(period[0], time(), tzinfo=UTC)
-    end = datetime.combine(period[1] + timedelta(days=1), time(), tzinfo=UTC)
     try:
         created = stripe_write(
             api or StripeApi(),
@@ -149,7 +152,10 @@ def usage_late_invoice_item_push(
                     f"{usage.metric.replace('_', ' ').capitalize()}, {period[0]} to {period[1]}: "
                     f"{units:,} units recorded too late for the meter"
                 ),
-                "period": {"start": int(start.timestamp()), "end": int(end.timestamp())},
+                "period": {
+                    "start": day_timestamp(period[0]),
+                    "end": day_timestamp(period[1] + timedelta(days=1)),
+                },
                 "metadata": {
                     "contract_line": LATE_USAGE_KEY,
                     "contract": contract.number,

@@ -8,7 +8,7 @@ from typing import Any, cast
 from django.utils import timezone
 
 from billing.usage.models import UsageQuantity
-from billing.usage.selectors import metered_terms, usage_refusal
+from billing.usage.selectors import metered_terms, not_in_stripe, usage_refusal
 from billing.usage.services import usage_send_after_commit
 from customers.resources import OwnAccountsResource
 from customers.selectors import accounts_visible_to
@@ -54,11 +54,7 @@ class UsageResource(OwnAccountsResource):
             if account is None:
                 outcome.error("account", self.unknown_account(ref))
             elif check_in_stripe and not account.stripe_customer_id:  # type: ignore[attr-defined]
-                outcome.error(
-                    "account",
-                    f"{ref} is not in Stripe yet, so its usage cannot reach Stripe's meter: "
-                    "send the account to Stripe first.",
-                )
+                outcome.error(*not_in_stripe(ref))
             values: dict[str, Any] = {}
             for column, parse in (
                 ("period_start", lambda c: cells.day(c, date_format=self.options.date_format)),

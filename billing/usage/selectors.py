@@ -72,3 +72,19 @@ def usage_refusal(
             f"{metric} ({spans}).",
         )
     return None
+
+
+def not_in_stripe(account_ref: str) -> tuple[str, str]:
+    """Usage of an account Stripe does not know yet: the same words on the form, the import
+    row and the figure."""
+    return (
+        "account",
+        f"{account_ref} is not in Stripe yet, so its usage cannot reach Stripe's meter: send "
+        "the account to Stripe first.",
+    )
+
+
+def as_sentence(reason: str) -> str:
+    """A row error ("no approved contract ...") as a sentence of its own, for a form or a
+    record."""
+    return reason[:1].upper() + reason[1:]

@@ -29,8 +29,15 @@ from django.utils import timezone
 
 from billing.catalog.models import BillingMeter
 from billing.catalog.services import meter_push_to_stripe
+from billing.pricing import day_timestamp
 from billing.usage.models import MeterEvent, MeterStatus, UsageQuantity
-from billing.usage.selectors import MeteredTerms, metered_terms, usage_refusal
+from billing.usage.selectors import (
+    MeteredTerms,
+    as_sentence,
+    metered_terms,
+    not_in_stripe,
+    usage_refusal,
+)
 from stripe_sync.client import StripeApi, is_transient
 from stripe_sync.writes import push_after_commit, stripe_message
 
@@ -177,12 +184,9 @@ def _refusal(
         (usage.period_start, usage.period_end),
     )
     if reason:
-        return reason[1][0].upper() + reason[1][1:]
+        return as_sentence(reason[1])
     if not account.stripe_customer_id:  # type: ignore[attr-defined]
-        return (
-            f"{account} is not in Stripe yet: send the account to Stripe first, then send "
-            "this usage again."
-        )
+        return not_in_stripe(account.external_ref or str(account))[1]
     in_stripe = sum(e.value for e in events if e.status in LIVE)
     target = meter_target(usage)
     if target != in_stripe and event_time(usage, now) < now - METER_EVENT_MAX_AGE:
@@ -327,8 +331,7 @@ def stripe_meter_usage(
         .exclude(stripe_meter_id="")
         .values_list("metric", "stripe_meter_id")
     )
-    start = datetime.combine(period[0], time(), tzinfo=UTC)
-    end = datetime.combine(period[1] + timedelta(days=1), time(), tzinfo=UTC)
+    start, end = day_timestamp(period[0]), day_timestamp(period[1] + timedelta(days=1))
     held = {}
     for metric, meter_id in meters.items():
         held[metric] = sum(
@@ -336,8 +339,8 @@ def stripe_meter_usage(
             for page in api.list_pages(
                 f"/v1/billing/meters/{meter_id}/event_summaries",
                 customer=customer_id,
-                start_time=int(start.timestamp()),
-                end_time=int(end.timestamp()),
+                start_time=start,
+                end_time=end,
             )
             for summary in page["data"]
         )
