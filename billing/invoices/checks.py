@@ -179,6 +179,15 @@ class LinePair:
     charge: Charge | None
     lines: tuple[DraftLine, ...]
 
+    # Several lines (a graduated price's tiers) bill one charge together.
+    @property
+    def quantity(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def amount(self) -> int:
+        return sum(line.amount for line in self.lines)
+
 
 def _line_key(line: DraftLine, expected: ContractExpectation) -> str:
     key = expected.price_lines.get(line.price_id or "")
@@ -388,9 +397,9 @@ def compare_lines(
             # unit price of their own.
             unit_billed = billed.unit_amount_decimal if len(pair.lines) == 1 else None
             got = (
-                str(sum(line.quantity for line in pair.lines)),
+                str(pair.quantity),
                 unit_price_text(unit_billed, currency) if unit_billed is not None else "",
-                money(sum(line.amount for line in pair.lines)),
+                money(pair.amount),
                 taxes(billed.tax_rate_ids),
             )
         if charge is not None:
@@ -476,7 +485,7 @@ def invoice_flags(
         charge = pair.charge
         if charge is None and pair.key == LATE_USAGE_KEY:
             # Priced by us when finance decided to bill it (billing.usage.late_usage).
-            expected_total += sum(line.amount for line in pair.lines)
+            expected_total += pair.amount
             continue
         if charge is None:
             for line in pair.lines:
@@ -511,8 +520,7 @@ def invoice_flags(
             )
             continue
         line = pair.lines[0]
-        quantity = sum(billed_line.quantity for billed_line in pair.lines)
-        billed_amount = sum(billed_line.amount for billed_line in pair.lines)
+        quantity, billed_amount = pair.quantity, pair.amount
         # Tier lines each have their tier's price; their amounts together are what counts.
         one_price = len(pair.lines) == 1
         if one_price and charge.unit_amount is not None and line.unit_amount_decimal is not None:
