@@ -18,3 +18,7 @@ def standin_config(base_url: str, method: str, path: str, payload: Any = None) -
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
         text = response.read()
     return json.loads(text) if text else None
+
+
+# What the tests' webhook receiver registers with the stand-in (pytest_plugin.webhook_deliveries).
+STANDIN_WEBHOOK_SECRET = "whsec_standin_tests"

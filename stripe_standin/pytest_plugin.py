@@ -1,15 +1,19 @@
 """The stand-in as pytest fixtures (loaded by the root conftest): a real server on loopback for
 the session, emptied for each test that uses it, with faults to switch on."""
 
+import queue
 import subprocess
 import sys
+import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from stripe_standin.control import TEST_STRIPE_SECRET_KEY, standin_config
+from stripe_standin.control import STANDIN_WEBHOOK_SECRET, TEST_STRIPE_SECRET_KEY, standin_config
 from stripe_standin.processes import ROOT, free_port, stop_process, wait_for_port
 
 
@@ -63,3 +67,33 @@ def faults(stripe_standin: str, settings: Any) -> Iterator[Callable[..., None]]:
 
     yield switch
     switch(False)
+
+
+@pytest.fixture
+def webhook_deliveries(stripe_standin: str) -> Iterator["queue.Queue[tuple[bytes, str]]"]:
+    """A webhook receiver registered with the stand-in (signing with STANDIN_WEBHOOK_SECRET);
+    yields what it receives: each body and its Stripe-Signature."""
+    received: queue.Queue[tuple[bytes, str]] = queue.Queue()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.put((body, self.headers["Stripe-Signature"]))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    form = urllib.parse.urlencode(
+        {"url": f"http://127.0.0.1:{receiver.server_port}/", "secret": STANDIN_WEBHOOK_SECRET}
+    )
+    register = urllib.request.Request(  # noqa: S310 (our own loopback server)
+        f"{stripe_standin}/_config/webhooks/tests", data=form.encode()
+    )
+    urllib.request.urlopen(register, timeout=5).close()  # noqa: S310
+    yield received
+    receiver.shutdown()
+    receiver.server_close()

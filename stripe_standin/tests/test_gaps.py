@@ -4,20 +4,15 @@ Prices, subscription schedules, the objects only Stripe makes (seeded), Stripe's
 shape where localstripe's differs, injected faults and idempotent retries.
 """
 
-import queue
-import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import stripe
 from django.conf import settings
 
-from stripe_standin.control import standin_config
+from stripe_standin.control import STANDIN_WEBHOOK_SECRET, standin_config
 
 pytestmark = pytest.mark.django_db
 
@@ -170,38 +165,6 @@ def test_created_prices_are_stripe_events(product):
     assert all(e.data.object.object == "price" for e in events)
 
 
-WEBHOOK_SECRET = "whsec_standin_gaps"
-
-
-@pytest.fixture
-def webhook_deliveries(stripe_standin: str) -> Iterator["queue.Queue[tuple[bytes, str]]"]:
-    """A webhook receiver registered with the stand-in; yields what it receives."""
-    received: queue.Queue[tuple[bytes, str]] = queue.Queue()
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.put((body, self.headers["Stripe-Signature"]))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    form = urllib.parse.urlencode(
-        {"url": f"http://127.0.0.1:{receiver.server_port}/", "secret": WEBHOOK_SECRET}
-    )
-    register = urllib.request.Request(  # noqa: S310 (our own loopback server)
-        f"{stripe_standin}/_config/webhooks/gaps", data=form.encode()
-    )
-    urllib.request.urlopen(register, timeout=5).close()  # noqa: S310
-    yield received
-    receiver.shutdown()
-    receiver.server_close()
-
-
 def test_created_price_reaches_webhooks_signed(product, webhook_deliveries):
     # when a price is created
     price = monthly_price(product)
@@ -212,7 +175,7 @@ def test_created_price_reaches_webhooks_signed(product, webhook_deliveries):
     delivered = []
     while price.id not in delivered and time.monotonic() < deadline:
         body, signature = webhook_deliveries.get(timeout=10)
-        event = stripe.Webhook.construct_event(body.decode(), signature, WEBHOOK_SECRET)
+        event = stripe.Webhook.construct_event(body.decode(), signature, STANDIN_WEBHOOK_SECRET)
         if event.type == "price.created":
             delivered.append(event.data.object.id)
     assert price.id in delivered

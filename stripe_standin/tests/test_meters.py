@@ -5,25 +5,19 @@ summed per window, and the error reports Stripe sends about events it could not 
 
 import json
 import queue
-import threading
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import stripe
 from django.conf import settings
 
-from stripe_standin.control import standin_config
+from stripe_standin.control import STANDIN_WEBHOOK_SECRET, standin_config
 
 pytestmark = pytest.mark.django_db
 
 DAY = 86_400
 HOUR = 3_600
-WEBHOOK_SECRET = "whsec_standin_meters"
 
 
 def key() -> dict[str, str]:
@@ -403,35 +397,6 @@ def test_count_and_last_meters_aggregate_by_their_formula(customer):
 # --- Error reports --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def webhook_deliveries(stripe_standin: str) -> Iterator["queue.Queue[tuple[bytes, str]]"]:
-    """A webhook receiver registered with the stand-in; yields what it receives."""
-    received: queue.Queue[tuple[bytes, str]] = queue.Queue()
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.put((body, self.headers["Stripe-Signature"]))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    form = urllib.parse.urlencode(
-        {"url": f"http://127.0.0.1:{receiver.server_port}/", "secret": WEBHOOK_SECRET}
-    )
-    register = urllib.request.Request(  # noqa: S310 (our own loopback server)
-        f"{stripe_standin}/_config/webhooks/meters", data=form.encode()
-    )
-    urllib.request.urlopen(register, timeout=5).close()  # noqa: S310
-    yield received
-    receiver.shutdown()
-    receiver.server_close()
-
-
 def thin_events(deliveries: "queue.Queue[tuple[bytes, str]]", client: stripe.StripeClient) -> Any:
     """The thin events delivered in the next 10 seconds (localstripe sends a second later, and
     events of the test before may come first)."""
@@ -442,7 +407,7 @@ def thin_events(deliveries: "queue.Queue[tuple[bytes, str]]", client: stripe.Str
         except queue.Empty:
             return
         if json.loads(body).get("object") == "v2.core.event":
-            yield body, client.parse_event_notification(body, signature, WEBHOOK_SECRET)
+            yield body, client.parse_event_notification(body, signature, STANDIN_WEBHOOK_SECRET)
 
 
 def test_an_event_for_an_unknown_customer_is_accepted_then_reported(
