@@ -111,16 +111,17 @@ def usage_bill_late(*, usage: UsageQuantity, by: Any, now: datetime | None = Non
     )
     usage.save(update_fields=["late_units", "stripe_status"])
     amount = to_stripe_amount(charge.amount, charge.contract.currency)
-    push_after_commit(
-        _late_task(), usage.pk, charge.units, amount, charge.contract.pk, *map(str, charge.period)
-    )
-    return charge
-
-
-def _late_task() -> Any:
     from billing.usage.tasks import usage_late_invoice_item_task
 
-    return usage_late_invoice_item_task
+    push_after_commit(
+        usage_late_invoice_item_task,
+        usage.pk,
+        charge.units,
+        amount,
+        charge.contract.pk,
+        *map(str, charge.period),
+    )
+    return charge
 
 
 def usage_late_invoice_item_push(
