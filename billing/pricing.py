@@ -169,6 +169,16 @@ def billing_periods(terms: Terms) -> list[tuple[date, date]]:
     return periods
 
 
+def billing_period_of(terms: Terms, day: date) -> tuple[date, date]:
+    """The whole billing period (anchor and frequency) that contains `day`, inside the term or
+    not: invoice review places each line of a draft in its contract's own period."""
+    step = terms.billing_months
+    k = _period_index(terms.anchor, step, day)
+    return add_months(terms.anchor, k * step), add_months(terms.anchor, (k + 1) * step) - timedelta(
+        days=1
+    )
+
+
 def billing_period_containing(terms: Terms, day: date) -> tuple[date, date]:
     for period in billing_periods(terms):
         if period[0] <= day <= period[1]:

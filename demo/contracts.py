@@ -307,6 +307,39 @@ DEMO_CONTRACTS: list[dict[str, Any]] = [
         "commit": "1200.00",
         "lines": [("storage", "usage", "storage_gb", [_phase(unit="0.10")])],
     },
+    # Signed mid-month, billed from the 1st: its first and last months are partial.
+    {
+        "number": "C-2026-00905",
+        "account": "CRM-0032",
+        "currency": "EUR",
+        "end": "active",
+        "start": date(2026, 3, 15),
+        "finish": date(2027, 3, 14),
+        "anchor": date(2026, 4, 1),
+        "lines": [
+            ("seats", "per_unit", "", [_phase(unit="20.00", quantity=100)]),
+            ("platform", "flat", "", [_phase(flat="500.00")]),
+        ],
+    },
+    # The same customer's second contract: a fee in advance, storage in arrears.
+    {
+        "number": "C-2026-00906",
+        "account": "CRM-0032",
+        "currency": "EUR",
+        "end": "active",
+        "lines": [
+            ("support", "flat", "", [_phase(flat="300.00")]),
+            ("storage", "usage", "storage_gb", [_phase(unit="0.10")]),
+        ],
+    },
+    # Terminated at the end of September 2026.
+    {
+        "number": "C-2026-00907",
+        "account": "CRM-0031",
+        "currency": "USD",
+        "end": "terminated",
+        "lines": [("seats", "per_unit", "", [_phase(unit="30.00", quantity=50)])],
+    },
 ]
 
 
@@ -320,6 +353,7 @@ def _build(spec: dict[str, Any], items: dict[str, CatalogItem], author: User) ->
         end_date=spec.get("finish", TERM_END),
         signed_date=spec.get("start", TERM_START) - timedelta(days=14),
         billing_frequency=spec.get("frequency", 1),
+        billing_anchor_date=spec.get("anchor"),
         auto_renew=bool(spec.get("renew")),
         renewal_term_months=spec.get("renew"),
         minimum_commit=D(spec["commit"]) if spec.get("commit") else None,

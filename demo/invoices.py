@@ -1,9 +1,12 @@
-"""Demo draft invoices for the review queue: 33 drafts shaped like Stripe's, each right or wrong
+"""Demo draft invoices for the review queue: 41 drafts shaped like Stripe's, each right or wrong
 in one known way, written to the Stripe mirror as if Stripe had sent them (no Stripe account is
 connected in the demo), then reviewed.
 
-Four demo contracts are billed: EUR (a seat ramp and a platform fee), JPY and BHD (rounding in
-zero- and three-decimal currencies), and EUR usage with a minimum commit (the true-up).
+Seven demo contracts are billed: EUR (a seat ramp and a platform fee), JPY and BHD (rounding
+in zero- and three-decimal currencies), EUR usage with a minimum commit (the true-up), and the
+shapes a correct draft takes that a naive check mistakes for errors: a contract signed
+mid-month (partial first and last months), a second contract of the same customer billing a
+fee in advance and usage in arrears on one draft, and a terminated contract.
 """
 
 from collections.abc import Callable
@@ -18,7 +21,8 @@ from djstripe.models import Account as StripeAccount
 
 from billing.contracts.models import Contract, PricePhase
 from billing.invoices.models import InvoiceReview
-from billing.invoices.services import contract_expectation, invoice_review_run
+from billing.invoices.selectors import contract_expectation
+from billing.invoices.services import invoice_review_run
 from billing.money import ROUNDING, to_stripe_amount, to_stripe_unit_amount_decimal
 from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp, expected_charges
 from billing.tax.models import TaxRate
@@ -35,6 +39,9 @@ REVIEW_CONTRACTS = {
     "jpy": "C-2026-00902",
     "bhd": "C-2026-00903",
     "usage": "C-2026-00904",
+    "partial": "C-2026-00905",  # starts 15 March 2026, billed from the 1st
+    "arrears": "C-2026-00906",  # the same customer: a fee in advance, usage in arrears
+    "terminated": "C-2026-00907",  # terminated at the end of September 2026
 }
 
 
@@ -58,6 +65,9 @@ class DemoDraft:
     change: Callable[[dict[str, Any]], None] | None = None
     status: str = "draft"
     billed_usage: int | None = None  # usage Stripe bills, when not what the product recorded
+    # The period whose usage the draft bills, when not its own (usage in arrears).
+    usage_period: tuple[date, date] | None = None
+    also: tuple["DemoDraft", ...] = ()  # what another contract of the customer adds to it
 
 
 def _bump_seat_price(inv: dict[str, Any]) -> None:
@@ -78,9 +88,13 @@ def _extra_line(inv: dict[str, Any]) -> None:
     inv["lines"]["data"].append(extra)
 
 
+# A reduced rate no rule of the demo's applies to these customers.
+REDUCED_RATE = "txr_demo_reduced"
+
+
 def _wrong_tax(inv: dict[str, Any]) -> None:
     for line in inv["lines"]["data"]:
-        line["taxes"] = [_tax("txr_demo_reduced", line["amount"], Decimal(7))]
+        line["taxes"] = [_tax(REDUCED_RATE, line["amount"], Decimal(7))]
 
 
 def _usd(inv: dict[str, Any]) -> None:
@@ -104,6 +118,37 @@ def _previous_ramp_phase(inv: dict[str, Any]) -> None:
     line["pricing"]["unit_amount_decimal"] = "2000"
     line["quantity"] = 100
     line["amount"] = 200000
+
+
+def _billed_whole(inv: dict[str, Any]) -> None:
+    # the last, partial month billed as a whole one
+    for line in inv["lines"]["data"]:
+        unit = Decimal(line["pricing"]["unit_amount_decimal"])
+        line["amount"] = int(unit * line["quantity"])
+
+
+def _shifted_two_weeks(inv: dict[str, Any]) -> None:
+    # the right amounts, for the 15th to the 14th: not one of the contract's periods
+    for line in inv["lines"]["data"]:
+        line["period"] = {k: v + 14 * 86400 for k, v in line["period"].items()}
+
+
+def _billed_for_october(inv: dict[str, Any]) -> None:
+    # September's seats billed again for October, after the contract's last day
+    october = _month(2026, 10)
+    for line in inv["lines"]["data"]:
+        line["period"] = {
+            "start": day_timestamp(october[0]),
+            "end": day_timestamp(october[1] + timedelta(days=1)),
+        }
+
+
+def _usage_dropped(inv: dict[str, Any]) -> None:
+    inv["lines"]["data"] = [
+        line
+        for line in inv["lines"]["data"]
+        if "storage" not in line["pricing"]["price_details"]["price"]
+    ]
 
 
 DRAFTS: list[DemoDraft] = [
@@ -139,11 +184,59 @@ DRAFTS: list[DemoDraft] = [
         "usage_meter_mismatch",
         billed_usage=2_900,
     ),
+    # A first month the contract covers from the 15th: 17/31 of it, as Stripe prorates it.
+    DemoDraft("in_demo_partial_first_month", "partial", _month(2026, 3), ""),
+    # The last month, to the 14th, billed whole.
+    DemoDraft(
+        "in_demo_partial_last_billed_whole",
+        "partial",
+        _month(2027, 3),
+        "line_amount",
+        _billed_whole,
+    ),
+    # This month's fee and last month's usage, as Stripe bills a subscription's renewal.
+    DemoDraft(
+        "in_demo_fee_and_last_months_usage",
+        "arrears",
+        _month(2026, 4),
+        "",
+        usage_period=_month(2026, 3),
+    ),
+    DemoDraft(
+        "in_demo_last_months_usage_missing",
+        "arrears",
+        _month(2026, 5),
+        "missing_charge",
+        _usage_dropped,
+        usage_period=_month(2026, 4),
+    ),
+    # One invoice for both contracts of the customer.
+    DemoDraft(
+        "in_demo_two_contracts",
+        "partial",
+        _month(2026, 6),
+        "",
+        also=(DemoDraft("", "arrears", _month(2026, 6), "", usage_period=_month(2026, 5)),),
+    ),
+    DemoDraft(
+        "in_demo_eur_mid_month_period", "eur", _month(2027, 8), "billing_period", _shifted_two_weeks
+    ),
+    # A terminated contract's last month is checked against it; a month after it is flagged.
+    DemoDraft("in_demo_terminated_last_month", "terminated", _month(2026, 9), ""),
+    DemoDraft(
+        "in_demo_after_termination",
+        "terminated",
+        _month(2026, 9),
+        "after_contract_end",
+        _billed_for_october,
+    ),
 ]
 
 # GB of storage the product measured for the usage contract's customer, by month; August's
 # figures never arrived.
 DEMO_USAGE = {3: 14_000, 4: 9_500, 5: 600, 6: 300, 7: 2_000, 9: 3_000}
+# The storage the second contract of Rotterdam Port Systems bills in arrears, by month.
+DEMO_ARREARS_USAGE = {3: 1_000, 4: 2_000, 5: 1_500}
 # What Stripe's meter holds where it differs from what was measured and sent: September less
 # one day's 100 GB.
 DEMO_METER_MISSED = {9: 2_900}
@@ -160,8 +253,9 @@ def _tax(rate_id: str, amount: int, percentage: Decimal) -> dict[str, Any]:
     }
 
 
-def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
-    """The draft Stripe should make for the period, from the contract's expected charges."""
+def _correct_lines(draft: DemoDraft, contract: Contract, invoice_id: str) -> list[dict[str, Any]]:
+    """The lines Stripe should bill for the draft's period (and, in arrears, the usage of the
+    period before), from the contract's expected charges."""
     currency = contract.currency
     expectation = contract_expectation(contract, draft.period)
     by_key = {
@@ -169,24 +263,37 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
         for price, key in expectation.price_lines.items()
         if f"_{draft.period[0]:%Y}" in price
     } | {key: price for price, key in expectation.price_lines.items() if "_all" in price}
-    customer = contract.account.stripe_customer_id  # type: ignore[attr-defined]
     percentages = {
         str(rate): percentage
         for rate, percentage in TaxRate.objects.filter(
             stripe_tax_rate_id__in=expectation.tax_rate_ids
         ).values_list("stripe_tax_rate_id", "percentage")
     }
-    usage = dict(expectation.usage)
-    if draft.billed_usage is not None:
-        usage = {line.metric: draft.billed_usage for line in expectation.terms.lines if line.metric}
+
+    def usage_in(period: tuple[date, date]) -> dict[str, int]:
+        if draft.billed_usage is not None:
+            metrics = [line.metric for line in expectation.terms.lines if line.metric]
+            return dict.fromkeys(metrics, draft.billed_usage)
+        return expectation.recorded(period)
+
+    charges = list(
+        expected_charges(expectation.terms, draft.period, usage_in(draft.period)).charges
+    )
+    if draft.usage_period:
+        charges = [c for c in charges if not expectation.is_usage_key(c.line_key)] + [
+            c
+            for c in expected_charges(
+                expectation.terms, draft.usage_period, usage_in(draft.usage_period)
+            ).charges
+            if expectation.is_usage_key(c.line_key)
+        ]
     lines = []
-    charges = expected_charges(expectation.terms, draft.period, usage).charges
     for n, charge in enumerate(charges):
         amount = to_stripe_amount(charge.amount, currency)
         line: dict[str, Any] = {
-            "id": f"il_{draft.invoice_id}_{n}",
+            "id": f"il_{invoice_id}_{contract.number[-3:]}_{n}",
             "object": "line_item",
-            "invoice": draft.invoice_id,
+            "invoice": invoice_id,
             "amount": amount,
             "currency": currency.lower(),
             "description": charge.description,
@@ -213,6 +320,19 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
             "subscription": None,
         }
         lines.append(line)
+    return lines
+
+
+def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
+    """The draft Stripe should make, with what the customer's other contracts add to it."""
+    currency = contract.currency
+    customer = contract.account.stripe_customer_id  # type: ignore[attr-defined]
+    lines = _correct_lines(draft, contract, draft.invoice_id)
+    for other in draft.also:
+        other_contract = Contract.objects.select_related("account").get(
+            number=REVIEW_CONTRACTS[other.contract], version=1
+        )
+        lines += _correct_lines(other, other_contract, draft.invoice_id)
     # Made on the period's first day, or, for the demo's future months, on the demo's "today".
     created = min(draft.period[0], OBSERVED_AT.date())
     return {
@@ -234,9 +354,15 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
     }
 
 
-def _add_up(invoice: dict[str, Any]) -> None:
-    """Subtotal, tax and total from the lines, as Stripe computes them."""
+def _add_up(invoice: dict[str, Any], percentages: dict[str, Decimal]) -> None:
+    """Each line's tax, then subtotal, tax and total from the lines, as Stripe computes them
+    (a draft made wrong in its price is still taxed on what it bills)."""
     lines = invoice["lines"]["data"]
+    for line in lines:
+        line["taxes"] = [
+            _tax(rate, line["amount"], percentages[rate])
+            for rate in (t["tax_rate_details"]["tax_rate"] for t in line["taxes"])
+        ]
     subtotal = sum(line["amount"] for line in lines)
     tax = sum(t["amount"] for line in lines for t in line["taxes"])
     invoice["subtotal"] = invoice["subtotal_excluding_tax"] = subtotal
@@ -316,13 +442,27 @@ def demo_invoices_ensure() -> list[InvoiceReview]:
             period_start=start,
             defaults={"period_end": end, "quantity": gigabytes, "source": "demo usage export"},
         )
+    for month, gigabytes in DEMO_ARREARS_USAGE.items():
+        start, end = _month(2026, month)
+        UsageQuantity.objects.get_or_create(
+            account=contracts["arrears"].account,
+            metric="storage_gb",
+            period_start=start,
+            defaults={"period_end": end, "quantity": gigabytes, "source": "demo usage export"},
+        )
     demo_usage_ensure(mirror)
+    percentages = {
+        str(rate): percentage
+        for rate, percentage in TaxRate.objects.filter(stripe_tax_rate__isnull=False).values_list(
+            "stripe_tax_rate_id", "percentage"
+        )
+    } | {REDUCED_RATE: Decimal(7)}
     for draft in DRAFTS:
         contract = Contract.objects.select_related("account").get(pk=contracts[draft.contract].pk)
         invoice = _correct_invoice(draft, contract)
         if draft.change:
             draft.change(invoice)
-        _add_up(invoice)
+        _add_up(invoice, percentages)
         _write_once(mirror, "invoices", invoice)
     reviewed = set(InvoiceReview.objects.values_list("stripe_invoice_id", flat=True))
     return [
@@ -362,7 +502,12 @@ def demo_usage_ensure(mirror: Mirror) -> None:
                     defaults={"period_end": end, "quantity": units, "source": "demo usage export"},
                 )
     unsent = UsageQuantity.objects.filter(
-        account__contracts__number__in=[*others, REVIEW_CONTRACTS["usage"]], meter_events=None
+        account__contracts__number__in=[
+            *others,
+            REVIEW_CONTRACTS["usage"],
+            REVIEW_CONTRACTS["arrears"],
+        ],
+        meter_events=None,
     ).distinct()
     unsent_ids = list(unsent.values_list("pk", flat=True))
     for usage in UsageQuantity.objects.filter(pk__in=unsent_ids):

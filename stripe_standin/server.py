@@ -523,8 +523,11 @@ async def localstripe_compat(request: web.Request, handler: Handler) -> web.Stre
     try:
         # Refused as Stripe would, before anything is written.
         request, expand = await _without_expand(request)
+        voided = _void_as_stripe(request)
     except StripeError as error:
         return error.to_response()
+    if voided is not None:
+        return web.json_response(standin.stripe_shape(voided))
     response = await handler(request)
     if not (
         isinstance(response, web.Response)
@@ -536,6 +539,33 @@ async def localstripe_compat(request: web.Request, handler: Handler) -> web.Stre
     if response.status < 400:
         standin.expand_paths(payload, expand)
     return web.json_response(standin.stripe_shape(payload), status=response.status)
+
+
+_VOID = re.compile(r"^/v1/invoices/(?P<id>[^/]+)/void$")
+
+
+def _void_as_stripe(request: web.Request) -> dict[str, Any] | None:
+    """Stripe voids only finalized invoices, open or uncollectible (a draft is deleted
+    instead); localstripe voids drafts and refuses uncollectible ones. The voided invoice
+    when it is uncollectible, None for localstripe to void an open one; refused otherwise."""
+    found = _VOID.match(request.path)
+    if request.method != "POST" or not found:
+        return None
+    invoice = resources.Invoice._api_retrieve(found["id"])
+    if invoice.status == "uncollectible":
+        invoice._uncollectible = False
+        invoice._voided = True
+        invoice.status_transitions["voided_at"] = int(time.time())
+        webhooks.schedule_webhook(resources.Event("invoice.voided", invoice))
+        return dict(invoice._export())
+    if invoice.status != "open":
+        raise StripeError(
+            400,
+            f"You can only void an invoice that is finalized (open or uncollectible); this "
+            f"invoice is {invoice.status}.",
+            code="invoice_unexpected_state",
+        )
+    return None
 
 
 # URL path segment -> the object name Stripe uses in "No such ..." messages.
@@ -664,6 +694,7 @@ def _accept_what_stripe_accepts() -> None:
         self.auto_advance = True
         self.automatically_finalizes_at = int(time.time()) + 3600
         self.number = None
+        self.custom_fields = None
 
     resources.Invoice.__init__ = invoice  # type: ignore[method-assign]
     invoice_update = resources.Invoice._update
@@ -671,6 +702,8 @@ def _accept_what_stripe_accepts() -> None:
     def invoice_changes(self: Any, **data: Any) -> None:
         if "auto_advance" in data:
             data["auto_advance"] = resources.try_convert_to_bool(data["auto_advance"])
+        if "custom_fields" in data:
+            data["custom_fields"] = _custom_fields(data["custom_fields"])
         invoice_update(self, **data)
 
     resources.Invoice._update = invoice_changes  # type: ignore[method-assign]
@@ -690,6 +723,32 @@ def _accept_what_stripe_accepts() -> None:
         return None if id is None else cancel_intent(id, **kwargs)
 
     resources.PaymentIntent._api_cancel = staticmethod(cancel)  # type: ignore[assignment,method-assign]
+
+
+def _custom_fields(value: Any) -> list[dict[str, str]] | None:
+    """An invoice's `custom_fields` as Stripe takes them: up to 4, each a name of up to 40
+    characters and a value of up to 140; "" removes them."""
+    if value in ("", None):
+        return None
+    fields = list(value.values()) if isinstance(value, dict) else list(value)
+    if len(fields) > 4:
+        raise StripeError(400, "You can have at most 4 custom fields.", param="custom_fields")
+    shaped = []
+    for n, entry in enumerate(fields):
+        if not isinstance(entry, dict) or not entry.get("name") or not entry.get("value"):
+            raise StripeError(
+                400, "Missing required param: name or value.", param=f"custom_fields[{n}]"
+            )
+        for part, most in (("name", 40), ("value", 140)):
+            if len(str(entry[part])) > most:
+                raise StripeError(
+                    400,
+                    f"Invalid string: {str(entry[part])[:20]}...; must be at most {most} "
+                    "characters",
+                    param=f"custom_fields[{n}][{part}]",
+                )
+        shaped.append({"name": str(entry["name"]), "value": str(entry["value"])})
+    return shaped
 
 
 # --- Test controls --------------------------------------------------------------------------

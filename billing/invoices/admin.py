@@ -7,11 +7,13 @@ from typing import Any, TypeVar, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -28,15 +30,16 @@ from billing.invoices.checks import (
     UsageLegs,
     compare_lines,
     draft_from_stripe,
+    main_expectation,
     tax_amounts,
 )
 from billing.invoices.models import InvoiceApprovalLimit, InvoiceReview
-from billing.invoices.selectors import invoice_review_currencies
+from billing.invoices.selectors import invoice_expectations, invoice_review_currencies
 from billing.invoices.tasks import invoice_review_task
-from billing.money import format_amount, format_minor
+from billing.money import format_minor
 from customers.models import Account
 from stripe_sync.admin import stripe_writes_table
-from stripe_sync.writes import stripe_writes_of
+from stripe_sync.writes import stripe_connected, stripe_writes_of
 
 T = TypeVar("T")
 
@@ -56,6 +59,15 @@ RULE_LABELS = {
     Rule.DUPLICATE: "duplicate",
     Rule.USAGE_NOT_RECORDED: "usage not recorded",
     Rule.USAGE_METER_MISMATCH: "usage vs Stripe's meter",
+    Rule.BILLING_PERIOD: "not a billing period",
+    Rule.AFTER_CONTRACT_END: "after the contract ended",
+    Rule.BEFORE_CONTRACT_START: "before the contract starts",
+    Rule.DISCOUNT: "discount not granted",
+    Rule.TAX_AMOUNT: "tax amount",
+    Rule.INVOICE_TOTALS: "total or amount due",
+    Rule.AUTOMATIC_TAX: "Stripe Tax off",
+    Rule.TAXABILITY: "taxability",
+    Rule.EXEMPTION_EVIDENCE: "exemption evidence",
 }
 
 
@@ -164,7 +176,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     search_fields = ("=stripe_invoice_id", "account__legal_name", "contract__number")
     search_help_text = "An invoice id (in_...), or part of a customer's name or a contract number."
     ordering = ("stripe_created_at", "id")  # oldest first
-    actions = ("approve_clean", "rerun_checks")
+    actions = ("approve_clean", "void_finalized", "rerun_checks")
     show_full_result_count = False
     readonly_fields = (
         "summary",
@@ -209,7 +221,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_shown(self, review: InvoiceReview) -> str:
-        return format_amount(review.amount, review.currency) if review.currency else "-"
+        return review.amount_money
 
     @admin.display(description="account manager")
     def account_manager(self, review: InvoiceReview) -> str:
@@ -237,14 +249,12 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     def _invoice(self, review: InvoiceReview) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return _once_per_page(review, "invoice", lambda: self._invoice_read(review))
 
-    def _expected(self, review: InvoiceReview) -> tuple[DraftInvoice, ContractExpectation | None]:
-        """The draft as the checks read it, and what its contract expects for its period."""
+    def _expected(self, review: InvoiceReview) -> tuple[DraftInvoice, list[ContractExpectation]]:
+        """The draft as the checks read it, and what its contract versions expect of it."""
 
-        def read() -> tuple[DraftInvoice, ContractExpectation | None]:
+        def read() -> tuple[DraftInvoice, list[ContractExpectation]]:
             draft = draft_from_stripe(*self._invoice(review))
-            if not (review.contract and draft.period):
-                return draft, None
-            return draft, reviews.contract_expectation(review.contract, draft.period)
+            return draft, invoice_expectations(review.account, draft)
 
         return _once_per_page(review, "expected", read)
 
@@ -328,10 +338,13 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     @admin.display(description="Stripe's lines and the contract's")
     def lines_side_by_side(self, review: InvoiceReview) -> str:
         draft, expected = self._expected(review)
-        if expected is None:
+        if not expected:
             return "No contract covers this period: there is nothing to compare with."
         names = _tax_rate_names(
-            [*expected.tax_rate_ids, *(r for x in draft.lines for r in x.tax_rate_ids)]
+            [
+                *(r for e in expected for r in e.tax_rate_ids),
+                *(r for x in draft.lines for r in x.tax_rate_ids),
+            ]
         )
 
         rows = format_html_join(
@@ -365,8 +378,12 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             "<th>contract</th><th>Stripe</th><th>contract</th></tr></thead><tbody>{}</tbody>"
             "</table><p>Differences are highlighted. Contract {}; the usage it expects: {}.</p>",
             rows,
-            expected.contract,
-            ", ".join(f"{m} {q:,} units recorded" for m, q in sorted(expected.usage.items()))
+            " and ".join(e.contract for e in expected),
+            ", ".join(
+                f"{legs['metric']} {legs['recorded']:,} units recorded for {legs['period']}"
+                for legs in review.usage_check
+                if legs.get("recorded") is not None
+            )
             or "none recorded",
         )
 
@@ -428,7 +445,8 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         tax = sum(t.amount for t in amounts if not t.inclusive)
         total = int(data.get("total") or subtotal + tax)
         expected = "no contract"
-        _, want = self._expected(review)
+        draft, versions = self._expected(review)
+        want = main_expectation(draft, versions)
         if want is not None:
             wanted = _tax_rate_names(list(want.tax_rate_ids))
             expected = "; ".join(
@@ -486,6 +504,19 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         "recheck": "Re-run the checks",
         "true_up": "Add the minimum-commit true-up",
     }
+    # Changes to a held draft, offered with what each changes (not in the list above).
+    EDITS = {
+        "correct": "Correct the draft",
+        "custom_fields": "Set the PO and contract numbers",
+    }
+    # The actions that take a text, and what it is.
+    ACTION_TEXTS = {
+        "approve": "Justification (needed when flagged)",
+        "hold": "Why it is held",
+        "void": "Why it is voided",
+        "mark_uncollectible": "Why it is uncollectible",
+        "send": "Justification (sending a draft finalizes it)",
+    }
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view(self.decide_view)
@@ -499,19 +530,56 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     ) -> HttpResponse:
         review = context.get("original")
         if review is not None and request.user.has_perm(reviews.APPROVE_INVOICE):
-            # The true-up is offered where the checks found one missing.
+            # Only what Stripe allows for the invoice's status; the true-up where the checks
+            # found one missing.
+            status = str(self._invoice(review)[0].get("status") or "draft")
+            allowed = reviews.invoice_actions_allowed(review, status)
             owes_true_up = f",{Rule.MINIMUM_COMMIT}," in review.flag_rules
             context["decisions"] = [
-                (label, reverse("admin:billing_invoicereview_decide", args=[review.pk, name]))
+                (
+                    name,
+                    label,
+                    reverse("admin:billing_invoicereview_decide", args=[review.pk, name]),
+                    self.ACTION_TEXTS.get(name, ""),
+                )
                 for name, label in self.ACTIONS.items()
-                if name != "true_up" or owes_true_up
+                if name in allowed and (name != "true_up" or owes_true_up)
             ]
-            context["decision_form"] = DecisionForm()
+            context["stripe_status"] = reviews.STATUS_WORDS.get(status, status)
+            if "edit" in allowed:
+                decide = reverse("admin:billing_invoicereview_decide", args=[review.pk, "correct"])
+                context["corrections"] = [
+                    (kind, target, label, decide)
+                    for kind, target, label in reviews.draft_corrections(review)
+                ]
+                context["custom_fields_url"] = reverse(
+                    "admin:billing_invoicereview_decide", args=[review.pk, "custom_fields"]
+                )
+                context["po_number"] = review.contract.po_number if review.contract else ""
         return super().render_change_form(request, context, *args, **kwargs)
+
+    def _warn_without_stripe(self, request: HttpRequest) -> None:
+        if not stripe_connected():
+            messages.warning(
+                request,
+                "No Stripe account is connected (STRIPE_SECRET_KEY is not set): decisions are "
+                "recorded here, but nothing is sent to Stripe, so no invoice is finalized, "
+                "voided or sent.",
+            )
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "GET":
+            self._warn_without_stripe(request)
+        return super().changeform_view(request, *args, **kwargs)
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "GET":
+            self._warn_without_stripe(request)
+        return super().changelist_view(request, *args, **kwargs)
 
     def decide_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         review = get_object_or_404(self.get_queryset(request), pk=pk)
-        if action not in self.ACTIONS or request.method != "POST":
+        if action not in self.ACTIONS | self.EDITS or request.method != "POST":
             raise PermissionDenied
         text = DecisionForm(request.POST).data.get("text", "")
         try:
@@ -520,7 +588,16 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         except (ValidationError, PermissionDenied) as error:
             messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
         else:
-            messages.success(request, f"{self.ACTIONS[action]}: {review.stripe_invoice_id}.")
+            done = (self.ACTIONS | self.EDITS)[action]
+            messages.success(
+                request,
+                f"{done}: {review.stripe_invoice_id}."
+                + (
+                    " Sent to Stripe; the checks run again once Stripe answers."
+                    if action in self.EDITS
+                    else ""
+                ),
+            )
         return HttpResponseRedirect(reverse("admin:billing_invoicereview_change", args=[pk]))
 
     def _decide(self, request: HttpRequest, review: InvoiceReview, action: str, text: str) -> None:
@@ -531,25 +608,84 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             reviews.invoice_hold(review=review, by=user, note=text)
         elif action == "true_up":
             reviews.invoice_true_up_add(review=review, by=user)
+        elif action == "correct":
+            if request.POST.get("charge"):
+                reviews.invoice_charge_add(
+                    review=review, by=user, line_key=str(request.POST["charge"])
+                )
+            else:
+                reviews.invoice_line_correct(
+                    review=review, by=user, line_id=str(request.POST.get("line") or "")
+                )
+        elif action == "custom_fields":
+            reviews.invoice_custom_fields_set(review=review, by=user, po_number=text)
         elif action == "recheck":
             transaction.on_commit(lambda: invoice_review_task.delay(review.stripe_invoice_id))
         else:
             reviews.invoice_decision_record(review=review, by=user, action=action, why=text)
 
-    @admin.action(description="Approve the selected clean drafts", permissions=["approve_invoice"])
-    def approve_clean(self, request: HttpRequest, queryset: QuerySet[InvoiceReview]) -> None:
-        # Counted before approving: the ones approved below are no longer clean.
-        waiting = list(
-            queryset.filter(
-                status__in=[
-                    InvoiceReview.Status.FLAGGED,
-                    InvoiceReview.Status.HELD,
-                    InvoiceReview.Status.AWAITING_SECOND,
-                ]
-            ).values_list("stripe_invoice_id", flat=True)
+    def _confirmation(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[InvoiceReview],
+        *,
+        action: str,
+        title: str,
+        will: list[InvoiceReview],
+        left: list[tuple[InvoiceReview, str]],
+        reason_label: str = "",
+    ) -> HttpResponse:
+        """The page that lists what a bulk action will do, and what it leaves, before it
+        does anything."""
+        return TemplateResponse(
+            request,
+            "admin/billing/invoicereview/confirm_bulk.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.model._meta,
+                "action": action,
+                "will": will,
+                "left": left,
+                "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
+                "reason_label": reason_label,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
         )
+
+    @admin.action(description="Approve the selected clean drafts", permissions=["approve_invoice"])
+    def approve_clean(
+        self, request: HttpRequest, queryset: QuerySet[InvoiceReview]
+    ) -> HttpResponse | None:
+        chosen = list(queryset.select_related("account").order_by("stripe_created_at", "pk"))
+        clean = [r for r in chosen if r.status == InvoiceReview.Status.CLEAN]
+        # Left for a person: a flag, a hold or a second approval waits on them.
+        waiting = [
+            (r, f"{r.get_status_display()}: open it to decide")
+            for r in chosen
+            if r.status
+            in (
+                InvoiceReview.Status.FLAGGED,
+                InvoiceReview.Status.HELD,
+                InvoiceReview.Status.AWAITING_SECOND,
+            )
+        ]
+        if request.POST.get("confirm") != "yes":
+            decided = [
+                (r, f"{r.get_status_display()} already")
+                for r in chosen
+                if r not in clean and r.status not in {w.status for w, _ in waiting}
+            ]
+            return self._confirmation(
+                request,
+                queryset,
+                action="approve_clean",
+                title=f"Approve and finalize {len(clean)} clean draft(s)?",
+                will=clean,
+                left=waiting + decided,
+            )
         done, refused = 0, []
-        for review in queryset.filter(status=InvoiceReview.Status.CLEAN):
+        for review in clean:
             try:
                 with transaction.atomic():
                     reviews.invoice_approve(review=review, by=request.user)
@@ -559,13 +695,77 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
                 refused.append(f"{review.stripe_invoice_id}: {why}")
         message = f"{done} clean draft(s) approved; {len(waiting)} not clean left for a person"
         if waiting:
+            names = [r.stripe_invoice_id for r, _ in waiting]
             message += (
-                f" ({', '.join(waiting[:10])}{', ...' if len(waiting) > 10 else ''}: open each "
+                f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''}: open each "
                 "to approve it with a justification, or hold it)"
             )
         self.message_user(request, message + ".", messages.SUCCESS)
         for line in refused:
             self.message_user(request, line, messages.ERROR)
+        return None
+
+    @admin.action(
+        description="Void the selected finalized invoices", permissions=["approve_invoice"]
+    )
+    def void_finalized(
+        self, request: HttpRequest, queryset: QuerySet[InvoiceReview]
+    ) -> HttpResponse | None:
+        chosen = list(queryset.select_related("account").order_by("stripe_created_at", "pk"))
+        status = {
+            i: str(data.get("status") or "draft")
+            for i, data in Invoice.objects.filter(
+                id__in=[r.stripe_invoice_id for r in chosen]
+            ).values_list("id", "stripe_data")
+        }
+
+        def stripe_says(review: InvoiceReview) -> str:
+            return status.get(review.stripe_invoice_id, "draft")
+
+        voidable = [
+            r for r in chosen if "void" in reviews.invoice_actions_allowed(r, stripe_says(r))
+        ]
+        left = [
+            (
+                r,
+                f"{reviews.STATUS_WORDS.get(stripe_says(r), stripe_says(r))}: Stripe voids only "
+                "finalized invoices",
+            )
+            for r in chosen
+            if r not in voidable
+        ]
+        reason = str(request.POST.get("reason") or "").strip()
+        if request.POST.get("confirm") != "yes" or not reason:
+            if request.POST.get("confirm") == "yes":
+                self.message_user(request, "Say why the invoices are voided.", messages.ERROR)
+            return self._confirmation(
+                request,
+                queryset,
+                action="void_finalized",
+                title=f"Void {len(voidable)} finalized invoice(s)?",
+                will=voidable,
+                left=left,
+                reason_label="Why they are voided (kept in each invoice's history)",
+            )
+        done, refused = 0, []
+        for review in voidable:
+            try:
+                with transaction.atomic():
+                    reviews.invoice_decision_record(
+                        review=review, by=request.user, action="void", why=reason
+                    )
+                done += 1
+            except (ValidationError, PermissionDenied) as error:
+                why = " ".join(getattr(error, "messages", [str(error)]))
+                refused.append(f"{review.stripe_invoice_id}: {why}")
+        self.message_user(
+            request,
+            f"{done} invoice(s) to be voided in Stripe; {len(left)} left as they are.",
+            messages.SUCCESS,
+        )
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
+        return None
 
     @admin.action(description="Re-run the checks", permissions=["approve_invoice"])
     def rerun_checks(self, request: HttpRequest, queryset: QuerySet[InvoiceReview]) -> None:

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from billing.money import amount_field
+from billing.money import amount_field, format_amount
 
 
 class InvoiceReview(models.Model):
@@ -59,6 +59,9 @@ class InvoiceReview(models.Model):
     held_in_stripe = models.BooleanField(
         default=False, help_text="Automatic finalization turned off in Stripe."
     )
+    send_when_finalized = models.BooleanField(
+        default=False, help_text="Finance chose 'Send to the customer' on the draft."
+    )
     note = models.TextField(blank=True, help_text="Why it is held, or any remark.")
     justification = models.TextField(
         blank=True, help_text="Why a flagged draft was approved anyway."
@@ -94,6 +97,11 @@ class InvoiceReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_invoice_id} ({self.get_status_display()})"
+
+    @property
+    def amount_money(self) -> str:
+        """The amount before tax as money, in the currency's precision: "2,500.00 EUR"."""
+        return format_amount(self.amount, self.currency) if self.currency else "-"
 
 
 class InvoiceApprovalLimit(models.Model):

@@ -2,18 +2,20 @@
 contract expects of it, other invoices billing the same period, the queue's currencies."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
 from djstripe.models import Invoice, LineItem
+from djstripe.models import TaxRate as StripeTaxRate
 
 from billing.contracts.models import Contract, PricePhase
 from billing.contracts.selectors import contract_terms, contract_validity
-from billing.invoices.checks import ContractExpectation, DraftInvoice
+from billing.invoices.checks import ContractExpectation, DraftInvoice, RecordedUsage
 from billing.invoices.models import InvoiceApprovalLimit, InvoiceReview
-from billing.pricing import day_timestamp
+from billing.pricing import add_months, day_timestamp
 from billing.tax.decide import TaxTreatment, account_tax_decision, rules_in_force
-from billing.usage.selectors import usage_for_period
+from billing.usage.selectors import usage_figures
 from customers.models import Account
 
 # Why an invoice carries no rate of ours, as the invoice page says it.
@@ -44,14 +46,26 @@ def approval_limit(currency: str) -> InvoiceApprovalLimit | None:
     return InvoiceApprovalLimit.objects.filter(currency=currency).first()
 
 
+# The statuses of a version that was in force on some days: a draft may bill any of them,
+# whatever the contract's status is today.
+WAS_IN_FORCE = [
+    Contract.Status.ACTIVE,
+    Contract.Status.SUPERSEDED,
+    Contract.Status.TERMINATED,
+    Contract.Status.EXPIRED,
+]
+ENDED = {
+    Contract.Status.TERMINATED: "terminated",
+    Contract.Status.EXPIRED: "expired",
+    Contract.Status.SUPERSEDED: "superseded by an amendment",
+}
+
+
 def contract_in_force(account: Account, day: date) -> Contract | None:
-    """The contract version of `account` in force on `day` (active, or superseded later)."""
+    """The contract version of `account` in force on `day`, whatever became of it since."""
     candidates = Contract.objects.filter(
-        account=account,
-        status__in=[Contract.Status.ACTIVE, Contract.Status.SUPERSEDED],
-        start_date__lte=day,
-        end_date__gte=day,
-    ).order_by("-version")
+        account=account, status__in=WAS_IN_FORCE, start_date__lte=day, end_date__gte=day
+    ).order_by("number", "-version")
     for contract in candidates:
         start, end = contract_validity(contract)
         if start <= day <= end:
@@ -59,17 +73,40 @@ def contract_in_force(account: Account, day: date) -> Contract | None:
     return None
 
 
-def contract_expectation(contract: Contract, period: tuple[date, date]) -> ContractExpectation:
-    """What the contract says an invoice for `period` holds, with the usage recorded for it."""
+def invoice_contracts(account: Account, draft: DraftInvoice) -> list[Contract]:
+    """The contract versions a draft may bill: every version of each contract whose prices
+    (or number, in a one-off item's metadata) its lines carry, since a line is checked against
+    the version in force on its days; else the version in force on the draft's first day."""
+    prices = {line.price_id for line in draft.lines if line.price_id}
+    numbers = {line.contract_number for line in draft.lines if line.contract_number}
+    numbers |= set(
+        PricePhase.objects.filter(line__contract__account=account, stripe_price_id__in=prices)
+        .values_list("line__contract__number", flat=True)
+        .distinct()
+    )
+    versions = list(
+        Contract.objects.filter(account=account, number__in=numbers, status__in=WAS_IN_FORCE)
+        .select_related("account")
+        .order_by("number", "version")
+    )
+    if not versions and draft.period:
+        in_force = contract_in_force(account, draft.period[0])
+        versions = [in_force] if in_force else []
+    return versions
+
+
+def contract_expectation(contract: Contract, span: tuple[date, date]) -> ContractExpectation:
+    """What one contract version says its invoices hold, with the usage recorded for it
+    around `span` (the days of the draft's lines)."""
     account = contract.account
-    on = period[0]
     terms = contract_terms(contract)
     price_lines = dict(
-        PricePhase.objects.filter(line__contract__number=contract.number)
+        PricePhase.objects.filter(line__contract=contract)
         .exclude(stripe_price_id="")
         .values_list("stripe_price_id", "line__key")
     )
     on_stripe_tax = contract.tax_mode == Contract.TaxMode.STRIPE_TAX
+    on = max(span[0], terms.start)
     decision = account_tax_decision(account, stripe_tax=on_stripe_tax, rules=rules_in_force(on))
     tax_rate_ids: tuple[str, ...] = ()
     note = TAX_NOTES.get(decision.treatment, "")
@@ -79,8 +116,12 @@ def contract_expectation(contract: Contract, period: tuple[date, date]) -> Contr
         tax_rate_ids = (stripe_rate or f"{rule.rate} (not in Stripe)",)
         place = f"{rule.country}-{rule.state}" if rule.state else str(rule.country)
         note = f"{rule.rate} by the rule for {place}"
+    metrics = {line.metric for line in terms.lines if line.is_usage}
+    # Usage is billed in arrears: the figures of the period before the first line count too.
+    since = add_months(span[0], -contract.billing_frequency)
     return ContractExpectation(
-        contract=f"{contract.number} v{contract.version}",
+        number=contract.number,
+        version=contract.version,
         terms=terms,
         price_lines=price_lines,
         collection_method=contract.collection_method,
@@ -88,30 +129,76 @@ def contract_expectation(contract: Contract, period: tuple[date, date]) -> Contr
         tax_rate_ids=tax_rate_ids,
         tax_note=note,
         stripe_tax=on_stripe_tax,
-        usage=usage_for_period(
-            account.pk, {line.metric for line in terms.lines if line.is_usage}, period
+        usage=tuple(
+            RecordedUsage(*figure)
+            for figure in usage_figures(account.pk, metrics, (since, span[1]))
         ),
+        contract_id=contract.pk,
+        ended=ENDED.get(contract.status, ""),  # type: ignore[call-overload]
+        tax_treatment=str(decision.treatment),
+        exemption_evidence=account.exemption_certificate,
+        exemption_valid=(account.exemption_valid_from, account.exemption_valid_until),
     )
 
 
-def invoices_billing_the_same_period(
-    invoice_id: str, expected: ContractExpectation, draft: DraftInvoice
-) -> list[str]:
-    """Other invoices in the mirror (not void) that bill this contract's prices for days of
-    the same period."""
-    period = draft.period
-    if period is None or not expected.price_lines:
+def tax_rate_percentages(draft: DraftInvoice) -> dict[str, Decimal]:
+    """The percentage of each Stripe tax rate on the draft's lines, as the mirror holds it."""
+    ids = {tax.rate_id for line in draft.lines for tax in line.taxes if tax.rate_id}
+    if not ids:
+        return {}
+    return {
+        rate_id: Decimal(str(percentage))
+        for rate_id, percentage in StripeTaxRate.objects.filter(id__in=ids).values_list(
+            "id", "stripe_data__percentage"
+        )
+        if percentage is not None
+    }
+
+
+def invoice_expectations(account: Account | None, draft: DraftInvoice) -> list[ContractExpectation]:
+    """What each contract version the draft may bill expects of it."""
+    if account is None or draft.period is None:
         return []
-    start, end = day_timestamp(period[0]), day_timestamp(period[1] + timedelta(days=1))
-    others = set(
+    return [
+        contract_expectation(contract, draft.period)
+        for contract in invoice_contracts(account, draft)
+    ]
+
+
+def invoices_billing_the_same_period(invoice_id: str, draft: DraftInvoice) -> list[str]:
+    """Other invoices in the mirror (not void) that bill one of the draft's prices for some
+    of the same days: a draft with this period's fees and last period's usage shares no day
+    of a price with its neighbours."""
+    priced = [line for line in draft.lines if line.price_id]
+    if not priced:
+        return []
+    first = min(line.period_start for line in priced)
+    last = max(line.period_end for line in priced)
+    start, end = day_timestamp(first), day_timestamp(last + timedelta(days=1))
+    days_of: dict[str, list[tuple[int, int]]] = {}
+    for line in priced:
+        days_of.setdefault(str(line.price_id), []).append(
+            (day_timestamp(line.period_start), day_timestamp(line.period_end + timedelta(days=1)))
+        )
+    others = set()
+    for other, price, period in (
         LineItem.objects.filter(
-            stripe_data__pricing__price_details__price__in=list(expected.price_lines),
+            stripe_data__pricing__price_details__price__in=list(days_of),
             stripe_data__period__start__lt=end,
             stripe_data__period__end__gt=start,
         )
         .exclude(stripe_data__invoice=invoice_id)
-        .values_list("stripe_data__invoice", flat=True)
-    )
+        .values_list(
+            "stripe_data__invoice",
+            "stripe_data__pricing__price_details__price",
+            "stripe_data__period",
+        )
+    ):
+        if any(
+            period["start"] < line_end and line_start < period["end"]
+            for line_start, line_end in days_of.get(str(price), [])
+        ):
+            others.add(other)
     live = Invoice.objects.filter(id__in=others).exclude(stripe_data__status="void")
     return sorted(live.values_list("id", flat=True))
 

@@ -4,6 +4,7 @@ keep Stripe from finalizing the draft on its own while it waits for a person."""
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -16,28 +17,35 @@ from djstripe.utils import convert_tstamp
 from billing.contracts.models import Contract
 from billing.invoices.checks import (
     ContractExpectation,
+    DraftInvoice,
+    LinePair,
     draft_from_stripe,
     invoice_flags,
+    line_pairs,
+    main_expectation,
     true_up_owed,
     usage_legs,
+    usage_periods,
 )
 from billing.invoices.models import InvoiceReview
 from billing.invoices.selectors import (
     approval_limit,
-    contract_expectation,
-    contract_in_force,
+    invoice_expectations,
     invoices_billing_the_same_period,
     mirrored_invoice,
+    tax_rate_percentages,
 )
 from billing.invoices.tasks import (
     account_drafts_review_task,
+    invoice_correction_task,
+    invoice_custom_fields_task,
     invoice_hold_in_stripe_task,
     invoice_review_task,
     invoice_stripe_action_task,
     invoice_true_up_task,
 )
 from billing.money import format_minor, from_stripe_amount, to_stripe_amount
-from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp
+from billing.pricing import LATE_USAGE_KEY, MINIMUM_COMMIT_KEY, day_timestamp
 from billing.usage.services import stripe_meter_usage
 from customers.models import Account
 from stripe_sync.client import StripeApi
@@ -73,16 +81,16 @@ def invoice_review_run(
     )
     account = Account.objects.filter(stripe_customer_id=draft.customer_id).first()
     period = draft.period
-    contract = contract_in_force(account, period[0]) if account and period else None
-    expected = contract_expectation(contract, period) if contract and period else None
-    if expected is not None and account is not None and period is not None:
-        expected = _with_stripe_meters(expected, account, period, meters)
+    expected = _with_stripe_meters(draft, invoice_expectations(account, draft), account, meters)
+    main = main_expectation(draft, expected)
+    contract = Contract.objects.get(pk=main.contract_id) if main and main.contract_id else None
     flags = invoice_flags(
         draft,
         expected,
         other_invoices_for_period=(
-            invoices_billing_the_same_period(stripe_invoice_id, expected, draft) if expected else []
+            invoices_billing_the_same_period(stripe_invoice_id, draft) if expected else []
         ),
+        rate_percentages=tax_rate_percentages(draft),
     )
     review.account, review.contract = account, contract
     review.currency = draft.currency
@@ -91,7 +99,7 @@ def invoice_review_run(
     review.flags = [asdict(f) for f in flags]
     review.flag_rules = "," + ",".join(sorted({f.rule for f in flags})) + "," if flags else ""
     review.flag_count = len(flags)
-    review.usage_check = [asdict(legs) for legs in usage_legs(draft, expected)] if expected else []
+    review.usage_check = [asdict(legs) for legs in usage_legs(draft, expected)]
     review.checked_at = timezone.now()
     review.stripe_created_at = convert_tstamp(data.get("created"))
     review.finalizes_at = convert_tstamp(data.get("automatically_finalizes_at"))
@@ -117,20 +125,24 @@ def invoice_review_run(
 
 
 def _with_stripe_meters(
-    expected: ContractExpectation,
-    account: Account,
-    period: tuple[date, date],
+    draft: DraftInvoice,
+    expected: list[ContractExpectation],
+    account: Account | None,
     meters: MeterReader | None,
-) -> ContractExpectation:
-    """The expectation with what Stripe's meters hold for its usage metrics, the third leg
-    of the usage check; unchanged when Stripe cannot be asked."""
-    metrics = {line.metric for line in expected.terms.lines if line.is_usage}
-    customer = account.stripe_customer_id  # type: ignore[attr-defined]
+) -> list[ContractExpectation]:
+    """The expectations with what Stripe's meters hold for each usage period the draft
+    bills, the third leg of the usage check; unchanged when Stripe cannot be asked."""
+    customer = account.stripe_customer_id if account else ""  # type: ignore[attr-defined]
     if meters is None and stripe_connected():
         meters = stripe_meters
-    if not (metrics and customer and meters):
+    if not (customer and meters):
         return expected
-    return replace(expected, meter_usage=meters(customer, metrics, period))
+    held: dict[int, dict[tuple[date, date], dict[str, int]]] = {}
+    for version, period in usage_periods(draft, expected):
+        metrics = {line.metric for line in version.terms.lines if line.is_usage}
+        if metrics:
+            held.setdefault(id(version), {})[period] = meters(customer, metrics, period)
+    return [replace(e, meter_usage=held[id(e)]) if id(e) in held else e for e in expected]
 
 
 def _auto_approvable(review: InvoiceReview) -> str:
@@ -209,10 +221,58 @@ def _require(by: Any) -> None:
         raise PermissionDenied("Only finance approves, holds and voids invoices.")
 
 
+# What Stripe allows for an invoice in each of its statuses
+# (https://docs.stripe.com/invoicing/overview#invoice-statuses): a draft is changed, finalized
+# or sent (which finalizes it); only a finalized invoice is voided, and only an open one marked
+# uncollectible; credit notes are issued on finalized invoices that are not void.
+STRIPE_ALLOWS = {
+    "draft": {"approve", "hold", "send", "recheck", "true_up", "edit"},
+    "open": {"void", "mark_uncollectible", "send", "recheck", "credit_note"},
+    "uncollectible": {"void", "recheck", "credit_note"},
+    "paid": {"recheck", "credit_note"},
+    "void": {"recheck"},
+}
+STATUS_WORDS = {
+    "draft": "a draft (not finalized yet)",
+    "open": "open (finalized, awaiting payment)",
+    "uncollectible": "marked uncollectible",
+    "paid": "paid",
+    "void": "void",
+}
+
+
+def stripe_status(review: InvoiceReview) -> str:
+    """The invoice's status in Stripe, as the mirror last saw it."""
+    data, _ = mirrored_invoice(review.stripe_invoice_id)
+    return str(data.get("status") or "draft")
+
+
+def invoice_actions_allowed(review: InvoiceReview, status: str | None = None) -> set[str]:
+    """The decisions Stripe allows for the invoice now."""
+    return STRIPE_ALLOWS.get(status or stripe_status(review), set())
+
+
+def _require_allowed(review: InvoiceReview, action: str) -> None:
+    status = stripe_status(review)
+    if action not in invoice_actions_allowed(review, status):
+        what = action.replace("_", " ")
+        raise ValidationError(
+            f"Invoice {review.stripe_invoice_id} is {STATUS_WORDS.get(status, status)} in "
+            f"Stripe: Stripe does not allow '{what}' now. "
+            + {
+                "void": "Only a finalized invoice is voided; a draft is corrected or held.",
+                "mark_uncollectible": "Only an open invoice is marked uncollectible.",
+            }.get(action, "")
+        )
+
+
 @transaction.atomic
-def invoice_approve(*, review: InvoiceReview, by: Any, justification: str = "") -> InvoiceReview:
+def invoice_approve(
+    *, review: InvoiceReview, by: Any, justification: str = "", send: bool = False
+) -> InvoiceReview:
     """Approve a draft for finalizing. A flagged one needs a written justification; above the
-    currency's limit, a second approver; never the customer's account manager."""
+    currency's limit, a second approver; never the customer's account manager. `send`: the
+    customer is sent the invoice once it is finalized."""
     review = _locked_review(review)
     _require(by)
     if review.status in (InvoiceReview.Status.APPROVED, *ENDED):
@@ -235,6 +295,7 @@ def invoice_approve(*, review: InvoiceReview, by: Any, justification: str = "") 
             f"Invoice {review.stripe_invoice_id} has {review.flag_count} flag(s): approving it "
             "anyway needs a written justification."
         )
+    _require_allowed(review, "approve")
     now = timezone.now()
     limit = approval_limit(review.currency)
     needs_two = bool(
@@ -256,7 +317,8 @@ def invoice_approve(*, review: InvoiceReview, by: Any, justification: str = "") 
         review.status = (
             InvoiceReview.Status.AWAITING_SECOND if needs_two else InvoiceReview.Status.APPROVED
         )
-    _save(review, by, justification.strip() or "approved")
+    review.send_when_finalized = review.send_when_finalized or send
+    _save(review, by, justification.strip() or ("approved to send" if send else "approved"))
     if review.status == InvoiceReview.Status.APPROVED:
         push_after_commit(invoice_stripe_action_task, review.pk, "finalize")
     return review
@@ -270,6 +332,7 @@ def invoice_hold(*, review: InvoiceReview, by: Any, note: str) -> InvoiceReview:
         raise ValidationError("Say why the invoice is held, so the next person knows.")
     if review.status in ENDED:
         raise ValidationError(f"Invoice {review.stripe_invoice_id} is already {review.status}.")
+    _require_allowed(review, "hold")
     review.status, review.note = InvoiceReview.Status.HELD, note.strip()
     _save(review, by, f"held: {note.strip()}")
     return review
@@ -278,13 +341,18 @@ def invoice_hold(*, review: InvoiceReview, by: Any, note: str) -> InvoiceReview:
 @transaction.atomic
 def invoice_decision_record(*, review: InvoiceReview, by: Any, action: str, why: str) -> None:
     """Record who asked for a Stripe action (void, mark uncollectible, send) and why, and have
-    a task carry it out once this commits."""
+    a task carry it out once this commits. Sending a draft finalizes it, so the rules of
+    approving apply (a justification when flagged, a second approver above the limit)."""
+    if action == "send" and stripe_status(review) == "draft":
+        invoice_approve(review=review, by=by, justification=why, send=True)
+        return
     review = _locked_review(review)
     _require(by)
     if action == "void" and not why.strip():
         raise ValidationError("Say why the invoice is voided.")
     if review.status == InvoiceReview.Status.VOIDED:
         raise ValidationError(f"Invoice {review.stripe_invoice_id} is already void.")
+    _require_allowed(review, action)
     review.note = why.strip() or review.note
     _save(review, by, f"{action.replace('_', ' ')}: {why.strip()}".strip(": "))
 
@@ -327,6 +395,8 @@ def invoice_stripe_action(
     }.get(action)
     if status:
         InvoiceReview.objects.filter(pk=review.pk).update(status=status)
+    if action == "finalize" and review.send_when_finalized:
+        return invoice_stripe_action(review=review, action="send", api=api)
     return InvoiceReview.objects.get(pk=review.pk) if data else review
 
 
@@ -344,32 +414,43 @@ def invoice_true_up_add(*, review: InvoiceReview, by: Any) -> int:
     if data.get("status") != "draft" or review.status in ENDED:
         raise ValidationError(f"Invoice {review.stripe_invoice_id} is no longer a draft.")
     draft = draft_from_stripe(data, lines)
-    contract, period = review.contract, draft.period
-    if contract is None or period is None:
-        raise ValidationError("No contract covers this draft: there is no commit to true up.")
-    owed = true_up_owed(draft, contract_expectation(contract, period))
+    owed = true_up_owed(draft, invoice_expectations(review.account, draft))
     if owed is None:
         raise ValidationError(
-            f"The draft owes no true-up: usage meets contract {contract.number}'s minimum "
-            "commit for the period, or the true-up is already on it."
+            "The draft owes no true-up: usage meets the contract's minimum commit for the "
+            "period, or the true-up is already on it."
         )
-    amount = to_stripe_amount(owed.amount, contract.currency)
+    version, charge = owed
+    contract = Contract.objects.get(pk=version.contract_id or 0)  # read from our records
+    amount = to_stripe_amount(charge.amount, contract.currency)
     _save(review, by, f"true-up added: {format_minor(amount, contract.currency)}")
     push_after_commit(
-        invoice_true_up_task, review.pk, amount, owed.start.isoformat(), owed.end.isoformat()
+        invoice_true_up_task,
+        review.pk,
+        amount,
+        charge.start.isoformat(),
+        charge.end.isoformat(),
+        contract.pk,
     )
     return amount
 
 
 def invoice_true_up_push(
-    *, review: InvoiceReview, amount: int, start: date, end: date, api: StripeApi | None = None
+    *,
+    review: InvoiceReview,
+    amount: int,
+    start: date,
+    end: date,
+    contract_id: int | None = None,
+    api: StripeApi | None = None,
 ) -> None:
     """Send the true-up item to the draft, once per contract version and period; the mirror
-    and the review follow."""
+    and the review follow. The contract is the one owing it (the review's by default)."""
     api = api or StripeApi()
-    if review.contract_id is None:
+    contract_id = contract_id or review.contract_id
+    if contract_id is None:
         raise PushRefused(f"Invoice {review.stripe_invoice_id} has no contract to true up.")
-    contract = Contract.objects.select_related("account").get(pk=review.contract_id)
+    contract = Contract.objects.select_related("account").get(pk=contract_id)
     customer = contract.account.stripe_customer_id  # type: ignore[attr-defined]
     stripe_write(
         api,
@@ -399,3 +480,223 @@ def invoice_true_up_push(
     )
     Mirror(api).refresh(object_type("invoices"), review.stripe_invoice_id, missing_ok=False)
     invoice_review_run(stripe_invoice_id=review.stripe_invoice_id)
+
+
+# --- Correcting a draft from the admin --------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_line_correct(*, review: InvoiceReview, by: Any, line_id: str) -> int:
+    """Finance corrects one line of a held draft to what the contract says: an invoice item
+    of the difference, in Stripe, that names the line it corrects (`correction_of`). A line
+    the contract does not explain is cancelled the same way. Stripe lets a subscription's
+    own lines be changed only in their description and metadata, so the correction is an
+    item of its own, as finance would add it by hand. The difference, in minor units."""
+    review = _locked_review(review)
+    _require(by)
+    _require_allowed(review, "edit")
+    draft, pair = _draft_pair(review, line_id=line_id)
+    line = next(x for x in pair.lines if x.id == line_id)
+    currency = draft.currency
+    wanted = to_stripe_amount(pair.charge.amount, currency) if pair.charge else 0
+    difference = wanted - pair.amount
+    if not difference:
+        raise ValidationError(
+            f"Line '{line.description or line_id}' already comes to "
+            f"{format_minor(pair.amount, currency)}, as the contract says."
+        )
+    version = pair.expected
+    what = f"Correction of '{line.description or line_id}'"
+    _save(review, by, f"{what}: {format_minor(difference, currency)}")
+    push_after_commit(
+        invoice_correction_task,
+        review.pk,
+        {
+            "key": f"correction-{review.stripe_invoice_id}-{line_id}-{difference}",
+            "amount": difference,
+            "description": what,
+            "start": line.period_start.isoformat(),
+            "end": line.period_end.isoformat(),
+            "metadata": {
+                "correction_of": line_id,
+                "contract": version.number if version else "",
+                "contract_line": pair.key,
+            },
+            "tax_rates": _stripe_rates(version),
+        },
+    )
+    return difference
+
+
+@transaction.atomic
+def invoice_charge_add(*, review: InvoiceReview, by: Any, line_key: str) -> int:
+    """Finance adds to a held draft a charge of the contract it misses: an invoice item of the
+    charge's amount for its days, with the contract and the contract line in its metadata, by
+    which the checks recognise it. The amount, in minor units."""
+    review = _locked_review(review)
+    _require(by)
+    _require_allowed(review, "edit")
+    draft, pair = _draft_pair(review, missing=line_key)
+    charge, version = pair.charge, pair.expected
+    if charge is None or version is None:  # a missing charge always has both
+        raise ValidationError(f"Contract line {line_key} has no charge on this draft.")
+    amount = to_stripe_amount(charge.amount, draft.currency)
+    _save(review, by, f"charge added: {charge.description}, {format_minor(amount, draft.currency)}")
+    push_after_commit(
+        invoice_correction_task,
+        review.pk,
+        {
+            "key": f"charge-{review.stripe_invoice_id}-{line_key}-{charge.start}",
+            "amount": amount,
+            "description": f"{charge.description}, {charge.start} to {charge.end}",
+            "start": charge.start.isoformat(),
+            "end": charge.end.isoformat(),
+            "metadata": {"contract": version.number, "contract_line": line_key},
+            "tax_rates": _stripe_rates(version),
+        },
+    )
+    return amount
+
+
+def _stripe_rates(version: ContractExpectation | None) -> list[str]:
+    """The tax rates an item added to the draft carries: the contract's, as its lines."""
+    if version is None or version.stripe_tax:
+        return []
+    return [rate for rate in version.tax_rate_ids if rate.startswith("txr_")]
+
+
+def _draft_pair(
+    review: InvoiceReview, *, line_id: str = "", missing: str = ""
+) -> tuple[DraftInvoice, LinePair]:
+    """The held draft as the checks read it, and the pair of one of its lines, or of a charge
+    it misses."""
+    data, lines = mirrored_invoice(review.stripe_invoice_id, missing_ok=False)
+    if data.get("status") != "draft" or review.status in ENDED:
+        raise ValidationError(f"Invoice {review.stripe_invoice_id} is no longer a draft.")
+    draft = draft_from_stripe(data, lines)
+    for pair in line_pairs(draft, invoice_expectations(review.account, draft)):
+        if line_id and any(line.id == line_id and not line.corrects for line in pair.lines):
+            return draft, pair
+        if missing and pair.key == missing and pair.charge is not None and not pair.lines:
+            return draft, pair
+    raise ValidationError(
+        f"Invoice {review.stripe_invoice_id} has no line {line_id}."
+        if line_id
+        else f"Invoice {review.stripe_invoice_id} misses no charge of contract line {missing}."
+    )
+
+
+def invoice_correction_push(
+    *, review: InvoiceReview, item: dict[str, Any], api: StripeApi | None = None
+) -> None:
+    """Send a correction or an added charge to the draft, once (its key is derived from the
+    draft, the line and the amount); the mirror and the review follow."""
+    api = api or StripeApi()
+    data, _ = mirrored_invoice(review.stripe_invoice_id, missing_ok=False)
+    start, end = date.fromisoformat(item["start"]), date.fromisoformat(item["end"])
+    params: dict[str, Any] = {
+        "customer": data.get("customer"),
+        "invoice": review.stripe_invoice_id,
+        "amount": item["amount"],
+        "currency": str(data.get("currency") or review.currency).lower(),
+        "description": item["description"],
+        "period": {"start": day_timestamp(start), "end": day_timestamp(end + timedelta(days=1))},
+        "metadata": item["metadata"],
+    }
+    if item.get("tax_rates"):
+        params["tax_rates"] = item["tax_rates"]
+    stripe_write(
+        api,
+        key=item["key"],
+        description=f"{item['description']} on draft {review.stripe_invoice_id}",
+        method="POST",
+        path="/v1/invoiceitems",
+        params=params,
+        record=review,
+    )
+    Mirror(api).refresh(object_type("invoices"), review.stripe_invoice_id, missing_ok=False)
+    invoice_review_run(stripe_invoice_id=review.stripe_invoice_id)
+
+
+@transaction.atomic
+def invoice_custom_fields_set(*, review: InvoiceReview, by: Any, po_number: str) -> None:
+    """The purchase-order and contract numbers on the held draft, as Stripe's invoice custom
+    fields (enterprise payables departments reject an invoice without its PO). The PO is the
+    one given, else the contract's."""
+    review = _locked_review(review)
+    _require(by)
+    _require_allowed(review, "edit")
+    contract = review.contract
+    po = po_number.strip() or (contract.po_number if contract else "")
+    fields = [{"name": "PO number", "value": po}] if po else []
+    if contract is not None:
+        fields.append({"name": "Contract", "value": f"{contract.number} v{contract.version}"})
+    if not fields:
+        raise ValidationError("Give the purchase-order number: the draft has no contract with one.")
+    for field in fields:
+        if len(field["value"]) > CUSTOM_FIELD_VALUE_MAX:
+            raise ValidationError(
+                f"Stripe takes at most {CUSTOM_FIELD_VALUE_MAX} characters in a custom field; "
+                f"the {field['name']} has {len(field['value'])}."
+            )
+    said = ", ".join(f"{f['name']} {f['value']}" for f in fields)
+    _save(review, by, f"custom fields: {said}")
+    push_after_commit(invoice_custom_fields_task, review.pk, fields)
+
+
+# Stripe's limits on an invoice's custom fields (at most four, a value of 140 characters).
+CUSTOM_FIELD_VALUE_MAX = 140
+
+
+def invoice_custom_fields_push(
+    *, review: InvoiceReview, fields: list[dict[str, str]], api: StripeApi | None = None
+) -> None:
+    api = api or StripeApi()
+    values = "-".join(f["value"] for f in fields)
+    stripe_write(
+        api,
+        key=f"invoice-{review.stripe_invoice_id}-fields-{values}",
+        description=f"Custom fields of draft {review.stripe_invoice_id}: "
+        + ", ".join(f"{f['name']} {f['value']}" for f in fields),
+        method="POST",
+        path=f"/v1/invoices/{review.stripe_invoice_id}",
+        params={"custom_fields": fields},
+        record=review,
+    )
+    Mirror(api).refresh(object_type("invoices"), review.stripe_invoice_id, missing_ok=False)
+
+
+def draft_corrections(review: InvoiceReview) -> list[tuple[str, str, str]]:
+    """What finance may correct on a held draft, for the invoice page: ("line", line id,
+    what it does) for a line off the contract or not in it, ("charge", contract line, what it
+    does) for a charge the draft misses (the true-up has its own action)."""
+    data, lines = mirrored_invoice(review.stripe_invoice_id)
+    if data.get("status") != "draft" or not lines:
+        return []
+    draft = draft_from_stripe(data, lines)
+    money = partial(format_minor, currency=draft.currency)
+    offers = []
+    for pair in line_pairs(draft, invoice_expectations(review.account, draft)):
+        billed = [line for line in pair.lines if not line.corrects]
+        wanted = to_stripe_amount(pair.charge.amount, draft.currency) if pair.charge else 0
+        if billed and pair.key != LATE_USAGE_KEY and pair.amount != wanted:
+            what = billed[0].description or billed[0].id
+            verb = "Correct" if pair.charge else "Cancel"
+            offers.append(
+                (
+                    "line",
+                    billed[0].id,
+                    f"{verb} '{what}': {money(pair.amount)} to {money(wanted)} "
+                    f"(an item of {money(wanted - pair.amount)})",
+                )
+            )
+        elif pair.charge and not pair.lines and wanted and pair.key != MINIMUM_COMMIT_KEY:
+            offers.append(
+                (
+                    "charge",
+                    pair.key,
+                    f"Add '{pair.charge.description}' for {pair.charge.start} to "
+                    f"{pair.charge.end}: {money(wanted)}",
+                )
+            )
+    return offers

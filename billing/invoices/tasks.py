@@ -3,6 +3,8 @@
 Task names are the ones these tasks had in billing.tasks: queued messages name a task by it.
 """
 
+from typing import Any
+
 from celery import shared_task
 
 from billing.invoices.models import InvoiceReview
@@ -40,7 +42,9 @@ def invoice_stripe_action_task(review_id: int, action: str) -> None:
 
 
 @shared_task(name="billing.tasks.invoice_true_up_task", **RETRY)
-def invoice_true_up_task(review_id: int, amount: int, start: str, end: str) -> None:
+def invoice_true_up_task(
+    review_id: int, amount: int, start: str, end: str, contract_id: int | None = None
+) -> None:
     from datetime import date
 
     from billing.invoices.services import invoice_true_up_push
@@ -51,4 +55,21 @@ def invoice_true_up_task(review_id: int, amount: int, start: str, end: str) -> N
             amount=amount,
             start=date.fromisoformat(start),
             end=date.fromisoformat(end),
+            contract_id=contract_id,
         )
+
+
+@shared_task(name="billing.tasks.invoice_correction_task", **RETRY)
+def invoice_correction_task(review_id: int, item: dict[str, Any]) -> None:
+    from billing.invoices.services import invoice_correction_push
+
+    with refusal_recorded():  # the write shows Stripe's message (a draft finalized since, say)
+        invoice_correction_push(review=InvoiceReview.objects.get(pk=review_id), item=item)
+
+
+@shared_task(name="billing.tasks.invoice_custom_fields_task", **RETRY)
+def invoice_custom_fields_task(review_id: int, fields: list[dict[str, str]]) -> None:
+    from billing.invoices.services import invoice_custom_fields_push
+
+    with refusal_recorded():
+        invoice_custom_fields_push(review=InvoiceReview.objects.get(pk=review_id), fields=fields)

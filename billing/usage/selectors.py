@@ -36,6 +36,23 @@ def usage_for_period(
     return used
 
 
+def usage_figures(
+    account_id: int, metrics: set[str], span: tuple[date, date]
+) -> list[tuple[str, date, date, int]]:
+    """The figures of the metrics recorded for days inside `span`: (metric, first day, last
+    day, units), for invoice review to add up per billing period."""
+    return list(
+        UsageQuantity.objects.filter(
+            account_id=account_id,
+            metric__in=metrics,
+            period_start__gte=span[0],
+            period_end__lte=span[1],
+        )
+        .order_by("period_start", "metric")
+        .values_list("metric", "period_start", "period_end", "quantity")
+    )
+
+
 def metered_terms(account_ids: Iterable[int]) -> MeteredTerms:
     """What the accounts' approved contracts meter, and when (one query)."""
     terms: MeteredTerms = {}

@@ -159,7 +159,13 @@ def test_demo_usage_is_recorded_for_every_usage_contract_and_sent(settings):
     # the draft whose meter missed a day shows its three figures, and which one differs
     review = InvoiceReview.objects.get(stripe_invoice_id="in_demo_usage_meter_missed_a_day")
     assert review.usage_check == [
-        {"metric": "storage_gb", "recorded": 3_000, "meter": 2_900, "billed": 2_900}
+        {
+            "metric": "storage_gb",
+            "recorded": 3_000,
+            "meter": 2_900,
+            "billed": 2_900,
+            "period": "2026-09-01 to 2026-09-30",
+        }
     ]
     (flag,) = [f for f in review.flags if f["rule"] == "usage_meter_mismatch"]
     assert "recorded usage of storage_gb is 3,000" in flag["message"]

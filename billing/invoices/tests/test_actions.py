@@ -14,9 +14,9 @@ from backoffice.roles import FINANCE
 from billing.invoices.models import InvoiceApprovalLimit, InvoiceReview
 from billing.invoices.services import (
     invoice_approve,
+    invoice_decision_record,
     invoice_hold,
     invoice_review_run,
-    invoice_stripe_action,
 )
 from billing.invoices.tasks import invoice_stripe_action_task
 from customers.models import Account
@@ -125,7 +125,9 @@ def test_the_customers_account_manager_never_approves(draft):
         invoice_approve(review=draft, by=manager, justification="mine")
 
 
-def test_hold_with_a_note_then_void(draft):
+def test_hold_with_a_note_then_a_draft_cannot_be_voided_a_finalized_one_can(
+    draft, django_capture_on_commit_callbacks
+):
     fiona = finance_user("fin-holder")
     with pytest.raises(ValidationError, match="Say why"):
         invoice_hold(review=draft, by=fiona, note=" ")
@@ -139,9 +141,45 @@ def test_hold_with_a_note_then_void(draft):
         "held: Customer disputes the setup fee",
     )
 
-    voided = invoice_stripe_action(review=held, action="void")
-    assert voided.status == InvoiceReview.Status.VOIDED
+    # Stripe voids only finalized invoices: we refuse first, and the stand-in refuses as Stripe
+    for action in ("void", "mark_uncollectible"):
+        with pytest.raises(ValidationError, match=r"is a draft \(not finalized yet\) in Stripe"):
+            invoice_decision_record(review=held, by=fiona, action=action, why="wrong customer")
+    with pytest.raises(stripe.InvalidRequestError, match="only void an invoice that is finalized"):
+        stripe.Invoice.void_invoice(draft.stripe_invoice_id, **key())
+    assert stripe.Invoice.retrieve(draft.stripe_invoice_id, **key()).status == "draft"
+
+    # once finalized, it is voided, once, with the reason in its history
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_approve(review=held, by=fiona, justification="setup fee agreed")
+    assert InvoiceReview.objects.get(pk=draft.pk).status == InvoiceReview.Status.FINALIZED
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_decision_record(review=held, by=fiona, action="void", why="customer left")
+    assert InvoiceReview.objects.get(pk=draft.pk).status == InvoiceReview.Status.VOIDED
     assert stripe.Invoice.retrieve(draft.stripe_invoice_id, **key()).status == "void"
+    with pytest.raises(ValidationError, match="already void"):
+        invoice_decision_record(review=held, by=fiona, action="void", why="again")
+
+
+def test_sending_a_draft_obeys_the_rules_of_approving_then_finalizes_and_sends_it(
+    draft, django_capture_on_commit_callbacks
+):
+    InvoiceApprovalLimit.objects.create(currency="EUR", second_approver_above=Decimal("100"))
+    first, second = finance_user("fin-send-1"), finance_user("fin-send-2")
+    # flagged: a justification first
+    with pytest.raises(ValidationError, match="needs a written justification"):
+        invoice_decision_record(review=draft, by=first, action="send", why="")
+    # above the limit: a second approver before anything goes out
+    invoice_decision_record(review=draft, by=first, action="send", why="agreed by email")
+    assert InvoiceReview.objects.get(pk=draft.pk).status == InvoiceReview.Status.AWAITING_SECOND
+    assert stripe.Invoice.retrieve(draft.stripe_invoice_id, **key()).status == "draft"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_approve(review=draft, by=second)
+
+    assert stripe.Invoice.retrieve(draft.stripe_invoice_id, **key()).status == "open"
+    sent = StripeWrite.objects.filter(idempotency_key__endswith="-send")
+    assert [w.outcome for w in sent] == [StripeWrite.Outcome.DONE]
 
 
 def test_the_invoice_page_lists_what_was_sent_to_stripe_for_it(

@@ -91,9 +91,12 @@ def contract_in_stripe(
     return contract
 
 
-def draft_in_stripe(contract: Contract, *, extra_line_cents: int = 0) -> str:
+def draft_in_stripe(
+    contract: Contract, *, extra_line_cents: int = 0, seat_cents: int | None = None
+) -> str:
     """The draft Stripe makes for the contract's first month, from a subscription to its price;
-    with `extra_line_cents`, an item for an onboarding workshop the contract does not have."""
+    with `extra_line_cents`, an item for an onboarding workshop the contract does not have;
+    with `seat_cents`, the seats billed at another price than the contract's."""
     phase = contract.lines.get().phases.get()
     customer = contract.account.stripe_customer_id
     price = stripe.Price.retrieve(phase.stripe_price_id, **key())
@@ -102,7 +105,7 @@ def draft_in_stripe(contract: Contract, *, extra_line_cents: int = 0) -> str:
     stripe.Plan.create(
         id=price.id,
         product=price.product,
-        amount=to_stripe_amount(SEAT_PRICE, "EUR"),
+        amount=seat_cents or to_stripe_amount(SEAT_PRICE, "EUR"),
         currency="eur",
         interval="month",
         **key(),
@@ -186,17 +189,23 @@ def queue(client: Client) -> dict[str, dict[str, str]]:
 
 
 def approve_clean(client: Client, reviews: list[InvoiceReview]) -> list[str]:
-    """Ticks the rows, picks "Approve the selected clean drafts", presses Go; the messages."""
-    response = client.post(
-        reverse("admin:billing_invoicereview_changelist"),
-        {
-            "action": "approve_clean",
-            "_selected_action": [review.pk for review in reviews],
-            "select_across": "0",
-            "index": "0",
-        },
-        follow=True,
-    )
+    """Ticks the rows, picks "Approve the selected clean drafts", presses Go, reads what it
+    will do and confirms; the messages."""
+    chosen = {
+        "action": "approve_clean",
+        "_selected_action": [review.pk for review in reviews],
+        "select_across": "0",
+        "index": "0",
+    }
+    url = reverse("admin:billing_invoicereview_changelist")
+    confirmation = client.post(url, chosen)
+    assert confirmation.status_code == 200
+    page = confirmation.content.decode()
+    clean = [r for r in reviews if InvoiceReview.objects.get(pk=r.pk).status == "clean"]
+    assert f"{len(clean)} invoice(s) will be approved and finalized in Stripe" in page
+    for review in clean:
+        assert review.stripe_invoice_id in page
+    response = client.post(url, chosen | {"confirm": "yes"}, follow=True)
     assert response.status_code == 200
     return [str(message) for message in response.context["messages"]]
 
@@ -303,3 +312,65 @@ def test_finance_approves_the_clean_drafts_in_bulk_and_stripe_finalizes_each_onc
         ]
         assert review.approved_by.username == "finance"
     assert not flagged_review.history.filter(status=InvoiceReview.Status.APPROVED).exists()
+
+
+def test_finance_corrects_a_wrong_draft_from_the_admin_then_it_is_finalized_once(
+    stripe_standin, demo_logins, settings, request
+):
+    settings.INVOICE_REVIEW_ON_SYNC = True
+    contract = contract_in_stripe(
+        "Kieler Werft GmbH",
+        "DE998877665",
+        seats=5,
+        manager=User.objects.get(username="manager"),
+        approver=User.objects.get(username="finance"),
+    )
+    # given a draft billing the 5 seats at 21.00 where the contract says 20.00
+    invoice_id = draft_in_stripe(contract, seat_cents=2100)
+    backfill("customers")
+    backfill("invoices")
+    review = InvoiceReview.objects.get(stripe_invoice_id=invoice_id)
+    assert {"unit_price", "line_amount", "total"} <= {f["rule"] for f in review.flags}
+    worker = request.getfixturevalue("tasks_to_worker")
+    client = finance_client(demo_logins)
+    page = html.unescape(
+        client.get(reverse("admin:billing_invoicereview_change", args=[review.pk])).content.decode()
+    )
+    assert "105.00 EUR to 100.00 EUR (an item of -5.00 EUR)" in page
+    assert "Void" not in re.findall(r'type="submit" value="([^"]+)"', page)  # a draft
+    (seats_line,) = [line["id"] for line in stripe.Invoice.retrieve(invoice_id, **key()).lines.data]
+
+    # when finance corrects the line from the invoice page, twice at once
+    correct = reverse("admin:billing_invoicereview_decide", args=[review.pk, "correct"])
+    client.post(correct, {"line": seats_line})
+    client.post(correct, {"line": seats_line})
+
+    # then Stripe's draft gains one item of -5.00 naming the line, and the checks pass
+    def clean() -> bool:
+        return InvoiceReview.objects.get(pk=review.pk).status == InvoiceReview.Status.CLEAN
+
+    assert wait_until(clean, timeout=WORKER_TIMEOUT), Path(worker["log"]).read_text()
+    lines = stripe.Invoice.retrieve(invoice_id, **key()).lines.data
+    corrections = [line for line in lines if line.metadata.get("correction_of") == seats_line]
+    assert [(c.amount, c.metadata["contract"]) for c in corrections] == [(-500, contract.number)]
+    write = StripeWrite.objects.get(idempotency_key__startswith=f"correction-{invoice_id}-")
+    assert write.outcome == StripeWrite.Outcome.DONE
+    history = list(
+        InvoiceReview.objects.get(pk=review.pk).history.values_list(
+            "history_change_reason", flat=True
+        )
+    )
+    assert any(reason.startswith("Correction of ") for reason in history if reason)
+
+    # and approved without a justification (it is clean now), it is finalized once at 100.00
+    client.post(reverse("admin:billing_invoicereview_decide", args=[review.pk, "approve"]))
+
+    def finalized() -> bool:
+        return (
+            InvoiceReview.objects.get(pk=review.pk).status == InvoiceReview.Status.FINALIZED
+            and stripe.Invoice.retrieve(invoice_id, **key()).status == "open"
+        )
+
+    assert wait_until(finalized, timeout=WORKER_TIMEOUT), Path(worker["log"]).read_text()
+    assert stripe.Invoice.retrieve(invoice_id, **key()).total == 10000
+    assert finalize_requests(stripe_standin, [invoice_id]) == [1]

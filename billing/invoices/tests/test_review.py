@@ -81,6 +81,8 @@ def mirror_draft(contract, invoice_id, *, quantity=100, unit="2000", currency="e
         created=ts(month[0]),
         due_date=ts(month[0] + timedelta(days=30)),
         subtotal=quantity * int(unit),
+        total=quantity * int(unit),
+        amount_due=quantity * int(unit),
         subscription=None,
         charge=None,
         payment_intent=None,
@@ -130,7 +132,8 @@ def test_a_review_records_what_the_queue_filters_on(pushed_contract):
 
 
 def test_a_draft_of_a_customer_without_a_contract(pushed_contract):
-    Contract.objects.filter(pk=pushed_contract.pk).update(status=Contract.Status.TERMINATED)
+    # its only contract was cancelled before it was ever in force
+    Contract.objects.filter(pk=pushed_contract.pk).update(status=Contract.Status.CANCELLED)
     mirror_draft(pushed_contract, "in_orphan")
 
     out = io.StringIO()
@@ -169,7 +172,7 @@ def test_drafts_are_checked_again_when_their_contract_changes(
     mirror_draft(pushed_contract, "in_april", month=APRIL)
     assert invoice_review_run(stripe_invoice_id="in_april").status == "clean"
 
-    # finance ends the contract at the end of March: April's draft is no longer covered
+    # finance ends the contract at the end of March: April's draft bills days after its end
     with django_capture_on_commit_callbacks(execute=True):
         contract_terminate(
             contract=pushed_contract, by=finance, end_date=MARCH[1], reason="Customer left"
@@ -177,4 +180,8 @@ def test_drafts_are_checked_again_when_their_contract_changes(
 
     review = InvoiceReview.objects.get(stripe_invoice_id="in_april")
     assert review.status == InvoiceReview.Status.FLAGGED
-    assert review.flag_rules == ",no_contract,"
+    assert review.flag_rules == ",after_contract_end,total,"
+    assert (
+        f"after the last day of contract {pushed_contract.number} v1 (2026-03-31, terminated)"
+        in (review.flags[0]["message"])
+    )

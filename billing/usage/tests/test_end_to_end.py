@@ -127,7 +127,13 @@ def test_usage_reaches_stripe_is_billed_on_the_contracts_tiers_and_the_true_up_c
     ), worker_log(tasks_to_worker)
     review = InvoiceReview.objects.get(stripe_invoice_id=draft["id"])
     assert review.usage_check == [
-        {"metric": "api_calls", "recorded": 15_000, "meter": 15_000, "billed": 15_000}
+        {
+            "metric": "api_calls",
+            "recorded": 15_000,
+            "meter": 15_000,
+            "billed": 15_000,
+            "period": f"{PERIOD[0]} to {PERIOD[1]}",
+        }
     ]
     assert sorted({f["rule"] for f in review.flags}) == [Rule.MINIMUM_COMMIT, Rule.TOTAL]
     shortfall = next(f for f in review.flags if f["rule"] == Rule.MINIMUM_COMMIT)
