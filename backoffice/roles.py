@@ -36,6 +36,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         # Invoice review: the queue, approving (four eyes above the limits), holding, voiding.
         "billing.view_invoicereview",
         "billing.approve_invoice",
+        "billing.view_creditnote",  # made from the invoice's page, issued in Stripe
         *_crud("billing", "invoiceapprovallimit"),
         # Usage measured by the product, which usage-based lines bill and invoices are checked on.
         *_crud("billing", "usagequantity", delete=True),

@@ -1,4 +1,4 @@
-"""Demo draft invoices for the review queue: 41 drafts shaped like Stripe's, each right or wrong
+"""Demo draft invoices for the review queue: 46 drafts shaped like Stripe's, each right or wrong
 in one known way, written to the Stripe mirror as if Stripe had sent them (no Stripe account is
 connected in the demo), then reviewed.
 
@@ -42,6 +42,7 @@ REVIEW_CONTRACTS = {
     "partial": "C-2026-00905",  # starts 15 March 2026, billed from the 1st
     "arrears": "C-2026-00906",  # the same customer: a fee in advance, usage in arrears
     "terminated": "C-2026-00907",  # terminated at the end of September 2026
+    "stripe_tax": "C-2026-00012",  # INR usage on graduated tiers, taxed by Stripe Tax
 }
 
 
@@ -68,6 +69,8 @@ class DemoDraft:
     # The period whose usage the draft bills, when not its own (usage in arrears).
     usage_period: tuple[date, date] | None = None
     also: tuple["DemoDraft", ...] = ()  # what another contract of the customer adds to it
+    # A change made once Stripe's totals are added up (a figure of the invoice itself wrong).
+    after: Callable[[dict[str, Any]], None] | None = None
 
 
 def _bump_seat_price(inv: dict[str, Any]) -> None:
@@ -141,6 +144,31 @@ def _billed_for_october(inv: dict[str, Any]) -> None:
             "start": day_timestamp(october[0]),
             "end": day_timestamp(october[1] + timedelta(days=1)),
         }
+
+
+def _loyalty_coupon(inv: dict[str, Any]) -> None:
+    # 10% off every line: a coupon no contract grants
+    inv["discounts"] = ["di_demo_loyalty_10"]
+    for line in inv["lines"]["data"]:
+        line["discount_amounts"] = [
+            {"amount": line["amount"] // 10, "discount": "di_demo_loyalty_10"}
+        ]
+
+
+def _tax_miscalculated(inv: dict[str, Any]) -> None:
+    # 95.00 of tax too many on the seats, the totals following it
+    inv["lines"]["data"][0]["taxes"][0]["amount"] += 9500
+    inv["total"] += 9500
+    inv["amount_due"] += 9500
+
+
+def _credit_not_applied(inv: dict[str, Any]) -> None:
+    # the customer holds 500.00 of credit, and the amount due does not take it off
+    inv["starting_balance"] = -50000
+
+
+def _stripe_tax_off(inv: dict[str, Any]) -> None:
+    inv["automatic_tax"] = {"enabled": False, "status": None}
 
 
 def _usage_dropped(inv: dict[str, Any]) -> None:
@@ -220,6 +248,27 @@ DRAFTS: list[DemoDraft] = [
     ),
     DemoDraft(
         "in_demo_eur_mid_month_period", "eur", _month(2027, 8), "billing_period", _shifted_two_weeks
+    ),
+    # What the invoice says of itself: a coupon, its tax, what it asks for.
+    DemoDraft("in_demo_eur_coupon", "eur", _month(2027, 9), "discount", _loyalty_coupon),
+    DemoDraft(
+        "in_demo_eur_tax_miscalculated",
+        "eur",
+        _month(2027, 10),
+        "tax_amount",
+        after=_tax_miscalculated,
+    ),
+    DemoDraft(
+        "in_demo_eur_credit_not_applied",
+        "eur",
+        _month(2027, 11),
+        "invoice_totals",
+        after=_credit_not_applied,
+    ),
+    # Taxed by Stripe Tax: right with automatic tax on, wrong with it off.
+    DemoDraft("in_demo_stripe_tax_2026_09", "stripe_tax", _month(2026, 9), ""),
+    DemoDraft(
+        "in_demo_stripe_tax_off", "stripe_tax", _month(2026, 10), "automatic_tax", _stripe_tax_off
     ),
     # A terminated contract's last month is checked against it; a month after it is flagged.
     DemoDraft("in_demo_terminated_last_month", "terminated", _month(2026, 9), ""),
@@ -350,6 +399,10 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
         "livemode": False,
         "metadata": {},
         "discounts": [],
+        "automatic_tax": {
+            "enabled": contract.tax_mode == Contract.TaxMode.STRIPE_TAX,
+            "status": "complete" if contract.tax_mode == Contract.TaxMode.STRIPE_TAX else None,
+        },
         "lines": {"object": "list", "data": lines, "has_more": False, "url": ""},
     }
 
@@ -359,15 +412,20 @@ def _add_up(invoice: dict[str, Any], percentages: dict[str, Decimal]) -> None:
     (a draft made wrong in its price is still taxed on what it bills)."""
     lines = invoice["lines"]["data"]
     for line in lines:
+        off = sum(d["amount"] for d in line.get("discount_amounts") or [])
         line["taxes"] = [
-            _tax(rate, line["amount"], percentages[rate])
+            _tax(rate, line["amount"] - off, percentages[rate])
             for rate in (t["tax_rate_details"]["tax_rate"] for t in line["taxes"])
         ]
     subtotal = sum(line["amount"] for line in lines)
+    discounted = sum(d["amount"] for line in lines for d in line.get("discount_amounts") or [])
     tax = sum(t["amount"] for line in lines for t in line["taxes"])
-    invoice["subtotal"] = invoice["subtotal_excluding_tax"] = subtotal
-    invoice["total"] = invoice["amount_due"] = subtotal + tax
-    invoice["total_excluding_tax"] = subtotal
+    invoice["subtotal"] = subtotal
+    invoice["total_discount_amounts"] = (
+        [{"amount": discounted, "discount": invoice["discounts"][0]}] if discounted else []
+    )
+    invoice["total"] = invoice["amount_due"] = subtotal - discounted + tax
+    invoice["total_excluding_tax"] = invoice["subtotal_excluding_tax"] = subtotal - discounted
 
 
 def _mirror() -> Mirror:
@@ -463,12 +521,16 @@ def demo_invoices_ensure() -> list[InvoiceReview]:
         if draft.change:
             draft.change(invoice)
         _add_up(invoice, percentages)
+        if draft.after:
+            draft.after(invoice)
         _write_once(mirror, "invoices", invoice)
     reviewed = set(InvoiceReview.objects.values_list("stripe_invoice_id", flat=True))
+    # The invoice already sent is in the queue too, finalized: its page is where a credit
+    # note is previewed and issued.
     return [
         invoice_review_run(stripe_invoice_id=d.invoice_id, meters=demo_meters)
         for d in DRAFTS
-        if d.status == "draft" and d.invoice_id not in reviewed
+        if d.invoice_id not in reviewed
     ]
 
 
@@ -525,15 +587,19 @@ def demo_usage_ensure(mirror: Mirror) -> None:
 
 
 def demo_meters(customer_id: str, metrics: set[str], period: tuple[date, date]) -> dict[str, int]:
-    """What the demo's Stripe meters hold: what was sent, but for the day September missed."""
+    """What the demo's Stripe meters hold: what was sent, but for the day September missed on
+    the usage contract's meter."""
     held: dict[str, int] = {}
+    missed_a_day = Contract.objects.filter(
+        number=REVIEW_CONTRACTS["usage"], account__stripe_customer_id=customer_id
+    ).exists()
     for metric, quantity, start in UsageQuantity.objects.filter(
         account__stripe_customer_id=customer_id,
         metric__in=metrics,
         period_start__gte=period[0],
         period_end__lte=period[1],
     ).values_list("metric", "sent_quantity", "period_start"):
-        if start.year == 2026 and start.month in DEMO_METER_MISSED:
+        if missed_a_day and start.year == 2026 and start.month in DEMO_METER_MISSED:
             quantity = DEMO_METER_MISSED[start.month]
         held[metric] = held.get(metric, 0) + quantity
     return held

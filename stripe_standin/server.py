@@ -102,7 +102,7 @@ from typing import Any
 from aiohttp import web
 from localstripe import resources, server, webhooks
 
-from stripe_standin import invoice_items, meters, schedule_invoices
+from stripe_standin import credit_notes, invoice_items, meters, schedule_invoices
 from stripe_standin import store as standin
 from stripe_standin.store import FIXTURES_PATH, StripeError, stripe_fixture
 
@@ -229,6 +229,10 @@ def _standin_routes() -> list[tuple[str, str, Handler]]:
         ("GET", "/v1/prices", _api(standin.price_list)),
         ("GET", "/v1/prices/{id}", _api(standin.price_retrieve)),
         ("POST", "/v1/prices/{id}", _api(standin.price_update)),
+        ("GET", "/v1/credit_notes/preview", _api(credit_notes.credit_note_preview)),
+        ("POST", "/v1/credit_notes", _api(credit_notes.credit_note_create)),
+        ("GET", "/v1/credit_notes", _api(credit_notes.credit_note_list)),
+        ("GET", "/v1/credit_notes/{id}", _api(credit_notes.credit_note_retrieve)),
         ("POST", "/v1/invoices/{id}/finalize", _invoice_action("finalize")),
         ("POST", "/v1/invoices/{id}/send", _invoice_action("send")),
         ("POST", "/v1/invoices/{id}/mark_uncollectible", _invoice_action("mark_uncollectible")),

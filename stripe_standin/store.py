@@ -50,6 +50,8 @@ ID_PREFIXES = {
     "mandate": "mandate_",
     "tax_id": "txi_",
     "billing.meter": "mtr_",
+    "credit_note": "cn_",
+    "credit_note_line_item": "cnli_",
 }
 # Ids only this store hands out; localstripe also has tax ids ("txi_"), so that one is shared.
 _OWN_ONLY_PREFIXES = tuple(p for name, p in ID_PREFIXES.items() if name != "tax_id")
@@ -64,6 +66,7 @@ NOUNS = {
     "mandate": "mandate",
     "tax_id": "tax ID",
     "billing.meter": "billing meter",
+    "credit_note": "credit note",
 }
 
 # Fields Stripe sends only when asked for with `expand` ("includable" in its API reference).

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast
 
 from django import forms
@@ -22,6 +22,7 @@ from djstripe.models import Invoice, LineItem, TaxRate
 
 from backoffice.admin_site import BackofficeAdmin, ReadOnlyAdmin
 from billing.contracts.models import Contract
+from billing.invoices import credit_notes
 from billing.invoices import services as reviews
 from billing.invoices.checks import (
     ContractExpectation,
@@ -33,7 +34,7 @@ from billing.invoices.checks import (
     main_expectation,
     tax_amounts,
 )
-from billing.invoices.models import InvoiceApprovalLimit, InvoiceReview
+from billing.invoices.models import CreditNote, InvoiceApprovalLimit, InvoiceReview
 from billing.invoices.selectors import invoice_expectations, invoice_review_currencies
 from billing.invoices.tasks import invoice_review_task
 from billing.money import format_minor
@@ -120,6 +121,17 @@ class AmountFilter(admin.SimpleListFilter):
         if high is not None:
             queryset = queryset.filter(amount__lt=high)
         return queryset
+
+
+class _Previewed(Exception):
+    """A preview was shown: nothing was decided."""
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValidationError(f"'{value}' is not an amount.") from None
 
 
 class DecisionForm(forms.Form):
@@ -508,6 +520,8 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     EDITS = {
         "correct": "Correct the draft",
         "custom_fields": "Set the PO and contract numbers",
+        "credit_note": "Credit note",
+        "credit_approve": "Credit note approved",
     }
     # The actions that take a text, and what it is.
     ACTION_TEXTS = {
@@ -546,6 +560,31 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
                 if name in allowed and (name != "true_up" or owes_true_up)
             ]
             context["stripe_status"] = reviews.STATUS_WORDS.get(status, status)
+            if "credit_note" in allowed:
+                context["credit_lines"] = [
+                    (
+                        line,
+                        format_minor(line.billed, review.currency),
+                        format_minor(line.billed - line.credited_before, review.currency),
+                    )
+                    for line in credit_notes.creditable_lines(review)
+                ]
+                context["credit_reasons"] = CreditNote.Reason.choices
+                context["credit_url"] = reverse(
+                    "admin:billing_invoicereview_decide", args=[review.pk, "credit_note"]
+                )
+        if review is not None:
+            context["credit_notes"] = [
+                (
+                    note,
+                    reverse(
+                        "admin:billing_invoicereview_decide", args=[review.pk, "credit_approve"]
+                    )
+                    if note.status == CreditNote.Status.AWAITING_SECOND
+                    else "",
+                )
+                for note in review.credit_notes.select_related("requested_by", "second_approved_by")
+            ]
             if "edit" in allowed:
                 decide = reverse("admin:billing_invoicereview_decide", args=[review.pk, "correct"])
                 context["corrections"] = [
@@ -585,6 +624,8 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         try:
             with transaction.atomic():
                 self._decide(request, review, action, str(text))
+        except _Previewed:
+            pass
         except (ValidationError, PermissionDenied) as error:
             messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
         else:
@@ -592,11 +633,11 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             messages.success(
                 request,
                 f"{done}: {review.stripe_invoice_id}."
-                + (
-                    " Sent to Stripe; the checks run again once Stripe answers."
-                    if action in self.EDITS
-                    else ""
-                ),
+                + {
+                    "correct": " Sent to Stripe; the checks run again once Stripe answers.",
+                    "custom_fields": " Sent to Stripe.",
+                    "credit_note": " Recorded; it is issued in Stripe once approved.",
+                }.get(action, ""),
             )
         return HttpResponseRedirect(reverse("admin:billing_invoicereview_change", args=[pk]))
 
@@ -617,6 +658,43 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
                 reviews.invoice_line_correct(
                     review=review, by=user, line_id=str(request.POST.get("line") or "")
                 )
+        elif action == "credit_note":
+            amounts = {
+                name.removeprefix("credit-"): _decimal(value)
+                for name, value in request.POST.items()
+                if name.startswith("credit-") and str(value).strip()
+            }
+            reason, memo = (
+                str(request.POST.get("reason") or ""),
+                str(request.POST.get("memo") or ""),
+            )
+            if request.POST.get("preview"):
+                preview = credit_notes.credit_note_preview(
+                    review=review, amounts=amounts, reason=reason, memo=memo
+                )
+                messages.info(
+                    request,
+                    f"Preview (nothing sent): a credit note of {preview.money(preview.amount)}: "
+                    + "; ".join(
+                        f"'{x.description}' {preview.money(x.amount)}" for x in preview.lines
+                    )
+                    + f". Credited on this invoice after it: "
+                    f"{preview.money(preview.credited_before + preview.amount)} of "
+                    f"{preview.money(preview.invoice_total)}.",
+                )
+                raise _Previewed
+            note = credit_notes.credit_note_request(
+                review=review, by=user, amounts=amounts, reason=reason, memo=memo
+            )
+            if note.status == CreditNote.Status.AWAITING_SECOND:
+                messages.warning(
+                    request,
+                    f"The credit note of {note.amount_money} is above the limit: another "
+                    "finance person approves it before it is issued.",
+                )
+        elif action == "credit_approve":
+            note = get_object_or_404(review.credit_notes, pk=request.POST.get("note"))
+            credit_notes.credit_note_approve(note=note, by=user)
         elif action == "custom_fields":
             reviews.invoice_custom_fields_set(review=review, by=user, po_number=text)
         elif action == "recheck":
@@ -773,6 +851,72 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         for stripe_id in ids:
             transaction.on_commit(lambda s=stripe_id: invoice_review_task.delay(s))  # type: ignore[misc]
         self.message_user(request, f"Checks queued for {len(ids)} invoice(s).")
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ReadOnlyAdmin, BackofficeAdmin):
+    """Every credit note, as asked, approved and issued; made from the invoice's page."""
+
+    index_section = "Invoice review"
+    list_display = (
+        "requested_at",
+        "number",
+        "stripe_invoice_id",
+        "account",
+        "amount_money",
+        "reason",
+        "status",
+        "requested_by",
+    )
+    list_filter = ("status", "reason", "currency")
+    search_fields = ("number", "stripe_invoice_id", "stripe_credit_note_id", "account__legal_name")
+    list_select_related = ("account", "requested_by")
+
+
+_AccountAdmin = type(admin.site._registry[Account])  # billing.contracts' account page
+
+
+class AccountWithCreditNotesAdmin(_AccountAdmin):  # type: ignore[valid-type,misc]
+    """The account page, with the credit notes issued to the account (a read-only section:
+    whoever sees the account sees what it was credited)."""
+
+    readonly_fields = (*_AccountAdmin.readonly_fields, "credit_notes_issued")
+    fieldsets = (
+        *(_AccountAdmin.fieldsets or ()),
+        ("Credit notes", {"fields": ("credit_notes_issued",)}),
+    )
+
+    @admin.display(description="credit notes")
+    def credit_notes_issued(self, account: Account) -> str:
+        if account.pk is None:
+            return "-"
+        notes = CreditNote.objects.filter(account=account).select_related("requested_by")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    note.requested_at.date(),
+                    note.number or "-",
+                    note.stripe_invoice_id,
+                    note.amount_money,
+                    note.get_reason_display(),
+                    note.get_status_display(),
+                )
+                for note in notes
+            ),
+        )
+        if not rows:
+            return "None."
+        return format_html(
+            "<table><thead><tr><th>asked</th><th>number</th><th>invoice</th><th>amount</th>"
+            "<th>reason</th><th>status</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+
+admin.site.unregister(Account)
+admin.site.register(Account, AccountWithCreditNotesAdmin)
 
 
 @admin.register(InvoiceApprovalLimit)

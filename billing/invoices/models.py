@@ -123,3 +123,66 @@ class InvoiceApprovalLimit(models.Model):
 
     def __str__(self) -> str:
         return self.currency
+
+
+class CreditNote(models.Model):
+    """A credit note on a finalized invoice: asked for by finance with a reason, approved by a
+    second person above the currency's limit, issued in Stripe once, and what Stripe answered
+    kept here (dj-stripe mirrors no credit notes)."""
+
+    class Status(models.TextChoices):
+        AWAITING_SECOND = "awaiting_second", "Awaiting a second approver"
+        APPROVED = "approved", "Approved: being issued in Stripe"
+        ISSUED = "issued", "Issued"
+        REFUSED = "refused", "Refused by Stripe"
+
+    class Reason(models.TextChoices):
+        # Stripe's reasons for a credit note.
+        DUPLICATE = "duplicate", "Duplicate charge"
+        FRAUDULENT = "fraudulent", "Fraudulent"
+        ORDER_CHANGE = "order_change", "Order change"
+        PRODUCT_UNSATISFACTORY = "product_unsatisfactory", "Product unsatisfactory"
+
+    review = models.ForeignKey(InvoiceReview, on_delete=models.PROTECT, related_name="credit_notes")
+    account = models.ForeignKey(
+        "customers.Account",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="credit_notes",
+    )
+    stripe_invoice_id = models.CharField("Stripe invoice", max_length=255, db_index=True)
+    stripe_credit_note_id = models.CharField("Stripe credit note", max_length=255, blank=True)
+    number = models.CharField(max_length=64, blank=True)
+    currency = models.CharField(max_length=3)
+    amount = amount_field(help_text="Before tax, in the invoice's currency.")
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    memo = models.TextField(help_text="Why the customer is credited (shown on the credit note).")
+    # [{"invoice_line_item": "il_...", "description": "...", "amount": minor units}]
+    lines = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    second_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    second_approved_at = models.DateTimeField(null=True, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    stripe_data = models.JSONField(default=dict, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-requested_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.number or f'credit note {self.pk}'} on {self.stripe_invoice_id}"
+
+    @property
+    def amount_money(self) -> str:
+        return format_amount(self.amount, self.currency)

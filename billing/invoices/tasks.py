@@ -73,3 +73,12 @@ def invoice_custom_fields_task(review_id: int, fields: list[dict[str, str]]) -> 
 
     with refusal_recorded():
         invoice_custom_fields_push(review=InvoiceReview.objects.get(pk=review_id), fields=fields)
+
+
+@shared_task(name="billing.tasks.credit_note_issue_task", **RETRY)
+def credit_note_issue_task(credit_note_id: int) -> None:
+    from billing.invoices.credit_notes import credit_note_issue
+    from billing.invoices.models import CreditNote
+
+    with refusal_recorded():  # Stripe's message is on the write, the note shows "Refused"
+        credit_note_issue(note=CreditNote.objects.get(pk=credit_note_id))

@@ -13,6 +13,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import stripe
@@ -374,3 +375,93 @@ def test_finance_corrects_a_wrong_draft_from_the_admin_then_it_is_finalized_once
     assert wait_until(finalized, timeout=WORKER_TIMEOUT), Path(worker["log"]).read_text()
     assert stripe.Invoice.retrieve(invoice_id, **key()).total == 10000
     assert finalize_requests(stripe_standin, [invoice_id]) == [1]
+
+
+def test_a_credit_note_is_previewed_approved_twice_and_issued_once_on_a_finalized_invoice(
+    stripe_standin, demo_logins, settings, request
+):
+    from django.contrib.auth.models import Group
+
+    from backoffice.roles import FINANCE
+    from billing.invoices.models import CreditNote, InvoiceApprovalLimit
+    from customers.tests.factories import UserFactory
+
+    settings.INVOICE_REVIEW_ON_SYNC = True
+    contract = contract_in_stripe(
+        "Flensburger Reederei GmbH",
+        "DE554433221",
+        seats=10,
+        manager=User.objects.get(username="manager"),
+        approver=User.objects.get(username="finance"),
+    )
+    invoice_id = draft_in_stripe(contract)  # 10 seats at 20.00: 200.00
+    backfill("customers")
+    backfill("invoices")
+    review = InvoiceReview.objects.get(stripe_invoice_id=invoice_id)
+    worker = request.getfixturevalue("tasks_to_worker")
+    client = finance_client(demo_logins)
+    decide = reverse("admin:billing_invoicereview_decide", args=[review.pk, "approve"])
+    client.post(decide)
+
+    def finalized() -> bool:
+        return InvoiceReview.objects.get(pk=review.pk).status == InvoiceReview.Status.FINALIZED
+
+    assert wait_until(finalized, timeout=WORKER_TIMEOUT), Path(worker["log"]).read_text()
+    InvoiceApprovalLimit.objects.create(currency="EUR", second_approver_above=Decimal("50"))
+    (line_id,) = [line.id for line in stripe.Invoice.list_lines(invoice_id, **key()).data]
+    page = client.get(reverse("admin:billing_invoicereview_change", args=[review.pk]))
+    buttons = re.findall(r'type="submit"(?: name="\w+")? value="([^"]+)"', page.content.decode())
+    assert {"Preview the credit note", "Issue the credit note", "Void"} <= set(buttons)
+    assert "Approve and finalize" not in buttons  # finalized already
+
+    url = reverse("admin:billing_invoicereview_decide", args=[review.pk, "credit_note"])
+    form = {
+        f"credit-{line_id}": "60.00",
+        "reason": "order_change",
+        "memo": "Two seats cancelled in March",
+    }
+
+    def said(response: Any) -> str:
+        return " ".join(str(m) for m in response.context["messages"])
+
+    # a preview writes nothing
+    preview = client.post(url, form | {"preview": "1"}, follow=True)
+    assert "Preview (nothing sent): a credit note of 60.00 EUR" in said(preview)
+    assert not CreditNote.objects.exists()
+    # more than the line billed is refused, with what can be credited
+    too_much = client.post(url, form | {f"credit-{line_id}": "250.00", "issue": "1"}, follow=True)
+    assert "at most 200.00 EUR can be" in said(too_much)
+
+    # above the 50.00 limit, it waits for a second finance person
+    client.post(url, form | {"issue": "1"})
+    note = CreditNote.objects.get()
+    assert (note.status, note.amount, note.requested_by.username) == (
+        CreditNote.Status.AWAITING_SECOND,
+        Decimal("60.00"),
+        "finance",
+    )
+    assert stripe.CreditNote.list(invoice=invoice_id, **key()).data == []
+    second = UserFactory(username="fin-second-cn")
+    second.groups.add(Group.objects.get(name=FINANCE))
+    other = Client()
+    other.force_login(second)
+    approve = reverse("admin:billing_invoicereview_decide", args=[review.pk, "credit_approve"])
+    other.post(approve, {"note": note.pk})
+    other.post(approve, {"note": note.pk})  # twice
+
+    def issued() -> bool:
+        return CreditNote.objects.get(pk=note.pk).status == CreditNote.Status.ISSUED
+
+    assert wait_until(issued, timeout=WORKER_TIMEOUT), Path(worker["log"]).read_text()
+    (in_stripe,) = stripe.CreditNote.list(invoice=invoice_id, **key()).data
+    assert (in_stripe.amount, in_stripe.reason, in_stripe.memo) == (
+        6000,
+        "order_change",
+        "Two seats cancelled in March",
+    )
+    note.refresh_from_db()
+    assert (note.stripe_credit_note_id, note.number) == (in_stripe.id, in_stripe.number)
+    assert stripe.Invoice.retrieve(invoice_id, **key()).pre_payment_credit_notes_amount == 6000
+    # and it shows on the account's page
+    account_page = client.get(reverse("admin:customers_account_change", args=[contract.account_id]))
+    assert in_stripe.number in account_page.content.decode()

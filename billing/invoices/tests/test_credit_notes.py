@@ -1,0 +1,83 @@
+"""Credit notes: what is refused before anything reaches Stripe, and who may approve."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from djstripe.models import Invoice
+
+from backoffice.roles import FINANCE
+from billing.invoices.credit_notes import (
+    credit_note_approve,
+    credit_note_preview,
+    credit_note_request,
+)
+from billing.invoices.models import CreditNote, InvoiceApprovalLimit, InvoiceReview
+from billing.invoices.services import invoice_review_run
+from billing.invoices.tests.test_review import mirror_draft, pushed_contract  # noqa: F401
+from customers.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def finance_user(name):
+    user = UserFactory(username=name)
+    user.groups.add(Group.objects.get(name=FINANCE))
+    return user
+
+
+@pytest.fixture
+def march(pushed_contract):  # noqa: F811
+    """March's invoice of 100 seats at 20.00 (2,000.00 EUR), reviewed."""
+    mirror_draft(pushed_contract, "in_march")
+    return invoice_review_run(stripe_invoice_id="in_march")
+
+
+def finalize(review: InvoiceReview) -> None:
+    invoice = Invoice.objects.get(id=review.stripe_invoice_id)
+    invoice.stripe_data["status"] = "open"
+    invoice.save()
+
+
+WHY = {"reason": "order_change", "memo": "Ten seats never used"}
+
+
+def test_a_draft_is_not_credited_and_a_line_not_beyond_what_is_left(march):
+    with pytest.raises(ValidationError, match="only on finalized invoices"):
+        credit_note_preview(review=march, amounts={"il_in_march": Decimal("10")}, **WHY)
+    finalize(march)
+    preview = credit_note_preview(review=march, amounts={"il_in_march": Decimal("200.00")}, **WHY)
+    assert preview.amount == 20000
+
+    fiona = finance_user("fin-cn")
+    credit_note_request(review=march, by=fiona, amounts={"il_in_march": Decimal("1500")}, **WHY)
+    with pytest.raises(ValidationError, match=r"1,500.00 EUR is credited already, so at most"):
+        credit_note_request(review=march, by=fiona, amounts={"il_in_march": Decimal("600")}, **WHY)
+    with pytest.raises(ValidationError, match="too many decimals"):
+        credit_note_preview(review=march, amounts={"il_in_march": Decimal("1.005")}, **WHY)
+    with pytest.raises(ValidationError, match="no line il_other"):
+        credit_note_preview(review=march, amounts={"il_other": Decimal("1")}, **WHY)
+    with pytest.raises(ValidationError, match="Say why"):
+        credit_note_preview(
+            review=march, amounts={"il_in_march": Decimal("1")}, reason="order_change", memo=" "
+        )
+
+
+def test_above_the_limit_another_finance_person_approves_never_the_accounts_manager(march):
+    finalize(march)
+    InvoiceApprovalLimit.objects.create(currency="EUR", second_approver_above=Decimal("100"))
+    first, second = finance_user("fin-cn-1"), finance_user("fin-cn-2")
+    note = credit_note_request(
+        review=march, by=first, amounts={"il_in_march": Decimal("150")}, **WHY
+    )
+    assert note.status == CreditNote.Status.AWAITING_SECOND
+    with pytest.raises(ValidationError, match="other than fin-cn-1"):
+        credit_note_approve(note=note, by=first)
+    assert credit_note_approve(note=note, by=second).status == CreditNote.Status.APPROVED
+    assert note.history.first().history_user == second
+
+    manager = march.account.account_manager
+    manager.groups.add(Group.objects.get(name=FINANCE))
+    with pytest.raises(PermissionDenied, match="another person credits its invoices"):
+        credit_note_request(review=march, by=manager, amounts={"il_in_march": Decimal("1")}, **WHY)

@@ -1,0 +1,95 @@
+"""Credit notes on finalized invoices, as Stripe issues them and refuses them, through
+stripe-python with the parameters billing/invoices/credit_notes.py sends."""
+
+from typing import Any
+
+import pytest
+import stripe
+from django.conf import settings
+
+
+def key() -> dict[str, str]:
+    return {"api_key": settings.STRIPE_SECRET_KEY}
+
+
+@pytest.fixture
+def invoice(stripe_standin: str) -> Any:
+    """A draft with two items, 300.00 and 200.00 EUR (localstripe invoices only customers with
+    a subscription: one on a trial)."""
+    customer = stripe.Customer.create(name="Credit Holder GmbH", **key())
+    product = stripe.Product.create(name="Seats", **key())
+    plan = stripe.Plan.create(
+        product=product.id, amount=100, currency="eur", interval="month", **key()
+    )
+    stripe.Subscription.create(
+        customer=customer.id, items=[{"plan": plan.id}], trial_period_days=14, **key()
+    )
+    for amount, what in ((30000, "Seats"), (20000, "Platform fee")):
+        stripe.InvoiceItem.create(
+            customer=customer.id, amount=amount, currency="eur", description=what, **key()
+        )
+    return stripe.Invoice.create(customer=customer.id, **key())
+
+
+def line_ids(invoice_id: str) -> list[str]:
+    """The seats and platform fee lines."""
+    lines = {
+        line.description: line.id for line in stripe.Invoice.list_lines(invoice_id, **key()).data
+    }
+    return [lines["Seats"], lines["Platform fee"]]
+
+
+def credit(invoice_id: str, line_id: str, amount: int, **extra: Any) -> Any:
+    params: dict[str, Any] = {
+        "invoice": invoice_id,
+        "lines": [{"type": "invoice_line_item", "invoice_line_item": line_id, "amount": amount}],
+        "reason": "order_change",
+        "memo": "Seats billed twice in March",
+    }
+    return stripe.CreditNote.create(**(params | extra), **key())
+
+
+def test_a_draft_is_not_credited_a_finalized_invoice_is_once_within_what_it_billed(invoice):
+    seats, platform = line_ids(invoice.id)
+    with pytest.raises(
+        stripe.InvalidRequestError, match="only create a credit note for a finalized"
+    ):
+        credit(invoice.id, seats, 5000)
+
+    stripe.Invoice.finalize_invoice(invoice.id, **key())
+    preview = stripe.CreditNote.preview(
+        invoice=invoice.id,
+        lines=[{"type": "invoice_line_item", "invoice_line_item": seats, "amount": 5000}],
+        **key(),
+    )
+    assert (preview.amount, preview.type) == (5000, "pre_payment")
+    assert stripe.CreditNote.list(invoice=invoice.id, **key()).data == []  # nothing written
+
+    note = credit(invoice.id, seats, 5000, idempotency_key="cn-test-1")
+    again = credit(invoice.id, seats, 5000, idempotency_key="cn-test-1")  # a retry
+    assert again.id == note.id
+    assert (note.amount, note.status, note.reason, note.lines.data[0].invoice_line_item) == (
+        5000,
+        "issued",
+        "order_change",
+        seats,
+    )
+    listed = stripe.CreditNote.list(invoice=invoice.id, **key()).data
+    assert [n.id for n in listed] == [note.id]
+    assert stripe.Invoice.retrieve(invoice.id, **key()).pre_payment_credit_notes_amount == 5000
+
+    # a line credited beyond what it billed (with the 50.00 taken), another reason, no lines
+    with pytest.raises(stripe.InvalidRequestError, match="exceeds what is left to credit"):
+        credit(invoice.id, seats, 25001)
+    with pytest.raises(stripe.InvalidRequestError, match="reason"):
+        credit(invoice.id, platform, 100, reason="goodwill")
+    with pytest.raises(stripe.InvalidRequestError, match="lines"):
+        stripe.CreditNote.create(invoice=invoice.id, lines=[], **key())
+
+
+def test_a_void_invoice_is_not_credited(invoice):
+    (seats, _) = line_ids(invoice.id)
+    stripe.Invoice.finalize_invoice(invoice.id, **key())
+    stripe.Invoice.void_invoice(invoice.id, **key())
+    with pytest.raises(stripe.InvalidRequestError, match="is void"):
+        credit(invoice.id, seats, 100)
