@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from billing.usage.models import UsageQuantity
-from billing.usage.selectors import usage_for_period
+from billing.usage.selectors import usage_figures
 from customers.tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ def record(account, metric, start, end, quantity) -> UsageQuantity:
     )
 
 
-def test_usage_of_a_period_adds_what_is_recorded_inside_it():
+def test_the_figures_of_a_span_are_those_recorded_inside_it():
     account, other = AccountFactory(), AccountFactory()
     record(account, "api_calls", date(2026, 3, 1), date(2026, 3, 15), 1000)
     record(account, "api_calls", date(2026, 3, 16), date(2026, 3, 31), 500)
@@ -27,10 +27,14 @@ def test_usage_of_a_period_adds_what_is_recorded_inside_it():
     record(other, "api_calls", *MARCH, 99)  # another customer
     record(account, "storage_gb", *MARCH, 0)  # measured: nothing used
 
-    used = usage_for_period(account.pk, {"api_calls", "storage_gb", "seats_active"}, MARCH)
+    figures = usage_figures(account.pk, {"api_calls", "storage_gb", "seats_active"}, MARCH)
 
-    # nothing recorded for seats_active: unknown, so left out rather than taken as 0
-    assert used == {"api_calls": 1500, "storage_gb": 0}
+    # (invoice review adds them up per billing period; nothing recorded is unknown, not 0)
+    assert figures == [
+        ("api_calls", date(2026, 3, 1), date(2026, 3, 15), 1000),
+        ("storage_gb", *MARCH, 0),
+        ("api_calls", date(2026, 3, 16), date(2026, 3, 31), 500),
+    ]
 
 
 def test_periods_of_one_metric_cannot_overlap():
