@@ -162,9 +162,9 @@ def _tax_miscalculated(inv: dict[str, Any]) -> None:
     inv["amount_due"] += 9500
 
 
-def _credit_not_applied(inv: dict[str, Any]) -> None:
-    # the customer holds 500.00 of credit, and the amount due does not take it off
-    inv["starting_balance"] = -50000
+def _asks_more_than_its_total(inv: dict[str, Any]) -> None:
+    # the amount due is 100.00 above the total, with no balance owed by the customer
+    inv["amount_due"] += 10000
 
 
 def _stripe_tax_off(inv: dict[str, Any]) -> None:
@@ -259,11 +259,11 @@ DRAFTS: list[DemoDraft] = [
         after=_tax_miscalculated,
     ),
     DemoDraft(
-        "in_demo_eur_credit_not_applied",
+        "in_demo_eur_amount_due_too_high",
         "eur",
         _month(2027, 11),
         "invoice_totals",
-        after=_credit_not_applied,
+        after=_asks_more_than_its_total,
     ),
     # Taxed by Stripe Tax: right with automatic tax on, wrong with it off.
     DemoDraft("in_demo_stripe_tax_2026_09", "stripe_tax", _month(2026, 9), ""),

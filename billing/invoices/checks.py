@@ -104,6 +104,7 @@ class DraftInvoice:
     subtotal: int  # minor units, before tax
     lines: tuple[DraftLine, ...]
     subscription_id: str | None = None
+    status: str = "draft"  # Stripe's: draft, open, paid, uncollectible, void
     # The invoice's own figures, checked against its lines (None: Stripe did not send them).
     total: int | None = None
     amount_due: int | None = None
@@ -258,6 +259,7 @@ def draft_from_stripe(
         subtotal=int(invoice.get("subtotal") or 0),
         lines=tuple(parsed),
         subscription_id=_subscription_of(invoice),
+        status=str(invoice.get("status") or "draft"),
         total=_int_or_none(invoice.get("total")),
         amount_due=_int_or_none(invoice.get("amount_due")),
         starting_balance=int(invoice.get("starting_balance") or 0),
@@ -849,7 +851,12 @@ def _totals_flags(draft: DraftInvoice, money: Callable[[int], str]) -> list[Flag
         )
     if draft.amount_due is not None and draft.total is not None:
         due = max(0, draft.total + draft.starting_balance - draft.pre_payment_credits)
-        if draft.amount_due != due:
+        # The customer's balance is applied when the invoice is finalized: a draft may not
+        # count it yet.
+        before_balance = max(0, draft.total - draft.pre_payment_credits)
+        if draft.amount_due != due and not (
+            draft.status == "draft" and draft.amount_due == before_balance
+        ):
             credit = -draft.starting_balance + draft.pre_payment_credits
             flags.append(
                 Flag(

@@ -644,13 +644,20 @@ def test_total_and_amount_due_are_checked_against_the_lines_and_the_credit_appli
     data, lines = invoice(taxed_march())
     data["starting_balance"], data["amount_due"] = -50000, 247500
     assert check((data, lines)) == []
-    data["amount_due"] = 297500  # the credit not applied
+    # a draft may not count the balance yet (Stripe applies it when finalizing), an open
+    # invoice must
+    data["amount_due"] = 297500
+    assert check((data, lines)) == []
+    data["status"] = "open"
     (due,) = check((data, lines))
     assert (due.rule, due.expected, due.actual) == (
         Rule.INVOICE_TOTALS,
         "2,475.00 EUR",
         "2,975.00 EUR",
     )
+    # a draft asking for more than its total is wrong either way
+    data["status"], data["amount_due"] = "draft", 307500
+    assert rules(check((data, lines))) == [Rule.INVOICE_TOTALS]
 
 
 def test_under_stripe_tax_automatic_tax_must_be_on_and_agree_with_the_customer():
