@@ -256,3 +256,34 @@ def accept_invoice_items_onto_drafts() -> None:
 
     create.onto_drafts = True  # type: ignore[attr-defined]
     resources.InvoiceItem._api_create = staticmethod(create)
+    resources.InvoiceItem._api_delete = staticmethod(invoice_item_delete)
+
+
+def invoice_item_delete(id: str) -> Any:
+    """`DELETE /v1/invoiceitems/{id}`: Stripe deletes an invoice item that is on no invoice or
+    on a draft, taking its line off the draft (whose totals follow); an item on a finalized
+    invoice is refused. localstripe deleted the item and left its line."""
+    item = resources.store.get("invoiceitem:" + id)
+    if item is None:
+        raise store._no_such("invoice item", id, param="id", status=404)
+    invoice = resources.store.get("invoice:" + str(item.invoice)) if item.invoice else None
+    if invoice is not None and invoice.status != "draft":
+        raise StripeError(
+            400,
+            f"You can't delete invoice item {id}: it is on invoice {invoice.id}, which is "
+            f"{invoice.status}; only an item on a draft invoice can be deleted.",
+            code="invoice_not_editable",
+        )
+    if invoice is not None:
+        before = store.stripe_shape(invoice._export())
+        invoice.lines._list = [
+            line for line in invoice.lines._list if getattr(line, "invoice_item", None) != id
+        ]
+        updated = resources.Event("invoice.updated", invoice)
+        previous = store._changes(before, updated.data["object"])
+        previous.pop("lines", None)
+        updated.data["previous_attributes"] = previous
+        schedule_webhook(updated)
+    del resources.store["invoiceitem:" + id]
+    schedule_webhook(resources.Event("invoiceitem.deleted", item))
+    return resources.DeletedObject(id, "invoiceitem")

@@ -127,7 +127,7 @@ class Mirror:
             return result
         # Shallow copies: only the top level and the holders of nested objects are changed.
         objects = [dict(o) for o in objects]
-        nested = self._take_nested(ot, objects)
+        nested, listed = self._take_nested(ot, objects)
         targets = _existing_targets(ot, objects)
         self._ensure_required_targets(ot, objects, targets)
         self._upsert(ot, objects, targets, owner=self.owner_account_id())
@@ -137,6 +137,7 @@ class Mirror:
         result.by_type[ot.key] += len(objects)
         for child_key, children in nested.items():
             result.add(self.write(BY_KEY[child_key], children, observed_at=observed_at))
+        self._drop_children_gone(nested, listed)
         if ot.linked:
             linked_key, ids_of = ot.linked
             ids = set().union(*(ids_of(o) for o in objects))
@@ -195,9 +196,11 @@ class Mirror:
 
     def _take_nested(
         self, ot: ObjectType, objects: list[dict[str, Any]]
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Lift nested objects out of each payload (fetching the rest of long lists)."""
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, str], list[str]]]:
+        """Lift nested objects out of each payload (fetching the rest of long lists); and,
+        per child type and parent key, the parents whose whole list was read."""
         found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        listed: dict[tuple[str, str], list[str]] = defaultdict(list)
         for nested in ot.nested:
             *parent_path, last = nested.path
             for obj in objects:
@@ -214,6 +217,8 @@ class Mirror:
                             c if c.get(nested.parent_key) else {**c, nested.parent_key: obj["id"]}
                             for c in children
                         ]
+                        if not value.get("has_more") or nested.more_path:
+                            listed[nested.object_type, nested.parent_key].append(obj["id"])
                     found[nested.object_type].extend(children)
                     if nested.drop_from_parent:
                         del holder[last]
@@ -221,7 +226,20 @@ class Mirror:
                     # An expanded object: mirrored as its own row, the parent keeps the id.
                     found[nested.object_type].append(value)
                     holder[last] = value["id"]
-        return found
+        return found, listed
+
+    @staticmethod
+    def _drop_children_gone(
+        nested: dict[str, list[dict[str, Any]]], listed: dict[tuple[str, str], list[str]]
+    ) -> None:
+        """A parent sent with its whole list of children (an invoice and all its lines) no
+        longer has the children missing from it: a line removed from a draft (its invoice
+        item deleted) leaves the mirror too, in one statement per type."""
+        for (child_key, parent_key), parent_ids in listed.items():
+            keep = [child["id"] for child in nested.get(child_key, [])]
+            BY_KEY[child_key].model.objects.filter(
+                **{f"stripe_data__{parent_key}__in": parent_ids}
+            ).exclude(id__in=keep).delete()
 
     @staticmethod
     def _holder(obj: dict[str, Any], path: list[str]) -> dict[str, Any] | None:

@@ -79,6 +79,7 @@ class DraftLine:
     taxes: tuple["LineTax", ...] = ()
     # A correction finance added from the admin: the line it corrects (metadata correction_of).
     corrects: str = ""
+    invoice_item: str = ""  # the invoice item behind the line (none: a subscription's line)
     discount_amount: int = 0  # minor units taken off this line before tax (discounts, credits)
 
 
@@ -244,6 +245,7 @@ def draft_from_stripe(
                 contract_number=str((line.get("metadata") or {}).get("contract") or ""),
                 taxes=taxes,
                 corrects=str((line.get("metadata") or {}).get("correction_of") or ""),
+                invoice_item=_invoice_item_of(line),
                 discount_amount=_amounts(line.get("discount_amounts"))
                 + _amounts(line.get("pretax_credit_amounts")),
             )
@@ -273,6 +275,12 @@ def draft_from_stripe(
         discounts=tuple(_discount_name(d) for d in invoice.get("discounts") or []),
         automatic_tax=bool((invoice.get("automatic_tax") or {}).get("enabled")),
     )
+
+
+def _invoice_item_of(line: Mapping[str, Any]) -> str:
+    details = (line.get("parent") or {}).get("invoice_item_details") or {}
+    found = details.get("invoice_item") or line.get("invoice_item")
+    return str(found) if found else ""
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -506,6 +506,24 @@ def invoice_line_correct(*, review: InvoiceReview, by: Any, line_id: str) -> int
             f"{format_minor(pair.amount, currency)}, as the contract says."
         )
     version = pair.expected
+    if pair.charge is None and line.invoice_item and len(pair.lines) == 1:
+        # An item the contract does not explain is taken off the draft (Stripe deletes an
+        # invoice item on a draft), rather than cancelled by another.
+        _save(
+            review,
+            by,
+            f"removed '{line.description or line_id}': {format_minor(-difference, currency)}",
+        )
+        push_after_commit(
+            invoice_correction_task,
+            review.pk,
+            {
+                "key": f"remove-{review.stripe_invoice_id}-{line.invoice_item}",
+                "delete": line.invoice_item,
+                "description": f"Remove '{line.description or line_id}'",
+            },
+        )
+        return difference
     what = f"Correction of '{line.description or line_id}'"
     _save(review, by, f"{what}: {format_minor(difference, currency)}")
     push_after_commit(
@@ -592,6 +610,18 @@ def invoice_correction_push(
     """Send a correction or an added charge to the draft, once (its key is derived from the
     draft, the line and the amount); the mirror and the review follow."""
     api = api or StripeApi()
+    if item.get("delete"):
+        stripe_write(
+            api,
+            key=item["key"],
+            description=f"{item['description']} from draft {review.stripe_invoice_id}",
+            method="DELETE",
+            path=f"/v1/invoiceitems/{item['delete']}",
+            record=review,
+        )
+        Mirror(api).refresh(object_type("invoices"), review.stripe_invoice_id, missing_ok=False)
+        invoice_review_run(stripe_invoice_id=review.stripe_invoice_id)
+        return
     data, _ = mirrored_invoice(review.stripe_invoice_id, missing_ok=False)
     start, end = date.fromisoformat(item["start"]), date.fromisoformat(item["end"])
     params: dict[str, Any] = {
@@ -681,15 +711,15 @@ def draft_corrections(review: InvoiceReview) -> list[tuple[str, str, str]]:
         wanted = to_stripe_amount(pair.charge.amount, draft.currency) if pair.charge else 0
         if billed and pair.key != LATE_USAGE_KEY and pair.amount != wanted:
             what = billed[0].description or billed[0].id
-            verb = "Correct" if pair.charge else "Cancel"
-            offers.append(
-                (
-                    "line",
-                    billed[0].id,
+            if pair.charge is None and billed[0].invoice_item and len(pair.lines) == 1:
+                label = f"Remove '{what}' ({money(pair.amount)}) from the draft"
+            else:
+                verb = "Correct" if pair.charge else "Cancel"
+                label = (
                     f"{verb} '{what}': {money(pair.amount)} to {money(wanted)} "
-                    f"(an item of {money(wanted - pair.amount)})",
+                    f"(an item of {money(wanted - pair.amount)})"
                 )
-            )
+            offers.append(("line", billed[0].id, label))
         elif pair.charge and not pair.lines and wanted and pair.key != MINIMUM_COMMIT_KEY:
             offers.append(
                 (

@@ -14,6 +14,10 @@ def key() -> dict[str, str]:
 
 @pytest.fixture
 def invoice(stripe_standin: str) -> Any:
+    return draft_of_two_items()
+
+
+def draft_of_two_items() -> Any:
     """A draft with two items, 300.00 and 200.00 EUR (localstripe invoices only customers with
     a subscription: one on a trial)."""
     customer = stripe.Customer.create(name="Credit Holder GmbH", **key())

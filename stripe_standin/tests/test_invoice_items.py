@@ -318,3 +318,21 @@ def test_refused_for_an_unknown_invoice_or_customer(
     assert (error.http_status, error.param, error.code) == (400, param, "resource_missing")
     assert error.user_message == message
     assert_unchanged(schedule_draft["id"], 10_000, 1)
+
+
+def test_deleting_an_item_takes_its_line_off_a_draft_and_is_refused_once_finalized(
+    stripe_standin: str,
+):
+    from stripe_standin.tests.test_credit_notes import draft_of_two_items
+
+    draft = draft_of_two_items()
+    lines = {line.description: line for line in lines_of(draft.id)}
+    before = stripe.Invoice.retrieve(draft.id, **key()).subtotal
+    stripe.InvoiceItem.delete(lines["Platform fee"].invoice_item, **key())
+    assert "Platform fee" not in [line.description for line in lines_of(draft.id)]
+    assert stripe.Invoice.retrieve(draft.id, **key()).subtotal == before - 20000
+
+    stripe.Invoice.finalize_invoice(draft.id, **key())
+    with pytest.raises(stripe.InvalidRequestError, match="only an item on a draft invoice"):
+        stripe.InvoiceItem.delete(lines["Seats"].invoice_item, **key())
+    assert "Seats" in [line.description for line in lines_of(draft.id)]

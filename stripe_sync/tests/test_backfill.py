@@ -260,3 +260,40 @@ def test_the_secret_key_reaches_neither_logs_nor_database(stripe_standin, caplog
         default=str,
     )
     assert key() not in stored
+
+
+def test_a_line_removed_from_a_draft_leaves_the_mirror_with_a_newer_state_only():
+    from datetime import UTC, datetime, timedelta
+
+    from stripe_sync.mirror import Mirror
+    from stripe_sync.object_types import object_type
+
+    def draft(*line_ids: str) -> dict:
+        return {
+            "id": "in_pruned",
+            "object": "invoice",
+            "status": "draft",
+            "customer": "cus_pruned",
+            "lines": {
+                "object": "list",
+                "has_more": False,
+                "url": "/v1/invoices/in_pruned/lines",
+                "data": [{"id": i, "object": "line_item", "amount": 100} for i in line_ids],
+            },
+        }
+
+    from djstripe.models import Account
+
+    Account.objects.create(id="acct_pruned", stripe_data={"id": "acct_pruned"})
+    mirror = Mirror()
+    mirror._owner_account_id = "acct_pruned"  # no Stripe to ask who we are
+    customer = {"id": "cus_pruned", "object": "customer", "metadata": {}}
+    mirror.write(object_type("customers"), [customer], observed_at=datetime(2026, 1, 1, tzinfo=UTC))
+    then = datetime(2026, 3, 1, tzinfo=UTC)
+    mirror.write(object_type("invoices"), [draft("il_a", "il_b")], observed_at=then)
+    # an older snapshot (a late webhook) changes nothing
+    mirror.write(object_type("invoices"), [draft("il_a")], observed_at=then - timedelta(1))
+    assert sorted(LineItem.objects.values_list("id", flat=True)) == ["il_a", "il_b"]
+    # the newer state without il_b (its invoice item deleted): il_b leaves the mirror
+    mirror.write(object_type("invoices"), [draft("il_a")], observed_at=then + timedelta(1))
+    assert list(LineItem.objects.values_list("id", flat=True)) == ["il_a"]

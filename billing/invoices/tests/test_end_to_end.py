@@ -465,3 +465,59 @@ def test_a_credit_note_is_previewed_approved_twice_and_issued_once_on_a_finalize
     # and it shows on the account's page
     account_page = client.get(reverse("admin:customers_account_change", args=[contract.account_id]))
     assert in_stripe.number in account_page.content.decode()
+
+
+def test_finance_removes_an_item_the_contract_does_not_have_and_sets_the_po_on_the_draft(
+    stripe_standin, demo_logins, settings, request
+):
+    settings.INVOICE_REVIEW_ON_SYNC = True
+    contract = contract_in_stripe(
+        "Lübecker Marzipan GmbH",
+        "DE887766554",
+        seats=3,
+        manager=User.objects.get(username="manager"),
+        approver=User.objects.get(username="finance"),
+    )
+    invoice_id = draft_in_stripe(contract, extra_line_cents=12000)  # an onboarding workshop
+    backfill("customers")
+    backfill("invoices")
+    review = InvoiceReview.objects.get(stripe_invoice_id=invoice_id)
+    assert {f["rule"] for f in review.flags} == {"unexplained_line", "total"}
+    worker = request.getfixturevalue("tasks_to_worker")
+    client = finance_client(demo_logins)
+    page = html.unescape(
+        client.get(reverse("admin:billing_invoicereview_change", args=[review.pk])).content.decode()
+    )
+    assert "Remove 'Onboarding workshop' (120.00 EUR) from the draft" in page
+    (workshop,) = [
+        line.id
+        for line in stripe.Invoice.list_lines(invoice_id, **key()).data
+        if line.description == "Onboarding workshop"
+    ]
+
+    correct = reverse("admin:billing_invoicereview_decide", args=[review.pk, "correct"])
+    client.post(correct, {"line": workshop})
+    fields = reverse("admin:billing_invoicereview_decide", args=[review.pk, "custom_fields"])
+    client.post(fields, {"text": "PO-4711"})
+
+    # the item is deleted in Stripe, its line leaves the mirror, and the draft is clean
+    def clean() -> bool:
+        return InvoiceReview.objects.get(pk=review.pk).status == InvoiceReview.Status.CLEAN
+
+    assert wait_until(clean, timeout=WORKER_TIMEOUT), Path(worker["log"]).read_text()
+    in_stripe = stripe.Invoice.retrieve(invoice_id, **key())
+    assert [line.description for line in in_stripe.lines.data] != []
+    assert "Onboarding workshop" not in [line.description for line in in_stripe.lines.data]
+    assert in_stripe.subtotal == 6000  # 3 seats at 20.00
+
+    def fields_set() -> bool:
+        data = stripe.Invoice.retrieve(invoice_id, **key())
+        return bool(data.custom_fields)
+
+    assert wait_until(fields_set, timeout=WORKER_TIMEOUT), Path(worker["log"]).read_text()
+    assert [
+        (f.name, f.value) for f in stripe.Invoice.retrieve(invoice_id, **key()).custom_fields
+    ] == [
+        ("PO number", "PO-4711"),
+        ("Contract", f"{contract.number} v1"),
+    ]
