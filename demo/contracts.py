@@ -332,6 +332,23 @@ DEMO_CONTRACTS: list[dict[str, Any]] = [
             ("storage", "usage", "storage_gb", [_phase(unit="0.10")]),
         ],
     },
+    # A Texas customer exempt from sales tax, whose evidence ran out at the end of 2025.
+    {
+        "number": "C-2026-00908",
+        "account": "CRM-0022",
+        "currency": "USD",
+        "end": "active",
+        "lines": [("seats", "per_unit", "", [_phase(unit="30.00", quantity=20)])],
+    },
+    # A New York customer exempt from sales tax (valid evidence), taxed by Stripe Tax.
+    {
+        "number": "C-2026-00909",
+        "account": "CRM-0023",
+        "currency": "USD",
+        "end": "active",
+        "tax_mode": "stripe_tax",
+        "lines": [("seats", "per_unit", "", [_phase(unit="30.00", quantity=40)])],
+    },
     # Terminated at the end of September 2026.
     {
         "number": "C-2026-00907",
@@ -357,6 +374,7 @@ def _build(spec: dict[str, Any], items: dict[str, CatalogItem], author: User) ->
         auto_renew=bool(spec.get("renew")),
         renewal_term_months=spec.get("renew"),
         minimum_commit=D(spec["commit"]) if spec.get("commit") else None,
+        tax_mode=spec.get("tax_mode", Contract.TaxMode.RULES),
         po_number=spec.get("po", ""),
         created_by=author,
     )

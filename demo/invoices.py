@@ -1,4 +1,4 @@
-"""Demo draft invoices for the review queue: 46 drafts shaped like Stripe's, each right or wrong
+"""Demo draft invoices for the review queue: 49 drafts shaped like Stripe's, each right or wrong
 in one known way, written to the Stripe mirror as if Stripe had sent them (no Stripe account is
 connected in the demo), then reviewed.
 
@@ -43,6 +43,8 @@ REVIEW_CONTRACTS = {
     "arrears": "C-2026-00906",  # the same customer: a fee in advance, usage in arrears
     "terminated": "C-2026-00907",  # terminated at the end of September 2026
     "stripe_tax": "C-2026-00012",  # INR usage on graduated tiers, taxed by Stripe Tax
+    "exempt_expired": "C-2026-00908",  # exempt, the evidence ran out at the end of 2025
+    "exempt_stripe_tax": "C-2026-00909",  # exempt (valid evidence), taxed by Stripe Tax
 }
 
 
@@ -167,6 +169,24 @@ def _asks_more_than_its_total(inv: dict[str, Any]) -> None:
     inv["amount_due"] += 10000
 
 
+def _taxed_though_exempt(inv: dict[str, Any]) -> None:
+    # Stripe Tax charged New York's sales tax to a customer with a valid exemption
+    for line in inv["lines"]["data"]:
+        tax = (line["amount"] * 4) // 100
+        line["taxes"] = [
+            {
+                "amount": tax,
+                "tax_behavior": "exclusive",
+                "tax_rate_details": {"tax_rate": "txr_stripe_tax_us_ny"},
+                "taxability_reason": "standard_rated",
+                "taxable_amount": line["amount"],
+                "type": "tax_rate_details",
+            }
+        ]
+        inv["total"] += tax
+        inv["amount_due"] += tax
+
+
 def _stripe_tax_off(inv: dict[str, Any]) -> None:
     inv["automatic_tax"] = {"enabled": False, "status": None}
 
@@ -269,6 +289,16 @@ DRAFTS: list[DemoDraft] = [
     DemoDraft("in_demo_stripe_tax_2026_09", "stripe_tax", _month(2026, 9), ""),
     DemoDraft(
         "in_demo_stripe_tax_off", "stripe_tax", _month(2026, 10), "automatic_tax", _stripe_tax_off
+    ),
+    # Exempt customers: one whose evidence ran out, one that Stripe Tax taxed all the same.
+    DemoDraft("in_demo_exemption_expired", "exempt_expired", _month(2026, 3), "exemption_evidence"),
+    DemoDraft("in_demo_exempt_stripe_tax_2026_03", "exempt_stripe_tax", _month(2026, 3), ""),
+    DemoDraft(
+        "in_demo_exempt_but_taxed",
+        "exempt_stripe_tax",
+        _month(2026, 4),
+        "taxability",
+        after=_taxed_though_exempt,
     ),
     # A terminated contract's last month is checked against it; a month after it is flagged.
     DemoDraft("in_demo_terminated_last_month", "terminated", _month(2026, 9), ""),
