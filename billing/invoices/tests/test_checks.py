@@ -755,3 +755,10 @@ def test_a_missing_charge_finance_added_as_an_item_is_recognised_by_its_metadata
     ]
     platform["metadata"]["contract"] = "C-2026-00042"
     assert check(invoice([*seats_only, platform])) == []
+
+
+def test_every_rule_has_a_label_in_the_queues_flag_filter():
+    from billing.invoices.admin import RULE_LABELS
+
+    codes = {v for k, v in vars(Rule).items() if k.isupper()}
+    assert codes == set(RULE_LABELS)
