@@ -567,7 +567,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
                         format_minor(line.billed, review.currency),
                         format_minor(line.billed - line.credited_before, review.currency),
                     )
-                    for line in credit_notes.creditable_lines(review)
+                    for line in credit_notes.creditable_lines(review, self._invoice(review)[1])
                 ]
                 context["credit_reasons"] = CreditNote.Reason.choices
                 context["credit_url"] = reverse(
@@ -589,7 +589,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
                 decide = reverse("admin:billing_invoicereview_decide", args=[review.pk, "correct"])
                 context["corrections"] = [
                     (kind, target, label, decide)
-                    for kind, target, label in reviews.draft_corrections(review)
+                    for kind, target, label in reviews.draft_corrections(*self._expected(review))
                 ]
                 context["custom_fields_url"] = reverse(
                     "admin:billing_invoicereview_decide", args=[review.pk, "custom_fields"]

@@ -52,9 +52,13 @@ class CreditNotePreview:
         return format_minor(minor, self.currency)
 
 
-def creditable_lines(review: InvoiceReview) -> list[CreditLine]:
-    """The invoice's lines with what earlier credit notes took from each (for the form)."""
-    _, lines = mirrored_invoice(review.stripe_invoice_id)
+def creditable_lines(
+    review: InvoiceReview, lines: list[dict[str, Any]] | None = None
+) -> list[CreditLine]:
+    """The invoice's lines (as the mirror holds them, unless given) with what earlier credit
+    notes took from each (for the form)."""
+    if lines is None:
+        _, lines = mirrored_invoice(review.stripe_invoice_id)
     taken: dict[str, int] = {}
     for note in review.credit_notes.filter(status__in=TAKING):
         for line in note.lines:

@@ -696,17 +696,17 @@ def invoice_custom_fields_push(
     Mirror(api).refresh(object_type("invoices"), review.stripe_invoice_id, missing_ok=False)
 
 
-def draft_corrections(review: InvoiceReview) -> list[tuple[str, str, str]]:
+def draft_corrections(
+    draft: DraftInvoice, expected: list[ContractExpectation]
+) -> list[tuple[str, str, str]]:
     """What finance may correct on a held draft, for the invoice page: ("line", line id,
     what it does) for a line off the contract or not in it, ("charge", contract line, what it
     does) for a charge the draft misses (the true-up has its own action)."""
-    data, lines = mirrored_invoice(review.stripe_invoice_id)
-    if data.get("status") != "draft" or not lines:
+    if draft.status != "draft" or not draft.lines:
         return []
-    draft = draft_from_stripe(data, lines)
     money = partial(format_minor, currency=draft.currency)
     offers = []
-    for pair in line_pairs(draft, invoice_expectations(review.account, draft)):
+    for pair in line_pairs(draft, expected):
         billed = [line for line in pair.lines if not line.corrects]
         wanted = to_stripe_amount(pair.charge.amount, draft.currency) if pair.charge else 0
         if billed and pair.key != LATE_USAGE_KEY and pair.amount != wanted:
