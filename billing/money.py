@@ -87,8 +87,20 @@ def validate_currency(currency: str) -> None:
         )
 
 
+# The largest amount an amount field holds (20 digits, 3 of them decimals): no invoice,
+# contract or credit comes near it, so anything larger is a mistake, not money.
+LARGEST = Decimal("1e17")
+
+
 def validate_precision(amount: Decimal, currency: str) -> None:
-    """Refuse an amount with more decimals than its currency has, naming both."""
+    """Refuse an amount with more decimals than its currency has, naming both; and one that
+    is not a number or too large to be money ("1e400" in a file would not even round)."""
+    if not amount.is_finite() or abs(amount) >= LARGEST:
+        raise ValidationError(
+            f"{amount} {currency} is not an amount this back-office can hold (at most "
+            f"{LARGEST:,.0f} less a minor unit).",
+            code="magnitude",
+        )
     if not is_exact(amount, currency):
         places = decimal_places(currency)
         has = {0: "no decimals", 2: "two decimals", 3: "three decimals"}[places]

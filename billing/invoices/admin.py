@@ -129,9 +129,12 @@ class _Previewed(Exception):
 
 def _decimal(value: Any) -> Decimal:
     try:
-        return Decimal(str(value).strip().replace(",", ""))
+        number = Decimal(str(value).strip().replace(",", ""))
     except InvalidOperation:
-        raise ValidationError(f"'{value}' is not an amount.") from None
+        number = Decimal("NaN")
+    if not number.is_finite():  # "abc", "NaN", "Infinity"
+        raise ValidationError(f"'{value}' is not an amount.")
+    return number
 
 
 class DecisionForm(forms.Form):

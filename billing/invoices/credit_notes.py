@@ -100,6 +100,8 @@ def credit_note_preview(
         asked = amounts.get(line.invoice_line_item)
         if not asked:
             continue
+        if not asked.is_finite():
+            raise ValidationError(f"'{line.description}': {asked} is not an amount.")
         if asked < 0:
             raise ValidationError(f"'{line.description}': a credit is a positive amount.")
         try:

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 from djstripe.models import Invoice
 
 from backoffice.roles import FINANCE
@@ -81,3 +82,23 @@ def test_above_the_limit_another_finance_person_approves_never_the_accounts_mana
     manager.groups.add(Group.objects.get(name=FINANCE))
     with pytest.raises(PermissionDenied, match="another person credits its invoices"):
         credit_note_request(review=march, by=manager, amounts={"il_in_march": Decimal("1")}, **WHY)
+
+
+def test_hostile_amounts_on_the_invoice_page_are_refused_with_the_reason(march, client):
+    finalize(march)
+    client.force_login(finance_user("fin-cn-page"))
+    url = reverse("admin:billing_invoicereview_decide", args=[march.pk, "credit_note"])
+    refusals = {
+        "abc": "'abc' is not an amount.",
+        "NaN": "'NaN' is not an amount.",
+        "Infinity": "'Infinity' is not an amount.",
+        "-1": "'Seats': a credit is a positive amount.",
+        "1e400": "is not an amount this back-office can hold",
+    }
+    for amount, says in refusals.items():
+        form = {"credit-il_in_march": amount, "reason": "order_change", "memo": "x", "issue": "1"}
+        response = client.post(url, form, follow=True)
+        assert response.status_code == 200, amount
+        shown = " ".join(str(m) for m in response.context["messages"])
+        assert says in shown, (amount, shown)
+    assert not CreditNote.objects.exists()
