@@ -696,7 +696,10 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
                     "finance person approves it before it is issued.",
                 )
         elif action == "credit_approve":
-            note = get_object_or_404(review.credit_notes, pk=request.POST.get("note"))
+            asked = str(request.POST.get("note") or "")
+            if not asked.isdigit():
+                raise ValidationError(f"No credit note {asked!r} on this invoice.")
+            note = get_object_or_404(review.credit_notes, pk=int(asked))
             credit_notes.credit_note_approve(note=note, by=user)
         elif action == "custom_fields":
             reviews.invoice_custom_fields_set(review=review, by=user, po_number=text)

@@ -102,3 +102,11 @@ def test_hostile_amounts_on_the_invoice_page_are_refused_with_the_reason(march, 
         shown = " ".join(str(m) for m in response.context["messages"])
         assert says in shown, (amount, shown)
     assert not CreditNote.objects.exists()
+
+
+def test_approving_a_credit_note_that_is_not_there_is_refused_not_an_error(march, client):
+    client.force_login(finance_user("fin-cn-none"))
+    url = reverse("admin:billing_invoicereview_decide", args=[march.pk, "credit_approve"])
+    response = client.post(url, {"note": "abc"}, follow=True)
+    assert "No credit note 'abc' on this invoice." in [str(m) for m in response.context["messages"]]
+    assert client.post(url, {"note": "999999"}).status_code == 404
