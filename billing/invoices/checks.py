@@ -76,22 +76,11 @@ class DraftLine:
     tax_rate_ids: tuple[str, ...] = ()
     contract_line: str = ""  # metadata of a one-off line (the minimum-commit true-up)
     contract_number: str = ""  # and the contract it is for
-    taxes: tuple["LineTax", ...] = ()
+    taxes: tuple["TaxAmount", ...] = ()
     # A correction finance added from the admin: the line it corrects (metadata correction_of).
     corrects: str = ""
     invoice_item: str = ""  # the invoice item behind the line (none: a subscription's line)
     discount_amount: int = 0  # minor units taken off this line before tax (discounts, credits)
-
-
-@dataclass(frozen=True)
-class LineTax:
-    """One tax of a line, as Stripe sends it (minor units)."""
-
-    rate_id: str  # the Stripe tax rate; "" when Stripe Tax calculated it without one
-    amount: int
-    taxable: int
-    inclusive: bool
-    reason: str  # Stripe's taxability reason: standard_rated, reverse_charge, customer_exempt...
 
 
 @dataclass(frozen=True)
@@ -301,8 +290,8 @@ def _discount_name(discount: Any) -> str:
     return str(discount)
 
 
-def _line_tax(tax: Mapping[str, Any]) -> LineTax:
-    return LineTax(
+def _line_tax(tax: Mapping[str, Any]) -> "TaxAmount":
+    return TaxAmount(
         rate_id=str((tax.get("tax_rate_details") or {}).get("tax_rate") or ""),
         amount=int(tax.get("amount") or 0),
         taxable=int(tax.get("taxable_amount") or 0),
@@ -586,13 +575,13 @@ def usage_legs(draft: DraftInvoice, expected: Expectations) -> list[UsageLegs]:
 
 @dataclass(frozen=True)
 class TaxAmount:
-    """The tax of one rate on the invoice, in minor units."""
+    """A tax of a line as Stripe sends it, or of one rate over the invoice, in minor units."""
 
     rate_id: str  # the Stripe tax rate; "" when Stripe Tax calculated it without one
-    taxable: int
     amount: int
+    taxable: int
     inclusive: bool
-    reason: str  # Stripe's taxability reason: standard_rated, reverse_charge, ...
+    reason: str  # Stripe's taxability reason: standard_rated, reverse_charge, customer_exempt...
 
 
 def tax_amounts(invoice: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> list[TaxAmount]:
@@ -602,18 +591,12 @@ def tax_amounts(invoice: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) 
     if not taxes:
         taxes = [tax for line in lines for tax in line.get("taxes") or []]
     by_rate: dict[tuple[str, bool, str], list[int]] = {}
-    for tax in taxes:
-        rate = str((tax.get("tax_rate_details") or {}).get("tax_rate") or "")
-        key = (
-            rate,
-            tax.get("tax_behavior") == "inclusive",
-            str(tax.get("taxability_reason") or ""),
-        )
-        totals = by_rate.setdefault(key, [0, 0])
-        totals[0] += int(tax.get("taxable_amount") or 0)
-        totals[1] += int(tax.get("amount") or 0)
+    for tax in map(_line_tax, taxes):
+        totals = by_rate.setdefault((tax.rate_id, tax.inclusive, tax.reason), [0, 0])
+        totals[0] += tax.taxable
+        totals[1] += tax.amount
     return [
-        TaxAmount(rate, taxable, amount, inclusive, reason)
+        TaxAmount(rate, amount, taxable, inclusive, reason)
         for (rate, inclusive, reason), (taxable, amount) in by_rate.items()
     ]
 

@@ -17,12 +17,12 @@ from django.utils import timezone
 
 from billing.invoices.models import CreditNote, InvoiceReview
 from billing.invoices.selectors import approval_limit, mirrored_invoice
+from billing.invoices.services import APPROVE_INVOICE
 from billing.invoices.tasks import credit_note_issue_task
 from billing.money import format_minor, from_stripe_amount, to_stripe_amount
 from stripe_sync.client import StripeApi
 from stripe_sync.writes import PushRefused, push_after_commit, stripe_write
 
-APPROVE_INVOICE = "billing.approve_invoice"
 CREDITABLE = ("open", "paid", "uncollectible")
 # Credit notes that take from what is left to credit (a refused one took nothing).
 TAKING = (CreditNote.Status.AWAITING_SECOND, CreditNote.Status.APPROVED, CreditNote.Status.ISSUED)
