@@ -16,6 +16,7 @@ class BillingConfig(AppConfig):
         from billing.contracts.line_resources import ContractLineResource
         from billing.contracts.resources import ContractResource
         from billing.invoices import tasks as invoice_tasks  # noqa: F401
+        from billing.invoices.credit_notes import credit_notes_seen
         from billing.invoices.services import contract_changed_drafts_review, invoices_written
         from billing.tax import tasks as tax_tasks  # noqa: F401
         from billing.tax.services import tax_rates_adopt
@@ -23,12 +24,18 @@ class BillingConfig(AppConfig):
         from billing.usage.resources import UsageResource
         from billing.usage.services import usage_meter_errors
         from file_imports.registry import resource_register
-        from stripe_sync.hooks import invoices_mirrored, meter_errors_reported, tax_rates_mirrored
+        from stripe_sync.hooks import (
+            credit_notes_mirrored,
+            invoices_mirrored,
+            meter_errors_reported,
+            tax_rates_mirrored,
+        )
 
         # What billing takes from the Stripe mirror.
         invoices_mirrored.subscribe(invoices_written)
         tax_rates_mirrored.subscribe(tax_rates_adopt)
         meter_errors_reported.subscribe(usage_meter_errors)
+        credit_notes_mirrored.subscribe(credit_notes_seen)
         # A changed contract changes what its customer's drafts should say.
         contract_changed.subscribe(contract_changed_drafts_review)
         # The files billing imports from the command line (the admin's lists name their own).

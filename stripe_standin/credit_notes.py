@@ -4,6 +4,8 @@
     POST /v1/credit_notes           issue it (`credit_note.created` to the webhooks)
     GET  /v1/credit_notes           newest first, `invoice` and `customer` filters
     GET  /v1/credit_notes/{id}
+    POST /v1/credit_notes/{id}        its memo and metadata (`credit_note.updated`)
+    POST /v1/credit_notes/{id}/void   void it (`credit_note.voided`)
 
 Parameters, after Stripe's API reference ("Create a credit note"): `invoice` (required),
 `lines` (each `type` `invoice_line_item` with `invoice_line_item` and `amount`, or
@@ -16,9 +18,12 @@ line credited beyond what it billed (with what earlier credit notes took), a tot
 is left to credit on the invoice, another reason, a negative or zero amount.
 
 On an open invoice a credit note is `pre_payment` (it lowers what the customer owes: the
-invoice's `pre_payment_credit_notes_amount` grows); on a paid or uncollectible one it is
-`post_payment` (`post_payment_credit_notes_amount`). Taxes are not recomputed (lines carry
-none): the stand-in credits amounts before tax only.
+invoice's `pre_payment_credit_notes_amount` grows and its `amount_due` falls); on a paid or
+uncollectible one it is `post_payment` (`post_payment_credit_notes_amount`). Taxes are not
+recomputed (lines carry none): the stand-in credits amounts before tax only.
+
+Voiding follows Stripe ("you can only void a credit note if the associated invoice is open";
+a void credit note cannot be voided again): what it credited is given back to the invoice.
 """
 
 from typing import Any
@@ -192,13 +197,48 @@ def credit_note_preview(params: Obj) -> Obj:
 def credit_note_create(params: Obj) -> Obj:
     note, invoice = _build(params)
     STORE.put(note)
-    field = (
+    field = _applied_field(note)
+    setattr(invoice, field, (getattr(invoice, field, 0) or 0) + note["amount"])
+    store.emit_event("credit_note.created", note)
+    return store.public_copy(note)
+
+
+def _applied_field(note: Obj) -> str:
+    return (
         "pre_payment_credit_notes_amount"
         if note["type"] == "pre_payment"
         else "post_payment_credit_notes_amount"
     )
-    setattr(invoice, field, (getattr(invoice, field, 0) or 0) + note["amount"])
-    store.emit_event("credit_note.created", note)
+
+
+def credit_note_update(credit_note_id: str, params: Obj) -> Obj:
+    note = STORE.get("credit_note", credit_note_id)
+    unknown = set(params) - {"memo", "metadata", "expand"}
+    if unknown:
+        raise StripeError(400, f"Received unknown parameter: {sorted(unknown)[0]}")
+    if "memo" in params:
+        note["memo"] = store._optional_string(params["memo"], "memo")
+    if "metadata" in params:
+        note["metadata"] = store._merge_metadata(note["metadata"], params["metadata"])
+    store.emit_event("credit_note.updated", note)
+    return store.public_copy(note)
+
+
+def credit_note_void(credit_note_id: str, params: Obj) -> Obj:
+    note = STORE.get("credit_note", credit_note_id)
+    if note["status"] == "void":
+        raise StripeError(400, f"Credit note {credit_note_id} is already voided.")
+    invoice = resources.Invoice._api_retrieve(note["invoice"])
+    if invoice.status != "open":
+        raise StripeError(
+            400,
+            f"You can only void a credit note if the associated invoice is open; invoice "
+            f"{invoice.id} is {invoice.status}.",
+        )
+    field = _applied_field(note)
+    setattr(invoice, field, max(0, (getattr(invoice, field, 0) or 0) - note["amount"]))
+    note.update(status="void", voided_at=store._now())
+    store.emit_event("credit_note.voided", note)
     return store.public_copy(note)
 
 

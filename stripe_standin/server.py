@@ -233,6 +233,8 @@ def _standin_routes() -> list[tuple[str, str, Handler]]:
         ("POST", "/v1/credit_notes", _api(credit_notes.credit_note_create)),
         ("GET", "/v1/credit_notes", _api(credit_notes.credit_note_list)),
         ("GET", "/v1/credit_notes/{id}", _api(credit_notes.credit_note_retrieve)),
+        ("POST", "/v1/credit_notes/{id}", _api(credit_notes.credit_note_update)),
+        ("POST", "/v1/credit_notes/{id}/void", _api(credit_notes.credit_note_void)),
         ("POST", "/v1/invoices/{id}/finalize", _invoice_action("finalize")),
         ("POST", "/v1/invoices/{id}/send", _invoice_action("send")),
         ("POST", "/v1/invoices/{id}/mark_uncollectible", _invoice_action("mark_uncollectible")),
@@ -719,6 +721,12 @@ def _accept_what_stripe_accepts() -> None:
         return str(plain_status.fget(self))
 
     resources.Invoice.status = property(status)  # type: ignore[assignment,method-assign]
+
+    # What is owed falls with the credit notes issued before payment (Stripe's amount_due).
+    def amount_due(self: Any) -> int:
+        return max(0, self.total - (getattr(self, "pre_payment_credit_notes_amount", 0) or 0))
+
+    resources.Invoice.amount_due = property(amount_due)  # type: ignore[assignment,method-assign]
 
     # Voiding a draft that never had a payment intent: localstripe cancels "None" and fails.
     cancel_intent = resources.PaymentIntent._api_cancel

@@ -2,7 +2,7 @@
 
 The mirror sends the objects it wrote (as Stripe sent them) after each write, in the write's
 transaction; billing subscribes in its AppConfig.ready (invoice review for invoices, adopting
-the tax rates made in Stripe's dashboard, the meter events Stripe could not apply).
+the tax rates made in Stripe's dashboard, credit notes, the meter events Stripe could not apply).
 """
 
 from typing import Any
@@ -13,6 +13,8 @@ StripeObjects = list[dict[str, Any]]
 
 invoices_mirrored: Hook[StripeObjects] = Hook("invoices written to the mirror")
 tax_rates_mirrored: Hook[StripeObjects] = Hook("tax rates written to the mirror")
+# dj-stripe has no credit notes: each state newer than the last one seen is handed over whole.
+credit_notes_mirrored: Hook[StripeObjects] = Hook("credit notes seen in Stripe")
 # Each: {"identifier": the meter event's, "code": Stripe's error code, "message": its words,
 # "event": the Stripe event that reported it}.
 MeterErrors = list[dict[str, str]]

@@ -29,7 +29,7 @@ from stripe_sync.client import StripeApi, is_missing
 from stripe_sync.models import StripeObjectVersion
 from stripe_sync.object_types import (
     BY_KEY,
-    OBJECT_TYPES,
+    MODELLED_TYPES,
     Nested,
     ObjectType,
     dig,
@@ -125,6 +125,13 @@ class Mirror:
         # else: only ever written inside a parent (invoice lines), whose claim was won.
         if not objects:
             return result
+        if ot.model is None:
+            # Kept by a domain, not in dj-stripe's tables: the newer states are handed over.
+            if ot.mirrored is not None:
+                ot.mirrored.send(objects)
+            result.written = len(objects)
+            result.by_type[ot.key] += len(objects)
+            return result
         # Shallow copies: only the top level and the holders of nested objects are changed.
         objects = [dict(o) for o in objects]
         nested, listed = self._take_nested(ot, objects)
@@ -149,6 +156,9 @@ class Mirror:
         """Stripe deleted the object: keep its row (finance history) flagged as deleted."""
         stripe_id = data["id"]
         _lock_versions(ot, [stripe_id])
+        if ot.model is None:
+            _versions_mark_deleted(ot, [stripe_id], observed_at)
+            return
         purged = {"date_purged": observed_at} if _has_date_purged(ot) else {}
         row = ot.model.objects.filter(id=stripe_id).first()
         if row is not None:
@@ -498,7 +508,7 @@ def relink() -> int:
     """Fill foreign keys left empty because their target arrived after the row (an invoice
     written before its subscription). One UPDATE per foreign key keyed by Stripe id."""
     linked = 0
-    for ot in OBJECT_TYPES:
+    for ot in MODELLED_TYPES:
         for ref in references(ot):
             model_field = ot.model._meta.get_field(ref.field)
             if not model_field.null:

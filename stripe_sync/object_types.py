@@ -14,7 +14,12 @@ from django.db import models
 from djstripe import models as djstripe_models
 
 from backoffice.hooks import Hook
-from stripe_sync.hooks import StripeObjects, invoices_mirrored, tax_rates_mirrored
+from stripe_sync.hooks import (
+    StripeObjects,
+    credit_notes_mirrored,
+    invoices_mirrored,
+    tax_rates_mirrored,
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,9 @@ class Reference:
 class ObjectType:
     key: str
     label: str
-    model: Any  # a dj-stripe model (untyped)
+    # A dj-stripe model (untyped); None for an object dj-stripe does not model (credit notes):
+    # the mirror keeps only its version and hands each new state to the `mirrored` hook.
+    model: Any
     stripe_object: str  # the payload's "object"
     list_path: str = ""  # empty: backfilled through another type (see `reached_through`)
     list_params: tuple[tuple[str, str], ...] = ()
@@ -213,6 +220,15 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         versioned=False,
     ),
     ObjectType(
+        "credit_notes",
+        "Credit notes",
+        None,  # billing keeps its own (billing.invoices.models.CreditNote)
+        "credit_note",
+        "/v1/credit_notes",
+        retrieve_path="/v1/credit_notes/{id}",
+        mirrored=credit_notes_mirrored,
+    ),
+    ObjectType(
         "invoice_items",
         "Invoice items",
         djstripe_models.InvoiceItem,
@@ -283,7 +299,9 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
 
 BY_KEY = {t.key: t for t in OBJECT_TYPES}
 BY_STRIPE_OBJECT = {t.stripe_object: t for t in OBJECT_TYPES}
-BY_MODEL = {t.model: t for t in OBJECT_TYPES}
+BY_MODEL = {t.model: t for t in OBJECT_TYPES if t.model is not None}
+# The types written to dj-stripe's tables.
+MODELLED_TYPES = tuple(t for t in OBJECT_TYPES if t.model is not None)
 EVENTS_KEY = "events"  # the SyncStatus row of the event stream
 LISTED_TYPES = tuple(t for t in OBJECT_TYPES if t.list_path)
 
@@ -300,7 +318,9 @@ def object_type(key: str) -> ObjectType:
 @cache
 def references(ot: ObjectType) -> tuple[Reference, ...]:
     """The model's foreign keys to other mirrored types, with where Stripe puts each id."""
-    found = []
+    found: list[Reference] = []
+    if ot.model is None:
+        return ()
     for f in ot.model._meta.concrete_fields:
         target = BY_MODEL.get(f.related_model) if f.is_relation else None
         if target is not None:

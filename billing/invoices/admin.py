@@ -586,7 +586,9 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
                     if note.status == CreditNote.Status.AWAITING_SECOND
                     else "",
                 )
-                for note in review.credit_notes.select_related("requested_by", "second_approved_by")
+                for note in credit_notes.credit_notes_of(review.stripe_invoice_id).select_related(
+                    "requested_by", "second_approved_by"
+                )
             ]
             if "edit" in allowed:
                 decide = reverse("admin:billing_invoicereview_decide", args=[review.pk, "correct"])
@@ -699,7 +701,9 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             asked = str(request.POST.get("note") or "")
             if not asked.isdigit():
                 raise ValidationError(f"No credit note {asked!r} on this invoice.")
-            note = get_object_or_404(review.credit_notes, pk=int(asked))
+            note = get_object_or_404(
+                credit_notes.credit_notes_of(review.stripe_invoice_id), pk=int(asked)
+            )
             credit_notes.credit_note_approve(note=note, by=user)
         elif action == "custom_fields":
             reviews.invoice_custom_fields_set(review=review, by=user, po_number=text)
@@ -870,11 +874,12 @@ class CreditNoteAdmin(ReadOnlyAdmin, BackofficeAdmin):
         "stripe_invoice_id",
         "account",
         "amount_money",
+        "total_money",
         "reason",
         "status",
-        "requested_by",
+        "asked_by",
     )
-    list_filter = ("status", "reason", "currency")
+    list_filter = ("status", "source", "reason", "currency")
     search_fields = ("number", "stripe_invoice_id", "stripe_credit_note_id", "account__legal_name")
     list_select_related = ("account", "requested_by")
 
@@ -899,15 +904,17 @@ class AccountWithCreditNotesAdmin(_AccountAdmin):  # type: ignore[valid-type,mis
         notes = CreditNote.objects.filter(account=account).select_related("requested_by")
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr>" + "<td>{}</td>" * 8 + "</tr>",
             (
                 (
-                    note.requested_at.date(),
+                    (note.issued_at or note.requested_at).date(),
                     note.number or "-",
                     note.stripe_invoice_id,
                     note.amount_money,
-                    note.get_reason_display(),
+                    note.total_money,
+                    note.get_reason_display() or "-",
                     note.get_status_display(),
+                    note.asked_by,
                 )
                 for note in notes
             ),
@@ -915,8 +922,9 @@ class AccountWithCreditNotesAdmin(_AccountAdmin):  # type: ignore[valid-type,mis
         if not rows:
             return "None."
         return format_html(
-            "<table><thead><tr><th>asked</th><th>number</th><th>invoice</th><th>amount</th>"
-            "<th>reason</th><th>status</th></tr></thead><tbody>{}</tbody></table>",
+            "<table><thead><tr><th>date</th><th>number</th><th>invoice</th><th>before tax</th>"
+            "<th>with tax</th><th>reason</th><th>status</th><th>asked by</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
             rows,
         )
 

@@ -4,6 +4,10 @@ approver above the currency's limit, issued in Stripe once, and what Stripe answ
 Stripe credits only finalized invoices (open, paid or uncollectible), never more than a line
 billed nor more than the invoice's total, counting earlier credit notes; these rules are
 checked here first, so finance reads the refusal before anything is sent.
+
+Credit notes made in Stripe itself (the Dashboard, the API, a refund on a paid invoice) reach
+us through the mirror (`credit_notes_seen`): they are recorded beside ours and count in what
+is left to credit; a credit note voided in Stripe stops counting.
 """
 
 from collections.abc import Mapping
@@ -14,18 +18,29 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from djstripe.utils import convert_tstamp
 
+from backoffice.history import history_save
 from billing.invoices.models import CreditNote, InvoiceReview
 from billing.invoices.selectors import approval_limit, mirrored_invoice
 from billing.invoices.services import APPROVE_INVOICE
 from billing.invoices.tasks import credit_note_issue_task
 from billing.money import format_minor, from_stripe_amount, to_stripe_amount
+from customers.models import Account
 from stripe_sync.client import StripeApi
+from stripe_sync.hooks import StripeObjects
+from stripe_sync.mirror import Mirror, read_stamp
+from stripe_sync.object_types import object_type, stripe_id_of
 from stripe_sync.writes import PushRefused, push_after_commit, stripe_write
 
 CREDITABLE = ("open", "paid", "uncollectible")
-# Credit notes that take from what is left to credit (a refused one took nothing).
+# Credit notes that take from what is left to credit (a refused or voided one took nothing).
 TAKING = (CreditNote.Status.AWAITING_SECOND, CreditNote.Status.APPROVED, CreditNote.Status.ISSUED)
+
+
+def credit_notes_of(stripe_invoice_id: str) -> Any:
+    """Every credit note on an invoice, ours and those made in Stripe, newest first."""
+    return CreditNote.objects.filter(stripe_invoice_id=stripe_invoice_id)
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,7 @@ def creditable_lines(
     if lines is None:
         _, lines = mirrored_invoice(review.stripe_invoice_id)
     taken: dict[str, int] = {}
-    for note in review.credit_notes.filter(status__in=TAKING):
+    for note in credit_notes_of(review.stripe_invoice_id).filter(status__in=TAKING):
         for line in note.lines:
             key = line["invoice_line_item"]
             taken[key] = taken.get(key, 0) + int(line["amount"])
@@ -128,7 +143,8 @@ def credit_note_preview(
     if not lines:
         raise ValidationError("Give the amount to credit on at least one line.")
     credited = sum(
-        to_stripe_amount(n.amount, currency) for n in review.credit_notes.filter(status__in=TAKING)
+        _credited_minor(n)
+        for n in credit_notes_of(review.stripe_invoice_id).filter(status__in=TAKING)
     )
     total = int(data.get("total") or 0)
     preview = CreditNotePreview(currency, tuple(lines), total, credited)
@@ -189,9 +205,7 @@ def credit_note_request(
         status=CreditNote.Status.AWAITING_SECOND if needs_two else CreditNote.Status.APPROVED,
         requested_by=by,
     )
-    note._change_reason = f"asked: {memo.strip()}"  # type: ignore[attr-defined]
-    note._history_user = by  # type: ignore[attr-defined]
-    note.save()
+    history_save(note, by=by, why=f"asked: {memo.strip()}")
     if not needs_two:
         push_after_commit(credit_note_issue_task, note.pk)
     return note
@@ -215,9 +229,7 @@ def credit_note_approve(*, note: CreditNote, by: Any) -> CreditNote:
         raise PermissionDenied(f"{by.get_username()} manages {note.account}.")
     note.status = CreditNote.Status.APPROVED
     note.second_approved_by, note.second_approved_at = by, timezone.now()
-    note._change_reason = "second approval"  # type: ignore[attr-defined]
-    note._history_user = by  # type: ignore[attr-defined]
-    note.save()
+    history_save(note, by=by, why="second approval")
     push_after_commit(credit_note_issue_task, note.pk)
     return note
 
@@ -228,6 +240,9 @@ def credit_note_issue(*, note: CreditNote, api: StripeApi | None = None) -> Cred
     api = api or StripeApi()
     if note.status != CreditNote.Status.APPROVED:
         return note
+    # Stamped before asking: a webhook of the same credit note is then newer, or a tie that
+    # the mirror settles by reading it again.
+    observed_at = read_stamp()
     try:
         answer = stripe_write(
             api,
@@ -247,7 +262,7 @@ def credit_note_issue(*, note: CreditNote, api: StripeApi | None = None) -> Cred
                 ],
                 "reason": note.reason,
                 "memo": note.memo,
-                "metadata": {"backoffice_credit_note": str(note.pk)},
+                "metadata": {METADATA_KEY: str(note.pk)},
             },
             record=note,
         )
@@ -256,11 +271,104 @@ def credit_note_issue(*, note: CreditNote, api: StripeApi | None = None) -> Cred
         CreditNote.objects.filter(pk=note.pk).update(status=CreditNote.Status.REFUSED)
         raise
     data = answer if "object" in answer else api.get(f"/v1/credit_notes/{answer['id']}")
-    CreditNote.objects.filter(pk=note.pk).update(
-        status=CreditNote.Status.ISSUED,
-        stripe_credit_note_id=str(data["id"]),
-        number=str(data.get("number") or ""),
-        issued_at=timezone.now(),
-        stripe_data=data,
-    )
+    # Through the mirror, as a webhook would come: what Stripe answered is recorded once,
+    # and never over a newer state (voided meanwhile).
+    Mirror(api).write(object_type("credit_notes"), [data], observed_at=observed_at)
     return CreditNote.objects.get(pk=note.pk)
+
+
+# Our own credit notes carry their record's id, so that a webhook arriving before the issuing
+# task has recorded Stripe's answer still finds them.
+METADATA_KEY = "backoffice_credit_note"
+_STRIPE_STATUS = {"issued": CreditNote.Status.ISSUED, "void": CreditNote.Status.VOIDED}
+
+
+def _credited_minor(note: CreditNote) -> int:
+    """What a credit note takes from the invoice's total: Stripe's own figure once issued
+    (with tax), the amount asked for until then."""
+    total = note.stripe_data.get("total") if note.stripe_data else None
+    if isinstance(total, int) and not isinstance(total, bool):
+        return total
+    return to_stripe_amount(note.amount, note.currency)
+
+
+@transaction.atomic
+def credit_notes_seen(objects: StripeObjects) -> None:
+    """Credit notes as Stripe holds them now (the mirror hands over only states newer than
+    the last one seen): ours get Stripe's number, status and figures; one made in Stripe
+    itself is recorded, on its invoice's review and account when we have them."""
+    for data in objects:
+        _credit_note_from_stripe(data)
+
+
+def _credit_note_from_stripe(data: dict[str, Any]) -> CreditNote:
+    stripe_id = str(data["id"])
+    invoice_id = str(stripe_id_of(data.get("invoice")) or "")
+    currency = str(data.get("currency") or "").upper()
+    status = _STRIPE_STATUS.get(str(data.get("status")))
+    if status is None or not invoice_id:
+        raise ValueError(
+            f"Credit note {stripe_id}: status {data.get('status')!r} on invoice "
+            f"{invoice_id or 'none'} is not one Stripe gives a credit note."
+        )
+    notes = CreditNote.objects.select_for_update()
+    note = notes.filter(stripe_credit_note_id=stripe_id).first()
+    ours = str((data.get("metadata") or {}).get(METADATA_KEY) or "")
+    if note is None and ours.isdigit():
+        note = notes.filter(
+            pk=int(ours), stripe_invoice_id=invoice_id, stripe_credit_note_id=""
+        ).first()
+    before = note.status if note else None
+    if note is None:
+        review = InvoiceReview.objects.filter(stripe_invoice_id=invoice_id).first()
+        customer = str(stripe_id_of(data.get("customer")) or "")
+        note = CreditNote(
+            source=CreditNote.Source.STRIPE,
+            review=review,
+            account=review.account
+            if review and review.account_id
+            else Account.objects.filter(stripe_customer_id=customer).first(),
+            stripe_invoice_id=invoice_id,
+            currency=currency,
+            amount=from_stripe_amount(
+                _minor(data, "subtotal_excluding_tax", fallback="subtotal"), currency
+            ),
+            reason=str(data.get("reason") or "")
+            if data.get("reason") in CreditNote.Reason.values
+            else "",
+            memo=str(data.get("memo") or ""),
+            lines=[
+                {
+                    "invoice_line_item": str(line.get("invoice_line_item") or ""),
+                    "description": str(line.get("description") or ""),
+                    "amount": int(line.get("amount") or 0),
+                }
+                for line in (data.get("lines") or {}).get("data") or []
+                if isinstance(line, dict)
+            ],
+        )
+    note.stripe_credit_note_id = stripe_id
+    note.number = str(data.get("number") or "")
+    note.status = status
+    note.total = from_stripe_amount(_minor(data, "total"), currency)
+    note.issued_at = convert_tstamp(data.get("created")) or note.issued_at or timezone.now()
+    note.stripe_data = data
+    if before == status:
+        why = "updated in Stripe"
+    elif status == CreditNote.Status.VOIDED:
+        why = "voided in Stripe"
+    elif note.source == CreditNote.Source.STRIPE and before is None:
+        why = "made in Stripe"
+    else:
+        why = "issued in Stripe"
+    history_save(note, by=None, why=f"{why}: {note.number or stripe_id}")
+    return note
+
+
+def _minor(data: dict[str, Any], field: str, *, fallback: str = "") -> int:
+    value = data.get(field)
+    if value is None and fallback:
+        value = data.get(fallback)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"Credit note {data.get('id')}: {field} {value!r} is not an amount.")
+    return value

@@ -128,13 +128,19 @@ class InvoiceApprovalLimit(models.Model):
 class CreditNote(models.Model):
     """A credit note on a finalized invoice: asked for by finance with a reason, approved by a
     second person above the currency's limit, issued in Stripe once, and what Stripe answered
-    kept here (dj-stripe mirrors no credit notes)."""
+    kept here (dj-stripe mirrors no credit notes). Credit notes made in Stripe itself (the
+    Dashboard, a refund) arrive through the mirror and are kept here too, with no requester."""
 
     class Status(models.TextChoices):
         AWAITING_SECOND = "awaiting_second", "Awaiting a second approver"
         APPROVED = "approved", "Approved: being issued in Stripe"
         ISSUED = "issued", "Issued"
         REFUSED = "refused", "Refused by Stripe"
+        VOIDED = "void", "Voided in Stripe"
+
+    class Source(models.TextChoices):
+        BACKOFFICE = "backoffice", "Asked for here"
+        STRIPE = "stripe", "Made in Stripe (Dashboard, API or a refund)"
 
     class Reason(models.TextChoices):
         # Stripe's reasons for a credit note.
@@ -143,7 +149,15 @@ class CreditNote(models.Model):
         ORDER_CHANGE = "order_change", "Order change"
         PRODUCT_UNSATISFACTORY = "product_unsatisfactory", "Product unsatisfactory"
 
-    review = models.ForeignKey(InvoiceReview, on_delete=models.PROTECT, related_name="credit_notes")
+    # Blank for a credit note made in Stripe on an invoice never reviewed here.
+    review = models.ForeignKey(
+        InvoiceReview,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credit_notes",
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.BACKOFFICE)
     account = models.ForeignKey(
         "customers.Account",
         null=True,
@@ -156,13 +170,18 @@ class CreditNote(models.Model):
     number = models.CharField(max_length=64, blank=True)
     currency = models.CharField(max_length=3)
     amount = amount_field(help_text="Before tax, in the invoice's currency.")
-    reason = models.CharField(max_length=32, choices=Reason.choices)
+    total = amount_field(
+        null=True, blank=True, help_text="With tax and discounts, as Stripe computed it."
+    )
+    # Blank only for a credit note made in Stripe without one.
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
     memo = models.TextField(help_text="Why the customer is credited (shown on the credit note).")
     # [{"invoice_line_item": "il_...", "description": "...", "amount": minor units}]
     lines = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=Status.choices)
+    # Nobody for a credit note made in Stripe.
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     requested_at = models.DateTimeField(auto_now_add=True)
     second_approved_by = models.ForeignKey(
@@ -186,3 +205,14 @@ class CreditNote(models.Model):
     @property
     def amount_money(self) -> str:
         return format_amount(self.amount, self.currency)
+
+    @property
+    def total_money(self) -> str:
+        return "-" if self.total is None else format_amount(self.total, self.currency)
+
+    @property
+    def asked_by(self) -> str:
+        """Who asked for it, for people: a user, or Stripe for one made there."""
+        if self.requested_by_id is None:
+            return "Stripe" if self.source == self.Source.STRIPE else "-"
+        return str(self.requested_by)

@@ -97,3 +97,35 @@ def test_a_void_invoice_is_not_credited(invoice):
     stripe.Invoice.void_invoice(invoice.id, **key())
     with pytest.raises(stripe.InvalidRequestError, match="is void"):
         credit(invoice.id, seats, 100)
+
+
+def test_a_credit_note_lowers_what_is_owed_and_voiding_it_gives_it_back_once(invoice):
+    seats, _ = line_ids(invoice.id)
+    stripe.Invoice.finalize_invoice(invoice.id, **key())
+    # 300.00 + 200.00 and the subscription's 1.00
+    assert stripe.Invoice.retrieve(invoice.id, **key()).amount_due == 50100
+    note = credit(invoice.id, seats, 5000)
+    assert stripe.Invoice.retrieve(invoice.id, **key()).amount_due == 45100
+
+    memo = stripe.CreditNote.modify(note.id, memo="Seats billed twice (March)", **key())
+    assert (memo.memo, memo.status) == ("Seats billed twice (March)", "issued")
+    with pytest.raises(stripe.InvalidRequestError, match="unknown parameter: amount"):
+        stripe.CreditNote.modify(note.id, amount=1, **key())
+
+    voided = stripe.CreditNote.void_credit_note(note.id, **key())
+    assert (voided.status, voided.voided_at is not None) == ("void", True)
+    owed = stripe.Invoice.retrieve(invoice.id, **key())
+    assert (owed.amount_due, owed.pre_payment_credit_notes_amount) == (50100, 0)
+    with pytest.raises(stripe.InvalidRequestError, match="already voided"):
+        stripe.CreditNote.void_credit_note(note.id, **key())
+    # what a void note credited is free to credit again
+    assert credit(invoice.id, seats, 30000).amount == 30000
+
+
+def test_a_credit_note_is_voided_only_while_its_invoice_is_open(invoice):
+    seats, _ = line_ids(invoice.id)
+    stripe.Invoice.finalize_invoice(invoice.id, **key())
+    note = credit(invoice.id, seats, 5000)
+    stripe.Invoice.mark_uncollectible(invoice.id, **key())
+    with pytest.raises(stripe.InvalidRequestError, match="only void a credit note if"):
+        stripe.CreditNote.void_credit_note(note.id, **key())
