@@ -118,6 +118,9 @@ else:
     # (Stripe payloads written 100 at a time) took most of a sync's time.
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Why a record changed is written by people (a justification, a hold note, a memo): kept
+# whole, not cut at the library's default of 100 characters (longer failed the save).
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 AUTH_USER_MODEL = "backoffice.User"
 
 AUTH_PASSWORD_VALIDATORS = [

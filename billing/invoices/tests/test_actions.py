@@ -197,3 +197,19 @@ def test_the_invoice_page_lists_what_was_sent_to_stripe_for_it(
     assert f"Hold draft {draft.stripe_invoice_id} for review" in text
     assert f"Finalize invoice {draft.stripe_invoice_id}" in text
     assert "Nothing sent to Stripe yet." not in text
+
+
+def test_a_long_justification_and_hold_note_are_kept_whole_in_the_history(draft):
+    """Finance writes a paragraph, not a tweet: the history keeps every word (a reason of more
+    than 100 characters used to fail the save on PostgreSQL)."""
+    fiona = finance_user("fin-long")
+    note = "Held: " + "the customer disputes the seat count of March; " * 6
+    invoice_hold(review=draft, by=fiona, note=note)
+    why = (
+        "Approved after the call of 2026-03-04 with the customer's procurement team, who "
+        "confirmed the setup fee in writing; see the ticket FIN-2231 for the e-mail thread."
+    )
+    invoice_approve(review=draft, by=fiona, justification=why)
+    reasons = list(draft.history.values_list("history_change_reason", flat=True))
+    assert f"held: {note.strip()}" in reasons
+    assert why in reasons
