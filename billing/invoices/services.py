@@ -14,6 +14,7 @@ from django.utils import timezone
 from djstripe.models import Invoice
 from djstripe.utils import convert_tstamp
 
+from backoffice.history import history_save
 from billing.contracts.models import Contract
 from billing.invoices.checks import (
     ContractExpectation,
@@ -114,8 +115,9 @@ def invoice_review_run(
     if auto:
         review.status = InvoiceReview.Status.APPROVED
         review.justification = auto
-        review._change_reason = auto  # type: ignore[attr-defined]
-    review.save()
+        history_save(review, by=None, why=auto)  # the rule approved it, not a person
+    else:
+        review.save()
     if auto:
         push_after_commit(invoice_stripe_action_task, review.pk, "finalize")
         return review
@@ -211,9 +213,7 @@ def _locked_review(review: InvoiceReview) -> InvoiceReview:
 
 def _save(review: InvoiceReview, by: Any, why: str) -> None:
     # The audit trail: who did it and why, in the review's history.
-    review._change_reason = why  # type: ignore[attr-defined]
-    review._history_user = by  # type: ignore[attr-defined]  # what django-simple-history reads
-    review.save()
+    history_save(review, by=by, why=why)
 
 
 def _require(by: Any) -> None:

@@ -17,9 +17,10 @@ from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from backoffice.history import history_save
 from billing.contracts.models import Contract
 from billing.contracts.selectors import contract_terms, contract_validity
-from billing.money import format_minor, to_stripe_amount
+from billing.money import format_amount, format_minor, to_stripe_amount
 from billing.pricing import (
     LATE_USAGE_KEY,
     billing_period_containing,
@@ -104,12 +105,13 @@ def usage_bill_late(*, usage: UsageQuantity, by: Any, now: datetime | None = Non
     usage.late_units += charge.units
     usage.stripe_status = MeterStatus.SENDING
     # In the figure's history: who decided, and what.
-    usage._history_user = by  # type: ignore[attr-defined]
-    usage._change_reason = (  # type: ignore[attr-defined]
-        f"billed as an invoice item: {charge.units} units, "
-        f"{charge.amount} {charge.contract.currency}"
+    history_save(
+        usage,
+        by=by,
+        why=f"billed as an invoice item: {charge.units} units, "
+        f"{format_amount(charge.amount, charge.contract.currency)}",
+        update_fields=["late_units", "stripe_status"],
     )
-    usage.save(update_fields=["late_units", "stripe_status"])
     amount = to_stripe_amount(charge.amount, charge.contract.currency)
     from billing.usage.tasks import usage_late_invoice_item_task
 

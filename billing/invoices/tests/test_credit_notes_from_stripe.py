@@ -84,9 +84,7 @@ def test_the_void_wins_whatever_order_the_events_come_in(open_invoice):
     seats, _ = line_ids(open_invoice.id)
     made = dashboard_credit(open_invoice.id, seats, 1000)
     stripe.CreditNote.void_credit_note(made.id, **key())
-    by_type = {
-        e.type: e for e in stripe.Event.list(limit=100, **key()).data if e.object == "event"
-    }
+    by_type = {e.type: e for e in stripe.Event.list(limit=100, **key()).data if e.object == "event"}
     events = [by_type["credit_note.voided"], by_type["credit_note.created"]]
     # the void arrives first (same second or later), the creation after it, then again
     for payload in [*events, events[-1]]:
