@@ -1040,8 +1040,9 @@ def _pair_flags(pair: LinePair, bill: Bill, money: Callable[[int], str]) -> list
             )
         )
     # Tier lines each have their tier's price; their amounts together are what counts (and
-    # with a correction, the amount is what the customer pays).
-    one_price = len(pair.lines) == 1
+    # with a correction, the amount is what the customer pays). An amount-only item has no
+    # unit price: its amount is checked.
+    one_price = len(pair.lines) == 1 and pair.priced
     if one_price and charge.unit_amount is not None and line.unit_amount_decimal is not None:
         unit_minor = charge.unit_amount.scaleb(decimal_places(currency))
         if unit_minor != line.unit_amount_decimal:
@@ -1125,8 +1126,13 @@ def _stray_flags(
 
 
 def unit_price_text(minor: Decimal, currency: str) -> str:
-    major = minor.scaleb(-decimal_places(currency)).normalize()
-    return f"{major:f} {currency}"
+    """A unit price for people: the currency's decimals, and more where the price has them
+    (20.00 EUR, 0.0125 EUR a call, 4,000 JPY)."""
+    places = decimal_places(currency)
+    major = minor.scaleb(-places).normalize()
+    if -major.as_tuple().exponent < places:  # type: ignore[operator]
+        major = major.quantize(Decimal(1).scaleb(-places))
+    return f"{major:,f} {currency}"
 
 
 def _tax_flags(line: DraftLine, expected: ContractExpectation) -> list[Flag]:

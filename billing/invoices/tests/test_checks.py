@@ -184,7 +184,7 @@ def test_a_wrong_unit_price_is_flagged_with_both_prices():
     flags = check(invoice(lines))
 
     assert rules(flags) == [Rule.UNIT_PRICE, Rule.LINE_AMOUNT, Rule.TOTAL]
-    assert (flags[0].expected, flags[0].actual) == ("20 EUR", "21 EUR")
+    assert (flags[0].expected, flags[0].actual) == ("20.00 EUR", "21.00 EUR")
     assert flags[2].message == (
         "The invoice comes to 2,600.00 EUR before tax; contract C-2026-00042 v1 says 2,500.00 EUR."
     )

@@ -135,7 +135,7 @@ def test_the_invoice_page_highlights_differences_and_breaks_down_the_tax(demo_lo
 
     # the seat price one euro too high: Stripe's price and amount next to the contract's
     overpriced = page("in_demo_eur_price")
-    assert highlighted(overpriced)[:2] == ["21 EUR", "20 EUR"]
+    assert highlighted(overpriced)[:2] == ["21.00 EUR", "20.00 EUR"]
     # a correct draft has nothing highlighted, and its tax adds up
     correct = page("in_demo_eur_2026_03")
     assert highlighted(correct) == []
