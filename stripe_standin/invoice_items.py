@@ -257,12 +257,16 @@ def accept_invoice_items_onto_drafts() -> None:
     create.onto_drafts = True  # type: ignore[attr-defined]
     resources.InvoiceItem._api_create = staticmethod(create)
     resources.InvoiceItem._api_delete = staticmethod(invoice_item_delete)
+    resources.InvoiceItem._api_update = staticmethod(invoice_item_update)
 
 
-def invoice_item_delete(id: str) -> Any:
-    """`DELETE /v1/invoiceitems/{id}`: Stripe deletes an invoice item that is on no invoice or
-    on a draft, taking its line off the draft (whose totals follow); an item on a finalized
-    invoice is refused. localstripe deleted the item and left its line."""
+# What `POST /v1/invoiceitems/{id}` takes here (Stripe's "Update an invoice item"): the rest of
+# Stripe's parameters are refused by _check_params as not implemented.
+_UPDATABLE = frozenset({"amount", "description", "metadata", "period", "tax_rates"})
+
+
+def _editable(id: str, verb: str) -> tuple[Any, Any]:
+    """The item and its invoice (None when pending); refused unless that invoice is a draft."""
     item = resources.store.get("invoiceitem:" + id)
     if item is None:
         raise store._no_such("invoice item", id, param="id", status=404)
@@ -270,10 +274,63 @@ def invoice_item_delete(id: str) -> Any:
     if invoice is not None and invoice.status != "draft":
         raise StripeError(
             400,
-            f"You can't delete invoice item {id}: it is on invoice {invoice.id}, which is "
-            f"{invoice.status}; only an item on a draft invoice can be deleted.",
+            f"You can't {verb} invoice item {id}: it is on invoice {invoice.id}, which is "
+            f"{invoice.status}; only an item on a draft invoice can be {verb}d.",
             code="invoice_not_editable",
         )
+    return item, invoice
+
+
+def invoice_item_update(id: str, **params: Any) -> Any:
+    """`POST /v1/invoiceitems/{id}`: Stripe changes an item that is pending or on a draft (its
+    line and the draft's totals follow); an item on a finalized invoice is refused."""
+    _check_params(params)
+    store._check_params(params, _UPDATABLE)
+    item, invoice = _editable(id, "update")
+    amount = store._int(params["amount"], "amount") if "amount" in params else item.amount
+    description = (
+        store._optional_string(params["description"], "description")
+        if "description" in params
+        else item.description
+    )
+    period = _period(params)
+    rates = _tax_rates(params) if "tax_rates" in params else None
+    metadata = (
+        store._merge_metadata(item.metadata or {}, params["metadata"])
+        if "metadata" in params
+        else item.metadata
+    )
+    # Every check passed: from here on the item changes.
+    before = store.stripe_shape(invoice._export()) if invoice is not None else None
+    item.amount, item.description, item.metadata = amount, description, metadata
+    item.pricing = _pricing(amount)
+    if period is not None:
+        item.period = {"start": period[0], "end": period[1]}
+    if rates is not None:
+        item.tax_rates = rates
+    for line in invoice.lines._list if invoice is not None else []:
+        if getattr(line, "invoice_item", None) == id:
+            line.amount, line.description, line.metadata = amount, description, metadata
+            line.pricing = item.pricing
+            if period is not None:
+                line.period = dict(item.period)
+            if rates is not None:
+                line.tax_rates = rates or list(invoice.default_tax_rates or [])
+    schedule_webhook(resources.Event("invoiceitem.updated", item))
+    if invoice is not None:
+        updated = resources.Event("invoice.updated", invoice)
+        previous = store._changes(before, updated.data["object"])
+        previous.pop("lines", None)
+        updated.data["previous_attributes"] = previous
+        schedule_webhook(updated)
+    return item
+
+
+def invoice_item_delete(id: str) -> Any:
+    """`DELETE /v1/invoiceitems/{id}`: Stripe deletes an invoice item that is on no invoice or
+    on a draft, taking its line off the draft (whose totals follow); an item on a finalized
+    invoice is refused. localstripe deleted the item and left its line."""
+    item, invoice = _editable(id, "delete")
     if invoice is not None:
         before = store.stripe_shape(invoice._export())
         invoice.lines._list = [

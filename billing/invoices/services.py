@@ -487,11 +487,11 @@ def invoice_true_up_push(
 
 @transaction.atomic
 def invoice_line_correct(*, review: InvoiceReview, by: Any, line_id: str) -> int:
-    """Finance corrects one line of a held draft to what the contract says: an invoice item
-    of the difference, in Stripe, that names the line it corrects (`correction_of`). A line
-    the contract does not explain is cancelled the same way. Stripe lets a subscription's
-    own lines be changed only in their description and metadata, so the correction is an
-    item of its own, as finance would add it by hand. The difference, in minor units."""
+    """Finance corrects one line of a held draft to what the contract says. A subscription's
+    own line can be changed in Stripe only in its description and metadata, so it gets an
+    invoice item of the difference that names the line it corrects (`correction_of`), as
+    finance would add it by hand. An invoice item of the contract's is changed in place; one
+    the contract does not explain is taken off the draft. The difference, in minor units."""
     review = _locked_review(review)
     _require(by)
     _require_allowed(review, "edit")
@@ -506,7 +506,8 @@ def invoice_line_correct(*, review: InvoiceReview, by: Any, line_id: str) -> int
             f"{format_minor(pair.amount, currency)}, as the contract says."
         )
     version = pair.expected
-    if pair.charge is None and line.invoice_item and len(pair.lines) == 1:
+    kind = _correction_kind(pair)
+    if kind == "remove":
         # An item the contract does not explain is taken off the draft (Stripe deletes an
         # invoice item on a draft), rather than cancelled by another.
         _save(
@@ -521,6 +522,26 @@ def invoice_line_correct(*, review: InvoiceReview, by: Any, line_id: str) -> int
                 "key": f"remove-{review.stripe_invoice_id}-{line.invoice_item}",
                 "delete": line.invoice_item,
                 "description": f"Remove '{line.description or line_id}'",
+            },
+        )
+        return difference
+    if kind == "change":
+        # An invoice item of the contract's (added by hand, or a true-up) is changed in place:
+        # Stripe lets an item on a draft change its amount, and the draft keeps one line.
+        _save(
+            review,
+            by,
+            f"changed '{line.description or line_id}' from {format_minor(pair.amount, currency)} "
+            f"to {format_minor(wanted, currency)}",
+        )
+        push_after_commit(
+            invoice_correction_task,
+            review.pk,
+            {
+                "key": f"change-{review.stripe_invoice_id}-{line.invoice_item}-{wanted}",
+                "update": line.invoice_item,
+                "amount": wanted,
+                "description": f"Change '{line.description or line_id}'",
             },
         )
         return difference
@@ -544,6 +565,15 @@ def invoice_line_correct(*, review: InvoiceReview, by: Any, line_id: str) -> int
         },
     )
     return difference
+
+
+def _correction_kind(pair: LinePair) -> str:
+    """How a line off the contract is corrected: "remove" an invoice item the contract does
+    not explain, "change" one it does in place, else "item" (an item of the difference)."""
+    alone = len(pair.lines) == 1 and bool(pair.lines[0].invoice_item)
+    if not alone:
+        return "item"
+    return "remove" if pair.charge is None else "change"
 
 
 @transaction.atomic
@@ -610,6 +640,19 @@ def invoice_correction_push(
     """Send a correction or an added charge to the draft, once (its key is derived from the
     draft, the line and the amount); the mirror and the review follow."""
     api = api or StripeApi()
+    if item.get("update"):
+        stripe_write(
+            api,
+            key=item["key"],
+            description=f"{item['description']} on draft {review.stripe_invoice_id}",
+            method="POST",
+            path=f"/v1/invoiceitems/{item['update']}",
+            params={"amount": item["amount"]},
+            record=review,
+        )
+        Mirror(api).refresh(object_type("invoices"), review.stripe_invoice_id, missing_ok=False)
+        invoice_review_run(stripe_invoice_id=review.stripe_invoice_id)
+        return
     if item.get("delete"):
         stripe_write(
             api,
@@ -711,8 +754,11 @@ def draft_corrections(
         wanted = to_stripe_amount(pair.charge.amount, draft.currency) if pair.charge else 0
         if billed and pair.key != LATE_USAGE_KEY and pair.amount != wanted:
             what = billed[0].description or billed[0].id
-            if pair.charge is None and billed[0].invoice_item and len(pair.lines) == 1:
+            kind = _correction_kind(pair)
+            if kind == "remove":
                 label = f"Remove '{what}' ({money(pair.amount)}) from the draft"
+            elif kind == "change":
+                label = f"Change '{what}' from {money(pair.amount)} to {money(wanted)}"
             else:
                 verb = "Correct" if pair.charge else "Cancel"
                 label = (

@@ -336,3 +336,30 @@ def test_deleting_an_item_takes_its_line_off_a_draft_and_is_refused_once_finaliz
     with pytest.raises(stripe.InvalidRequestError, match="only an item on a draft invoice"):
         stripe.InvoiceItem.delete(lines["Seats"].invoice_item, **key())
     assert "Seats" in [line.description for line in lines_of(draft.id)]
+
+
+def test_changing_an_item_changes_its_line_on_a_draft_and_is_refused_once_finalized(
+    stripe_standin: str,
+):
+    from stripe_standin.tests.test_credit_notes import draft_of_two_items
+
+    draft = draft_of_two_items()
+    lines = {line.description: line for line in lines_of(draft.id)}
+    fee = lines["Platform fee"]
+    before = stripe.Invoice.retrieve(draft.id, **key()).subtotal
+    changed = stripe.InvoiceItem.modify(
+        fee.invoice_item, amount=15000, metadata={"contract": "C-2026-00001"}, **key()
+    )
+    assert (changed.amount, changed.metadata["contract"]) == (15000, "C-2026-00001")
+    after = {line.description: line for line in lines_of(draft.id)}["Platform fee"]
+    assert (after.id, after.amount) == (fee.id, 15000)  # the same line, changed
+    assert stripe.Invoice.retrieve(draft.id, **key()).subtotal == before - 5000
+    with pytest.raises(stripe.InvalidRequestError, match="does not implement quantity"):
+        stripe.InvoiceItem.modify(fee.invoice_item, quantity=2, **key())
+    with pytest.raises(stripe.InvalidRequestError, match="unknown parameter: customer"):
+        stripe.InvoiceItem.modify(fee.invoice_item, customer="cus_1", **key())
+
+    stripe.Invoice.finalize_invoice(draft.id, **key())
+    with pytest.raises(stripe.InvalidRequestError, match="only an item on a draft invoice"):
+        stripe.InvoiceItem.modify(fee.invoice_item, amount=1, **key())
+    assert stripe.Invoice.retrieve(draft.id, **key()).subtotal == before - 5000

@@ -521,3 +521,75 @@ def test_finance_removes_an_item_the_contract_does_not_have_and_sets_the_po_on_t
         ("PO number", "PO-4711"),
         ("Contract", f"{contract.number} v1"),
     ]
+
+
+def test_an_item_of_the_contracts_billed_wrong_is_changed_in_place(
+    stripe_standin, demo_logins, settings, django_capture_on_commit_callbacks
+):
+    """Seats added by hand as an invoice item at 50.00 where the contract says 3 x 20.00: the
+    page offers to change the item (Stripe changes an item on a draft), not to add another."""
+    from billing.invoices.checks import draft_from_stripe
+    from billing.invoices.selectors import invoice_expectations, mirrored_invoice
+    from billing.invoices.services import draft_corrections, invoice_line_correct
+    from billing.pricing import add_months, day_timestamp
+
+    settings.INVOICE_REVIEW_ON_SYNC = True
+    contract = contract_in_stripe(
+        "Kieler Werft GmbH",
+        "DE776655443",
+        seats=3,
+        manager=User.objects.get(username="manager"),
+        approver=User.objects.get(username="finance"),
+    )
+    customer, start = contract.account.stripe_customer_id, contract.start_date
+    item = stripe.InvoiceItem.create(
+        customer=customer,
+        amount=5000,
+        currency="eur",
+        description="Seats",
+        period={
+            "start": day_timestamp(start),
+            "end": day_timestamp(add_months(start, 1)),
+        },
+        metadata={"contract": contract.number, "contract_line": "seats"},
+        **key(),
+    )
+    # localstripe invoices only a customer with a subscription: one on a trial, of nothing.
+    plan = stripe.Plan.create(
+        product=stripe.Product.create(name="Trial", **key()).id,
+        amount=0,
+        currency="eur",
+        interval="month",
+        **key(),
+    )
+    stripe.Subscription.create(
+        customer=customer, items=[{"plan": plan.id}], trial_period_days=30, **key()
+    )
+    invoice_id = stripe.Invoice.create(customer=customer, **key()).id
+    backfill("customers")
+    backfill("invoices")
+    review = InvoiceReview.objects.get(stripe_invoice_id=invoice_id)
+    assert {f["rule"] for f in review.flags} == {"line_amount", "total", "unexplained_line"}, (
+        review.flags
+    )
+    data, lines = mirrored_invoice(invoice_id)
+    draft = draft_from_stripe(data, lines)
+    (offer,) = draft_corrections(draft, invoice_expectations(review.account, draft))
+    assert offer[2] == "Change 'Seats' from 50.00 EUR to 60.00 EUR"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_line_correct(
+            review=review, by=User.objects.get(username="finance"), line_id=offer[1]
+        )
+
+    in_stripe = stripe.Invoice.retrieve(invoice_id, **key())
+    assert sorted((line.description, line.amount) for line in in_stripe.lines.data) == [
+        ("Seats", 6000),
+        ("Trial", 0),
+    ]
+    assert stripe.InvoiceItem.retrieve(item.id, **key()).amount == 6000
+    review.refresh_from_db()
+    # the seats are right; what is left is the trial's line, which no contract has
+    assert [(f["rule"], f["actual"]) for f in review.flags] == [("unexplained_line", "0.00 EUR")], (
+        review.flags
+    )
