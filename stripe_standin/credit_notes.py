@@ -19,18 +19,24 @@ is left to credit on the invoice, another reason, a negative or zero amount.
 
 On an open invoice a credit note is `pre_payment` (it lowers what the customer owes: the
 invoice's `pre_payment_credit_notes_amount` grows and its `amount_due` falls); on a paid or
-uncollectible one it is `post_payment` (`post_payment_credit_notes_amount`). Taxes are not
-recomputed (lines carry none): the stand-in credits amounts before tax only.
+uncollectible one it is `post_payment` (`post_payment_credit_notes_amount`).
+
+Tax: a line's `amount` is before tax, and the credit note credits the invoice line's tax in
+proportion (crediting the whole line credits its whole tax): each credit note line carries its
+`taxes`, and the note's `amount` and `total` include the exclusive ones. What is left to
+credit on the invoice is its total, tax included.
 
 Voiding follows Stripe ("you can only void a credit note if the associated invoice is open";
 a void credit note cannot be voided again): what it credited is given back to the invoice.
 """
 
+from decimal import Decimal
 from typing import Any
 
 from localstripe import resources
 
 from stripe_standin import store
+from stripe_standin.schedule_invoices import round_half_up
 from stripe_standin.store import STORE, Obj, StripeError
 
 REASONS = ("duplicate", "fraudulent", "order_change", "product_unsatisfactory")
@@ -101,11 +107,12 @@ def _lines(params: Obj, invoice: Any) -> list[Obj]:
                 )
             description = billed[line_id].get("description")
             quantity = 1
+            taxes = _tax_shares(billed[line_id], amount)
         else:
             unit = store._int(entry.get("unit_amount"), f"lines[{n}][unit_amount]", minimum=1)
             quantity = store._int(entry.get("quantity", 1), f"lines[{n}][quantity]", minimum=1)
             description = store._string(entry.get("description"), f"lines[{n}][description]")
-            amount, line_id = unit * quantity, None
+            amount, line_id, taxes = unit * quantity, None, []
         lines.append(
             {
                 "id": store.new_id("credit_note_line_item"),
@@ -118,7 +125,7 @@ def _lines(params: Obj, invoice: Any) -> list[Obj]:
                 "livemode": False,
                 "quantity": quantity,
                 "tax_rates": [],
-                "taxes": [],
+                "taxes": taxes,
                 "pretax_credit_amounts": [],
                 "type": kind,
                 "unit_amount": None if line_id else amount // quantity,
@@ -127,6 +134,39 @@ def _lines(params: Obj, invoice: Any) -> list[Obj]:
             }
         )
     return lines
+
+
+def _tax_shares(billed: Obj, amount: int) -> list[Obj]:
+    """The invoice line's taxes in proportion to the amount credited, each rounded: its
+    `taxes`, or localstripe's `tax_amounts` on lines of its own invoices."""
+    taxes = billed.get("taxes") or [
+        {
+            "amount": t["amount"],
+            "tax_behavior": "inclusive" if t.get("inclusive") else "exclusive",
+            "tax_rate_details": {"tax_rate": _id(t.get("tax_rate"))},
+            "taxability_reason": "standard_rated",
+            "type": "tax_rate_details",
+        }
+        for t in billed.get("tax_amounts") or []
+    ]
+    shares = []
+    for tax in taxes:
+        share = round_half_up(Decimal(tax["amount"]) * amount / billed["amount"])
+        inclusive = tax.get("tax_behavior") == "inclusive"
+        shares.append(
+            {**tax, "amount": share, "taxable_amount": amount - share if inclusive else amount}
+        )
+    return shares
+
+
+def _id(value: Any) -> Any:
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _exclusive_tax(lines: list[Obj]) -> int:
+    return sum(
+        t["amount"] for line in lines for t in line["taxes"] if t.get("tax_behavior") != "inclusive"
+    )
 
 
 def _build(params: Obj) -> tuple[Obj, Any]:
@@ -138,7 +178,9 @@ def _build(params: Obj) -> tuple[Obj, Any]:
     if reason is not None:
         reason = store._choice(reason, "reason", REASONS)
     lines = _lines(params, invoice)
-    amount = sum(line["amount"] for line in lines)
+    subtotal = sum(line["amount"] for line in lines)
+    tax = _exclusive_tax(lines)
+    amount = subtotal + tax
     credited, _ = _credited(invoice.id)
     if credited + amount > invoice.total:
         raise StripeError(
@@ -153,11 +195,11 @@ def _build(params: Obj) -> tuple[Obj, Any]:
     note.update(
         id=store.new_id("credit_note"),
         amount=amount,
-        subtotal=amount,
-        subtotal_excluding_tax=amount,
+        subtotal=subtotal,
+        subtotal_excluding_tax=subtotal,
         total=amount,
-        total_excluding_tax=amount,
-        total_taxes=[],
+        total_excluding_tax=subtotal,
+        total_taxes=[t for line in lines for t in line["taxes"]],
         discount_amount=0,
         discount_amounts=[],
         currency=invoice.currency,

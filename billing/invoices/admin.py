@@ -679,12 +679,19 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
                 )
                 messages.info(
                     request,
-                    f"Preview (nothing sent): a credit note of {preview.money(preview.amount)}: "
+                    f"Preview (nothing sent): a credit note of {preview.money(preview.amount)}"
+                    + (
+                        f" and {preview.money(preview.tax)} of tax, "
+                        f"{preview.money(preview.total)} in all"
+                        if preview.tax
+                        else ""
+                    )
+                    + ": "
                     + "; ".join(
                         f"'{x.description}' {preview.money(x.amount)}" for x in preview.lines
                     )
                     + f". Credited on this invoice after it: "
-                    f"{preview.money(preview.credited_before + preview.amount)} of "
+                    f"{preview.money(preview.credited_before + preview.total)} of "
                     f"{preview.money(preview.invoice_total)}.",
                 )
                 raise _Previewed

@@ -11,8 +11,8 @@ is left to credit; a credit note voided in Stripe stops counting.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -47,9 +47,19 @@ def credit_notes_of(stripe_invoice_id: str) -> Any:
 class CreditLine:
     invoice_line_item: str
     description: str
-    billed: int  # minor units
+    billed: int  # minor units, before tax
     credited_before: int
-    amount: int  # credited by this note
+    amount: int  # credited by this note, before tax
+    billed_tax: int = 0  # the tax the line added (exclusive rates; inclusive is inside)
+
+    @property
+    def tax(self) -> int:
+        """The tax credited with the amount: the line's share, as Stripe credits it (the
+        whole line credits its whole tax)."""
+        if not self.amount or not self.billed:
+            return 0
+        share = Decimal(self.billed_tax) * self.amount / self.billed
+        return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,17 @@ class CreditNotePreview:
 
     @property
     def amount(self) -> int:
+        """Before tax."""
         return sum(line.amount for line in self.lines)
+
+    @property
+    def tax(self) -> int:
+        return sum(line.tax for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        """What it takes from the invoice: the amount and its tax."""
+        return self.amount + self.tax
 
     def money(self, minor: int) -> str:
         return format_minor(minor, self.currency)
@@ -86,10 +106,28 @@ def creditable_lines(
             int(line.get("amount") or 0),
             taken.get(str(line["id"]), 0),
             0,
+            _exclusive_tax(line),
         )
         for line in lines
         if int(line.get("amount") or 0) > 0
     ]
+
+
+def _exclusive_tax(line: dict[str, Any]) -> int:
+    """The tax a line adds on top of its amount (Stripe's `taxes`, and `tax_amounts` of the
+    API versions before them)."""
+    taxes = line.get("taxes") or []
+    if taxes:
+        return sum(
+            int(t.get("amount") or 0)
+            for t in taxes
+            if isinstance(t, dict) and t.get("tax_behavior") != "inclusive"
+        )
+    return sum(
+        int(t.get("amount") or 0)
+        for t in line.get("tax_amounts") or []
+        if isinstance(t, dict) and not t.get("inclusive")
+    )
 
 
 def credit_note_preview(
@@ -130,11 +168,7 @@ def credit_note_preview(
                 f"{format_minor(line.credited_before, currency)} is credited already, so at most "
                 f"{format_minor(left, currency)} can be: {format_minor(minor, currency)} asked."
             )
-        lines.append(
-            CreditLine(
-                line.invoice_line_item, line.description, line.billed, line.credited_before, minor
-            )
-        )
+        lines.append(replace(line, amount=minor))
     unknown = set(k for k, v in amounts.items() if v) - {line.invoice_line_item for line in lines}
     if unknown:
         raise ValidationError(
@@ -148,11 +182,12 @@ def credit_note_preview(
     )
     total = int(data.get("total") or 0)
     preview = CreditNotePreview(currency, tuple(lines), total, credited)
-    if credited + preview.amount > total:
+    if credited + preview.total > total:
         raise ValidationError(
             f"The invoice's total is {format_minor(total, currency)} and "
             f"{format_minor(credited, currency)} is credited already: at most "
-            f"{format_minor(total - credited, currency)} can be credited."
+            f"{format_minor(max(0, total - credited), currency)} can be credited, tax included "
+            f"({format_minor(preview.total, currency)} asked)."
         )
     return preview
 
@@ -192,6 +227,7 @@ def credit_note_request(
         stripe_invoice_id=review.stripe_invoice_id,
         currency=preview.currency,
         amount=amount,
+        total=from_stripe_amount(preview.total, preview.currency),  # Stripe's figure replaces it
         reason=reason,
         memo=memo.strip(),
         lines=[
@@ -199,6 +235,7 @@ def credit_note_request(
                 "invoice_line_item": x.invoice_line_item,
                 "description": x.description,
                 "amount": x.amount,
+                "tax": x.tax,
             }
             for x in preview.lines
         ],
@@ -289,7 +326,7 @@ def _credited_minor(note: CreditNote) -> int:
     total = note.stripe_data.get("total") if note.stripe_data else None
     if isinstance(total, int) and not isinstance(total, bool):
         return total
-    return to_stripe_amount(note.amount, note.currency)
+    return sum(int(line["amount"]) + int(line.get("tax") or 0) for line in note.lines)
 
 
 @transaction.atomic

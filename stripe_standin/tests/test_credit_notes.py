@@ -129,3 +129,37 @@ def test_a_credit_note_is_voided_only_while_its_invoice_is_open(invoice):
     stripe.Invoice.mark_uncollectible(invoice.id, **key())
     with pytest.raises(stripe.InvalidRequestError, match="only void a credit note if"):
         stripe.CreditNote.void_credit_note(note.id, **key())
+
+
+def test_a_taxed_line_is_credited_with_its_share_of_the_tax(stripe_standin):
+    customer = stripe.Customer.create(name="Steuer AG", **key())
+    product = stripe.Product.create(name="Seats", **key())
+    plan = stripe.Plan.create(
+        product=product.id, amount=0, currency="eur", interval="month", **key()
+    )
+    stripe.Subscription.create(
+        customer=customer.id, items=[{"plan": plan.id}], trial_period_days=14, **key()
+    )
+    vat = stripe.TaxRate.create(display_name="VAT", percentage=19, inclusive=False, **key())
+    stripe.InvoiceItem.create(
+        customer=customer.id,
+        amount=30000,
+        currency="eur",
+        description="Seats",
+        tax_rates=[vat.id],
+        **key(),
+    )
+    invoice = stripe.Invoice.create(customer=customer.id, **key())
+    stripe.Invoice.finalize_invoice(invoice.id, **key())
+    seats = {line.description: line.id for line in stripe.Invoice.list_lines(invoice.id, **key())}
+    assert stripe.Invoice.retrieve(invoice.id, **key()).total == 35700  # 300.00 + 57.00 VAT
+
+    note = credit(invoice.id, seats["Seats"], 10001)
+    assert (note.subtotal, note.total, note.amount) == (10001, 11901, 11901)  # 19.0019 -> 19.00
+    (tax,) = note.lines.data[0].taxes
+    assert (tax.amount, tax.taxable_amount, tax.tax_rate_details.tax_rate) == (1900, 10001, vat.id)
+    # the rest of the line credits the rest of its tax: 357.00 in all, never more
+    rest = credit(invoice.id, seats["Seats"], 19999)
+    assert rest.total == 23799
+    with pytest.raises(stripe.InvalidRequestError, match="exceeds what is left to credit"):
+        credit(invoice.id, seats["Seats"], 1)

@@ -110,3 +110,40 @@ def test_approving_a_credit_note_that_is_not_there_is_refused_not_an_error(march
     response = client.post(url, {"note": "abc"}, follow=True)
     assert "No credit note 'abc' on this invoice." in [str(m) for m in response.context["messages"]]
     assert client.post(url, {"note": "999999"}).status_code == 404
+
+
+def test_a_taxed_line_is_credited_with_its_share_of_the_tax_up_to_the_invoices_total(march):
+    from djstripe.models import LineItem
+
+    finalize(march)
+    invoice = Invoice.objects.get(id=march.stripe_invoice_id)
+    invoice.stripe_data["total"] = 238000  # 2,000.00 and 19% VAT
+    invoice.save()
+    line = LineItem.objects.get(id="il_in_march")
+    line.stripe_data["taxes"] = [
+        {
+            "amount": 38000,
+            "tax_behavior": "exclusive",
+            "tax_rate_details": {"tax_rate": "txr_vat19"},
+            "taxability_reason": "standard_rated",
+            "taxable_amount": 200000,
+            "type": "tax_rate_details",
+        }
+    ]
+    line.save()
+    preview = credit_note_preview(review=march, amounts={"il_in_march": Decimal("100.01")}, **WHY)
+    assert (preview.amount, preview.tax, preview.total) == (10001, 1900, 11901)
+
+    fiona = finance_user("fin-cn-tax")
+    note = credit_note_request(
+        review=march, by=fiona, amounts={"il_in_march": Decimal("1999.99")}, **WHY
+    )
+    assert (note.amount, note.total) == (Decimal("1999.99"), Decimal("2379.99"))
+    # the last cent of the line brings the tax credited to the line's 380.00 exactly
+    last = credit_note_preview(review=march, amounts={"il_in_march": Decimal("0.01")}, **WHY)
+    assert (last.tax, last.credited_before + last.total) == (0, 238000)
+    # an invoice whose total is less than its lines (a customer balance): the total bounds it
+    invoice.stripe_data["total"] = 237000
+    invoice.save()
+    with pytest.raises(ValidationError, match=r"at most 0.00 EUR can be credited, tax included"):
+        credit_note_preview(review=march, amounts={"il_in_march": Decimal("0.01")}, **WHY)
