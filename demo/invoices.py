@@ -20,8 +20,8 @@ from django.db.models import F
 from djstripe.models import Account as StripeAccount
 
 from billing.contracts.models import Contract, PricePhase
-from billing.invoices.models import InvoiceReview
-from billing.invoices.selectors import contract_expectation
+from billing.invoices.models import CreditNote, InvoiceReview
+from billing.invoices.selectors import contract_expectation, mirrored_invoice
 from billing.invoices.services import invoice_review_run
 from billing.money import ROUNDING, to_stripe_amount, to_stripe_unit_amount_decimal
 from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp, expected_charges
@@ -34,6 +34,7 @@ from stripe_sync.object_types import object_type
 DEMO_STRIPE_ACCOUNT = "acct_demo_backoffice"
 # Stamped with one moment, so that loading the demo again writes nothing new.
 OBSERVED_AT = datetime(2026, 11, 1, tzinfo=UTC)
+SENT_INVOICE = "in_demo_eur_2027_07_sent"  # the one invoice of the demo already sent
 REVIEW_CONTRACTS = {
     "eur": "C-2026-00901",
     "jpy": "C-2026-00902",
@@ -210,7 +211,7 @@ DRAFTS: list[DemoDraft] = [
     DemoDraft("in_demo_eur_usd", "eur", _month(2027, 5), "currency", _usd),
     DemoDraft("in_demo_eur_due", "eur", _month(2027, 6), "due_date", _late_due_date),
     # An invoice for July 2027 went out already; a second one for July is a duplicate.
-    DemoDraft("in_demo_eur_2027_07_sent", "eur", _month(2027, 7), "", status="open"),
+    DemoDraft(SENT_INVOICE, "eur", _month(2027, 7), "", status="open"),
     DemoDraft("in_demo_eur_2027_07_again", "eur", _month(2027, 7), "duplicate"),
     *[DemoDraft(f"in_demo_jpy_2026_{m:02d}", "jpy", _month(2026, m), "") for m in range(3, 7)],
     DemoDraft("in_demo_jpy_rounding", "jpy", _month(2026, 7), "line_amount", _one_minor_unit_more),
@@ -557,11 +558,67 @@ def demo_invoices_ensure() -> list[InvoiceReview]:
     reviewed = set(InvoiceReview.objects.values_list("stripe_invoice_id", flat=True))
     # The invoice already sent is in the queue too, finalized: its page is where a credit
     # note is previewed and issued.
-    return [
+    reviews = [
         invoice_review_run(stripe_invoice_id=d.invoice_id, meters=demo_meters)
         for d in DRAFTS
         if d.invoice_id not in reviewed
     ]
+    _credit_note_from_the_dashboard(mirror)
+    return reviews
+
+
+DASHBOARD_CREDIT_NOTE = "cn_demo_dashboard_outage"
+
+
+def _credit_note_from_the_dashboard(mirror: Mirror) -> None:
+    """A credit note support made in Stripe's Dashboard on the invoice already sent (an outage
+    credited): it reaches the back-office through the mirror, as any would."""
+    if CreditNote.objects.filter(stripe_credit_note_id=DASHBOARD_CREDIT_NOTE).exists():
+        return
+    data, lines = mirrored_invoice(SENT_INVOICE, missing_ok=False)
+    line = min(lines, key=lambda x: str(x["id"]))
+    amount = min(5000, int(line.get("amount") or 0))
+    # Three days after the invoice was made.
+    created = int(data.get("created") or OBSERVED_AT.timestamp()) + 3 * 86400
+    note = {
+        "id": DASHBOARD_CREDIT_NOTE,
+        "object": "credit_note",
+        "invoice": SENT_INVOICE,
+        "customer": data.get("customer"),
+        "currency": data.get("currency"),
+        "amount": amount,
+        "subtotal": amount,
+        "subtotal_excluding_tax": amount,
+        "total": amount,
+        "total_excluding_tax": amount,
+        "created": created,
+        "effective_at": created,
+        "livemode": False,
+        "memo": "Platform outage of 14 July: one day credited (made by support in Stripe).",
+        "metadata": {},
+        "number": "DEMO-0907-CN-01",
+        "reason": "product_unsatisfactory",
+        "status": "issued",
+        "type": "pre_payment",
+        "voided_at": None,
+        "lines": {
+            "object": "list",
+            "has_more": False,
+            "data": [
+                {
+                    "id": "cnli_demo_dashboard_outage",
+                    "object": "credit_note_line_item",
+                    "type": "invoice_line_item",
+                    "invoice_line_item": line["id"],
+                    "description": line.get("description"),
+                    "amount": amount,
+                    "quantity": 1,
+                    "taxes": [],
+                }
+            ],
+        },
+    }
+    mirror.write(object_type("credit_notes"), [note], observed_at=OBSERVED_AT)
 
 
 # Usage of the other demo contracts that bill it, measured for the months before the demo's

@@ -1,4 +1,5 @@
 import io
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import authenticate
@@ -139,6 +140,32 @@ def test_demo_draft_invoices_are_flagged_exactly_where_they_are_wrong(settings):
             assert draft.wrong in rules, (draft.invoice_id, rules)
         else:
             assert rules == set(), (draft.invoice_id, reviews[draft.invoice_id].flags)
+
+
+def test_demo_has_a_credit_note_made_in_stripe_on_the_invoice_already_sent(settings):
+    from billing.invoices.credit_notes import credit_note_preview
+    from billing.invoices.models import CreditNote, InvoiceReview
+    from demo.invoices import SENT_INVOICE
+
+    call_command("demo_data", stdout=io.StringIO())
+    call_command("demo_data", stdout=io.StringIO())  # twice: still one
+
+    (note,) = CreditNote.objects.filter(stripe_invoice_id=SENT_INVOICE)
+    assert (note.source, note.status, note.asked_by, note.amount_money) == (
+        CreditNote.Source.STRIPE,
+        CreditNote.Status.ISSUED,
+        "Stripe",
+        "50.00 EUR",
+    )
+    assert note.account is not None
+    assert note.review is not None
+    # what it credited is no longer there to credit
+    review = InvoiceReview.objects.get(stripe_invoice_id=SENT_INVOICE)
+    line = note.lines[0]["invoice_line_item"]
+    preview = credit_note_preview(
+        review=review, amounts={line: Decimal("1")}, reason="duplicate", memo="x"
+    )
+    assert preview.credited_before == 5000
 
 
 def test_demo_usage_is_recorded_for_every_usage_contract_and_sent(settings):
