@@ -4,9 +4,20 @@ Amounts are `Decimal` in the currency's major unit (euros, yen, dinars) everywhe
 code. Stripe wants integers in the minor unit: cents for EUR, yen for JPY (zero-decimal),
 fils for BHD (three-decimal). `to_stripe_amount` and `from_stripe_amount` convert exactly or
 refuse.
+
+Two rules of Stripe's currency documentation (https://docs.stripe.com/currencies) are kept
+here, so that no amount Stripe would refuse is sent:
+- ISK is zero-decimal (whole krónur: we refuse 5.50 ISK), but Stripe's API takes it with two
+  decimals for backward compatibility: 5 ISK is sent as 500, and Stripe's 500 reads 5 ISK.
+- Where money moves as an amount of its own (an invoice item, a credit note), the three-
+  decimal currencies (BHD, JOD, KWD, OMR, TND) move in steps of ten minor units: Stripe
+  requires the last digit to be 0 (5.124 KWD must be 5.120 or 5.130). `charge_step` is that
+  step; an amount we compute (a true-up, late usage, a correction) is rounded to it with
+  `to_stripe_charge`, an amount a person typed (a credit note) is refused off it with the
+  reason. Prices keep their fils (a unit price of 0.125 BHD is what the contract says).
 """
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -32,6 +43,8 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
 )
 # Three-decimal currencies: 5.125 BHD is sent as 5125.
 THREE_DECIMAL_CURRENCIES = frozenset("BHD JOD KWD OMR TND".split())
+# Zero-decimal for people and our records, two decimals in Stripe's API: 5 ISK is sent as 500.
+TWO_DECIMALS_IN_STRIPE = frozenset({"ISK"})
 
 # Commercial rounding, half away from zero, as on an invoice.
 ROUNDING = ROUND_HALF_UP
@@ -42,11 +55,25 @@ CURRENCY_CHOICES = sorted((code, code) for code in STRIPE_CURRENCIES)
 def decimal_places(currency: str) -> int:
     """How many decimals an amount in `currency` has (0, 2 or 3)."""
     code = currency.upper()
-    if code in ZERO_DECIMAL_CURRENCIES:
+    if code in ZERO_DECIMAL_CURRENCIES or code in TWO_DECIMALS_IN_STRIPE:
         return 0
     if code in THREE_DECIMAL_CURRENCIES:
         return 3
     return 2
+
+
+def stripe_exponent(currency: str) -> int:
+    """How many decimals Stripe's integer amounts in `currency` carry: the currency's own,
+    but two for ISK."""
+    return 2 if currency.upper() in TWO_DECIMALS_IN_STRIPE else decimal_places(currency)
+
+
+def charge_step(currency: str) -> Decimal:
+    """The smallest step Stripe moves money in as an amount of its own: 0.010 BHD for the
+    three-decimal currencies, the minor unit otherwise."""
+    if currency.upper() in THREE_DECIMAL_CURRENCIES:
+        return Decimal("0.010")
+    return minor_unit(currency)
 
 
 def minor_unit(currency: str) -> Decimal:
@@ -111,9 +138,45 @@ def validate_precision(amount: Decimal, currency: str) -> None:
 
 
 def to_stripe_amount(amount: Decimal, currency: str) -> int:
-    """Major units to Stripe's integer minor units, exactly: 12.34 EUR -> 1234, 500 JPY -> 500."""
+    """Major units to Stripe's integer minor units, exactly: 12.34 EUR -> 1234, 500 JPY -> 500,
+    5 ISK -> 500."""
     validate_precision(amount, currency)
-    return int(amount.scaleb(decimal_places(currency)))
+    return int(amount.scaleb(stripe_exponent(currency)))
+
+
+def to_stripe_charge(amount: Decimal, currency: str) -> int:
+    """An amount we computed (a true-up, late usage, a correction), sent as an amount of its
+    own: rounded half up to the step Stripe moves money in (1.235 BHD -> 1240)."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"money must be a Decimal, not {type(amount).__name__}")
+    return to_stripe_amount(_to_step(amount, currency, ROUNDING), currency)
+
+
+def _to_step(amount: Decimal, currency: str, rounding: str) -> Decimal:
+    # A multiple of the step, written in the currency's precision (1.240 BHD).
+    step = charge_step(currency)
+    steps = (amount / step).quantize(Decimal(1), rounding=rounding)
+    return (steps * step).quantize(minor_unit(currency))
+
+
+def to_stripe_charge_minor(minor: int, currency: str) -> int:
+    """`to_stripe_charge` of an amount already in Stripe's minor units (a difference)."""
+    return to_stripe_charge(from_stripe_amount(minor, currency), currency)
+
+
+def validate_chargeable(amount: Decimal, currency: str) -> None:
+    """Refuse an amount a person typed that Stripe would not move (1.235 BHD), naming the
+    two amounts it could be."""
+    validate_precision(amount, currency)
+    step = charge_step(currency)
+    if amount != _to_step(amount, currency, ROUNDING):
+        below = _to_step(amount, currency, ROUND_FLOOR)
+        raise ValidationError(
+            f"{amount} {currency} cannot be charged: Stripe moves {currency} in steps of "
+            f"{step} {currency} (the last of the three decimals is 0), so {below} or "
+            f"{below + step} {currency}.",
+            code="charge_step",
+        )
 
 
 def to_stripe_unit_amount_decimal(amount: Decimal, currency: str) -> str:
@@ -121,7 +184,7 @@ def to_stripe_unit_amount_decimal(amount: Decimal, currency: str) -> str:
     never rounded: 0.004 USD -> "0.4", 1.5 JPY -> "1.5", 12.5 BHD -> "12500"."""
     if not isinstance(amount, Decimal):
         raise TypeError(f"money must be a Decimal, not {type(amount).__name__}")
-    minor = amount.scaleb(decimal_places(currency))
+    minor = amount.scaleb(stripe_exponent(currency))
     if minor != minor.quantize(Decimal("1e-12")):
         raise ValidationError(
             f"{amount} {currency} per unit is finer than Stripe accepts (12 decimals of a minor "
@@ -136,7 +199,11 @@ def from_stripe_amount(amount: int, currency: str) -> Decimal:
     """Stripe's integer minor units to major units: 1234 EUR -> 12.34, 5125 BHD -> 5.125."""
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise TypeError(f"Stripe amounts are integers, not {type(amount).__name__}")
-    return Decimal(amount).scaleb(-decimal_places(currency)).quantize(minor_unit(currency))
+    return (
+        Decimal(amount)
+        .scaleb(-stripe_exponent(currency))
+        .quantize(minor_unit(currency), rounding=ROUNDING)
+    )
 
 
 def format_minor(amount: int, currency: str) -> str:

@@ -97,6 +97,7 @@ def _lines(params: Obj, invoice: Any) -> list[Obj]:
             if line_id not in billed:
                 raise store._no_such("invoice line item", line_id, f"lines[{n}][invoice_line_item]")
             amount = store._int(entry.get("amount"), f"lines[{n}][amount]", minimum=1)
+            store._charged(amount, invoice.currency, f"lines[{n}][amount]")
             left = billed[line_id]["amount"] - taken.get(line_id, 0)
             if amount > left:
                 raise StripeError(

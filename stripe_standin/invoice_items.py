@@ -173,6 +173,8 @@ def invoice_item_create(params: Obj, pending_item_create: Callable[..., Any]) ->
     period = _period(params)
     params.pop("period", None)
     invoice_id = store._optional_string(params.pop("invoice", None), "invoice")
+    if invoice_id is None and "amount" in params and "currency" in params:
+        store._charged(store._int(params["amount"], "amount"), str(params["currency"]), "amount")
     if invoice_id is None:
         if period is not None:
             params["period_start"], params["period_end"] = period
@@ -191,6 +193,7 @@ def invoice_item_create(params: Obj, pending_item_create: Callable[..., Any]) ->
             f"{invoice_id} ({invoice.currency}).",
             param="currency",
         )
+    store._charged(amount, currency, "amount")
     description = store._optional_string(params.get("description"), "description")
     metadata = store._new_metadata(params.get("metadata", {}))
     rate_ids = _tax_rates(params) if "tax_rates" in params else []
@@ -288,6 +291,7 @@ def invoice_item_update(id: str, **params: Any) -> Any:
     store._check_params(params, _UPDATABLE)
     item, invoice = _editable(id, "update")
     amount = store._int(params["amount"], "amount") if "amount" in params else item.amount
+    store._charged(amount, item.currency, "amount")
     description = (
         store._optional_string(params["description"], "description")
         if "description" in params

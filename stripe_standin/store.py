@@ -221,6 +221,26 @@ def _optional_string(value: Any, name: str) -> str | None:
     return None if value is None or value == "" else _string(value, name)
 
 
+# Stripe's currency rules for money that moves as an amount of its own (docs.stripe.com/
+# currencies): three-decimal currencies in steps of ten minor units, ISK (two decimals in the
+# API) in whole krónur.
+_STEP = {**dict.fromkeys(("bhd", "jod", "kwd", "omr", "tnd"), 10), "isk": 100}
+
+
+def _charged(amount: int, currency: str, name: str) -> int:
+    """Refuse an amount Stripe would not move in `currency`."""
+    step = _STEP.get(currency.lower(), 1)
+    if amount % step:
+        raise StripeError(
+            400,
+            f"Invalid amount {amount} for {currency.lower()}: amounts in {currency.lower()} "
+            f"must be a multiple of {step}.",
+            param=name,
+            code="amount_invalid",
+        )
+    return amount
+
+
 def _int(value: Any, name: str, *, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise StripeError(

@@ -14,7 +14,13 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from billing.money import decimal_places, format_minor, to_stripe_amount
+from billing.money import (
+    decimal_places,
+    format_minor,
+    stripe_exponent,
+    to_stripe_amount,
+    to_stripe_charge,
+)
 from billing.pricing import (
     LATE_USAGE_KEY,
     MINIMUM_COMMIT_KEY,
@@ -651,8 +657,8 @@ def compare_lines(
             unit = charge.unit_amount
             wanted = (
                 f"{charge.quantity:f}",
-                unit_price_text(unit.scaleb(decimal_places(currency)), currency) if unit else "",
-                money(to_stripe_amount(charge.amount, currency)),
+                unit_price_text(unit.scaleb(stripe_exponent(currency)), currency) if unit else "",
+                money(charge_minor(pair, charge, currency)),
                 taxes(version.tax_rate_ids, version),
             )
         got = ("", "", "not billed", "")
@@ -923,10 +929,19 @@ def _tax_treatment_flags(
     return flags
 
 
+def charge_minor(pair: LinePair, charge: Charge, currency: str) -> int:
+    """What the contract's charge comes to in Stripe's minor units: exactly, on a price's
+    line (Stripe prices it); in the step Stripe moves money in, for an amount-only invoice
+    item (a true-up, an added charge: 1.235 BHD is billed 1.240)."""
+    if pair.priced:
+        return to_stripe_amount(charge.amount, currency)
+    return to_stripe_charge(charge.amount, currency)
+
+
 def _pair_expected(pair: LinePair, currency: str) -> int:
     """What the contract says the pair comes to, in minor units."""
     if pair.charge is not None:
-        return to_stripe_amount(pair.charge.amount, currency)
+        return charge_minor(pair, pair.charge, currency)
     if pair.key == LATE_USAGE_KEY:
         return pair.amount  # priced by us when finance billed it (billing.usage.late_usage)
     return 0
@@ -1009,7 +1024,7 @@ def _pair_flags(pair: LinePair, bill: Bill, money: Callable[[int], str]) -> list
             for line in pair.lines
             if not line.corrects
         ]
-    amount = to_stripe_amount(charge.amount, currency)
+    amount = charge_minor(pair, charge, currency)
     if not pair.lines:
         if not amount:
             return []  # nothing owed: Stripe may leave a zero line out
@@ -1044,7 +1059,7 @@ def _pair_flags(pair: LinePair, bill: Bill, money: Callable[[int], str]) -> list
     # unit price: its amount is checked.
     one_price = len(pair.lines) == 1 and pair.priced
     if one_price and charge.unit_amount is not None and line.unit_amount_decimal is not None:
-        unit_minor = charge.unit_amount.scaleb(decimal_places(currency))
+        unit_minor = charge.unit_amount.scaleb(stripe_exponent(currency))
         if unit_minor != line.unit_amount_decimal:
             flags.append(
                 Flag(
@@ -1129,7 +1144,7 @@ def unit_price_text(minor: Decimal, currency: str) -> str:
     """A unit price for people: the currency's decimals, and more where the price has them
     (20.00 EUR, 0.0125 EUR a call, 4,000 JPY)."""
     places = decimal_places(currency)
-    major = minor.scaleb(-places).normalize()
+    major = minor.scaleb(-stripe_exponent(currency)).normalize()
     if -major.as_tuple().exponent < places:  # type: ignore[operator]
         major = major.quantize(Decimal(1).scaleb(-places))
     return f"{major:,f} {currency}"

@@ -25,7 +25,12 @@ from billing.invoices.models import CreditNote, InvoiceReview
 from billing.invoices.selectors import approval_limit, mirrored_invoice
 from billing.invoices.services import APPROVE_INVOICE
 from billing.invoices.tasks import credit_note_issue_task
-from billing.money import format_minor, from_stripe_amount, to_stripe_amount
+from billing.money import (
+    format_minor,
+    from_stripe_amount,
+    to_stripe_amount,
+    validate_chargeable,
+)
 from customers.models import Account
 from stripe_sync.client import StripeApi
 from stripe_sync.hooks import StripeObjects
@@ -158,6 +163,7 @@ def credit_note_preview(
         if asked < 0:
             raise ValidationError(f"'{line.description}': a credit is a positive amount.")
         try:
+            validate_chargeable(asked, currency)
             minor = to_stripe_amount(asked, currency)
         except ValidationError as error:
             raise ValidationError(f"'{line.description}': {' '.join(error.messages)}") from None

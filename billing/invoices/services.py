@@ -20,6 +20,7 @@ from billing.invoices.checks import (
     ContractExpectation,
     DraftInvoice,
     LinePair,
+    charge_minor,
     draft_from_stripe,
     invoice_flags,
     line_pairs,
@@ -45,7 +46,12 @@ from billing.invoices.tasks import (
     invoice_stripe_action_task,
     invoice_true_up_task,
 )
-from billing.money import format_minor, from_stripe_amount, to_stripe_amount
+from billing.money import (
+    format_minor,
+    from_stripe_amount,
+    to_stripe_charge,
+    to_stripe_charge_minor,
+)
 from billing.pricing import LATE_USAGE_KEY, MINIMUM_COMMIT_KEY, day_timestamp
 from billing.usage.services import stripe_meter_usage
 from customers.models import Account
@@ -422,7 +428,7 @@ def invoice_true_up_add(*, review: InvoiceReview, by: Any) -> int:
         )
     version, charge = owed
     contract = Contract.objects.get(pk=version.contract_id or 0)  # read from our records
-    amount = to_stripe_amount(charge.amount, contract.currency)
+    amount = to_stripe_charge(charge.amount, contract.currency)
     _save(review, by, f"true-up added: {format_minor(amount, contract.currency)}")
     push_after_commit(
         invoice_true_up_task,
@@ -498,8 +504,9 @@ def invoice_line_correct(*, review: InvoiceReview, by: Any, line_id: str) -> int
     draft, pair = _draft_pair(review, line_id=line_id)
     line = next(x for x in pair.lines if x.id == line_id)
     currency = draft.currency
-    wanted = to_stripe_amount(pair.charge.amount, currency) if pair.charge else 0
-    difference = wanted - pair.amount
+    wanted = charge_minor(pair, pair.charge, currency) if pair.charge else 0
+    # An item of the difference moves money of its own: in Stripe's step (BHD: 0.010).
+    difference = to_stripe_charge_minor(wanted - pair.amount, currency)
     if not difference:
         raise ValidationError(
             f"Line '{line.description or line_id}' already comes to "
@@ -588,7 +595,7 @@ def invoice_charge_add(*, review: InvoiceReview, by: Any, line_key: str) -> int:
     charge, version = pair.charge, pair.expected
     if charge is None or version is None:  # a missing charge always has both
         raise ValidationError(f"Contract line {line_key} has no charge on this draft.")
-    amount = to_stripe_amount(charge.amount, draft.currency)
+    amount = to_stripe_charge(charge.amount, draft.currency)
     _save(review, by, f"charge added: {charge.description}, {format_minor(amount, draft.currency)}")
     push_after_commit(
         invoice_correction_task,
@@ -751,7 +758,7 @@ def draft_corrections(
     offers = []
     for pair in line_pairs(draft, expected):
         billed = [line for line in pair.lines if not line.corrects]
-        wanted = to_stripe_amount(pair.charge.amount, draft.currency) if pair.charge else 0
+        wanted = charge_minor(pair, pair.charge, draft.currency) if pair.charge else 0
         if billed and pair.key != LATE_USAGE_KEY and pair.amount != wanted:
             what = billed[0].description or billed[0].id
             kind = _correction_kind(pair)

@@ -13,6 +13,9 @@ from billing.money import (
     from_stripe_amount,
     quantize,
     to_stripe_amount,
+    to_stripe_charge,
+    to_stripe_unit_amount_decimal,
+    validate_chargeable,
     validate_currency,
     validate_precision,
 )
@@ -29,6 +32,8 @@ from billing.money import (
         ("0.001", "KWD", 1),
         ("12.300", "JOD", 12300),
         ("99999999.99", "GBP", 9999999999),
+        ("5", "ISK", 500),  # zero-decimal, but two decimals in Stripe's API
+        ("1234567", "ISK", 123456700),
     ],
 )
 def test_stripe_amounts_convert_exactly_both_ways(amount, currency, minor):
@@ -95,3 +100,35 @@ def test_amounts_are_shown_in_their_currencys_precision():
     assert format_amount(Decimal("57600000.000"), "KRW") == "57,600,000 KRW"
     assert format_amount(Decimal("19860.000"), "CHF") == "19,860.00 CHF"
     assert format_amount(Decimal("493.8"), "BHD") == "493.800 BHD"
+
+
+def test_krona_is_whole_for_people_and_two_decimals_for_stripe():
+    with pytest.raises(ValidationError, match="ISK amounts have no decimals"):
+        to_stripe_amount(Decimal("5.50"), "ISK")
+    assert to_stripe_unit_amount_decimal(Decimal("2.5"), "ISK") == "250"
+    assert (from_stripe_amount(500, "ISK"), quantize(Decimal("4.5"), "ISK")) == (
+        Decimal(5),
+        Decimal(5),
+    )
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "sent"),
+    [
+        ("1.235", "BHD", 1240),  # half up to the step of 0.010
+        ("1.234", "KWD", 1230),
+        ("-1.235", "OMR", -1240),  # a credit, away from zero
+        ("5.120", "JOD", 5120),
+        ("12.345", "EUR", 1235),  # two-decimal currencies: the cent
+        ("4.5", "ISK", 500),
+    ],
+)
+def test_computed_amounts_move_in_stripes_step(amount, currency, sent):
+    assert to_stripe_charge(Decimal(amount), currency) == sent
+
+
+def test_a_typed_amount_stripe_would_not_move_is_refused_with_both_neighbours():
+    validate_chargeable(Decimal("1.240"), "BHD")
+    with pytest.raises(ValidationError, match=r"1.235 BHD cannot be charged.* 1.230 or 1.240 BHD"):
+        validate_chargeable(Decimal("1.235"), "BHD")
+    validate_chargeable(Decimal("1.23"), "EUR")

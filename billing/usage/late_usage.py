@@ -20,7 +20,7 @@ from django.utils import timezone
 from backoffice.history import history_save
 from billing.contracts.models import Contract
 from billing.contracts.selectors import contract_terms, contract_validity
-from billing.money import format_amount, format_minor, to_stripe_amount
+from billing.money import format_amount, format_minor, to_stripe_charge
 from billing.pricing import (
     LATE_USAGE_KEY,
     billing_period_containing,
@@ -112,7 +112,7 @@ def usage_bill_late(*, usage: UsageQuantity, by: Any, now: datetime | None = Non
         f"{format_amount(charge.amount, charge.contract.currency)}",
         update_fields=["late_units", "stripe_status"],
     )
-    amount = to_stripe_amount(charge.amount, charge.contract.currency)
+    amount = to_stripe_charge(charge.amount, charge.contract.currency)
     from billing.usage.tasks import usage_late_invoice_item_task
 
     push_after_commit(

@@ -363,3 +363,22 @@ def test_changing_an_item_changes_its_line_on_a_draft_and_is_refused_once_finali
     with pytest.raises(stripe.InvalidRequestError, match="only an item on a draft invoice"):
         stripe.InvoiceItem.modify(fee.invoice_item, amount=1, **key())
     assert stripe.Invoice.retrieve(draft.id, **key()).subtotal == before - 5000
+
+
+def test_an_amount_stripe_would_not_move_is_refused(stripe_standin: str):
+    """Three-decimal currencies move in steps of ten minor units; ISK in whole krónur."""
+    from stripe_standin.tests.test_credit_notes import draft_of_two_items
+
+    draft = draft_of_two_items()
+    seats = {line.description: line for line in lines_of(draft.id)}["Seats"]
+    customer = stripe.Customer.create(name="Manama Trading WLL", **key())
+    for currency, amount in (("bhd", 1235), ("isk", 550)):
+        with pytest.raises(stripe.InvalidRequestError, match="must be a multiple of"):
+            stripe.InvoiceItem.create(
+                customer=customer.id, amount=amount, currency=currency, **key()
+            )
+    assert (
+        stripe.InvoiceItem.create(customer=customer.id, amount=1240, currency="bhd", **key()).amount
+        == 1240
+    )
+    stripe.InvoiceItem.modify(seats.invoice_item, amount=100, **key())  # EUR: any cent
