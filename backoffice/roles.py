@@ -50,6 +50,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         # The Stripe sync: its health, the events received, "sync now" and "retry".
         "stripe_sync.view_syncstatus",
         "stripe_sync.view_stripeevent",
+        "stripe_sync.view_outboxtask",  # tasks waiting for the broker
         "stripe_sync.run_stripe_sync",
         # Finance ops see and adjust the periodic jobs (sync schedules and the like).
         "django_celery_beat.view_periodictask",

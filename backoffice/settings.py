@@ -212,7 +212,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_TIME_LIMIT = 300
 # ...nor wait longer than Celery's default retry_backoff_max (600) for a retry...
 # ...so a Redis visibility timeout of an hour never redelivers a task that is still running.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A broker that refuses connections or never answers costs a publish at most seconds
+# (stripe_sync/outbox.py publishes off the request, and keeps what it could not publish).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,  # above the worker's 1 s BRPOP
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="backoffice")
 CELERY_TIMEZONE = TIME_ZONE

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -15,8 +14,9 @@ from djstripe import models as djstripe_models
 
 from backoffice.admin_site import ReadOnlyAdmin
 from stripe_sync.events import METER_ERROR_TYPES
-from stripe_sync.models import StripeEvent, StripeWrite, SyncStatus
+from stripe_sync.models import OutboxTask, StripeEvent, StripeWrite, SyncStatus
 from stripe_sync.object_types import BY_KEY, BY_MODEL, EVENTS_KEY, LISTED_TYPES
+from stripe_sync.outbox import STUCK_AFTER, enqueue, publish
 from stripe_sync.tasks import (
     stripe_backfill_task,
     stripe_event_process_task,
@@ -109,11 +109,9 @@ class SyncStatusAdmin(SyncRecordAdmin):
         keys = list(queryset.values_list("object_type", flat=True))
         for key in keys:
             if key == EVENTS_KEY:
-                transaction.on_commit(stripe_events_sync_task.delay)
+                enqueue(stripe_events_sync_task)
             elif key in BY_KEY and BY_KEY[key].list_path:
-                transaction.on_commit(
-                    lambda key=key: stripe_backfill_task.delay(key, restart)  # type: ignore[misc]
-                )
+                enqueue(stripe_backfill_task, key, restart)
         self.message_user(request, f"Sync queued for: {', '.join(keys)}.", messages.SUCCESS)
 
 
@@ -151,8 +149,68 @@ class StripeEventAdmin(SyncRecordAdmin):
         )
         queryset.filter(pk__in=ids).update(status=StripeEvent.Status.PENDING)
         for pk in ids:
-            transaction.on_commit(lambda pk=pk: stripe_event_process_task.delay(pk))  # type: ignore[misc]
+            enqueue(stripe_event_process_task, pk)
         self.message_user(request, f"{len(ids)} event(s) queued again.", messages.SUCCESS)
+
+
+class OutboxStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("waiting", "Waiting for the broker"),
+            ("stuck", f"Stuck (waiting more than {STUCK_AFTER.seconds // 60} min)"),
+            ("published", "Published"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "waiting":
+            return queryset.filter(published_at__isnull=True)
+        if self.value() == "stuck":
+            return queryset.filter(
+                published_at__isnull=True, created_at__lt=timezone.now() - STUCK_AFTER
+            )
+        if self.value() == "published":
+            return queryset.filter(published_at__isnull=False)
+        return queryset
+
+
+@admin.register(OutboxTask)
+class OutboxTaskAdmin(SyncRecordAdmin):
+    """The tasks written with the changes that asked for them (writes to Stripe, checks):
+    published to the broker after commit, or waiting for it (down, or not answering)."""
+
+    list_display = ("created_at", "task", "arguments", "state", "attempts", "last_error")
+    list_filter = (OutboxStateFilter,)
+    search_fields = ("task",)
+    actions = ("publish_now",)
+    show_full_result_count = False
+
+    @admin.display(description="arguments")
+    def arguments(self, obj: OutboxTask) -> str:
+        return ", ".join(str(a) for a in obj.args)[:120]
+
+    @admin.display(description="state")
+    def state(self, obj: OutboxTask) -> str:
+        if obj.published_at is not None:
+            return f"published ({_ago(obj.published_at)} ago)"
+        waited = _ago(obj.created_at)
+        if timezone.now() - obj.created_at > STUCK_AFTER:
+            return f"stuck: waiting {waited}"
+        return f"waiting {waited}"
+
+    @admin.action(description="Publish the selected tasks now", permissions=["run_stripe_sync"])
+    def publish_now(self, request: HttpRequest, queryset: QuerySet[OutboxTask]) -> None:
+        ids = list(queryset.filter(published_at__isnull=True).values_list("pk", flat=True))
+        done = sum(1 for pk in ids if publish(pk))
+        level = messages.SUCCESS if done == len(ids) else messages.WARNING
+        self.message_user(
+            request,
+            f"{done} of {len(ids)} waiting task(s) published"
+            + ("." if done == len(ids) else "; the broker did not take the rest (see the error)."),
+            level,
+        )
 
 
 # --- What was sent to Stripe for a record (the account, contract, tax rate and invoice pages)
@@ -224,7 +282,7 @@ def _searchable(model: Any, lookup: str) -> bool:
 def mirror_refresh(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
     ot = BY_MODEL[queryset.model]
     ids = list(queryset.values_list("id", flat=True)[:500])
-    transaction.on_commit(lambda: stripe_object_refresh_task.delay(ot.key, ids))
+    enqueue(stripe_object_refresh_task, ot.key, ids)
     modeladmin.message_user(request, f"{len(ids)} object(s) will be re-read from Stripe.")
 
 

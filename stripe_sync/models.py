@@ -175,3 +175,31 @@ class StripePushState(models.Model):
 
     class Meta:
         abstract = True
+
+
+class OutboxTask(models.Model):
+    """A task that must not be lost (a write to Stripe, a check to run), written in the same
+    transaction as the change that asks for it, and published to the broker after commit; a
+    broker that is down delays it, never loses it (stripe_sync/outbox.py)."""
+
+    task = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "task waiting for the broker"
+        verbose_name_plural = "tasks waiting for the broker"
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(published_at__isnull=True),
+                name="outbox_task_waiting",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task}{tuple(self.args)!r}"

@@ -13,7 +13,7 @@ import stripe
 from celery import chain, shared_task
 from django.db import transaction
 
-from stripe_sync import object_types
+from stripe_sync import object_types, outbox
 from stripe_sync.backfill import SyncBusy, backfill
 from stripe_sync.events import event_process, events_sync
 from stripe_sync.mirror import Mirror, customer_sync_from_stripe
@@ -80,3 +80,9 @@ def stripe_object_refresh_task(object_type: str, stripe_ids: list[str]) -> None:
     for stripe_id in stripe_ids:
         with transaction.atomic():
             mirror.refresh(ot, stripe_id)
+
+
+@shared_task(name="billing.tasks.outbox_relay_task")
+def outbox_relay_task() -> int:
+    """Publish the tasks still waiting for the broker (beat, every minute)."""
+    return outbox.relay()

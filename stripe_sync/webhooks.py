@@ -16,7 +16,6 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -24,6 +23,7 @@ from django.views.decorators.http import require_POST
 from stripe_sync.client import stripe_livemode
 from stripe_sync.events import event_problem, event_refusal, event_store
 from stripe_sync.models import StripeEvent
+from stripe_sync.outbox import send_after_commit
 from stripe_sync.tasks import stripe_event_process_task
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,9 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
 
     stored = event_store(event, source=StripeEvent.Source.WEBHOOK)
     if stored is not None:
-        transaction.on_commit(lambda: stripe_event_process_task.delay(stored))
+        # The stored event is its own outbox: a task the broker never took is applied by the
+        # next events pass (`events_sync`).
+        send_after_commit(stripe_event_process_task, stored)
     return JsonResponse({"received": event["id"], "duplicate": stored is None})
 
 

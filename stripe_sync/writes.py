@@ -18,12 +18,13 @@ from typing import Any, TypeVar
 import stripe
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from stripe_sync.client import StripeApi, is_transient
 from stripe_sync.models import PushStatus, StripeWrite
+from stripe_sync.outbox import enqueue
 
 T = TypeVar("T")
 
@@ -172,10 +173,11 @@ def push_with_status(model: type[models.Model], pk: int, run: Callable[[], T]) -
 
 
 def push_after_commit(task: Any, *args: Any) -> None:
-    """Enqueue a task that talks to Stripe once the transaction commits, when a Stripe account
-    is connected (the embedded demo has none: its records stay "not in Stripe yet")."""
+    """Enqueue a task that talks to Stripe once the transaction commits, through the outbox
+    (never lost to a broker that is down), when a Stripe account is connected (the embedded
+    demo has none: its records stay "not in Stripe yet")."""
     if stripe_connected():
-        transaction.on_commit(lambda: task.delay(*args))
+        enqueue(task, *args)
 
 
 def stripe_connected() -> bool:

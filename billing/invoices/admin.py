@@ -40,6 +40,7 @@ from billing.invoices.tasks import invoice_review_task
 from billing.money import format_minor
 from customers.models import Account
 from stripe_sync.admin import stripe_writes_table
+from stripe_sync.outbox import enqueue
 from stripe_sync.writes import stripe_connected, stripe_writes_of
 
 T = TypeVar("T")
@@ -715,7 +716,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
         elif action == "custom_fields":
             reviews.invoice_custom_fields_set(review=review, by=user, po_number=text)
         elif action == "recheck":
-            transaction.on_commit(lambda: invoice_review_task.delay(review.stripe_invoice_id))
+            enqueue(invoice_review_task, review.stripe_invoice_id)
         else:
             reviews.invoice_decision_record(review=review, by=user, action=action, why=text)
 
@@ -866,7 +867,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     def rerun_checks(self, request: HttpRequest, queryset: QuerySet[InvoiceReview]) -> None:
         ids = list(queryset.values_list("stripe_invoice_id", flat=True))
         for stripe_id in ids:
-            transaction.on_commit(lambda s=stripe_id: invoice_review_task.delay(s))  # type: ignore[misc]
+            enqueue(invoice_review_task, stripe_id)
         self.message_user(request, f"Checks queued for {len(ids)} invoice(s).")
 
 

@@ -58,6 +58,7 @@ from customers.models import Account
 from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
+from stripe_sync.outbox import enqueue
 from stripe_sync.writes import PushRefused, push_after_commit, stripe_connected, stripe_write
 
 # Statuses a person has decided on: a new check records its flags but keeps the decision.
@@ -191,7 +192,7 @@ def contract_changed_drafts_review(contract: Contract) -> None:
     """A contract was approved, amended, terminated, renewed or expired: its customer's drafts
     are checked again once that commits. Subscribed to contract_changed in BillingConfig.ready."""
     account_id = contract.account_id
-    transaction.on_commit(lambda: account_drafts_review_task.delay(account_id))
+    enqueue(account_drafts_review_task, account_id)
 
 
 def drafts_review_all(*, stripe_customer_id: str = "") -> list[InvoiceReview]:
