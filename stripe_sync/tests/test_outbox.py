@@ -6,7 +6,6 @@ import socket
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import stripe
