@@ -278,6 +278,21 @@ def _searchable(model: Any, lookup: str) -> bool:
     return True
 
 
+def _shown_safely(name: str) -> Any:
+    """A property of a dj-stripe model as its object page shows it: the payload's field, or
+    "-" when the payload has none (Stripe dropped `paid` from invoices; an older or smaller
+    payload lacks others). dj-stripe's page lists every property, and one KeyError was a 500."""
+
+    def show(obj: Any) -> Any:
+        try:
+            return getattr(obj, name)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return "-"
+
+    show.short_description = name.replace("_", " ")  # type: ignore[attr-defined]
+    return show
+
+
 @admin.action(description="Re-read the selected objects from Stripe")
 def mirror_refresh(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
     ot = BY_MODEL[queryset.model]
@@ -312,6 +327,10 @@ def mirror_admin_fix(site: admin.AdminSite) -> None:
             return actions
 
         model_admin.get_actions = get_actions  # type: ignore[method-assign]
+        # The admin's attribute of a readonly field's name is shown before the model's.
+        for name in dir(model):
+            if isinstance(getattr(model, name, None), property) and not hasattr(model_admin, name):
+                setattr(model_admin, name, _shown_safely(name))
 
 
 mirror_admin_fix(admin.site)

@@ -163,3 +163,23 @@ def test_the_mirror_invoice_list_opens_on_invoices_of_todays_api(client, demo_lo
 
     assert page.status_code == 200
     assert "2,975.00 EUR" in page.content.decode()
+
+
+@pytest.mark.parametrize("missing", ["paid", "attempt_count"])
+def test_a_mirror_invoice_page_opens_whatever_field_stripe_no_longer_sends(
+    client, demo_logins, missing
+):
+    """dj-stripe's object pages show every property of its model, each reading a field of
+    the payload; one Stripe no longer sends (or a payload that lacks one) shows "-"."""
+    from djstripe.models import Customer, Invoice
+
+    from stripe_standin.store import stripe_fixture
+
+    customer = Customer.objects.create(id="cus_page", stripe_data={"id": "cus_page"})
+    data = stripe_fixture("invoice") | {"id": "in_page", "currency": "eur", "customer": "cus_page"}
+    data.pop(missing, None)
+    invoice = Invoice.objects.create(id="in_page", customer=customer, stripe_data=data)
+    for role in ("finance", "admin"):
+        log_in(client, role, demo_logins[role])
+        page = client.get(reverse("admin:djstripe_invoice_change", args=[invoice.pk]))
+        assert page.status_code == 200, (role, missing)
