@@ -890,6 +890,59 @@ class CreditNoteAdmin(ReadOnlyAdmin, BackofficeAdmin):
     list_filter = ("status", "source", "reason", "currency")
     search_fields = ("number", "stripe_invoice_id", "stripe_credit_note_id", "account__legal_name")
     list_select_related = ("account", "requested_by")
+    fields = (
+        "number",
+        "stripe_credit_note_id",
+        "stripe_invoice_id",
+        "account",
+        "source",
+        "status",
+        "before_tax",
+        "with_tax",
+        "credited_lines",
+        "reason",
+        "memo",
+        "asked",
+        "requested_at",
+        "second_approved_by",
+        "second_approved_at",
+        "issued_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="before tax")
+    def before_tax(self, note: CreditNote) -> str:
+        return note.amount_money
+
+    @admin.display(description="with tax")
+    def with_tax(self, note: CreditNote) -> str:
+        return note.total_money
+
+    @admin.display(description="asked by")
+    def asked(self, note: CreditNote) -> str:
+        return note.asked_by
+
+    @admin.display(description="lines credited")
+    def credited_lines(self, note: CreditNote) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    line.get("description") or line.get("invoice_line_item") or "-",
+                    format_minor(int(line.get("amount") or 0), note.currency),
+                    format_minor(int(line.get("tax") or 0), note.currency)
+                    if "tax" in line
+                    else "-",
+                )
+                for line in note.lines
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>line</th><th>before tax</th><th>tax</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
 
 
 _AccountAdmin = type(admin.site._registry[Account])  # billing.contracts' account page

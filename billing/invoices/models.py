@@ -204,6 +204,7 @@ class CreditNote(models.Model):
 
     @property
     def amount_money(self) -> str:
+        """Before tax, as money."""
         return format_amount(self.amount, self.currency)
 
     @property

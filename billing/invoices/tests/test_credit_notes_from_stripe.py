@@ -163,3 +163,19 @@ def test_our_credit_note_whose_answer_was_lost_is_recognised_by_its_metadata(ope
     credit_note_issue(note=ours)
     assert len(stripe.CreditNote.list(invoice=open_invoice.id, **key()).data) == 1
     assert credit_notes_of(open_invoice.id).count() == 1
+
+
+def test_the_credit_note_page_shows_money_and_who_asked(open_invoice, client, demo_logins):
+    from django.urls import reverse
+
+    seats, _ = line_ids(open_invoice.id)
+    dashboard_credit(open_invoice.id, seats, 4550)
+    events_sync()
+    note = credit_notes_of(open_invoice.id).get()
+    client.login(username="finance", password=demo_logins["finance"])
+    page = client.get(reverse("admin:billing_creditnote_change", args=[note.pk]))
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "45.50 EUR" in text
+    assert "Stripe" in text
+    assert "45.500" not in text
