@@ -14,6 +14,7 @@ from stripe_sync.writes import (
     push_with_status,
     stripe_write,
     stripe_write_recorded,
+    written_params,
 )
 
 
@@ -89,9 +90,10 @@ def _account_push(account: Account, api: StripeApi) -> str:
             record=account,
         )
     else:
+        create_key = f"account-{account.pk}-customer-create"
         created = stripe_write(
             api,
-            key=f"account-{account.pk}-customer-create",
+            key=create_key,
             description=f"Create Stripe customer for {account.legal_name}",
             method="POST",
             path="/v1/customers",
@@ -99,15 +101,28 @@ def _account_push(account: Account, api: StripeApi) -> str:
             record=account,
         )
         customer_id = created["id"]
-        # The creation sent this state: pushing it again is not a change.
+        # What the creation sent (a creation retried after a timeout sends what it first
+        # sent): that state is in Stripe, and pushing it again is not a change.
+        sent = written_params(create_key) or params
         stripe_write_recorded(
-            key=state_key,
+            key=f"account-{account.pk}-customer-state-{params_digest(sent)}",
             description=f"Stripe customer of {account.legal_name} (sent on creation)",
             path="/v1/customers",
-            params=params,
+            params=sent,
             stripe_id=customer_id,
             record=account,
         )
+        if params_digest(sent) != params_digest(params):
+            # The account changed while its creation was in doubt: send what is true now.
+            stripe_write(
+                api,
+                key=state_key,
+                description=f"Update Stripe customer of {account.legal_name}",
+                method="POST",
+                path=f"/v1/customers/{customer_id}",
+                params=params,
+                record=account,
+            )
     _tax_ids_push(account, customer_id, api)
     # The mirror, and the link to it, from what Stripe now holds.
     mirror.refresh(object_type("customers"), customer_id, missing_ok=False)

@@ -120,6 +120,8 @@ class StripeWrite(models.Model):
         DONE = "done", "Done"
         RETRYING = "retrying", "Failed for now (Stripe unavailable); retried"
         REFUSED = "refused", "Refused by Stripe"
+        # A refused write sent again (with what is true now) under a new key: `<key>~2`, ...
+        SUPERSEDED = "superseded", "Refused; sent again with the current parameters"
 
     idempotency_key = models.CharField(max_length=255, unique=True)
     description = models.CharField(max_length=255)

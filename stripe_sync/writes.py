@@ -68,20 +68,34 @@ def stripe_write(
     record: models.Model | None = None,
 ) -> dict[str, Any]:
     """Send one write under `key`, recording it (for `record`) and its outcome; Stripe's
-    answer, or (for a write already done) `{"id": ...}` without asking again."""
+    answer, or (for a write already done) `{"id": ...}` without asking again.
+
+    A write whose outcome is unknown (a timeout, a worker killed) is sent again exactly as it
+    was first sent: Stripe may have done it, and answers the first result. A write Stripe
+    refused did nothing: sent again, it goes with the parameters given now (what a person
+    fixed since) under a new key, `<key>~2`, and the refused one is marked superseded."""
     params = params or {}
-    write, _ = StripeWrite.objects.get_or_create(
-        idempotency_key=key,
-        defaults={
-            "description": description[:255],
-            "method": method.upper(),
-            "path": path,
-            "params": params,
-            **record_link(record),
-        },
-    )
+    write = _latest_write(key)
+    if write is not None and write.outcome == StripeWrite.Outcome.DONE:
+        return {"id": write.stripe_id}
+    if write is not None and write.outcome == StripeWrite.Outcome.REFUSED:
+        StripeWrite.objects.filter(pk=write.pk).update(outcome=StripeWrite.Outcome.SUPERSEDED)
+        write = None
+        key = f"{key}~{_attempt_number(key) + 1}"
+    if write is None:
+        write, _ = StripeWrite.objects.get_or_create(
+            idempotency_key=key,
+            defaults={
+                "description": description[:255],
+                "method": method.upper(),
+                "path": path,
+                "params": params,
+                **record_link(record),
+            },
+        )
     if write.outcome == StripeWrite.Outcome.DONE:
         return {"id": write.stripe_id}
+    key = write.idempotency_key
     # A write whose outcome is unknown is sent again exactly as it was first sent.
     params = canonical(write.params)
     StripeWrite.objects.filter(pk=write.pk).update(
@@ -106,6 +120,34 @@ def stripe_write(
         outcome=StripeWrite.Outcome.DONE, stripe_id=str(data.get("id", "")), error=""
     )
     return data
+
+
+def _attempts_of(key: str) -> QuerySet[StripeWrite]:
+    """The write under `key` and those that superseded it (`<key>~2`, `<key>~3`, ...)."""
+    return StripeWrite.objects.filter(
+        models.Q(idempotency_key=key) | models.Q(idempotency_key__startswith=f"{key}~")
+    )
+
+
+def _attempt_number(key: str) -> int:
+    numbers = [
+        int(k.rsplit("~", 1)[1]) if "~" in k.removeprefix(key) else 1
+        for k in _attempts_of(key).values_list("idempotency_key", flat=True)
+    ]
+    return max(numbers, default=1)
+
+
+def _latest_write(key: str) -> StripeWrite | None:
+    return _attempts_of(key).order_by("-id").first()
+
+
+def written_params(key: str) -> dict[str, Any] | None:
+    """What the write under `key` (or the one that superseded it) sent, once done; None if
+    it is not done."""
+    write = _latest_write(key)
+    if write is None or write.outcome != StripeWrite.Outcome.DONE:
+        return None
+    return canonical(write.params)
 
 
 def stripe_write_recorded(

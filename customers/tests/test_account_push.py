@@ -79,3 +79,36 @@ def test_an_exempt_customer_carries_its_evidence_to_stripe(stripe_standin, manag
     assert customer.tax_exempt == "exempt"
     assert customer.metadata["tax_exemption_evidence"] == "NY ST-119.1 #4471"
     assert customer.metadata["tax_exemption_valid_until"] == "2027-12-31"
+
+
+def test_a_creation_in_doubt_is_resent_as_it_was_then_the_account_as_it_is(
+    stripe_standin, account
+):
+    """The first creation timed out (Stripe may have made the customer), and the account was
+    renamed before the retry: the retry sends exactly what was first sent (Stripe answers the
+    first result, never a second customer), then the new name as an update."""
+    from customers.services import customer_params
+
+    first = customer_params(account)
+    StripeWrite.objects.create(
+        idempotency_key=f"account-{account.pk}-customer-create",
+        description="Create Stripe customer",
+        method="POST",
+        path="/v1/customers",
+        params=first,
+        outcome=StripeWrite.Outcome.RETRYING,
+        attempts=1,
+    )
+    Account.objects.filter(pk=account.pk).update(legal_name="Bergmann Logistik SE")
+
+    customer_id = account_push_to_stripe(account=account)
+
+    assert stripe.Customer.retrieve(customer_id, **key()).name == "Bergmann Logistik SE"
+    assert len(stripe.Customer.list(**key()).data) == 1
+    sent = list(StripeWrite.objects.order_by("id").values_list("params__name", "outcome"))
+    assert sent[0] == ("Bergmann Logistik GmbH", "done")  # the creation, as first sent
+    assert ("Bergmann Logistik SE", "done") in sent[1:]  # then the account as it is
+    # and nothing more to send
+    writes = StripeWrite.objects.count()
+    account_push_to_stripe(account=account)
+    assert StripeWrite.objects.count() == writes

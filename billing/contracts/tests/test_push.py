@@ -165,6 +165,38 @@ def test_a_refused_push_shows_stripes_message_and_is_not_retried(stripe_standin,
     assert "customer" in refused.error
 
 
+def test_a_refused_push_once_fixed_is_sent_with_what_is_true_now_under_a_new_key(
+    stripe_standin, ramp_contract
+):
+    """Finance fixes what Stripe refused; "Send to Stripe now" sends the current parameters
+    (a new key: the refused request did nothing), and the refused attempt shows superseded."""
+    from djstripe.models import Customer
+
+    Customer.objects.create(id="cus_gone", stripe_data={"id": "cus_gone"})
+    Account.objects.filter(pk=ramp_contract.account_id).update(stripe_customer_id="cus_gone")
+    with pytest.raises(PushRefused):
+        contract_push_to_stripe(contract=ramp_contract)
+    refused = StripeWrite.objects.get(outcome=StripeWrite.Outcome.REFUSED)
+    assert refused.idempotency_key.endswith("-schedule-create")
+
+    # the fix: the account is linked to no customer, so the push makes one
+    Account.objects.filter(pk=ramp_contract.account_id).update(stripe_customer_id=None)
+    contract_push_to_stripe(contract=ramp_contract)
+    contract_push_to_stripe(contract=ramp_contract)  # twice: nothing new
+
+    ramp_contract.refresh_from_db()
+    assert ramp_contract.stripe_push_status == PushStatus.PUSHED
+    refused.refresh_from_db()
+    assert refused.outcome == StripeWrite.Outcome.SUPERSEDED
+    again = StripeWrite.objects.get(idempotency_key=f"{refused.idempotency_key}~2")
+    assert (again.outcome, again.attempts) == (StripeWrite.Outcome.DONE, 1)
+    customer = Account.objects.get(pk=ramp_contract.account_id).stripe_customer_id
+    schedules = stripe.SubscriptionSchedule.list(
+        customer=customer, api_key=settings.STRIPE_SECRET_KEY
+    ).data
+    assert [s.id for s in schedules] == [ramp_contract.stripe_schedule_id]
+
+
 def test_approving_a_contract_queues_its_push(
     stripe_standin, account, manager, finance, django_capture_on_commit_callbacks
 ):
