@@ -99,6 +99,7 @@ def _account_push(account: Account, api: StripeApi) -> str:
             path="/v1/customers",
             params=params,
             record=account,
+            find=lambda: _customer_of(account, api),
         )
         customer_id = created["id"]
         # What the creation sent (a creation retried after a timeout sends what it first
@@ -128,6 +129,14 @@ def _account_push(account: Account, api: StripeApi) -> str:
     mirror.refresh(object_type("customers"), customer_id, missing_ok=False)
     Account.objects.filter(pk=account.pk).update(stripe_customer_id=customer_id)
     return str(customer_id)
+
+
+def _customer_of(account: Account, api: StripeApi) -> dict[str, Any] | None:
+    """The Stripe customer made for the account, found by our metadata (Stripe's search)."""
+    found = api.get(
+        "/v1/customers/search", query=f"metadata['backoffice_account_id']:'{account.pk}'"
+    )
+    return next(iter(found.get("data") or []), None)
 
 
 def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:

@@ -41,7 +41,9 @@ copied from Stripe's own examples (fixtures/fixtures3.json):
   `resource_missing`), where localstripe says only "Not Found";
 - Stripe's idempotency: a POST's response is kept by its `Idempotency-Key` and replayed for the
   same key (`Idempotent-Replayed: true`); the same key with other parameters is an
-  `idempotency_error`;
+  `idempotency_error`; a key is forgotten 24 hours after its first answer (by the stand-in's
+  clock), as Stripe may forget it;
+- `GET /v1/customers/search` with `metadata['key']:'value'` (other queries refused by name);
 - fault injection, request counting, and the test controls below;
 - nothing written to /tmp/localstripe.pickle (shared between runs, and quadratic to rewrite);
 - listening on 127.0.0.1 only, where localstripe itself listens on every interface.
@@ -362,6 +364,12 @@ class KeptResponse:
     request: tuple[str, str, bytes]  # method, path, body
     status: int
     body: bytes
+    kept_at: int = 0  # the stand-in's clock
+
+
+# Stripe keeps a key "at least 24 hours" and may forget it after; the stand-in forgets it at 24
+# hours by its clock (moved by the tests), so a retry after that is a new request.
+KEY_KEPT_SECONDS = 24 * 3600
 
 
 # Answers Stripe does not keep for a key: the request failed before any work was done
@@ -388,6 +396,9 @@ async def _idempotent(request: web.Request, handler: Handler, key: str) -> web.S
     scope = (request.headers.get("Authorization", ""), key)
     this_request = (request.method, request.path, await request.read())
     kept_responses = NETWORK.idempotency
+    kept_then = kept_responses.get(scope)
+    if kept_then is not None and standin._now() - kept_then.kept_at >= KEY_KEPT_SECONDS:
+        del kept_responses[scope]  # forgotten, as Stripe may after 24 hours
     if scope in kept_responses:
         kept = kept_responses[scope]
         if kept is None:
@@ -421,7 +432,7 @@ async def _idempotent(request: web.Request, handler: Handler, key: str) -> web.S
         raise
     body = response.body if isinstance(response, web.Response) else None
     if isinstance(body, bytes) and response.status not in _NOT_KEPT:
-        kept_responses[scope] = KeptResponse(this_request, response.status, body)
+        kept_responses[scope] = KeptResponse(this_request, response.status, body, standin._now())
     else:
         kept_responses.pop(scope, None)
     response.headers["Idempotency-Key"] = key
@@ -530,10 +541,13 @@ async def localstripe_compat(request: web.Request, handler: Handler) -> web.Stre
         # Refused as Stripe would, before anything is written.
         request, expand = await _without_expand(request)
         voided = _void_as_stripe(request)
+        searched = _search_as_stripe(request)
     except StripeError as error:
         return error.to_response()
     if voided is not None:
         return web.json_response(standin.stripe_shape(voided))
+    if searched is not None:
+        return web.json_response(searched)
     response = await handler(request)
     if not (
         isinstance(response, web.Response)
@@ -545,6 +559,42 @@ async def localstripe_compat(request: web.Request, handler: Handler) -> web.Stre
     if response.status < 400:
         standin.expand_paths(payload, expand)
     return web.json_response(standin.stripe_shape(payload), status=response.status)
+
+
+_SEARCHABLE = {"/v1/customers/search": "customer"}
+_METADATA_QUERY = re.compile(r"^metadata\['(?P<key>[^']+)'\]:'(?P<value>[^']*)'$")
+
+
+def _search_as_stripe(request: web.Request) -> dict[str, Any] | None:
+    """`GET /v1/customers/search` (localstripe has no search; its `/v1/customers/{id}` would
+    take "search" for an id). Only the query the back-office sends is understood,
+    `metadata['key']:'value'`; any other is refused by name rather than answered wrongly."""
+    kind = _SEARCHABLE.get(request.path) if request.method == "GET" else None
+    if kind is None:
+        return None
+    query = request.query.get("query", "")
+    match = _METADATA_QUERY.match(query.strip())
+    if match is None:
+        raise StripeError(
+            400,
+            f"The test stand-in understands only metadata['key']:'value' searches, not {query!r}"
+            " (extend _search_as_stripe in stripe_standin/server.py if a test needs more).",
+            param="query",
+        )
+    found = [
+        standin.stripe_shape(obj._export())
+        for key, obj in resources.store.items()
+        if key.startswith(f"{kind}:")
+        and not getattr(obj, "deleted", False)
+        and (getattr(obj, "metadata", None) or {}).get(match["key"]) == match["value"]
+    ]
+    return {
+        "object": "search_result",
+        "data": found,
+        "has_more": False,
+        "next_page": None,
+        "url": request.path,
+    }
 
 
 _VOID = re.compile(r"^/v1/invoices/(?P<id>[^/]+)/void$")

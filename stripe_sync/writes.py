@@ -13,6 +13,7 @@ later step fails.
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import stripe
@@ -27,6 +28,11 @@ from stripe_sync.models import PushStatus, StripeWrite
 from stripe_sync.outbox import enqueue
 
 T = TypeVar("T")
+
+
+# Stripe keeps an idempotency key "at least 24 hours"; after this, a create in doubt is looked
+# up by our metadata before it is sent again.
+KEY_WINDOW = timedelta(hours=23)
 
 
 class PushRefused(Exception):
@@ -66,9 +72,15 @@ def stripe_write(
     path: str,
     params: dict[str, Any] | None = None,
     record: models.Model | None = None,
+    find: Callable[[], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Send one write under `key`, recording it (for `record`) and its outcome; Stripe's
     answer, or (for a write already done) `{"id": ...}` without asking again.
+
+    `find` (for a create) looks the object up in Stripe by our metadata: a create whose
+    outcome is unknown and that was first sent longer ago than Stripe keeps a key
+    (KEY_WINDOW) may have been done, and re-sent under a forgotten key it would make a second
+    object; what `find` finds is taken as its result instead.
 
     A write whose outcome is unknown (a timeout, a worker killed) is sent again exactly as it
     was first sent: Stripe may have done it, and answers the first result. A write Stripe
@@ -96,6 +108,15 @@ def stripe_write(
     if write.outcome == StripeWrite.Outcome.DONE:
         return {"id": write.stripe_id}
     key = write.idempotency_key
+    if find is not None and write.attempts and write.created_at < timezone.now() - KEY_WINDOW:
+        existing = find()
+        if existing is not None:
+            StripeWrite.objects.filter(pk=write.pk).update(
+                outcome=StripeWrite.Outcome.DONE,
+                stripe_id=str(existing.get("id", "")),
+                error="Found in Stripe by our metadata (the key had expired).",
+            )
+            return existing
     # A write whose outcome is unknown is sent again exactly as it was first sent.
     params = canonical(write.params)
     StripeWrite.objects.filter(pk=write.pk).update(

@@ -268,6 +268,7 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
                 **schedule_params(contract, taxed(schedule_phases(contract)), update=False),
             },
             record=contract,
+            find=lambda: _schedule_of(contract, customer_id, api),
         )
         schedule_id = created["id"]
     Contract.objects.filter(pk=contract.pk).update(stripe_schedule_id=schedule_id)
@@ -278,6 +279,17 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
         mirror.refresh(object_type("prices"), phase_price)
     mirror.refresh(object_type("subscription_schedules"), schedule_id)
     return schedule_id
+
+
+def _schedule_of(contract: Contract, customer_id: str, api: StripeApi) -> dict[str, Any] | None:
+    """The customer's schedule made for this contract, found by our metadata (Stripe cannot
+    search schedules; a customer has few)."""
+    for page in api.list_pages("/v1/subscription_schedules", customer=customer_id):
+        for schedule in page.get("data") or []:
+            metadata = schedule.get("metadata") or {}
+            if metadata.get("backoffice_contract_id") == str(contract.pk):
+                return dict(schedule)
+    return None
 
 
 def _amended_phases(

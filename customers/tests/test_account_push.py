@@ -81,9 +81,7 @@ def test_an_exempt_customer_carries_its_evidence_to_stripe(stripe_standin, manag
     assert customer.metadata["tax_exemption_valid_until"] == "2027-12-31"
 
 
-def test_a_creation_in_doubt_is_resent_as_it_was_then_the_account_as_it_is(
-    stripe_standin, account
-):
+def test_a_creation_in_doubt_is_resent_as_it_was_then_the_account_as_it_is(stripe_standin, account):
     """The first creation timed out (Stripe may have made the customer), and the account was
     renamed before the retry: the retry sends exactly what was first sent (Stripe answers the
     first result, never a second customer), then the new name as an update."""
@@ -112,3 +110,41 @@ def test_a_creation_in_doubt_is_resent_as_it_was_then_the_account_as_it_is(
     writes = StripeWrite.objects.count()
     account_push_to_stripe(account=account)
     assert StripeWrite.objects.count() == writes
+
+
+def test_a_creation_in_doubt_for_longer_than_stripe_keeps_a_key_finds_the_customer_made(
+    stripe_standin, account
+):
+    """Stripe made the customer, the answer was lost, and the retry comes 25 hours later:
+    Stripe has forgotten the key, so the customer is looked up by our metadata first; no
+    second customer is made."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from customers.services import customer_params
+    from stripe_standin.control import standin_config
+
+    create_key = f"account-{account.pk}-customer-create"
+    params = customer_params(account)
+    made = stripe.Customer.create(idempotency_key=create_key, **params, **key())
+    write = StripeWrite.objects.create(
+        idempotency_key=create_key,
+        description="Create Stripe customer",
+        method="POST",
+        path="/v1/customers",
+        params=params,
+        outcome=StripeWrite.Outcome.RETRYING,
+        attempts=1,
+    )
+    StripeWrite.objects.filter(pk=write.pk).update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+    standin_config(stripe_standin, "POST", "/_config/clock", {"advance": 25 * 3600})
+
+    assert account_push_to_stripe(account=account) == made.id
+
+    assert [c.id for c in stripe.Customer.list(**key()).data] == [made.id]
+    write.refresh_from_db()
+    assert (write.outcome, write.stripe_id) == (StripeWrite.Outcome.DONE, made.id)
+    assert "Found in Stripe by our metadata" in write.error

@@ -389,3 +389,33 @@ def test_a_termination_dated_in_the_past_cancels_the_schedule_now(
     # and sending it again changes nothing: the same request, answered once
     contract_push_to_stripe(contract=Contract.objects.get(pk=ramp_contract.pk))
     assert StripeWrite.objects.filter(idempotency_key__contains="terminate").count() == 1
+
+
+def test_a_schedule_created_in_doubt_longer_than_stripe_keeps_a_key_is_found_not_made_again(
+    stripe_standin, ramp_contract
+):
+    """The schedule was made, the answer lost, the retry 25 hours later under a forgotten
+    key: found by the contract's metadata, never a second schedule billing the customer."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from stripe_standin.control import standin_config
+
+    schedule_id = contract_push_to_stripe(contract=ramp_contract)
+    write = StripeWrite.objects.get(idempotency_key=f"contract-{ramp_contract.pk}-schedule-create")
+    # as if the answer had never come back
+    StripeWrite.objects.filter(pk=write.pk).update(
+        outcome=StripeWrite.Outcome.RETRYING,
+        stripe_id="",
+        created_at=timezone.now() - timedelta(hours=25),
+    )
+    Contract.objects.filter(pk=ramp_contract.pk).update(stripe_schedule_id="")
+    standin_config(stripe_standin, "POST", "/_config/clock", {"advance": 25 * 3600})
+
+    assert contract_push_to_stripe(contract=ramp_contract) == schedule_id
+    customer = Account.objects.get(pk=ramp_contract.account_id).stripe_customer_id
+    schedules = stripe.SubscriptionSchedule.list(
+        customer=customer, api_key=settings.STRIPE_SECRET_KEY
+    ).data
+    assert [s.id for s in schedules] == [schedule_id]
