@@ -137,9 +137,7 @@ def test_a_creation_in_doubt_for_longer_than_stripe_keeps_a_key_finds_the_custom
         outcome=StripeWrite.Outcome.RETRYING,
         attempts=1,
     )
-    StripeWrite.objects.filter(pk=write.pk).update(
-        created_at=timezone.now() - timedelta(hours=25)
-    )
+    StripeWrite.objects.filter(pk=write.pk).update(created_at=timezone.now() - timedelta(hours=25))
     standin_config(stripe_standin, "POST", "/_config/clock", {"advance": 25 * 3600})
 
     assert account_push_to_stripe(account=account) == made.id
