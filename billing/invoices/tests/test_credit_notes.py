@@ -147,3 +147,13 @@ def test_a_taxed_line_is_credited_with_its_share_of_the_tax_up_to_the_invoices_t
     invoice.save()
     with pytest.raises(ValidationError, match=r"at most 0.00 EUR can be credited, tax included"):
         credit_note_preview(review=march, amounts={"il_in_march": Decimal("0.01")}, **WHY)
+
+
+def test_on_a_finalized_invoice_no_destructive_decision_is_the_default_button(march, client):
+    finalize(march)
+    client.force_login(finance_user("fin-cn-default"))
+    page = client.get(reverse("admin:billing_invoicereview_change", args=[march.pk]))
+    html = page.content.decode()
+    assert 'value="Void"' in html
+    assert 'value="Void" class="default"' not in html
+    assert 'class="default"' not in html.split("<h2>Decide</h2>")[1].split("</div>")[0]
