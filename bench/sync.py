@@ -8,7 +8,8 @@ Prints, in one run on the same data:
 - the webhook endpoint: median and p99 time to answer a signed event, database queries per
   event, and how many events per second the Celery side (event processing) applies.
 
-Runs in a database of its own (`bench_sync`), on PostgreSQL when DATABASE_URL is set:
+Runs in a database of its own (`<DATABASE_URL's name>_bench_sync`), on PostgreSQL when
+DATABASE_URL is set:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice .venv/bin/python bench/sync.py
 
@@ -37,9 +38,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models.signals import pre_save
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, setup_test_environment
+from django.test.utils import CaptureQueriesContext
 from djstripe import models as djstripe_models
 
+from bench.database import bench_database
 from stripe_standin.list_pages import StripePages, serve_in_subprocess
 from stripe_sync.models import StripeEvent, StripeObjectVersion, SyncStatus
 
@@ -190,6 +192,128 @@ def run_webhooks(pages: StripePages, count: int) -> dict:
     }
 
 
+def _event(n: int, prefix: str, customer: dict, created: int) -> dict:
+    return {
+        "id": f"evt_{prefix}{n:06d}",
+        "object": "event",
+        "api_version": settings.STRIPE_API_VERSION,
+        "created": created,
+        "livemode": False,
+        "type": "customer.updated",
+        "data": {"object": {**customer, "name": f"{customer.get('name')} ({prefix})"}},
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+    }
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
+
+
+def run_worker_events(server, pages: StripePages, count: int) -> dict:
+    """Events applied by a real Celery worker on Redis: stored by the webhook and drained in
+    batches (as in production), and, on as many other events, one task per event (as before).
+    Events per second from the first delivery to the last event applied."""
+    import subprocess
+    import tempfile
+    import uuid
+
+    from backoffice.celery import app
+    from stripe_sync.events import event_store
+    from stripe_sync.tasks import stripe_event_process_task, stripe_events_drain_task
+
+    broker = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    log = Path(tempfile.gettempdir()) / f"{queue}.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": broker,
+        "STRIPE_API_BASE": server.url,
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "CONN_MAX_AGE": "60",
+    }
+    command = [
+        sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--queues", queue,
+        "--concurrency", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--loglevel", "INFO",
+    ]  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    with log.open("w") as out:
+        worker = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=out)
+    try:
+        while "ready." not in log.read_text():
+            time.sleep(0.2)
+        app.conf.task_always_eager = False
+        app.conf.broker_url = broker
+        app.conf.task_default_queue = queue
+        for name in ("send_task_message", "queues", "default_queue", "router"):
+            app.amqp.__dict__.pop(name, None)
+        app.amqp._producer_pool = None
+        app._pool = None
+        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+        customers = list(pages.customers)[:count]
+        created = int(time.time()) + 2
+
+        def applied(prefix: str) -> int:
+            return StripeEvent.objects.filter(
+                stripe_id__startswith=f"evt_{prefix}", status=StripeEvent.Status.PROCESSED
+            ).count()
+
+        def wait_for(prefix: str) -> None:
+            deadline = time.monotonic() + 600
+            while applied(prefix) < count and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        client = Client()
+        started = time.perf_counter()
+        for n, customer in enumerate(customers):
+            body = json.dumps(_event(n, "drained", customer, created))
+            response = client.post(
+                "/stripe/webhook/",
+                data=body,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=sign(body),
+            )
+            assert response.status_code == 200, response.content
+        wait_for("drained")
+        drained = time.perf_counter() - started
+
+        # The worker alone: events already stored, one drain.
+        for n, c in enumerate(customers):
+            event_store(_event(n, "stored", c, created + 1), source=StripeEvent.Source.WEBHOOK)
+        started = time.perf_counter()
+        stripe_events_drain_task.apply_async()
+        wait_for("stored")
+        stored = time.perf_counter() - started
+
+        ids = [
+            event_store(_event(n, "single", c, created + 2), source=StripeEvent.Source.WEBHOOK)
+            for n, c in enumerate(customers)
+        ]
+        started = time.perf_counter()
+        for event_id in ids:
+            stripe_event_process_task.apply_async(args=[event_id])
+        wait_for("single")
+        single = time.perf_counter() - started
+        tasks = log.read_text().count("stripe_events_drain_task") // 2
+        return {
+            "drained_per_s": applied("drained") / drained,
+            "stored_per_s": applied("stored") / stored,
+            "single_per_s": applied("single") / single,
+            "drains": tasks,
+            "count": count,
+        }
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--objects", type=int, default=10_000, help="customers, and invoices")
@@ -199,15 +323,8 @@ def main() -> None:
     parser.add_argument("--create-db", action="store_true", help="rebuild the bench database")
     args = parser.parse_args()
 
-    setup_test_environment()
-    settings.DEBUG = False
-    bench_db = (
-        "bench_sync"
-        if connection.vendor != "sqlite"
-        else str(Path(__file__).parent / "bench_sync.sqlite3")
-    )
-    connection.settings_dict["TEST"]["NAME"] = bench_db
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=not args.create_db)
+    # Named after DATABASE_URL's database: two runs against two databases never share one.
+    bench_db = bench_database("bench_sync", rebuild=args.create_db)
 
     print(f"Generating {args.objects:,} customers and {args.objects:,} invoices ...")
     pages = StripePages(customers=args.objects, invoices=args.objects, seed=1)
@@ -251,7 +368,18 @@ def main() -> None:
             f"{hooks['median_ms']:.2f} ms, p99 {hooks['p99_ms']:.2f} ms, "
             f"{hooks['queries']:.1f} queries per event"
         )
-        print(f"event processing (the Celery side): {hooks['processed_per_s']:,.0f} events/s")
+        print(
+            f"event processing in this process (no broker): {hooks['processed_per_s']:,.0f} "
+            "events/s"
+        )
+        worker = run_worker_events(server, pages, args.events)
+        print(
+            f"events through a real Celery worker on Redis, {worker['count']:,} each way:\n"
+            f"  delivered to the webhook and drained in batches: "
+            f"{worker['drained_per_s']:,.0f} events/s ({worker['drains']} drain tasks)\n"
+            f"  stored, then one drain: {worker['stored_per_s']:,.0f} events/s\n"
+            f"  one task per event (before): {worker['single_per_s']:,.0f} events/s"
+        )
     finally:
         server.stop()
 

@@ -11,10 +11,12 @@ mirror catches up with webhooks that never arrived (Stripe keeps events for 30 d
 import json
 import logging
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from djstripe.utils import convert_tstamp
 from stripe import StripeError
@@ -24,7 +26,7 @@ from stripe_sync.client import StripeApi, is_transient
 from stripe_sync.hooks import meter_errors_reported
 from stripe_sync.mirror import Mirror, relink
 from stripe_sync.models import StripeEvent, SyncStatus
-from stripe_sync.object_types import BY_STRIPE_OBJECT, EVENTS_KEY, OBJECT_TYPES
+from stripe_sync.object_types import BY_KEY, BY_STRIPE_OBJECT, EVENTS_KEY, OBJECT_TYPES
 
 logger = logging.getLogger(__name__)
 # The events list is read again from a little before the last event applied: Stripe may list
@@ -215,6 +217,100 @@ def event_process(*, event_id: int, mirror: Mirror | None = None) -> StripeEvent
     if failure is not None and _worth_retrying(failure):
         raise failure
     return event
+
+
+def events_apply_pending(*, limit: int = 500, mirror: Mirror | None = None) -> int:
+    """Apply the stored events still pending, oldest first, up to `limit`; how many were
+    taken. Two workers draining at once take different events (skip locked).
+
+    Events that carry an object of a mirrored type are applied together: the newest state of
+    each object in the batch is written, one upsert per type and second, and the older
+    states in the batch are covered by it (the mirror's version guard keeps any newer state
+    already there, as it does for one event). The rest (deletions, thin events, two states of
+    one object from the same second, a batch that fails) go one by one through
+    `event_process`, each with its own outcome."""
+    mirror = mirror or Mirror()
+    with transaction.atomic():
+        events = list(
+            StripeEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=StripeEvent.Status.PENDING)
+            .order_by("created", "id")[:limit]
+        )
+        if not events:
+            return 0
+        newest: dict[tuple[str, str], StripeEvent] = {}
+        one_by_one: list[StripeEvent] = []
+        tied: set[tuple[str, str]] = set()
+        for event in events:
+            obj, ot = _batchable(event)
+            if ot is None:
+                one_by_one.append(event)
+                continue
+            key = (ot.key, str(obj["id"]))
+            other = newest.get(key)
+            if other is not None and other.created == event.created:
+                tied.add(key)
+            if other is None or other.created <= event.created:
+                newest[key] = event
+        for key in tied:
+            one_by_one.extend(e for e in events if _object_key(e) == key)
+        batch = [e for e in events if e not in one_by_one]
+        if batch and not _apply_together(batch, newest, tied, mirror):
+            one_by_one.extend(batch)
+            # What the failed batch wrote was rolled back, the owner account row with it.
+            mirror = Mirror(mirror.api)
+    for event in sorted(one_by_one, key=lambda e: (e.created, e.pk)):
+        event_process(event_id=event.pk, mirror=mirror)
+    return len(events)
+
+
+def _batchable(event: StripeEvent) -> tuple[dict[str, Any], Any]:
+    """The event's object and its type, when it can be applied in a batch."""
+    if event.payload.get("object") == THIN_EVENT:
+        return {}, None
+    obj = (event.payload.get("data") or {}).get("object") or {}
+    ot = BY_STRIPE_OBJECT.get(str(obj.get("object")))
+    if ot is None or not obj.get("id") or obj.get("deleted") is True:
+        return obj, None
+    if event.type.endswith(".deleted") and ot.stripe_object not in _DELETED_MEANS_ENDED:
+        return obj, None
+    return obj, ot
+
+
+def _object_key(event: StripeEvent) -> tuple[str, str] | None:
+    obj, ot = _batchable(event)
+    return (ot.key, str(obj["id"])) if ot is not None else None
+
+
+def _apply_together(
+    batch: list[StripeEvent],
+    newest: dict[tuple[str, str], StripeEvent],
+    tied: set[tuple[str, str]],
+    mirror: Mirror,
+) -> bool:
+    """Write the newest state of each object of the batch, grouped by type and moment; mark
+    the batch processed. False (nothing kept) if the write fails."""
+    groups: dict[tuple[str, datetime], list[dict[str, Any]]] = defaultdict(list)
+    for key, event in newest.items():
+        if key not in tied:
+            obj, ot = _batchable(event)
+            groups[(ot.key, event.created)].append(obj)
+    try:
+        with transaction.atomic():
+            for (type_key, created), objects in sorted(groups.items(), key=lambda g: g[0][1]):
+                mirror.write(BY_KEY[type_key], objects, observed_at=created)
+    except Exception as error:
+        logger.warning(
+            "A batch of %s events failed (%s); applying them one by one", len(batch), error
+        )
+        return False
+    StripeEvent.objects.filter(pk__in=[e.pk for e in batch]).update(
+        status=StripeEvent.Status.PROCESSED,
+        attempts=F("attempts") + 1,
+        last_error="",
+        processed_at=timezone.now(),
+    )
+    return True
 
 
 def _worth_retrying(error: Exception) -> bool:

@@ -104,21 +104,18 @@ def relay(*, limit: int = 500) -> int:
     return published
 
 
-def send_after_commit(task: Any, *args: Any) -> None:
-    """Send a task after commit from the background thread, without an outbox row: for work
-    whose own record is already its outbox (a stored Stripe event is applied by the events
-    pass if its task never arrives)."""
-    if _eager():
-        transaction.on_commit(lambda: task.delay(*args))
-        return
-    transaction.on_commit(lambda: _PUBLISHER.submit(_send_in_thread, task, args))
+def send_soon(send: Any) -> None:
+    """Run `send()` (which talks to the broker) in the background thread; errors are logged.
+    For work whose own record is already its outbox (a stored Stripe event is applied by the
+    events pass if no task ever arrives)."""
+    _PUBLISHER.submit(_send_in_thread, send)
 
 
-def _send_in_thread(task: Any, args: tuple[Any, ...]) -> None:
+def _send_in_thread(send: Any) -> None:
     try:
-        task.apply_async(args=list(args), retry=False)
+        send()
     except Exception as error:
-        logger.warning("Broker did not take %s%r: %s", task.name, args, error)
+        logger.warning("Broker did not take a task: %s: %s", type(error).__name__, error)
 
 
 def waiting_tasks() -> Any:

@@ -5,6 +5,7 @@ Task names are fixed: beat's schedules and messages already queued name a task b
 stays what it was when the task lived in billing.tasks.
 """
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,7 +16,7 @@ from django.db import transaction
 
 from stripe_sync import object_types, outbox
 from stripe_sync.backfill import SyncBusy, backfill
-from stripe_sync.events import event_process, events_sync
+from stripe_sync.events import event_process, events_apply_pending, events_sync
 from stripe_sync.mirror import Mirror, customer_sync_from_stripe
 from stripe_sync.writes import PushRefused
 
@@ -86,3 +87,24 @@ def stripe_object_refresh_task(object_type: str, stripe_ids: list[str]) -> None:
 def outbox_relay_task() -> int:
     """Publish the tasks still waiting for the broker (beat, every minute)."""
     return outbox.relay()
+
+
+# A drain runs at most this long; what is left is taken by the next drain or the events pass.
+DRAIN_SECONDS = 50
+
+
+@shared_task(name="billing.tasks.stripe_events_drain_task", **RETRY)
+def stripe_events_drain_task() -> int:
+    """Apply the webhook events waiting, in batches: one task for many events, so the
+    worker's cost per task is paid once per batch, not per event."""
+    from stripe_sync.webhooks import drain_flag_clear
+
+    drain_flag_clear()  # an event stored from now on queues another drain
+    started, applied = time.monotonic(), 0
+    mirror = Mirror()
+    while time.monotonic() - started < DRAIN_SECONDS:
+        taken = events_apply_pending(limit=500, mirror=mirror)
+        applied += taken
+        if not taken:
+            break
+    return applied

@@ -112,3 +112,30 @@ def test_a_webhook_is_answered_at_once_and_applied_by_the_worker(tasks_to_worker
     assert applied, Path(tasks_to_worker["log"]).read_text()
     assert Customer.objects.get(id="cus_Worker").stripe_data["name"] == "Worker Applied AG"
     assert StripeEvent.objects.get(stripe_id="evt_worker").attempts == 1
+
+
+def test_a_burst_of_webhooks_is_applied_in_a_few_drains_not_a_task_each(tasks_to_worker, settings):
+    from django.test import Client
+
+    from stripe_sync.models import StripeEvent
+    from stripe_sync.tests.test_webhooks import WEBHOOK_SECRET, customer_event, deliver
+
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    client = Client()
+    for n in range(200):
+        event = customer_event(f"evt_burst_{n}", f"cus_Burst{n}", name=f"Burst {n} AG", created=1)
+        assert deliver(client, event).status_code == 200
+
+    def all_applied() -> bool:
+        return (
+            StripeEvent.objects.filter(
+                stripe_id__startswith="evt_burst_", status=StripeEvent.Status.PROCESSED
+            ).count()
+            == 200
+        )
+
+    assert wait_until(all_applied, timeout=60), Path(tasks_to_worker["log"]).read_text()
+    assert Customer.objects.filter(id__startswith="cus_Burst").count() == 200
+    log = Path(tasks_to_worker["log"]).read_text()
+    drains = log.count("stripe_events_drain_task") // 2  # received, then succeeded
+    assert 1 <= drains < 50, drains
