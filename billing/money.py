@@ -199,11 +199,10 @@ def from_stripe_amount(amount: int, currency: str) -> Decimal:
     """Stripe's integer minor units to major units: 1234 EUR -> 12.34, 5125 BHD -> 5.125."""
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise TypeError(f"Stripe amounts are integers, not {type(amount).__name__}")
-    return (
-        Decimal(amount)
-        .scaleb(-stripe_exponent(currency))
-        .quantize(minor_unit(currency), rounding=ROUNDING)
-    )
+    # Exact, never rounded: Stripe sends ISK in whole krónur (multiples of 100); anything
+    # else would show its decimals rather than be rounded away.
+    exponent = stripe_exponent(currency)
+    return Decimal(amount).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
 
 
 def format_minor(amount: int, currency: str) -> str:
