@@ -145,6 +145,9 @@ def pages(draft_pk: int, draft_id: str, manager_pk: int, account_name: str) -> d
         "search account": f"{queue}?q={account_name.replace(' ', '+')}",
         "search Stripe id": f"{queue}?q={draft_id}",
         "draft page": f"{queue}{draft_pk}/change/",
+        # Stripe mirror > Invoices (dj-stripe's list, with our search fields).
+        "mirror invoices": "/admin/djstripe/invoice/",
+        "mirror search id": f"/admin/djstripe/invoice/?q={draft_id}",
     }
 
 

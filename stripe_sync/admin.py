@@ -263,6 +263,12 @@ MIRROR_SEARCH = {
     djstripe_models.Subscription: ("=id", "=customer__id"),
     djstripe_models.Charge: ("=id", "=customer__id"),
 }
+# Searched with exact matches, each an indexed query of its own: an id or number is typed
+# whole, and the admin's default (UPPER(...) = UPPER(...) OR ...) read all 100,000 invoices
+# (1.5 s). Other models keep the admin's search.
+MIRROR_EXACT_SEARCH = {
+    djstripe_models.Invoice: ("id", "customer__id", "stripe_data__number"),
+}
 # dj-stripe's sync actions go through its own sync code, which stores the secret key.
 _DJSTRIPE_SYNC_ACTIONS = ("_resync_instances", "_sync_all_instances")
 
@@ -276,6 +282,19 @@ def _searchable(model: Any, lookup: str) -> bool:
     if len(path) > 1 and field.is_relation:
         return _searchable(field.related_model, "__".join(path[1:]))
     return True
+
+
+def _exact_search(model: Any, lookups: tuple[str, ...]) -> Any:
+    def search(request: HttpRequest, queryset: QuerySet[Any], term: str) -> tuple[Any, bool]:
+        term = term.strip()
+        if not term:
+            return queryset, False
+        pks: set[Any] = set()
+        for lookup in lookups:
+            pks.update(model.objects.filter(**{lookup: term}).values_list("pk", flat=True)[:1000])
+        return queryset.filter(pk__in=pks), False
+
+    return search
 
 
 def _shown_safely(name: str) -> Any:
@@ -315,6 +334,8 @@ def mirror_admin_fix(site: admin.AdminSite) -> None:
         model_admin.search_fields = searchable  # type: ignore[misc]
         # dj-stripe's get_search_fields adds "id" again, which is what fails on some models.
         model_admin.get_search_fields = lambda request, fields=searchable: fields  # type: ignore[method-assign,misc]
+        if model in MIRROR_EXACT_SEARCH:
+            model_admin.get_search_results = _exact_search(model, MIRROR_EXACT_SEARCH[model])  # type: ignore[method-assign]
         model_admin.actions = (
             (mirror_refresh,) if model in BY_MODEL and BY_MODEL[model].retrieve_path else ()
         )

@@ -183,3 +183,29 @@ def test_a_mirror_invoice_page_opens_whatever_field_stripe_no_longer_sends(
         log_in(client, role, demo_logins[role])
         page = client.get(reverse("admin:djstripe_invoice_change", args=[invoice.pk]))
         assert page.status_code == 200, (role, missing)
+
+
+def test_the_mirror_invoice_search_finds_an_invoice_by_id_number_or_customer(client, demo_logins):
+    from djstripe.models import Customer, Invoice
+
+    from stripe_standin.store import stripe_fixture
+
+    customer = Customer.objects.create(id="cus_Found", stripe_data={"id": "cus_Found"})
+    for n in (1, 2):
+        data = stripe_fixture("invoice") | {
+            "id": f"in_found{n}",
+            "number": f"ABC-000{n}",
+            "customer": customer.id,
+            "currency": "eur",
+        }
+        Invoice.objects.create(id=f"in_found{n}", customer=customer, stripe_data=data)
+    log_in(client, "finance", demo_logins["finance"])
+    url = reverse("admin:djstripe_invoice_changelist")
+
+    def found(term: str) -> set[str]:
+        return {i.id for i in client.get(url, {"q": term}).context["cl"].result_list}
+
+    assert found("in_found2") == {"in_found2"}
+    assert found(" ABC-0001 ") == {"in_found1"}
+    assert found("cus_Found") == {"in_found1", "in_found2"}
+    assert found("nothing") == set()
