@@ -105,7 +105,12 @@ def celery_worker_process(
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"Celery worker did not start:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield {"broker_url": TEST_BROKER_URL, "queue": queue, "log": str(log_path)}
+        yield {
+            "broker_url": TEST_BROKER_URL,
+            "queue": queue,
+            "log": str(log_path),
+            "pid": str(process.pid),
+        }
     finally:
         stop_process(process)
         # Drop whatever the test left on its private queue.

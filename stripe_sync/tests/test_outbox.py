@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import stripe
@@ -129,3 +130,63 @@ def test_a_broker_that_is_down_delays_the_push_and_loses_nothing(
         customer=customer, api_key=settings.STRIPE_SECRET_KEY
     ).data
     assert len(schedules) == 1
+
+
+def test_a_worker_killed_mid_push_leaves_one_schedule_and_a_contract_in_stripe(
+    stripe_standin, demo_logins, tasks_to_worker
+):
+    """Stripe made the schedule, and the worker's process was killed (kill -9) before the
+    answer came back: the task is delivered again (acks late, rejected when its worker is
+    lost), re-sends the identical request under its key, and Stripe answers the first
+    result. One schedule, and the contract says so."""
+    import os
+    import signal
+    import subprocess
+
+    from stripe_standin.control import standin_config
+
+    customer_schedules = []
+    # Stripe does the schedule's creation, then answers 20 seconds late.
+    standin_config(
+        stripe_standin,
+        "POST",
+        "/_config/faults",
+        {
+            "rate": 1.0,
+            "kinds": ["timeout"],
+            "methods": ["POST"],
+            "paths": ["/v1/subscription_schedules"],
+            "timeout_seconds": 20,
+        },
+    )
+    contract, _ = approved_contract_while_the_broker_is(tasks_to_worker["broker_url"])
+
+    def schedule_made() -> bool:
+        customer = Contract.objects.get(pk=contract.pk).account.stripe_customer_id
+        if not customer:
+            return False
+        customer_schedules[:] = stripe.SubscriptionSchedule.list(
+            customer=customer, api_key=settings.STRIPE_SECRET_KEY
+        ).data
+        return bool(customer_schedules)
+
+    assert wait_until(schedule_made, timeout=60), Path(tasks_to_worker["log"]).read_text()
+    children = subprocess.run(
+        ["pgrep", "-P", tasks_to_worker["pid"]], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert children, "the worker has no pool process"
+    for child in children:
+        os.kill(int(child), signal.SIGKILL)  # mid-push: the answer never reaches it
+    standin_config(stripe_standin, "DELETE", "/_config/faults")
+
+    def pushed() -> bool:
+        return Contract.objects.get(pk=contract.pk).stripe_push_status == PushStatus.PUSHED
+
+    assert wait_until(pushed, timeout=90), Path(tasks_to_worker["log"]).read_text()
+    customer = Contract.objects.get(pk=contract.pk).account.stripe_customer_id
+    schedules = stripe.SubscriptionSchedule.list(
+        customer=customer, api_key=settings.STRIPE_SECRET_KEY
+    ).data
+    assert [s.id for s in schedules] == [Contract.objects.get(pk=contract.pk).stripe_schedule_id]
+    log = Path(tasks_to_worker["log"]).read_text()
+    assert "signal 9" in log or "WorkerLostError" in log, log  # the kill did happen mid-task
