@@ -5,8 +5,8 @@ checks that follow a change).
 the two commit or roll back together. Once the transaction commits, a background thread
 publishes it to the broker with a bounded timeout: the request never waits on the broker, and
 a broker that refuses connections or never answers costs it nothing. What could not be
-published stays waiting; the relay (a beat task every minute, `outbox_relay`, and the admin's
-"Publish now") publishes it when the broker is back. Publishing twice is harmless: every task
+published stays waiting; the relay (`relay`: beat's `outbox_relay_task` every minute, and
+the admin's "Publish the selected tasks now") publishes it when the broker is back. Publishing twice is harmless: every task
 is keyed by our record (its Stripe writes carry idempotency keys), so a second run does
 nothing new.
 
@@ -116,7 +116,3 @@ def _send_in_thread(send: Any) -> None:
         send()
     except Exception as error:
         logger.warning("Broker did not take a task: %s: %s", type(error).__name__, error)
-
-
-def waiting_tasks() -> Any:
-    return OutboxTask.objects.filter(published_at__isnull=True)
