@@ -6,9 +6,9 @@ the two commit or roll back together. Once the transaction commits, a background
 publishes it to the broker with a bounded timeout: the request never waits on the broker, and
 a broker that refuses connections or never answers costs it nothing. What could not be
 published stays waiting; the relay (`relay`: beat's `outbox_relay_task` every minute, and
-the admin's "Publish the selected tasks now") publishes it when the broker is back. Publishing twice is harmless: every task
-is keyed by our record (its Stripe writes carry idempotency keys), so a second run does
-nothing new.
+the admin's "Publish the selected tasks now") publishes it when the broker is back.
+Publishing twice is harmless: every task is keyed by our record (its Stripe writes carry
+idempotency keys), so a second run does nothing new.
 
 In the embedded default (no broker, Celery eager) the task simply runs after commit.
 """
