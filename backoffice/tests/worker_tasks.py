@@ -23,3 +23,11 @@ def create_account_after_worker_lost(attempts_file: str, external_ref: str) -> N
             "default_currency": "GBP",
         },
     )
+
+
+@shared_task(name="tests.hold_the_worker")
+def hold_the_worker(seconds: float) -> None:
+    """Keep the test worker's one process busy, as a long task would."""
+    import time
+
+    time.sleep(seconds)
