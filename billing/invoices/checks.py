@@ -223,7 +223,7 @@ def draft_from_stripe(
         end = _day(period.get("end")) or start
         if period.get("end") and period.get("end") != period.get("start"):
             end -= timedelta(days=1)
-        taxes = tuple(_line_tax(tax) for tax in line.get("taxes") or [])
+        taxes = tuple(line_tax(tax) for tax in line.get("taxes") or [])
         rates = tuple(tax.rate_id for tax in taxes if tax.rate_id)
         parsed.append(
             DraftLine(
@@ -296,7 +296,8 @@ def _discount_name(discount: Any) -> str:
     return str(discount)
 
 
-def _line_tax(tax: Mapping[str, Any]) -> "TaxAmount":
+def line_tax(tax: Mapping[str, Any]) -> "TaxAmount":
+    """One of Stripe's tax objects of a line (`taxes[]`), read."""
     return TaxAmount(
         rate_id=str((tax.get("tax_rate_details") or {}).get("tax_rate") or ""),
         amount=int(tax.get("amount") or 0),
@@ -597,7 +598,7 @@ def tax_amounts(invoice: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) 
     if not taxes:
         taxes = [tax for line in lines for tax in line.get("taxes") or []]
     by_rate: dict[tuple[str, bool, str], list[int]] = {}
-    for tax in map(_line_tax, taxes):
+    for tax in map(line_tax, taxes):
         totals = by_rate.setdefault((tax.rate_id, tax.inclusive, tax.reason), [0, 0])
         totals[0] += tax.taxable
         totals[1] += tax.amount

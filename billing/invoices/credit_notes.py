@@ -12,7 +12,7 @@ is left to credit; a credit note voided in Stripe stops counting.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,11 +21,13 @@ from django.utils import timezone
 from djstripe.utils import convert_tstamp
 
 from backoffice.history import history_save
+from billing.invoices.checks import line_tax
 from billing.invoices.models import CreditNote, InvoiceReview
 from billing.invoices.selectors import approval_limit, mirrored_invoice
 from billing.invoices.services import APPROVE_INVOICE
 from billing.invoices.tasks import credit_note_issue_task
 from billing.money import (
+    ROUNDING,
     format_minor,
     from_stripe_amount,
     to_stripe_amount,
@@ -64,7 +66,7 @@ class CreditLine:
         if not self.amount or not self.billed:
             return 0
         share = Decimal(self.billed_tax) * self.amount / self.billed
-        return int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return int(share.quantize(Decimal(1), rounding=ROUNDING))
 
 
 @dataclass(frozen=True)
@@ -121,13 +123,9 @@ def creditable_lines(
 def _exclusive_tax(line: dict[str, Any]) -> int:
     """The tax a line adds on top of its amount (Stripe's `taxes`, and `tax_amounts` of the
     API versions before them)."""
-    taxes = line.get("taxes") or []
+    taxes = [line_tax(t) for t in line.get("taxes") or [] if isinstance(t, dict)]
     if taxes:
-        return sum(
-            int(t.get("amount") or 0)
-            for t in taxes
-            if isinstance(t, dict) and t.get("tax_behavior") != "inclusive"
-        )
+        return sum(t.amount for t in taxes if not t.inclusive)
     return sum(
         int(t.get("amount") or 0)
         for t in line.get("tax_amounts") or []
