@@ -409,7 +409,7 @@ def _credit_note_from_stripe(data: dict[str, Any]) -> CreditNote:
 def _minor(data: dict[str, Any], field: str, *, fallback: str = "") -> int:
     value = data.get(field)
     if value is None and fallback:
-        value = data.get(fallback)
+        field, value = fallback, data.get(fallback)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"Credit note {data.get('id')}: {field} {value!r} is not an amount.")
     return value
