@@ -16,6 +16,7 @@ from django.db import transaction
 
 from stripe_sync import object_types, outbox
 from stripe_sync.backfill import SyncBusy, backfill
+from stripe_sync.drains import drain_flag_clear
 from stripe_sync.events import event_process, events_apply_pending, events_sync
 from stripe_sync.mirror import Mirror, customer_sync_from_stripe
 from stripe_sync.writes import PushRefused
@@ -97,8 +98,6 @@ DRAIN_SECONDS = 50
 def stripe_events_drain_task() -> int:
     """Apply the webhook events waiting, in batches: one task for many events, so the
     worker's cost per task is paid once per batch, not per event."""
-    from stripe_sync.webhooks import drain_flag_clear
-
     drain_flag_clear()  # an event stored from now on queues another drain
     started, applied = time.monotonic(), 0
     mirror = Mirror()

@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 import stripe
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -23,56 +22,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from stripe_sync.client import stripe_livemode
+from stripe_sync.drains import drain_soon
 from stripe_sync.events import event_problem, event_refusal, event_store
 from stripe_sync.models import StripeEvent
-from stripe_sync.outbox import send_soon
 
 logger = logging.getLogger(__name__)
-
-
-# Set while a drain task is queued and not yet started: events stored meanwhile are applied
-# by that drain, so no other is queued. The drain clears it when it starts (before it reads
-# the pending events), so an event stored after that queues the next drain.
-DRAIN_FLAG = "backoffice:stripe-events-drain-queued"
-DRAIN_FLAG_SECONDS = 30  # a drain lost with its broker is queued again after this
-_REDIS: dict[str, Any] = {}
-
-
-def _flags() -> Any:
-    """The broker's Redis, for the flag; None when the broker is not Redis."""
-    url = str(current_app.conf.broker_url or "")
-    if not url.startswith(("redis://", "rediss://")):
-        return None
-    if url not in _REDIS:
-        import redis
-
-        _REDIS[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return _REDIS[url]
-
-
-def drain_soon() -> None:
-    """Queue a drain of the pending events unless one is queued already (off the request)."""
-    from stripe_sync.tasks import stripe_events_drain_task
-
-    if current_app.conf.task_always_eager:
-        stripe_events_drain_task.delay()
-        return
-    send_soon(_queue_drain)
-
-
-def _queue_drain() -> None:
-    from stripe_sync.tasks import stripe_events_drain_task
-
-    flags = _flags()
-    if flags is not None and not flags.set(DRAIN_FLAG, 1, nx=True, ex=DRAIN_FLAG_SECONDS):
-        return  # a drain is queued and will see this event
-    stripe_events_drain_task.apply_async(retry=False)
-
-
-def drain_flag_clear() -> None:
-    flags = _flags()
-    if flags is not None:
-        flags.delete(DRAIN_FLAG)
 
 
 @csrf_exempt
