@@ -15,9 +15,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
+import orjson
 import stripe
 from django.db import connection, models, transaction
 from django.db.models.fields.json import KT
@@ -306,7 +308,7 @@ class Mirror:
     ) -> None:
         kept = _kept_fields(ot, objects)
         now = timezone.now()
-        fields, sql = _upsert_statement(ot)
+        statement = _upsert_statement(ot)
         rows = []
         for obj in objects:
             for key, value in kept.get(obj["id"], {}).items():
@@ -319,14 +321,24 @@ class Mirror:
                 values[ot.model._meta.get_field(ref.field).attname] = target_key
             rows.append(
                 [
-                    prep(values[f.attname] if f.attname in values else f.get_default())
-                    for f, prep in fields
+                    values[f.attname] if f.attname in values else f.get_default()
+                    for f in statement.fields
                 ]
             )
-        # One prepared statement, rows sent together (psycopg pipelines executemany): Django's
-        # bulk_create builds and parses one huge statement per batch, several times slower.
         with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
+            if statement.page_sql:
+                # The whole page as one JSON document and one statement: PostgreSQL turns it
+                # into rows itself. Sent row by row, the driver's work per row cost more than
+                # the database's.
+                columns = [f.column for f in statement.fields]
+                page = [dict(zip(columns, row, strict=True)) for row in rows]
+                cursor.execute(statement.page_sql, [_json_page(page)])
+            else:
+                # One prepared statement, rows sent together: Django's bulk_create builds and
+                # parses one huge statement per batch, several times slower.
+                preps = statement.preps
+                params = [[p(v) for p, v in zip(preps, row, strict=True)] for row in rows]
+                cursor.executemany(statement.row_sql, params)
 
 
 # Account is written once per run, through the same row builder.
@@ -354,10 +366,20 @@ def _row_values(
     return values
 
 
+@dataclass(frozen=True)
+class _UpsertStatement:
+    fields: list[Any]
+    # INSERT ... VALUES (one row) ON CONFLICT DO UPDATE, and what turns each value into a
+    # parameter (SQLite).
+    row_sql: str
+    preps: list[Callable[[Any], Any]]
+    # PostgreSQL: the same for a page of rows sent as one JSON array.
+    page_sql: str
+
+
 @cache
-def _upsert_statement(ot: ObjectType) -> tuple[list[tuple[Any, Callable[[Any], Any]]], str]:
-    """INSERT ... ON CONFLICT DO UPDATE for the type's table, and its columns in order, each
-    with what turns a value into a parameter."""
+def _upsert_statement(ot: ObjectType) -> _UpsertStatement:
+    """INSERT ... ON CONFLICT DO UPDATE for the type's table, with its columns in order."""
     qn = connection.ops.quote_name
     fields = [f for f in ot.model._meta.concrete_fields if f.name != "djstripe_id"]
     # Columns the mirror does not own keep their value on update (dj-stripe's `subscriber`).
@@ -367,12 +389,33 @@ def _upsert_statement(ot: ObjectType) -> tuple[list[tuple[Any, Callable[[Any], A
         f"{qn(f.column)} = EXCLUDED.{qn(f.column)}" for f in fields if f.name not in not_ours
     )
     conflict = ", ".join(qn(ot.model._meta.get_field(n).column) for n in ot.unique_fields)
-    sql = (
-        f"INSERT INTO {qn(ot.model._meta.db_table)} ({columns}) "  # noqa: S608 (our own names)
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    insert = f"INSERT INTO {qn(ot.model._meta.db_table)} ({columns}) "
+    on_conflict = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    page_sql = ""
+    if connection.vendor == "postgresql":
+        record = ", ".join(f"{qn(f.column)} {f.db_type(connection)}" for f in fields)
+        page_sql = (
+            f"{insert}SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) "  # noqa: S608
+            f"AS page({record}){on_conflict}"
+        )
+    return _UpsertStatement(
+        fields=fields,
+        row_sql=f"{insert}VALUES ({', '.join(['%s'] * len(fields))}){on_conflict}",
+        preps=[_param_maker(f) for f in fields],
+        page_sql=page_sql,
     )
-    return [(f, _param_maker(f)) for f in fields], sql
+
+
+def _json_page(rows: list[dict[str, Any]]) -> str:
+    """Rows as one JSON array, with orjson: the stdlib's encoder took a sixth of a backfill's
+    time. Amounts stored as decimals are written as strings, which PostgreSQL reads exactly."""
+    return orjson.dumps(rows, default=_json_default).decode()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _param_maker(field: Any) -> Callable[[Any], Any]:
