@@ -53,13 +53,26 @@ def broker_reachable(url: str) -> bool:
 
 
 @pytest.fixture
+def worker_stripe_api_base(stripe_standin: str) -> str:
+    """The Stripe the worker talks to; a test module may override it (another stand-in)."""
+    return stripe_standin
+
+
+@pytest.fixture
+def worker_concurrency() -> int:
+    """Processes in the worker's pool; a test module may override it."""
+    return 1
+
+
+@pytest.fixture
 def celery_worker_process(
-    transactional_db: None, stripe_standin: str, tmp_path: Path
+    transactional_db: None, worker_stripe_api_base: str, worker_concurrency: int, tmp_path: Path
 ) -> Iterator[dict[str, str]]:
     """A real `celery worker` process on the real Redis broker, on a queue of its own.
 
     Yields the broker URL and queue name to send tasks to. Needs committed data, hence
-    transactional_db: the worker is another process with its own connection.
+    transactional_db: the worker is another process with its own connection. What the worker
+    queues itself goes to the same queue.
     """
     if not broker_reachable(TEST_BROKER_URL):
         pytest.fail(
@@ -72,9 +85,10 @@ def celery_worker_process(
         **os.environ,
         "DATABASE_URL": database_url_for_other_processes(),
         "CELERY_BROKER_URL": TEST_BROKER_URL,
-        "STRIPE_API_BASE": stripe_standin,
+        "STRIPE_API_BASE": worker_stripe_api_base,
         "STRIPE_SECRET_KEY": TEST_STRIPE_SECRET_KEY,
         "CONN_MAX_AGE": "0",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
     }
     command = [
         sys.executable,
@@ -86,7 +100,7 @@ def celery_worker_process(
         "--queues",
         queue,
         "--concurrency",
-        "1",
+        str(worker_concurrency),
         "--hostname",
         f"{queue}@%h",
         "--without-gossip",

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Endpoints called by machines (MACHINE_ENDPOINTS) are answered here, without what follows.
+    "backoffice.middleware.MachineEndpointsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,6 +84,10 @@ MIDDLEWARE = [
 if PRODUCTION:
     # Static files served by the app itself, right after the security middleware.
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+# URL names called by machines, not people: answered without the session, CSRF, user, messages,
+# frame-options and history middleware (backoffice/middleware.py).
+MACHINE_ENDPOINTS = ["stripe-webhook"]
 
 ROOT_URLCONF = "backoffice.urls"
 WSGI_APPLICATION = "backoffice.wsgi.application"
@@ -186,6 +192,9 @@ DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 # retried), attempts per request on 429/409/5xx/network errors.
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
 STRIPE_MAX_ATTEMPTS = env.int("STRIPE_MAX_ATTEMPTS", default=4)
+# A big type's backfill is read in this many creation-date slices, one task each, so that
+# several workers read it at once: a few more than the workers keeps them all busy to the end.
+STRIPE_BACKFILL_SLICES = env.int("STRIPE_BACKFILL_SLICES", default=8)
 # Review every draft invoice the mirror sees (and hold it in Stripe until a person decides).
 INVOICE_REVIEW_ON_SYNC = env.bool("INVOICE_REVIEW_ON_SYNC", default=True)
 # CSV and XLSX imports: the largest file accepted (bytes); a larger one is refused, with why.

@@ -174,6 +174,8 @@ class StripePages:
         self.lines: dict[str, list[dict]] = {}
         self._generate_invoices(rng, invoices, lines_per_invoice)
         self._serialise()
+        self._customer_keys = [-customer["created"] for customer in self.customers]
+        self._invoice_keys = [-invoice["created"] for invoice in self.invoices]
         self._stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
 
@@ -534,7 +536,7 @@ class StripePages:
             case ["v1", "customers"]:
                 fields = {field.removeprefix("data.") for field in expand}
                 return self._page(
-                    range(len(self.customers)),
+                    _created_in(self._customer_keys, query),
                     lambda position: self._customer_body(position, fields),
                     self._customer_position.get,
                     query,
@@ -591,7 +593,7 @@ class StripePages:
         return None
 
     def _invoice_list(self, query: dict[str, str]) -> tuple[int, bytes]:
-        positions: Sequence[int] = range(len(self.invoices))
+        positions: Sequence[int] = _created_in(self._invoice_keys, query)
         if "customer" in query:
             positions = self._invoices_of_customer.get(query["customer"], [])
         if "status" in query:
@@ -668,6 +670,29 @@ class StripePages:
         if method == "DELETE":
             return 200, _dumps(self.reset_stats())
         return _error(404, f"Unrecognized request URL ({method}: /_stats).")
+
+
+def _created_in(keys: list[int], query: dict[str, str]) -> range:
+    """The positions (newest first) whose `created` passes Stripe's `created[gte]`, `[gt]`,
+    `[lt]` and `[lte]` filters, found by bisection. `keys`: each object's `-created`, which
+    ascend as the objects are newest first."""
+    bounds = {op: query[f"created[{op}]"] for op in ("gte", "gt", "lt", "lte")
+              if f"created[{op}]" in query}  # fmt: skip
+    if not bounds:
+        return range(len(keys))
+    for op, text in bounds.items():
+        if not text.lstrip("-").isdigit():
+            raise _BadRequest(f"Invalid integer: {text}", f"created[{op}]")
+    start, end = 0, len(keys)
+    if "gte" in bounds:
+        end = min(end, bisect_right(keys, -int(bounds["gte"])))
+    if "gt" in bounds:
+        end = min(end, bisect_left(keys, -int(bounds["gt"])))
+    if "lt" in bounds:
+        start = max(start, bisect_right(keys, -int(bounds["lt"])))
+    if "lte" in bounds:
+        start = max(start, bisect_left(keys, -int(bounds["lte"])))
+    return range(start, max(start, end))
 
 
 class _BadRequest(Exception):

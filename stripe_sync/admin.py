@@ -2,23 +2,26 @@
 dj-stripe's own mirror screens (searches that fail, sync actions that would store the key), and
 the table of writes sent to Stripe that each record's page shows."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from djstripe import models as djstripe_models
 
 from backoffice.admin_site import ReadOnlyAdmin
+from stripe_sync.backfill import slice_of
 from stripe_sync.events import METER_ERROR_TYPES
 from stripe_sync.models import OutboxTask, StripeEvent, StripeWrite, SyncStatus
 from stripe_sync.object_types import BY_KEY, BY_MODEL, EVENTS_KEY, LISTED_TYPES
 from stripe_sync.outbox import STUCK_AFTER, enqueue, publish
 from stripe_sync.tasks import (
-    stripe_backfill_task,
+    stripe_backfill_slice_task,
+    stripe_backfill_split_task,
     stripe_event_process_task,
     stripe_events_sync_task,
     stripe_object_refresh_task,
@@ -39,6 +42,10 @@ def _ago(moment: Any) -> str:
     if seconds < 172800:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} days"
+
+
+def _day(unix_seconds: int) -> str:
+    return datetime.fromtimestamp(unix_seconds, tz=UTC).date().isoformat()
 
 
 class SyncRecordAdmin(ReadOnlyAdmin):
@@ -74,7 +81,12 @@ class SyncStatusAdmin(SyncRecordAdmin):
         if obj.object_type == EVENTS_KEY:
             return "Events (incremental, every minute)"
         ot = BY_KEY.get(obj.object_type)
-        return ot.label if ot else obj.object_type
+        if ot:
+            return ot.label
+        if (part := slice_of(obj.object_type)) and part[0] in BY_KEY:
+            start, end = (_day(moment) for moment in part[1])
+            return f"{BY_KEY[part[0]].label}, created {start} to {end} (a slice)"
+        return obj.object_type
 
     @admin.display(description="behind Stripe by")
     def behind_stripe(self, obj: SyncStatus) -> str:
@@ -94,6 +106,13 @@ class SyncStatusAdmin(SyncRecordAdmin):
         if obj.backfill_started_at is None:
             return "not run"
         if obj.backfill_finished_at is None:
+            slices = SyncStatus.objects.filter(object_type__startswith=f"{obj.object_type}@")
+            if slice_of(obj.object_type) is None and slices.exists():
+                done = slices.filter(backfill_finished_at__isnull=False).count()
+                objects = slices.aggregate(n=Sum("backfill_objects"))["n"] or 0
+                return (
+                    f"in progress: {done} of {slices.count()} slices read, {objects} objects so far"
+                )
             return f"in progress: {obj.backfill_objects} objects so far"
         return f"done: {obj.backfill_objects} objects"
 
@@ -111,7 +130,9 @@ class SyncStatusAdmin(SyncRecordAdmin):
             if key == EVENTS_KEY:
                 enqueue(stripe_events_sync_task)
             elif key in BY_KEY and BY_KEY[key].list_path:
-                enqueue(stripe_backfill_task, key, restart)
+                enqueue(stripe_backfill_split_task, key, restart)
+            elif (part := slice_of(key)) is not None and not restart:
+                enqueue(stripe_backfill_slice_task, part[0], *part[1])
         self.message_user(request, f"Sync queued for: {', '.join(keys)}.", messages.SUCCESS)
 
 

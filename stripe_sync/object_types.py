@@ -72,6 +72,9 @@ class ObjectType:
     mirrored: Hook[StripeObjects] | None = None
     # Objects referenced by id that no list reaches: (their type, ids found in a payload).
     linked: tuple[str, Callable[[dict[str, Any]], set[str]]] | None = None
+    # Many objects, and Stripe's list filters them by `created`: a backfill splits them into
+    # creation-date slices that several workers read at once.
+    splittable: bool = False
 
     @property
     def unique_fields(self) -> list[str]:
@@ -132,6 +135,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "customer",
         "/v1/customers",
         retrieve_path="/v1/customers/{id}",
+        splittable=True,
         expand=("data.tax_ids", "data.invoice_settings.default_payment_method"),
         nested=(
             Nested(
@@ -170,6 +174,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "/v1/subscriptions",
         list_params=(("status", "all"),),  # the default leaves out canceled subscriptions
         retrieve_path="/v1/subscriptions/{id}",
+        splittable=True,
         nested=(
             Nested(
                 ("items",),
@@ -204,6 +209,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "invoice",
         "/v1/invoices",
         retrieve_path="/v1/invoices/{id}",
+        splittable=True,
         mirrored=invoices_mirrored,
         nested=(
             Nested(
@@ -235,6 +241,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "invoiceitem",
         "/v1/invoiceitems",
         retrieve_path="/v1/invoiceitems/{id}",
+        splittable=True,
     ),
     ObjectType(
         "payment_intents",
@@ -243,6 +250,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "payment_intent",
         "/v1/payment_intents",
         retrieve_path="/v1/payment_intents/{id}",
+        splittable=True,
         expand=("data.payment_method",),
         nested=(Nested(("payment_method",), "payment_methods"),),
     ),
@@ -253,6 +261,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "charge",
         "/v1/charges",
         retrieve_path="/v1/charges/{id}",
+        splittable=True,
         linked=("mandates", lambda charge: mandate_ids(charge)),
     ),
     ObjectType(

@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import stripe
-from celery import chain, shared_task
+from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 
 from stripe_sync import object_types, outbox
-from stripe_sync.backfill import SyncBusy, backfill
+from stripe_sync.backfill import SyncBusy, backfill, backfill_split, backfill_split_finished
 from stripe_sync.drains import drain_flag_clear
 from stripe_sync.events import event_process, events_apply_pending, events_sync
 from stripe_sync.mirror import Mirror, customer_sync_from_stripe
@@ -63,8 +64,48 @@ def stripe_backfill_task(object_type: str, restart: bool = False) -> None:
 
 @shared_task(name="billing.tasks.stripe_backfill_all_task")
 def stripe_backfill_all_task(restart: bool = False) -> None:
-    """Queue every listed type's backfill, one after the other (dependency order)."""
-    chain(stripe_backfill_task.si(ot.key, restart) for ot in object_types.LISTED_TYPES).delay()
+    """Every listed type's backfill, one type after the other (dependency order: customers
+    before their invoices), each type split across the workers."""
+    first, *rest = (ot.key for ot in object_types.LISTED_TYPES)
+    outbox.enqueue(stripe_backfill_split_task, first, restart, rest)
+
+
+@shared_task(name="billing.tasks.stripe_backfill_split_task", **RETRY)
+def stripe_backfill_split_task(
+    object_type: str, restart: bool = False, then: list[str] | None = None
+) -> None:
+    """Backfill one type in creation-date slices, one task per slice for any worker to take
+    (or resume the slices left); a type not split is read here. `then`: the types after it."""
+    slices = backfill_split(object_type, parts=settings.STRIPE_BACKFILL_SLICES, restart=restart)
+    if slices:
+        with transaction.atomic():
+            for created_from, created_before in slices:
+                outbox.enqueue(
+                    stripe_backfill_slice_task, object_type, created_from, created_before, then
+                )
+        return
+    try:
+        backfill(object_type, restart=restart)
+    except SyncBusy:
+        return  # the run in progress does the work; the types after it wait for a new run
+    _backfill_next(then, restart)
+
+
+@shared_task(name="billing.tasks.stripe_backfill_slice_task", **RETRY)
+def stripe_backfill_slice_task(
+    object_type: str, created_from: int, created_before: int, then: list[str] | None = None
+) -> None:
+    try:
+        backfill(object_type, created=(created_from, created_before))
+    except SyncBusy:
+        return  # another worker holds this slice and closes the type if it is the last
+    if backfill_split_finished(object_type):
+        _backfill_next(then, restart=False)
+
+
+def _backfill_next(then: list[str] | None, restart: bool) -> None:
+    if then:
+        outbox.enqueue(stripe_backfill_split_task, then[0], restart, then[1:])
 
 
 @shared_task(name="billing.tasks.stripe_events_sync_task", **RETRY)
