@@ -1,6 +1,7 @@
 """Writes of accounts that mean something to the business: the push of an account to its
 Stripe customer (with its tax IDs), and when it happens."""
 
+from collections.abc import Callable
 from typing import Any
 
 from customers.models import Account, TaxId
@@ -9,6 +10,7 @@ from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
 from stripe_sync.writes import (
+    found_by_search,
     params_digest,
     push_after_commit,
     push_with_status,
@@ -99,7 +101,9 @@ def _account_push(account: Account, api: StripeApi) -> str:
             path="/v1/customers",
             params=params,
             record=account,
-            find=lambda: _customer_of(account, api),
+            find=found_by_search(
+                api, "/v1/customers/search", "backoffice_account_id", str(account.pk)
+            ),
         )
         customer_id = created["id"]
         # What the creation sent (a creation retried after a timeout sends what it first
@@ -131,12 +135,20 @@ def _account_push(account: Account, api: StripeApi) -> str:
     return str(customer_id)
 
 
-def _customer_of(account: Account, api: StripeApi) -> dict[str, Any] | None:
-    """The Stripe customer made for the account, found by our metadata (Stripe's search)."""
-    found = api.get(
-        "/v1/customers/search", query=f"metadata['backoffice_account_id']:'{account.pk}'"
-    )
-    return next(iter(found.get("data") or []), None)
+def _tax_id_of(
+    api: StripeApi, customer_id: str, tax_id: TaxId
+) -> Callable[[], dict[str, Any] | None]:
+    """A `find` for the tax ID's creation: tax IDs carry no metadata, so the customer's own
+    with the same type and value."""
+
+    def find() -> dict[str, Any] | None:
+        for page in api.list_pages(f"/v1/customers/{customer_id}/tax_ids"):
+            for held in page.get("data") or []:
+                if (held.get("type"), held.get("value")) == (tax_id.type, tax_id.value):
+                    return dict(held)
+        return None
+
+    return find
 
 
 def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:
@@ -152,6 +164,7 @@ def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:
             path=f"/v1/customers/{customer_id}/tax_ids",
             params={"type": tax_id.type, "value": tax_id.value},
             record=account,
+            find=_tax_id_of(api, customer_id, tax_id),
         )
         TaxId.objects.filter(pk=tax_id.pk).update(stripe_id=created["id"])
     kept = set(TaxId.objects.filter(account=account).values_list("stripe_id", flat=True))

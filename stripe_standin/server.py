@@ -229,6 +229,7 @@ def _standin_routes() -> list[tuple[str, str, Handler]]:
         ("GET", "/v1/accounts", list_accounts),
         ("POST", "/v1/prices", _api(standin.price_create)),
         ("GET", "/v1/prices", _api(standin.price_list)),
+        ("GET", "/v1/prices/search", _api(standin.price_search)),
         ("GET", "/v1/prices/{id}", _api(standin.price_retrieve)),
         ("POST", "/v1/prices/{id}", _api(standin.price_update)),
         ("GET", "/v1/credit_notes/preview", _api(credit_notes.credit_note_preview)),
@@ -561,40 +562,25 @@ async def localstripe_compat(request: web.Request, handler: Handler) -> web.Stre
     return web.json_response(standin.stripe_shape(payload), status=response.status)
 
 
-_SEARCHABLE = {"/v1/customers/search": "customer"}
-_METADATA_QUERY = re.compile(r"^metadata\['(?P<key>[^']+)'\]:'(?P<value>[^']*)'$")
+# localstripe's own objects; prices are the stand-in's (store.price_search).
+_SEARCHABLE = {"/v1/customers/search": "customer", "/v1/products/search": "product"}
 
 
 def _search_as_stripe(request: web.Request) -> dict[str, Any] | None:
-    """`GET /v1/customers/search` (localstripe has no search; its `/v1/customers/{id}` would
-    take "search" for an id). Only the query the back-office sends is understood,
-    `metadata['key']:'value'`; any other is refused by name rather than answered wrongly."""
+    """`GET /v1/customers/search` and `/v1/products/search` (localstripe has no search; its
+    `/v1/customers/{id}` would take "search" for an id), by metadata only."""
     kind = _SEARCHABLE.get(request.path) if request.method == "GET" else None
     if kind is None:
         return None
-    query = request.query.get("query", "")
-    match = _METADATA_QUERY.match(query.strip())
-    if match is None:
-        raise StripeError(
-            400,
-            f"The test stand-in understands only metadata['key']:'value' searches, not {query!r}"
-            " (extend _search_as_stripe in stripe_standin/server.py if a test needs more).",
-            param="query",
-        )
+    field, value = standin.metadata_query(request.query.get("query", ""))
     found = [
         standin.stripe_shape(obj._export())
-        for key, obj in resources.store.items()
-        if key.startswith(f"{kind}:")
+        for stored_as, obj in resources.store.items()
+        if stored_as.startswith(f"{kind}:")
         and not getattr(obj, "deleted", False)
-        and (getattr(obj, "metadata", None) or {}).get(match["key"]) == match["value"]
+        and (getattr(obj, "metadata", None) or {}).get(field) == value
     ]
-    return {
-        "object": "search_result",
-        "data": found,
-        "has_more": False,
-        "next_page": None,
-        "url": request.path,
-    }
+    return standin.search_result(found, request.path)
 
 
 _VOID = re.compile(r"^/v1/invoices/(?P<id>[^/]+)/void$")

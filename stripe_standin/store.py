@@ -22,6 +22,7 @@ import functools
 import itertools
 import json
 import operator
+import re
 import secrets
 import string
 import time
@@ -1026,6 +1027,36 @@ def price_update(price_id: str, params: Obj) -> Obj:
     if previous:
         emit_event("price.updated", price, previous)
     return export(price, expand)
+
+
+_METADATA_QUERY = re.compile(r"^metadata\['(?P<key>[^']+)'\]:'(?P<value>[^']*)'$")
+
+
+def metadata_query(query: str) -> tuple[str, str]:
+    """The key and value of a Stripe search query `metadata['key']:'value'`, the only search
+    the back-office sends; any other query is refused by name rather than answered wrongly."""
+    match = _METADATA_QUERY.match(query.strip())
+    if match is None:
+        raise StripeError(
+            400,
+            f"The test stand-in understands only metadata['key']:'value' searches, not {query!r}"
+            " (extend stripe_standin/store.py's metadata_query if a test needs more).",
+            param="query",
+        )
+    return match["key"], match["value"]
+
+
+def search_result(found: list[Obj], url: str) -> Obj:
+    return {"object": "search_result", "data": found, "has_more": False, "next_page": None,
+            "url": url}  # fmt: skip
+
+
+def price_search(params: Obj) -> Obj:
+    """`GET /v1/prices/search` by metadata."""
+    _check_params(params, {"query", "limit", "page", "expand"})
+    key, value = metadata_query(str(params.get("query", "")))
+    found = [p for p in STORE.all("price") if (p.get("metadata") or {}).get(key) == value]
+    return search_result(found, "/v1/prices/search")
 
 
 def price_list(params: Obj) -> Obj:

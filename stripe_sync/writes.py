@@ -171,6 +171,39 @@ def written_params(key: str) -> dict[str, Any] | None:
     return canonical(write.params)
 
 
+def found_by_metadata(
+    api: StripeApi, list_path: str, metadata: dict[str, str], **params: Any
+) -> Callable[[], dict[str, Any] | None]:
+    """A `find` for `stripe_write`: the object of a Stripe list (narrowed by `params`, e.g. an
+    invoice's credit notes) whose metadata holds every pair of `metadata`. For lists that stay
+    short; a customer or product is found with Stripe's search instead (`found_by_search`)."""
+
+    def find() -> dict[str, Any] | None:
+        for page in api.list_pages(list_path, **params):
+            for obj in page.get("data") or []:
+                held = obj.get("metadata") or {}
+                if all(str(held.get(k)) == v for k, v in metadata.items()):
+                    return dict(obj)
+        return None
+
+    return find
+
+
+def found_by_search(
+    api: StripeApi, search_path: str, key: str, value: str
+) -> Callable[[], dict[str, Any] | None]:
+    """A `find` for `stripe_write` through Stripe's search (customers, products, prices):
+    the object whose metadata `key` is `value`. Stripe's search index lags writes by about a
+    minute; a create is looked up only a day after it was sent, long after that."""
+    quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+
+    def find() -> dict[str, Any] | None:
+        found = api.get(search_path, query=f"metadata['{key}']:'{quoted}'")
+        return next(iter(found.get("data") or []), None)
+
+    return find
+
+
 def stripe_write_recorded(
     *,
     key: str,

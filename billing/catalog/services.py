@@ -4,7 +4,7 @@ from billing.catalog.models import BillingMeter, CatalogItem
 from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
-from stripe_sync.writes import stripe_write
+from stripe_sync.writes import found_by_search, stripe_write
 
 
 def catalog_item_push_to_stripe(*, item: CatalogItem, api: StripeApi, mirror: Mirror) -> str:
@@ -24,6 +24,7 @@ def catalog_item_push_to_stripe(*, item: CatalogItem, api: StripeApi, mirror: Mi
             "metadata": {"catalog_code": item.code},
         },
         record=item,
+        find=found_by_search(api, "/v1/products/search", "catalog_code", item.code),
     )
     mirror.refresh(object_type("products"), created["id"], missing_ok=False)
     CatalogItem.objects.filter(pk=item.pk).update(stripe_product_id=created["id"])

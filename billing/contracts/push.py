@@ -25,6 +25,8 @@ from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
 from stripe_sync.writes import (
     PushRefused,
+    found_by_metadata,
+    found_by_search,
     push_with_status,
     stripe_write,
 )
@@ -237,6 +239,7 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
                 path="/v1/prices",
                 params=price_params(contract, line, phase, product=product, meter=meter),
                 record=contract,
+                find=found_by_search(api, "/v1/prices/search", "price_phase_id", str(phase.pk)),
             )
             PricePhase.objects.filter(pk=phase.pk).update(stripe_price_id=created["id"])
             phase.stripe_price_id = created["id"]
@@ -268,7 +271,13 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
                 **schedule_params(contract, taxed(schedule_phases(contract)), update=False),
             },
             record=contract,
-            find=lambda: _schedule_of(contract, customer_id, api),
+            # Stripe cannot search schedules; a customer has few.
+            find=found_by_metadata(
+                api,
+                "/v1/subscription_schedules",
+                {"backoffice_contract_id": str(contract.pk)},
+                customer=customer_id,
+            ),
         )
         schedule_id = created["id"]
     Contract.objects.filter(pk=contract.pk).update(stripe_schedule_id=schedule_id)
@@ -279,17 +288,6 @@ def _contract_push(contract: Contract, api: StripeApi) -> str:
         mirror.refresh(object_type("prices"), phase_price)
     mirror.refresh(object_type("subscription_schedules"), schedule_id)
     return schedule_id
-
-
-def _schedule_of(contract: Contract, customer_id: str, api: StripeApi) -> dict[str, Any] | None:
-    """The customer's schedule made for this contract, found by our metadata (Stripe cannot
-    search schedules; a customer has few)."""
-    for page in api.list_pages("/v1/subscription_schedules", customer=customer_id):
-        for schedule in page.get("data") or []:
-            metadata = schedule.get("metadata") or {}
-            if metadata.get("backoffice_contract_id") == str(contract.pk):
-                return dict(schedule)
-    return None
 
 
 def _amended_phases(

@@ -38,7 +38,7 @@ from stripe_sync.client import StripeApi
 from stripe_sync.hooks import StripeObjects
 from stripe_sync.mirror import Mirror, read_stamp
 from stripe_sync.object_types import object_type, stripe_id_of
-from stripe_sync.writes import PushRefused, push_after_commit, stripe_write
+from stripe_sync.writes import PushRefused, found_by_metadata, push_after_commit, stripe_write
 
 CREDITABLE = ("open", "paid", "uncollectible")
 # Credit notes that take from what is left to credit (a refused or voided one took nothing).
@@ -306,6 +306,12 @@ def credit_note_issue(*, note: CreditNote, api: StripeApi | None = None) -> Cred
                 "metadata": {METADATA_KEY: str(note.pk)},
             },
             record=note,
+            find=found_by_metadata(
+                api,
+                "/v1/credit_notes",
+                {METADATA_KEY: str(note.pk)},
+                invoice=note.stripe_invoice_id,
+            ),
         )
     except PushRefused:
         # Stripe's message is on the write; the note takes nothing from what is left to credit.

@@ -12,7 +12,13 @@ from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.models import PushStatus
 from stripe_sync.object_types import object_type
-from stripe_sync.writes import params_digest, push_after_commit, push_with_status, stripe_write
+from stripe_sync.writes import (
+    found_by_metadata,
+    params_digest,
+    push_after_commit,
+    push_with_status,
+    stripe_write,
+)
 
 # What Stripe never changes on a rate: a change to one of these is a new rate.
 FIXED_IN_STRIPE = ("percentage", "inclusive", "country", "state", "tax_type")
@@ -96,6 +102,9 @@ def tax_rate_push_to_stripe(*, rate: TaxRate, api: StripeApi | None = None) -> s
                 path="/v1/tax_rates",
                 params=params,
                 record=current,
+                find=found_by_metadata(
+                    api, "/v1/tax_rates", {"backoffice_tax_rate_id": str(current.pk)}
+                ),
             )
             stripe_id = created["id"]
         else:

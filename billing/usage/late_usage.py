@@ -31,7 +31,7 @@ from billing.usage.models import MeterEvent, MeterStatus, UsageQuantity
 from billing.usage.selectors import APPROVED_STATUSES
 from billing.usage.services import LIVE, METER_EVENT_MAX_AGE, event_time, meter_target
 from stripe_sync.client import StripeApi
-from stripe_sync.writes import PushRefused, push_after_commit, stripe_write
+from stripe_sync.writes import PushRefused, found_by_metadata, push_after_commit, stripe_write
 
 BILL_LATE_USAGE = "billing.approve_invoice"  # a billing decision: finance's
 
@@ -141,8 +141,9 @@ def usage_late_invoice_item_push(
     account = usage.account
     currency = contract.currency
     try:
+        api = api or StripeApi()
         created = stripe_write(
-            api or StripeApi(),
+            api,
             key=f"usage-{usage.pk}-late-{usage.late_units}",
             description=f"Late usage of {usage}: {units} units, {format_minor(amount, currency)}",
             method="POST",
@@ -168,6 +169,12 @@ def usage_late_invoice_item_push(
                 },
             },
             record=usage,
+            find=found_by_metadata(
+                api,
+                "/v1/invoiceitems",
+                {"usage_id": str(usage.pk), "units": str(units)},
+                customer=account.stripe_customer_id,  # type: ignore[attr-defined]
+            ),
         )
     except PushRefused as refused:
         UsageQuantity.objects.filter(pk=usage.pk).update(

@@ -7,9 +7,10 @@ from decimal import Decimal
 import pytest
 import stripe
 from django.conf import settings
+from django.db.models import Q
 from djstripe.models import SubscriptionSchedule
 
-from billing.contracts.models import Contract
+from billing.contracts.models import Contract, PricePhase
 from billing.contracts.push import contract_push_to_stripe
 from billing.contracts.services import contract_amend, contract_approve, contract_submit
 from billing.contracts.tests.factories import (
@@ -419,3 +420,47 @@ def test_a_schedule_created_in_doubt_longer_than_stripe_keeps_a_key_is_found_not
         customer=customer, api_key=settings.STRIPE_SECRET_KEY
     ).data
     assert [s.id for s in schedules] == [schedule_id]
+
+
+def test_prices_and_products_created_in_doubt_past_the_key_window_are_found_not_made_again(
+    stripe_standin, ramp_contract
+):
+    """Every create of a contract's push (its products, its prices, its schedule) answered
+    with nothing, then retried 25 hours later under keys Stripe has forgotten: each object is
+    found by our metadata, and Stripe holds one of each."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.catalog.models import CatalogItem
+    from stripe_standin.control import standin_config
+
+    contract_push_to_stripe(contract=ramp_contract)
+    phases = PricePhase.objects.filter(line__contract=ramp_contract)
+    prices = dict(phases.values_list("pk", "stripe_price_id"))
+    items = CatalogItem.objects.filter(pk__in=ramp_contract.lines.values("item"))
+    products = dict(items.values_list("pk", "stripe_product_id"))
+    assert all(prices.values())
+    assert all(products.values())
+    # as if no answer had come back to any create
+    StripeWrite.objects.filter(
+        Q(path="/v1/prices") | Q(path="/v1/products") | Q(path="/v1/subscription_schedules")
+    ).update(
+        outcome=StripeWrite.Outcome.RETRYING,
+        stripe_id="",
+        created_at=timezone.now() - timedelta(hours=25),
+    )
+    phases.update(stripe_price_id="")
+    items.update(stripe_product_id=None)
+    Contract.objects.filter(pk=ramp_contract.pk).update(stripe_schedule_id="")
+    standin_config(stripe_standin, "POST", "/_config/clock", {"advance": 25 * 3600})
+
+    contract_push_to_stripe(contract=Contract.objects.get(pk=ramp_contract.pk))
+
+    assert dict(phases.values_list("pk", "stripe_price_id")) == prices
+    assert dict(items.values_list("pk", "stripe_product_id")) == products
+    in_stripe = stripe.Price.list(limit=100, api_key=settings.STRIPE_SECRET_KEY).data
+    assert sorted(p.id for p in in_stripe) == sorted(prices.values())
+    assert StripeWrite.objects.filter(
+        path="/v1/prices", error__startswith="Found in Stripe"
+    ).count() == len(prices)

@@ -165,6 +165,47 @@ def test_our_credit_note_whose_answer_was_lost_is_recognised_by_its_metadata(ope
     assert credit_notes_of(open_invoice.id).count() == 1
 
 
+def test_our_credit_note_in_doubt_past_the_key_window_is_found_not_issued_twice(
+    open_invoice, stripe_standin
+):
+    """Issued, the answer lost and no event applied; retried 25 hours later, when Stripe has
+    forgotten the key: found on the invoice by its metadata, never a second credit."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from stripe_standin.control import standin_config
+    from stripe_sync.models import StripeWrite
+
+    seats, _ = line_ids(open_invoice.id)
+    ours = CreditNote.objects.create(
+        stripe_invoice_id=open_invoice.id,
+        currency="EUR",
+        amount=Decimal("12.00"),
+        reason="order_change",
+        memo="One seat less",
+        lines=[{"invoice_line_item": seats, "description": "Seats", "amount": 1200}],
+        status=CreditNote.Status.APPROVED,
+        requested_by=UserFactory(username="fin-doubt-cn"),
+    )
+    issued = credit_note_issue(note=ours).stripe_credit_note_id
+    StripeWrite.objects.filter(idempotency_key=f"credit-note-{ours.pk}").update(
+        outcome=StripeWrite.Outcome.RETRYING,
+        stripe_id="",
+        created_at=timezone.now() - timedelta(hours=25),
+    )
+    CreditNote.objects.filter(pk=ours.pk).update(
+        status=CreditNote.Status.APPROVED, stripe_credit_note_id=""
+    )
+    standin_config(stripe_standin, "POST", "/_config/clock", {"advance": 25 * 3600})
+
+    again = credit_note_issue(note=CreditNote.objects.get(pk=ours.pk))
+
+    assert again.stripe_credit_note_id == issued
+    assert again.status == CreditNote.Status.ISSUED
+    assert len(stripe.CreditNote.list(invoice=open_invoice.id, **key()).data) == 1
+
+
 def test_the_credit_note_page_shows_money_and_who_asked(open_invoice, client, demo_logins):
     from django.urls import reverse
 

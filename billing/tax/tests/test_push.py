@@ -194,3 +194,28 @@ def test_rates_made_in_stripe_are_adopted_and_follow_their_archiving(stripe_stan
     Mirror().refresh(object_type("tax_rates"), made.id)
     assert TaxRate.objects.filter(stripe_tax_rate_id=made.id).count() == 1
     assert TaxRate.objects.get(stripe_tax_rate_id=made.id).active is False
+
+
+def test_a_rate_created_in_doubt_past_the_key_window_is_found_not_made_again(
+    stripe_standin, vat_de
+):
+    """Made, the answer lost, retried 25 hours later under a key Stripe has forgotten: found
+    by our metadata among the account's rates; Stripe holds one."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from stripe_standin.control import standin_config
+    from stripe_sync.models import StripeWrite
+
+    made = tax_rate_push_to_stripe(rate=vat_de)
+    StripeWrite.objects.filter(idempotency_key=f"tax-rate-{vat_de.pk}-create").update(
+        outcome=StripeWrite.Outcome.RETRYING,
+        stripe_id="",
+        created_at=timezone.now() - timedelta(hours=25),
+    )
+    TaxRate.objects.filter(pk=vat_de.pk).update(stripe_tax_rate_id="")
+    standin_config(stripe_standin, "POST", "/_config/clock", {"advance": 25 * 3600})
+
+    assert tax_rate_push_to_stripe(rate=TaxRate.objects.get(pk=vat_de.pk)) == made
+    assert [r.id for r in stripe.TaxRate.list(**key()).data] == [made]
