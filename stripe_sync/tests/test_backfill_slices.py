@@ -3,6 +3,7 @@ object is mirrored once, a slice interrupted resumes alone, and the type is clos
 counted, marked synced) once, by whichever slice finishes last."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -89,7 +90,8 @@ def test_the_sync_status_page_shows_a_split_in_progress(pages, pages_server, adm
     page = admin_client.get("/admin/stripe_sync/syncstatus/").content.decode()
 
     assert "in progress: 1 of 3 slices read" in page
-    assert "Invoices, created " in page and "(a slice)" in page
+    assert "Invoices, created " in page
+    assert "(a slice)" in page
 
 
 def test_an_interrupted_slice_resumes_alone(pages, pages_server, settings):
@@ -128,12 +130,12 @@ def test_the_slices_are_read_by_real_workers_at_once(pages, pages_server, celery
     )
 
     # then the workers read every slice and one of them closes the type
-    log = celery_worker_process["log"]
+    log = Path(celery_worker_process["log"])
     closed = SyncStatus.objects.filter(object_type="invoices", backfill_finished_at__isnull=False)
-    assert wait_until(closed.exists, 120), open(log).read()
+    assert wait_until(closed.exists, 120), log.read_text()
     mirror_holds_exactly(pages)
     assert invoices_status().backfill_objects == len(pages.invoices)
     slices = SyncStatus.objects.filter(object_type__startswith="invoices@")
     assert slices.count() == 8  # the default STRIPE_BACKFILL_SLICES
     assert not slices.filter(backfill_finished_at__isnull=True).exists()
-    assert open(log).read().count("stripe_backfill_slice_task") >= 8
+    assert log.read_text().count("stripe_backfill_slice_task") >= 8
