@@ -48,11 +48,14 @@ def event_store(
     source: str,
     status: str = StripeEvent.Status.PENDING,
     error: str = "",
+    body: str | None = None,
 ) -> int | None:
     """Store a verified event; the new row's id, or None if this event id is already stored.
 
     One statement, so the webhook answers fast and two deliveries of one event at the same
-    moment still make one row. A refused event is stored with its status and reason.
+    moment still make one row. A refused event is stored with its status and reason. `body`:
+    the JSON text `payload` was read from (the webhook's), stored as received instead of
+    serialising `payload` again.
     """
     data = payload.get("data")
     obj = (data.get("object") if isinstance(data, dict) else None) or {}
@@ -78,7 +81,7 @@ def event_store(
                 payload.get("api_version") or "",
                 str(obj.get("object") or ""),
                 str(obj.get("id") or ""),
-                json.dumps(payload),
+                json.dumps(payload) if body is None else body,
                 source,
                 timezone.now(),
                 status,
@@ -219,7 +222,10 @@ def event_process(*, event_id: int, mirror: Mirror | None = None) -> StripeEvent
     return event
 
 
-def events_apply_pending(*, limit: int = 500, mirror: Mirror | None = None) -> int:
+PENDING_BATCH = 500
+
+
+def events_apply_pending(*, limit: int = PENDING_BATCH, mirror: Mirror | None = None) -> int:
     """Apply the stored events still pending, oldest first, up to `limit`; how many were
     taken. Two workers draining at once take different events (skip locked).
 
@@ -334,12 +340,14 @@ def events_sync(*, api: StripeApi | None = None) -> int:
         new = 0
         newest: tuple[datetime, str] | None = None
         for payload in listed:
-            event_id = event_store(payload, source=StripeEvent.Source.EVENTS_LIST)
-            if event_id is not None:
+            if event_store(payload, source=StripeEvent.Source.EVENTS_LIST) is not None:
                 new += 1
-                event_process(event_id=event_id, mirror=mirror)
-            created = convert_tstamp(payload["created"])
-            newest = (created, payload["id"])
+            newest = (convert_tstamp(payload["created"]), payload["id"])
+        # Applied in batches, as the webhook's drain does (a backlog of a day's events after
+        # an outage is thousands); each pass takes at most a batch, so this ends.
+        for _ in range(new // PENDING_BATCH + 2):
+            if events_apply_pending(limit=PENDING_BATCH, mirror=mirror) < PENDING_BATCH:
+                break
         # Also the stored events whose task has not run (worker down) or that failed.
         for event_id in StripeEvent.objects.filter(
             status__in=[StripeEvent.Status.PENDING, StripeEvent.Status.FAILED],

@@ -2,10 +2,11 @@
 
 Stripe waits for an answer and retries deliveries it considers failed, so the endpoint does the
 least it safely can: check the signature and its timestamp (300 s tolerance, past or future),
-store the raw event in one statement, enqueue its processing once the row is committed, answer
-200. A second delivery of the same event stores nothing and enqueues nothing. A signed body
-that is not an event Stripe's shape, or an event of the other mode or of another API version,
-is stored as refused with the reason and answered 400: never applied, never a 500.
+store the raw event in one statement (one round trip to the database), answer 200, and once the
+row is committed and the answer sent, enqueue its processing (off the request, in a thread). A
+second delivery of the same event stores nothing and enqueues nothing. A signed body that is
+not an event Stripe's shape, or an event of the other mode or of another API version, is
+stored as refused with the reason and answered 400: never applied, never a 500.
 """
 
 import hashlib
@@ -16,7 +17,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -66,12 +67,62 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         _store_refused(event, refusal)
         return JsonResponse({"error": refusal}, status=400)
 
-    stored = event_store(event, source=StripeEvent.Source.WEBHOOK)
+    stored = _store_in_one_round_trip(event, payload)
+    answer = _Answer({"received": event["id"], "duplicate": stored is None})
     if stored is not None:
         # The stored event is its own outbox: a drain the broker never took is made up by
         # the next events pass (`events_sync`).
-        transaction.on_commit(drain_soon)
-    return JsonResponse({"received": event["id"], "duplicate": stored is None})
+        transaction.on_commit(answer.drain_once_sent)
+    return answer
+
+
+class _Answer(JsonResponse):
+    """The answer to a delivery, which queues the drain once the server has sent it (WSGI and
+    ASGI servers close a response after its last byte): Stripe has its answer before the
+    broker is asked anything, and the thread that asks does not compete with the answer for
+    the CPU (about a tenth of its time on two cores)."""
+
+    drain = False
+
+    def drain_once_sent(self) -> None:
+        """On commit, the event being stored; at once if the answer is sent already (the
+        request ran in a transaction committed later: a test's)."""
+        if self.closed:
+            drain_soon()
+        else:
+            self.drain = True
+
+    def close(self) -> None:
+        super().close()
+        if self.drain:
+            self.drain = False
+            drain_soon()
+
+
+def _store_in_one_round_trip(event: dict[str, Any], payload: str) -> int | None:
+    """`event_store`, without the ping Django sends before a kept connection's first query of
+    a request (CONN_HEALTH_CHECKS: a round trip, about 6% of the answer's time). The INSERT is
+    sent at once; if it finds the connection dead, it is sent again (storing twice stores once;
+    a row the first one stored after all is applied by the events pass) on a new connection.
+    The same guarantee as the ping: a dead kept connection is never a 500."""
+    db: Any = connection  # Django's health-check flags (4.1+) are not in django-stubs
+    kept = (
+        db.connection is not None
+        and db.health_check_enabled
+        and not db.health_check_done
+        and not db.in_atomic_block
+    )
+    if not kept:
+        return event_store(event, source=StripeEvent.Source.WEBHOOK, body=payload)
+    db.health_check_done = True
+    try:
+        return event_store(event, source=StripeEvent.Source.WEBHOOK, body=payload)
+    except (InterfaceError, OperationalError):
+        if connection.is_usable():
+            raise  # the database refused the statement: not a dead connection
+        logger.info("Stripe webhook: the kept database connection was dead; reconnecting.")
+        connection.close()
+        return event_store(event, source=StripeEvent.Source.WEBHOOK, body=payload)
 
 
 def _signed_at(header: str) -> int:

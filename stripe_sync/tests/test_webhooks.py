@@ -387,3 +387,28 @@ def test_a_refused_event_is_not_applied_by_the_admins_retry(webhooks):
 
     assert stored("evt_live_retry").status == StripeEvent.Status.REFUSED
     assert not Customer.objects.filter(id="cus_LiveRetry").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL backend to kill")
+def test_a_dead_kept_database_connection_is_replaced_never_a_500(webhooks):
+    # given a kept connection that the database has since closed (a restart, a failover)
+    from django.db import close_old_connections, connections
+
+    connection.ensure_connection()
+    dead_pid = connection.connection.info.backend_pid
+    other = connections.create_connection("default")
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [dead_pid])
+    other.close()
+    close_old_connections()  # a new request begins (the test client leaves this out)
+
+    # when an event arrives
+    event = customer_event("evt_after_restart", "cus_AR", name="Restart AG", created=NOW)
+    response = deliver(webhooks, event)
+
+    # then it is stored once, on a new connection, and answered as new
+    assert response.status_code == 200
+    assert response.json()["duplicate"] is False
+    assert connection.connection.info.backend_pid != dead_pid
+    assert StripeEvent.objects.filter(stripe_id="evt_after_restart").count() == 1
