@@ -52,13 +52,18 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("Stripe webhook refused: signature timestamped in the future.")
         return JsonResponse({"error": "Signature timestamp is in the future."}, status=400)
     try:
-        event = json.loads(payload)
+        event = json.loads(payload, parse_constant=_not_json)
     except ValueError:
         event = None
     problem = "The body is not JSON." if event is None else event_problem(event)
+    kept: Any = event
+    if not problem and "\\u0000" in payload:
+        # Valid JSON that PostgreSQL's jsonb cannot hold: refused, and not kept either.
+        problem = "The event contains a NUL character (\\u0000), which cannot be stored."
+        kept = None
     if problem:
         # Signed by Stripe, so kept (with the reason) for a person to look at; never applied.
-        _store_refused({"id": _malformed_id(event, payload), "malformed": event}, problem)
+        _store_refused({"id": _malformed_id(event, payload), "malformed": kept}, problem)
         return JsonResponse({"error": problem}, status=400)
     refusal = event_refusal(
         event, livemode=stripe_livemode(), api_version=settings.STRIPE_API_VERSION
@@ -123,6 +128,11 @@ def _store_in_one_round_trip(event: dict[str, Any], payload: str) -> int | None:
         logger.info("Stripe webhook: the kept database connection was dead; reconnecting.")
         connection.close()
         return event_store(event, source=StripeEvent.Source.WEBHOOK, body=payload)
+
+
+def _not_json(constant: str) -> None:
+    # Python's reader takes NaN and Infinity; JSON (and PostgreSQL) does not.
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _signed_at(header: str) -> int:

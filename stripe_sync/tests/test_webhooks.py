@@ -365,6 +365,38 @@ def test_a_signed_body_that_is_not_json_is_refused(webhooks):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("payload", "says"),
+    [
+        ('{"id": "evt_nan", "object": "event", "created": NaN}', "not JSON"),
+        ('{"id": "evt_inf", "object": "event", "created": -Infinity}', "not JSON"),
+        (
+            '{"id": "evt_nul", "object": "event", "created": 1, "type": "customer.updated", '
+            '"data": {"object": {"id": "cus_Nul", "object": "customer", "name": "A\\u0000B"}}}',
+            "\\u0000",
+        ),
+    ],
+)
+def test_a_signed_body_the_database_cannot_store_is_refused_never_a_500(webhooks, payload, says):
+    """NaN and Infinity are not JSON; a NUL character (\\u0000) is JSON that PostgreSQL's jsonb
+    refuses. Each is answered 400 and recorded as refused, with the reason."""
+    from django.urls import reverse
+
+    response = webhooks.post(
+        reverse("stripe-webhook"),
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(payload),
+    )
+
+    assert response.status_code == 400
+    assert says in response.json()["error"]
+    refused = StripeEvent.objects.get()
+    assert refused.status == StripeEvent.Status.REFUSED
+    assert says in refused.last_error
+
+
+@pytest.mark.django_db
 def test_a_signature_from_the_future_is_refused(webhooks):
     event = customer_event("evt_future", "cus_Future", name="Future AG", created=1)
 
