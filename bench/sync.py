@@ -1,4 +1,6 @@
-"""Stripe sync figures: our backfill against dj-stripe's, and the webhook endpoint.
+"""Stripe sync figures: our backfill against dj-stripe's, per type; the invoices' backfill
+split across one and two real Celery workers; the webhook endpoint in-process and over HTTP
+(bench/webhook_http.py); events through a real worker.
 
 Prints, in one run on the same data:
 - backfill of N customers (with tax IDs) and N invoices (with 3-6 lines each), served as
@@ -24,6 +26,8 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -88,12 +92,14 @@ def run_engine(server, pages: StripePages) -> dict:
 
     empty_mirror()
     server.reset_stats()
-    started = time.perf_counter()
-    backfill("customers", restart=True)
-    backfill("invoices", restart=True)
-    seconds = time.perf_counter() - started
+    by_type = {}
+    for key in ("customers", "invoices"):
+        started = time.perf_counter()
+        backfill(key, restart=True)
+        by_type[key] = time.perf_counter() - started
     return {
-        "seconds": seconds,
+        "seconds": sum(by_type.values()),
+        "by_type": by_type,
         "requests": server.stats()["requests"],
         "check": mirror_check(pages),
     }
@@ -111,10 +117,12 @@ def run_djstripe(server, pages: StripePages) -> dict:
         sender=djstripe_models.APIKey,
         dispatch_uid="refuse_storing_stripe_keys",
     )
+    by_type = {}
     try:
-        started = time.perf_counter()
-        call_command("djstripe_sync_models", "Customer", "Invoice", verbosity=0)
-        seconds = time.perf_counter() - started
+        for key, model in (("customers", "Customer"), ("invoices", "Invoice")):
+            started = time.perf_counter()
+            call_command("djstripe_sync_models", model, verbosity=0)
+            by_type[key] = time.perf_counter() - started
     finally:
         djstripe_models.APIKey.objects.all().delete()
         pre_save.connect(
@@ -123,7 +131,8 @@ def run_djstripe(server, pages: StripePages) -> dict:
             dispatch_uid="refuse_storing_stripe_keys",
         )
     return {
-        "seconds": seconds,
+        "seconds": sum(by_type.values()),
+        "by_type": by_type,
         "requests": server.stats()["requests"],
         "check": mirror_check(pages),
     }
@@ -215,40 +224,42 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
-def run_worker_events(server, pages: StripePages, count: int) -> dict:
-    """Events applied by a real Celery worker on Redis: stored by the webhook and drained in
-    batches (as in production), and, on as many other events, one task per event (as before).
-    Events per second from the first delivery to the last event applied."""
+@contextmanager
+def celery_workers(server, count: int) -> Iterator[tuple[Path, str]]:
+    """`count` real Celery workers (one process each) on Redis, on a queue of their own, which
+    this process's tasks are sent to; yields the first worker's log and the queue."""
     import subprocess
     import tempfile
     import uuid
 
     from backoffice.celery import app
-    from stripe_sync.events import event_store
-    from stripe_sync.tasks import stripe_event_process_task, stripe_events_drain_task
 
     broker = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    log = Path(tempfile.gettempdir()) / f"{queue}.log"
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
         "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         "STRIPE_API_BASE": server.url,
         "STRIPE_SECRET_KEY": SECRET_KEY,
         "CONN_MAX_AGE": "60",
     }
-    command = [
-        sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--queues", queue,
-        "--concurrency", "1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--loglevel", "INFO",
-    ]  # fmt: skip
     root = Path(__file__).resolve().parent.parent
-    with log.open("w") as out:
-        worker = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=out)
+    logs, workers = [], []
+    for n in range(count):
+        command = [
+            sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--queues", queue,
+            "--concurrency", "1", "--hostname", f"{queue}-{n}@%h", "--without-gossip",
+            "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
+        ]  # fmt: skip
+        logs.append(Path(tempfile.gettempdir()) / f"{queue}-{n}.log")
+        with logs[-1].open("w") as out:
+            workers.append(subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=out))
     try:
-        while "ready." not in log.read_text():
-            time.sleep(0.2)
+        for log in logs:
+            while "ready." not in log.read_text():
+                time.sleep(0.2)
         app.conf.task_always_eager = False
         app.conf.broker_url = broker
         app.conf.task_default_queue = queue
@@ -256,6 +267,41 @@ def run_worker_events(server, pages: StripePages, count: int) -> dict:
             app.amqp.__dict__.pop(name, None)
         app.amqp._producer_pool = None
         app._pool = None
+        yield logs[0], queue
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
+
+
+def run_split_backfill(server, pages: StripePages, workers: int) -> dict:
+    """The invoices' backfill as in production: split in creation-date slices, read by
+    `workers` real Celery workers at once. Customers are mirrored first (in this process)."""
+    from stripe_sync.backfill import backfill
+    from stripe_sync.tasks import stripe_backfill_split_task
+
+    empty_mirror()
+    backfill("customers", restart=True)
+    with celery_workers(server, workers):
+        started = time.perf_counter()
+        stripe_backfill_split_task.delay("invoices", True, [])
+        done = SyncStatus.objects.filter(object_type="invoices", backfill_finished_at__isnull=False)
+        while not done.exists():
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "invoices_per_s": len(pages.invoices) / seconds,
+            "check": mirror_check(pages)}  # fmt: skip
+
+
+def run_worker_events(server, pages: StripePages, count: int) -> dict:
+    """Events applied by a real Celery worker on Redis: stored by the webhook and drained in
+    batches (as in production), and, on as many other events, one task per event (as before).
+    Events per second from the first delivery to the last event applied."""
+    from stripe_sync.events import event_store
+    from stripe_sync.tasks import stripe_event_process_task, stripe_events_drain_task
+
+    with celery_workers(server, 1) as (log, _):
         settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
         customers = list(pages.customers)[:count]
         created = int(time.time()) + 2
@@ -309,9 +355,6 @@ def run_worker_events(server, pages: StripePages, count: int) -> dict:
             "drains": tasks,
             "count": count,
         }
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
 
 
 def main() -> None:
@@ -319,6 +362,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=10_000, help="customers, and invoices")
     parser.add_argument("--events", type=int, default=2_000)
     parser.add_argument("--skip-djstripe", action="store_true")
+    parser.add_argument("--backfill-only", action="store_true", help="no webhook or events")
     parser.add_argument("--profile", metavar="FILE", help="profile our engine only, into FILE")
     parser.add_argument("--create-db", action="store_true", help="rebuild the bench database")
     args = parser.parse_args()
@@ -331,7 +375,8 @@ def main() -> None:
     server = serve_in_subprocess(customers=args.objects, invoices=args.objects, seed=1)
     settings.STRIPE_API_BASE = server.url
     settings.STRIPE_SECRET_KEY = SECRET_KEY
-    # The sync alone is measured: reviewing drafts is another workload.
+    # The engines side by side are measured syncing alone (dj-stripe reviews nothing); the
+    # workers' runs below review drafts as they are mirrored, as in production.
     settings.INVOICE_REVIEW_ON_SYNC = False
     # dj-stripe reads stripe-python's module globals.
     from stripe_sync.client import configure_stripe
@@ -359,9 +404,30 @@ def main() -> None:
                 f"{name:<22} {r['seconds']:>8.1f} {objects / r['seconds']:>10,.0f} "
                 f"{100 * r['requests'] / objects:>12.2f}  {r['check']}"
             )
+            for key, seconds in r["by_type"].items():
+                print(f"  {key:<20} {seconds:>8.1f} {args.objects / seconds:>10,.0f}")
         if "djstripe_sync_models" in results:
-            ratio = results["djstripe_sync_models"]["seconds"] / results["our engine"]["seconds"]
-            print(f"our engine is {ratio:.1f}x dj-stripe's throughput")
+            ours, theirs = results["our engine"], results["djstripe_sync_models"]
+            ratios = ", ".join(
+                f"{key} {theirs['by_type'][key] / ours['by_type'][key]:.1f}x"
+                for key in ours["by_type"]
+            )
+            print(
+                f"our engine is {theirs['seconds'] / ours['seconds']:.1f}x dj-stripe's "
+                f"throughput ({ratios})"
+            )
+        print("\ninvoices' backfill split in slices, read by real Celery workers on Redis:")
+        settings.INVOICE_REVIEW_ON_SYNC = True
+        split = {n: run_split_backfill(server, pages, n) for n in (1, 2)}
+        settings.INVOICE_REVIEW_ON_SYNC = False
+        for n, r in split.items():
+            print(
+                f"  {n} worker{'s' if n > 1 else ' '}  {r['seconds']:>6.1f} s "
+                f"{r['invoices_per_s']:>8,.0f} invoices/s  {r['check']}"
+            )
+        print(f"  2 workers read {split[1]['seconds'] / split[2]['seconds']:.2f}x as fast as one")
+        if args.backfill_only:
+            return
         hooks = run_webhooks(pages, args.events)
         print(
             f"\nwebhook endpoint, {hooks['count']:,} signed events: median "
@@ -371,6 +437,16 @@ def main() -> None:
         print(
             f"event processing in this process (no broker): {hooks['processed_per_s']:,.0f} "
             "events/s"
+        )
+        from bench.webhook_http import run_webhook_http
+
+        http = run_webhook_http(args.events)
+        print(
+            f"webhook over HTTP (gunicorn, {http['workers']} workers, Redis broker), "
+            f"{http['count']:,} events + {http['duplicates']:,} second deliveries: server median "
+            f"{http['median_ms']:.2f} ms, p99 {http['p99_ms']:.2f} ms; second deliveries "
+            f"{http['duplicate_median_ms']:.2f} ms; client round trip "
+            f"{http['client_median_ms']:.2f} ms; {http['check']}"
         )
         worker = run_worker_events(server, pages, args.events)
         print(
