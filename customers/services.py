@@ -1,7 +1,6 @@
 """Writes of accounts that mean something to the business: the push of an account to its
 Stripe customer (with its tax IDs), and when it happens."""
 
-from collections.abc import Callable
 from typing import Any
 
 from customers.models import Account, TaxId
@@ -11,6 +10,7 @@ from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
 from stripe_sync.writes import (
     found_by_search,
+    found_in_list,
     params_digest,
     push_after_commit,
     push_with_status,
@@ -135,27 +135,13 @@ def _account_push(account: Account, api: StripeApi) -> str:
     return str(customer_id)
 
 
-def _tax_id_of(
-    api: StripeApi, customer_id: str, tax_id: TaxId
-) -> Callable[[], dict[str, Any] | None]:
-    """A `find` for the tax ID's creation: tax IDs carry no metadata, so the customer's own
-    with the same type and value."""
-
-    def find() -> dict[str, Any] | None:
-        for page in api.list_pages(f"/v1/customers/{customer_id}/tax_ids"):
-            for held in page.get("data") or []:
-                if (held.get("type"), held.get("value")) == (tax_id.type, tax_id.value):
-                    return dict(held)
-        return None
-
-    return find
-
-
 def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:
     ours = list(TaxId.objects.filter(account=account))
     for tax_id in ours:
         if tax_id.stripe_id:
             continue
+        # Tax IDs carry no metadata: the customer's own of the same type and value.
+        same = (tax_id.type, tax_id.value)
         created = stripe_write(
             api,
             key=f"taxid-{tax_id.pk}-create",
@@ -164,7 +150,11 @@ def _tax_ids_push(account: Account, customer_id: str, api: StripeApi) -> None:
             path=f"/v1/customers/{customer_id}/tax_ids",
             params={"type": tax_id.type, "value": tax_id.value},
             record=account,
-            find=_tax_id_of(api, customer_id, tax_id),
+            find=found_in_list(
+                api,
+                f"/v1/customers/{customer_id}/tax_ids",
+                lambda held: (held.get("type"), held.get("value")) == same,  # noqa: B023 (called in this iteration)
+            ),
         )
         TaxId.objects.filter(pk=tax_id.pk).update(stripe_id=created["id"])
     kept = set(TaxId.objects.filter(account=account).values_list("stripe_id", flat=True))

@@ -171,22 +171,33 @@ def written_params(key: str) -> dict[str, Any] | None:
     return canonical(write.params)
 
 
-def found_by_metadata(
-    api: StripeApi, list_path: str, metadata: dict[str, str], **params: Any
+def found_in_list(
+    api: StripeApi, list_path: str, matches: Callable[[dict[str, Any]], bool], **params: Any
 ) -> Callable[[], dict[str, Any] | None]:
-    """A `find` for `stripe_write`: the object of a Stripe list (narrowed by `params`, e.g. an
-    invoice's credit notes) whose metadata holds every pair of `metadata`. For lists that stay
-    short; a customer or product is found with Stripe's search instead (`found_by_search`)."""
+    """A `find` for `stripe_write`: the first object of a Stripe list (narrowed by `params`,
+    e.g. an invoice's credit notes) that `matches`. For lists that stay short; a customer or
+    product is found with Stripe's search instead (`found_by_search`)."""
 
     def find() -> dict[str, Any] | None:
         for page in api.list_pages(list_path, **params):
             for obj in page.get("data") or []:
-                held = obj.get("metadata") or {}
-                if all(str(held.get(k)) == v for k, v in metadata.items()):
+                if matches(obj):
                     return dict(obj)
         return None
 
     return find
+
+
+def found_by_metadata(
+    api: StripeApi, list_path: str, metadata: dict[str, str], **params: Any
+) -> Callable[[], dict[str, Any] | None]:
+    """`found_in_list`: the object whose metadata holds every pair of `metadata`."""
+
+    def matches(obj: dict[str, Any]) -> bool:
+        held = obj.get("metadata") or {}
+        return all(str(held.get(k)) == v for k, v in metadata.items())
+
+    return found_in_list(api, list_path, matches, **params)
 
 
 def found_by_search(
