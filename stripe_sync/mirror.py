@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import orjson
@@ -401,7 +401,8 @@ def _upsert_statement(ot: ObjectType) -> _UpsertStatement:
     return _UpsertStatement(
         fields=fields,
         row_sql=f"{insert}VALUES ({', '.join(['%s'] * len(fields))}){on_conflict}",
-        preps=[_param_maker(f) for f in fields],
+        # SQLite needs Django's own conversions (its datetime format, JSON as text).
+        preps=[partial(f.get_db_prep_save, connection=connection) for f in fields],
         page_sql=page_sql,
     )
 
@@ -416,14 +417,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _param_maker(field: Any) -> Callable[[Any], Any]:
-    # psycopg takes strings, numbers, booleans and datetimes as they are; only JSON needs
-    # wrapping. SQLite needs Django's own conversions (its datetime format, for one).
-    if connection.vendor == "postgresql" and not isinstance(field, models.JSONField):
-        return lambda value: value
-    return lambda value: field.get_db_prep_save(value, connection)
 
 
 def _has_date_purged(ot: ObjectType) -> bool:
