@@ -22,3 +22,14 @@ def bench_database(suffix: str, *, rebuild: bool) -> str:
     connection.settings_dict["TEST"]["NAME"] = bench_db
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=not rebuild)
     return bench_db
+
+
+def database_url() -> str:
+    """The database this process uses (the bench's), as a DATABASE_URL for the processes a
+    bench starts (gunicorn, Celery workers)."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"

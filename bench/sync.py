@@ -45,7 +45,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from djstripe import models as djstripe_models
 
-from bench.database import bench_database
+from bench.database import bench_database, database_url
 from stripe_standin.list_pages import StripePages, serve_in_subprocess
 from stripe_sync.models import StripeEvent, StripeObjectVersion, SyncStatus
 
@@ -215,15 +215,6 @@ def _event(n: int, prefix: str, customer: dict, created: int) -> dict:
     }
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
-
-
 @contextmanager
 def celery_workers(server, count: int) -> Iterator[tuple[Path, str]]:
     """`count` real Celery workers (one process each) on Redis, on a queue of their own, which
@@ -238,7 +229,7 @@ def celery_workers(server, count: int) -> Iterator[tuple[Path, str]]:
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": broker,
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "STRIPE_API_BASE": server.url,

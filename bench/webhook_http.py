@@ -55,6 +55,7 @@ import requests
 from django.conf import settings
 from django.db import connection
 
+from bench.database import database_url
 from stripe_sync.models import StripeEvent
 
 SECRET_KEY = "sk_test_" + "benchwebhook0123456789abcd"
@@ -99,16 +100,6 @@ def event_bodies(count: int, run: str) -> list[str]:
         )
         for n, customer in enumerate(customers)
     ]
-
-
-def database_url() -> str:
-    """The database this process uses (the bench's), as a DATABASE_URL for gunicorn."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    return f"postgres://{db['USER']}{password}@{host}:{port}/{db['NAME']}"
 
 
 def server_env(queue: str) -> dict[str, str]:
