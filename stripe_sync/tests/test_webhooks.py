@@ -50,7 +50,11 @@ def invoice_event(event_id: str, invoice_id: str, *, customer: str) -> dict[str,
 
 
 def deliver(client: Client, event: dict[str, Any], **sign_kwargs: Any) -> Any:
-    payload = json.dumps(event)
+    return deliver_body(client, json.dumps(event), **sign_kwargs)
+
+
+def deliver_body(client: Client, payload: str, **sign_kwargs: Any) -> Any:
+    """A body signed as Stripe would, whatever it holds."""
     return client.post(
         reverse("stripe-webhook"),
         data=payload,
@@ -350,15 +354,7 @@ def test_a_signed_but_malformed_event_is_refused_never_a_500(webhooks, change, s
 
 @pytest.mark.django_db
 def test_a_signed_body_that_is_not_json_is_refused(webhooks):
-    from django.urls import reverse
-
-    payload = "not json at all"
-    response = webhooks.post(
-        reverse("stripe-webhook"),
-        data=payload,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=sign(payload),
-    )
+    response = deliver_body(webhooks, "not json at all")
 
     assert response.status_code == 400
     assert StripeEvent.objects.get().status == StripeEvent.Status.REFUSED
@@ -380,14 +376,7 @@ def test_a_signed_body_that_is_not_json_is_refused(webhooks):
 def test_a_signed_body_the_database_cannot_store_is_refused_never_a_500(webhooks, payload, says):
     """NaN and Infinity are not JSON; a NUL character (\\u0000) is JSON that PostgreSQL's jsonb
     refuses. Each is answered 400 and recorded as refused, with the reason."""
-    from django.urls import reverse
-
-    response = webhooks.post(
-        reverse("stripe-webhook"),
-        data=payload,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=sign(payload),
-    )
+    response = deliver_body(webhooks, payload)
 
     assert response.status_code == 400
     assert says in response.json()["error"]

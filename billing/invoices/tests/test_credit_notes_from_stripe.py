@@ -35,6 +35,20 @@ def open_invoice(stripe_standin):
     return invoice
 
 
+def one_seat_less(invoice_id: str, seats: str, *, requested_by: str) -> CreditNote:
+    """Our credit note of 12.00 EUR on the seats line, approved and ready to issue."""
+    return CreditNote.objects.create(
+        stripe_invoice_id=invoice_id,
+        currency="EUR",
+        amount=Decimal("12.00"),
+        reason="order_change",
+        memo="One seat less",
+        lines=[{"invoice_line_item": seats, "description": "Seats", "amount": 1200}],
+        status=CreditNote.Status.APPROVED,
+        requested_by=UserFactory(username=requested_by),
+    )
+
+
 def dashboard_credit(invoice_id: str, line_id: str, amount: int) -> stripe.CreditNote:
     return stripe.CreditNote.create(
         invoice=invoice_id,
@@ -108,16 +122,7 @@ def test_a_credit_note_no_event_told_of_is_found_by_the_backfill(open_invoice):
 
 def test_our_own_credit_note_is_recorded_once_whichever_comes_first(open_invoice):
     seats, _ = line_ids(open_invoice.id)
-    ours = CreditNote.objects.create(
-        stripe_invoice_id=open_invoice.id,
-        currency="EUR",
-        amount=Decimal("12.00"),
-        reason="order_change",
-        memo="One seat less",
-        lines=[{"invoice_line_item": seats, "description": "Seats", "amount": 1200}],
-        status=CreditNote.Status.APPROVED,
-        requested_by=UserFactory(username="fin-own-cn"),
-    )
+    ours = one_seat_less(open_invoice.id, seats, requested_by="fin-own-cn")
     issued = credit_note_issue(note=ours)
     events_sync()  # the webhook's event comes after the answer
     backfill("credit_notes")
@@ -137,16 +142,7 @@ def test_our_credit_note_whose_answer_was_lost_is_recognised_by_its_metadata(ope
     """The worker died after Stripe issued it and before recording the answer: the event
     finds our record by its metadata, and the retried task sends nothing."""
     seats, _ = line_ids(open_invoice.id)
-    ours = CreditNote.objects.create(
-        stripe_invoice_id=open_invoice.id,
-        currency="EUR",
-        amount=Decimal("12.00"),
-        reason="order_change",
-        memo="One seat less",
-        lines=[{"invoice_line_item": seats, "description": "Seats", "amount": 1200}],
-        status=CreditNote.Status.APPROVED,
-        requested_by=UserFactory(username="fin-lost-cn"),
-    )
+    ours = one_seat_less(open_invoice.id, seats, requested_by="fin-lost-cn")
     in_stripe = stripe.CreditNote.create(
         invoice=open_invoice.id,
         lines=[{"type": "invoice_line_item", "invoice_line_item": seats, "amount": 1200}],
@@ -178,16 +174,7 @@ def test_our_credit_note_in_doubt_past_the_key_window_is_found_not_issued_twice(
     from stripe_sync.models import StripeWrite
 
     seats, _ = line_ids(open_invoice.id)
-    ours = CreditNote.objects.create(
-        stripe_invoice_id=open_invoice.id,
-        currency="EUR",
-        amount=Decimal("12.00"),
-        reason="order_change",
-        memo="One seat less",
-        lines=[{"invoice_line_item": seats, "description": "Seats", "amount": 1200}],
-        status=CreditNote.Status.APPROVED,
-        requested_by=UserFactory(username="fin-doubt-cn"),
-    )
+    ours = one_seat_less(open_invoice.id, seats, requested_by="fin-doubt-cn")
     issued = credit_note_issue(note=ours).stripe_credit_note_id
     StripeWrite.objects.filter(idempotency_key=f"credit-note-{ours.pk}").update(
         outcome=StripeWrite.Outcome.RETRYING,
