@@ -213,14 +213,10 @@ def backfill_split(
     status = sync_status_for(key)
     in_progress = status.backfill_started_at and not status.backfill_finished_at
     if in_progress and not restart and slices.exists():
+        left = slices.filter(backfill_finished_at__isnull=True)
         return [
             part[1]
-            for part in map(
-                slice_of,
-                slices.filter(backfill_finished_at__isnull=True).values_list(
-                    "object_type", flat=True
-                ),
-            )
+            for part in map(slice_of, left.values_list("object_type", flat=True))
             if part is not None
         ]
     if not ot.splittable or parts < 2:
