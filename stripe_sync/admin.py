@@ -125,6 +125,14 @@ class SyncStatusAdmin(SyncRecordAdmin):
         self._enqueue(request, queryset, restart=True)
 
     def _enqueue(self, request: HttpRequest, queryset: QuerySet[SyncStatus], restart: bool) -> None:
+        if not stripe_connected():
+            self.message_user(
+                request,
+                "No Stripe account is connected (STRIPE_SECRET_KEY is not set): nothing to sync "
+                "from. See the README, 'Connecting a Stripe account'.",
+                messages.ERROR,
+            )
+            return
         keys = list(queryset.values_list("object_type", flat=True))
         for key in keys:
             if key == EVENTS_KEY:

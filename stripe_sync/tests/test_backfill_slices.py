@@ -139,3 +139,21 @@ def test_the_slices_are_read_by_real_workers_at_once(pages, pages_server, celery
     assert slices.count() == 8  # the default STRIPE_BACKFILL_SLICES
     assert not slices.filter(backfill_finished_at__isnull=True).exists()
     assert log.read_text().count("stripe_backfill_slice_task") >= 8
+
+
+def test_sync_now_without_a_stripe_key_says_so_and_queues_nothing(admin_client, settings):
+    """The demo runs without a key: "Sync now" on a type answered with a server error."""
+    settings.STRIPE_SECRET_KEY = ""
+    admin_client.get("/admin/stripe_sync/syncstatus/")  # every type gets its row
+    invoices = SyncStatus.objects.get(object_type="invoices")
+
+    response = admin_client.post(
+        "/admin/stripe_sync/syncstatus/",
+        {"action": "sync_now", "_selected_action": [invoices.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "No Stripe account is connected" in response.content.decode()
+    assert not SyncStatus.objects.filter(object_type__startswith="invoices@").exists()
+    assert SyncStatus.objects.get(object_type="invoices").backfill_started_at is None
