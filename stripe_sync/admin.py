@@ -48,6 +48,20 @@ def _day(unix_seconds: int) -> str:
     return datetime.fromtimestamp(unix_seconds, tz=UTC).date().isoformat()
 
 
+def _refused_without_stripe(model_admin: Any, request: HttpRequest) -> bool:
+    """An action that reads from Stripe, without a key (the demo): said so, nothing queued.
+    True when refused."""
+    if stripe_connected():
+        return False
+    model_admin.message_user(
+        request,
+        "No Stripe account is connected (STRIPE_SECRET_KEY is not set): nothing can be read "
+        "from Stripe. See the README, 'Connecting a Stripe account'.",
+        messages.ERROR,
+    )
+    return True
+
+
 class SyncRecordAdmin(ReadOnlyAdmin):
     """Records the engine writes; their actions (sync, retry) need run_stripe_sync."""
 
@@ -125,13 +139,7 @@ class SyncStatusAdmin(SyncRecordAdmin):
         self._enqueue(request, queryset, restart=True)
 
     def _enqueue(self, request: HttpRequest, queryset: QuerySet[SyncStatus], restart: bool) -> None:
-        if not stripe_connected():
-            self.message_user(
-                request,
-                "No Stripe account is connected (STRIPE_SECRET_KEY is not set): nothing to sync "
-                "from. See the README, 'Connecting a Stripe account'.",
-                messages.ERROR,
-            )
+        if _refused_without_stripe(self, request):
             return
         keys = list(queryset.values_list("object_type", flat=True))
         for key in keys:
@@ -171,6 +179,8 @@ class StripeEventAdmin(SyncRecordAdmin):
 
     @admin.action(description="Retry the selected events", permissions=["run_stripe_sync"])
     def retry(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
+        if _refused_without_stripe(self, request):
+            return
         ids = list(
             queryset.exclude(
                 status__in=[StripeEvent.Status.PROCESSED, StripeEvent.Status.REFUSED]
@@ -343,6 +353,8 @@ def _shown_safely(name: str) -> Any:
 
 @admin.action(description="Re-read the selected objects from Stripe")
 def mirror_refresh(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    if _refused_without_stripe(modeladmin, request):
+        return
     ot = BY_MODEL[queryset.model]
     ids = list(queryset.values_list("id", flat=True)[:500])
     enqueue(stripe_object_refresh_task, ot.key, ids)

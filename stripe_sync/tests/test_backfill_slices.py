@@ -12,7 +12,7 @@ from djstripe.models import Customer, Invoice, LineItem
 from backoffice.tests.test_celery_worker import producer, wait_until
 from stripe_standin.list_pages import StripePages, serve_in_thread
 from stripe_sync.backfill import backfill, backfill_split, slice_key
-from stripe_sync.models import SyncStatus
+from stripe_sync.models import OutboxTask, SyncStatus
 from stripe_sync.tasks import stripe_backfill_split_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -141,6 +141,22 @@ def test_the_slices_are_read_by_real_workers_at_once(pages, pages_server, celery
     assert log.read_text().count("stripe_backfill_slice_task") >= 8
 
 
+def test_re_reading_a_mirror_object_without_a_stripe_key_says_so(admin_client, settings):
+    from djstripe.models import Product
+
+    settings.STRIPE_SECRET_KEY = ""
+    product = Product.objects.create(id="prod_NoKey", stripe_data={"id": "prod_NoKey"})
+
+    response = admin_client.post(
+        "/admin/djstripe/product/",
+        {"action": "mirror_refresh", "_selected_action": [product.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "No Stripe account is connected" in response.content.decode()
+
+
 def test_sync_now_without_a_stripe_key_says_so_and_queues_nothing(admin_client, settings):
     """The demo runs without a key: "Sync now" on a type answered with a server error."""
     settings.STRIPE_SECRET_KEY = ""
@@ -155,5 +171,6 @@ def test_sync_now_without_a_stripe_key_says_so_and_queues_nothing(admin_client, 
 
     assert response.status_code == 200
     assert "No Stripe account is connected" in response.content.decode()
+    assert not OutboxTask.objects.exists()
     assert not SyncStatus.objects.filter(object_type__startswith="invoices@").exists()
     assert SyncStatus.objects.get(object_type="invoices").backfill_started_at is None
