@@ -79,8 +79,22 @@ class PriceTierInline(WhileDraftOnly, nested_admin.NestedTabularInline):
     verbose_name_plural = "tiers (tiered lines only)"
 
 
+class PricePhaseForm(forms.ModelForm):
+    """A phase left at its defaults (blank dates: the whole term) with tiers entered under it is
+    a phase to save: without this the formset skipped it as unchanged and saved its tiers
+    without it (a 500)."""
+
+    def has_changed(self) -> bool:
+        return super().has_changed() or any(
+            form.has_changed() and not (formset.can_delete and form["DELETE"].data)
+            for formset in getattr(self, "nested_formsets", [])
+            for form in formset.forms
+        )
+
+
 class PricePhaseInline(WhileDraftOnly, nested_admin.NestedTabularInline):
     model = PricePhase
+    form = PricePhaseForm
     extra = 0
     min_num = 1
     fields = ("start_date", "end_date", "quantity", "unit_amount", "flat_amount", "included_units")

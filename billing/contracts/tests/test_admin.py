@@ -451,3 +451,88 @@ def test_every_version_of_a_contract_is_listed_on_its_page(finance_client, users
         f'<a href="{change_url(amendment)}">{amendment}</a>: active, in force from 2027-01-01'
         in (page)
     )
+
+
+@pytest.mark.parametrize("pricing_model", ["graduated", "volume"])
+def test_a_tiered_usage_line_priced_for_the_whole_term_is_saved_with_its_tiers(
+    manager_client, users, pricing_model
+):
+    # given a tiered usage line entered as the README says: one phase with blank dates (left at
+    # its defaults) and the tiers under it
+    account = AccountFactory(account_manager=users["manager"])
+    api = CatalogItemFactory(code="api", name="API calls")
+    lines = [
+        {
+            "key": "api",
+            "item": api.pk,
+            "pricing_model": pricing_model,
+            "metric": "api_calls",
+            "phases": [
+                {
+                    "tiers": [
+                        {"up_to": 1000, "unit_amount": "0.05"},
+                        {"unit_amount": "0.03", "flat_amount": "10"},
+                    ]
+                }
+            ],
+        }
+    ]
+
+    # when the manager saves the new contract, then edits the draft and saves it again
+    response = manager_client.post(ADD, contract_form(lines, account=account.pk))
+    assert response.status_code == 302, _errors(response)
+    contract = Contract.objects.get()
+    line = contract.lines.get()
+    phase = line.phases.get()
+    assert (phase.start_date, phase.end_date, phase.quantity) == (None, None, 0)
+    assert [(t.up_to, t.unit_amount, t.flat_amount) for t in phase.tiers.order_by("pk")] == [
+        (1000, Decimal("0.05"), Decimal("0")),
+        (None, Decimal("0.03"), Decimal("10")),
+    ]
+
+    # a draft's new line entered the same way is saved too
+    second = CatalogItemFactory(code="sms", name="SMS")
+    edit = [
+        {**lines[0], "id": line.pk, "phases": [{**lines[0]["phases"][0], "tiers": []}]},
+        {**lines[0], "key": "sms", "item": second.pk, "metric": "sms"},
+    ]
+    data = contract_form(edit, account=account.pk, lock_version_seen=contract.lock_version)
+    # the first line's phase and tiers are already saved: post them as the page holds them
+    data.update(_saved_phase_fields("lines-0-phases", phase))
+    response = manager_client.post(change_url(contract), data)
+    assert response.status_code == 302, _errors(response)
+    sms = contract.lines.get(key="sms").phases.get()
+    assert sms.tiers.count() == 2
+
+
+def _saved_phase_fields(prefix, phase):
+    data = {
+        f"{prefix}-TOTAL_FORMS": "1",
+        f"{prefix}-INITIAL_FORMS": "1",
+        f"{prefix}-0-id": str(phase.pk),
+        f"{prefix}-0-line": str(phase.line_id),
+        f"{prefix}-0-start_date": "",
+        f"{prefix}-0-end_date": "",
+        f"{prefix}-0-quantity": "0",
+        f"{prefix}-0-unit_amount": "0",
+        f"{prefix}-0-flat_amount": "0",
+        f"{prefix}-0-included_units": "0",
+    }
+    tiers = list(phase.tiers.order_by("pk"))
+    data.update(
+        {
+            f"{prefix}-0-tiers-TOTAL_FORMS": str(len(tiers)),
+            f"{prefix}-0-tiers-INITIAL_FORMS": str(len(tiers)),
+        }
+    )
+    for k, tier in enumerate(tiers):
+        data.update(
+            {
+                f"{prefix}-0-tiers-{k}-id": str(tier.pk),
+                f"{prefix}-0-tiers-{k}-phase": str(phase.pk),
+                f"{prefix}-0-tiers-{k}-up_to": "" if tier.up_to is None else str(tier.up_to),
+                f"{prefix}-0-tiers-{k}-unit_amount": str(tier.unit_amount),
+                f"{prefix}-0-tiers-{k}-flat_amount": str(tier.flat_amount),
+            }
+        )
+    return data
