@@ -358,8 +358,19 @@ class ContractLineResource(OwnAccountsResource):
         self.priced[contract.pk] = priced
         for plan in plans:
             self._outcomes(plan)
-        if any(r.outcome.errors for plan in plans for r in plan.rows):
-            return  # the rows' own errors first; the rules would repeat them
+        refused = {plan.key for plan in plans if any(r.outcome.errors for r in plan.rows)}
+        if refused:
+            # The lines without errors of their own are still checked (a yen amount with
+            # decimals beside another line's unknown item): each says what is wrong with it.
+            # The lines in error are left out (their rows say why) and so are rules about the
+            # whole contract, which are read again once those rows are fixed.
+            clean = [(line, phases) for line, phases in priced if line.key not in refused]
+            for message in contract_errors_for(contract, priced=clean):
+                match = RULE_LINE.match(message)
+                if match and match["key"] in in_file and match["key"] not in refused:
+                    row, column = self._blame(message, plans, in_file)
+                    row.outcome.error(column, message)
+            return
         for message in contract_errors_for(contract, priced=priced):
             row, column = self._blame(message, plans, in_file)
             row.outcome.error(column, message)

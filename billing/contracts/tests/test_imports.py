@@ -418,3 +418,27 @@ def test_a_tier_finer_than_a_unit_price_can_be_is_refused_on_the_tiers_column(pe
         "row 5 (C-2026-07001 api from the start): error: tiers: Ensure that there are no more "
         "than 6 decimal places."
     ]
+
+
+def test_a_row_finer_than_its_currency_is_refused_beside_another_rows_error(people):
+    # given a yen contract whose file has two lines: one names an item that does not exist,
+    # the other has a yen amount with decimals
+    run_import(ContractResource, CONTRACTS, user=people["finance"], dry_run=False)
+    header = LINES.decode("cp1252").splitlines()[0]
+    bad = (
+        header + "\r\n"
+        "C-2026-07002;seats;seats;;per_unit;;;;40;4000,50;0;0;\r\n"
+        "C-2026-07002;support;no-such-item;;flat;;;;0;0;1000;0;\r\n"
+    ).encode("cp1252")
+
+    # when it is previewed
+    report = run_import(ContractLineResource, bad, user=people["finance"])
+
+    # then both rows are refused, each with its own reason: the yen row is not shown as clean
+    errors = messages(report)
+    assert any(e.startswith("row 3 (C-2026-07002 support") for e in errors), errors
+    assert (
+        "row 2 (C-2026-07002 seats from the start): error: unit_amount: Line seats, phase 1: "
+        "unit amount 4000.50 has too many decimals: JPY amounts have no decimals."
+    ) in errors, errors
+    assert not report.applied
