@@ -70,7 +70,6 @@ TIER_EXAMPLE = "e.g. '1-100: 10.00', '101-: 8.00 + 50 flat' or '1-10: 500 flat'"
 RULE_LINE = re.compile(r"^Line (?P<key>[-\w]+)(?:, phase (?P<phase>\d+))?")
 RULE_COLUMNS = (
     ("metric", "metric"),
-    ("negative", ""),
     ("tier", "tiers"),
     ("flat amount", "flat_amount"),
     ("unit amount", "unit_amount"),

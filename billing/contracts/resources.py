@@ -13,7 +13,7 @@ from typing import Any
 from django.utils import timezone
 
 from billing.contracts.models import Contract
-from billing.contracts.rules import term_errors
+from billing.contracts.rules import commit_errors, term_errors
 from billing.contracts.selectors import (
     PricedLine,
     contract_errors_for,
@@ -184,6 +184,11 @@ class ContractResource(OwnAccountsResource):
             renewal_term_months=contract.renewal_term_months,
         ):
             outcome.error(column, message)
+        if contract.currency and not any(
+            c in ("currency", "minimum_commit") for c, _ in outcome.errors
+        ):
+            for column, message in commit_errors(contract.minimum_commit, contract.currency):
+                outcome.error(column, message)
 
     def _changes(
         self, old: Contract, new: Contract, present: set[str], account_refs: dict[int, str]

@@ -133,8 +133,23 @@ def line_errors(line: Line, *, currency: str, term: tuple[date, date]) -> list[s
             errors.append(f"{name}a flat fee line needs its flat amount.")
         if phase.included_units and line.model != PricingModel.USAGE:
             errors.append(f"{name}included units apply to usage-based lines only.")
-        if phase.unit_amount < 0 or phase.flat_amount < 0:
-            errors.append(f"{name}amounts cannot be negative.")
+        amounts = {"unit amount": phase.unit_amount, "flat amount": phase.flat_amount}
+        for label, amount in amounts.items():
+            if amount < 0:
+                errors.append(f"{name}{label} {amount} cannot be negative.")
+    return errors
+
+
+def commit_errors(minimum_commit: Decimal | None, currency: str) -> list[tuple[str, str]]:
+    """The minimum commit as an amount of the contract's currency, as (field, message): checked
+    with the contract's terms, before it has lines (an import of contracts alone)."""
+    if minimum_commit is None:
+        return []
+    errors = []
+    if minimum_commit < 0:
+        errors.append(("minimum_commit", "Minimum commit cannot be negative."))
+    if (e := _precision_error(minimum_commit, currency, "Minimum commit")) is not None:
+        errors.append(("minimum_commit", e))
     return errors
 
 
@@ -149,10 +164,7 @@ def contract_errors(
     if term[1] < term[0]:
         return [f"The contract ends {term[1]}, before it starts {term[0]}."]
     if minimum_commit is not None:
-        if minimum_commit < 0:
-            errors.append("Minimum commit cannot be negative.")
-        if (e := _precision_error(minimum_commit, currency, "Minimum commit")) is not None:
-            errors.append(e)
+        errors += [message for _, message in commit_errors(minimum_commit, currency)]
         if minimum_commit and not any(line.is_usage for line in lines):
             errors.append("A minimum commit needs at least one usage-based line to count against.")
     for line in lines:

@@ -442,3 +442,50 @@ def test_a_row_finer_than_its_currency_is_refused_beside_another_rows_error(peop
         "unit amount 4000.50 has too many decimals: JPY amounts have no decimals."
     ) in errors, errors
     assert not report.applied
+
+
+def test_a_new_contracts_minimum_commit_is_checked_as_money_of_its_currency(people):
+    # given new contracts (no lines yet) with a negative commit and a yen commit with decimals
+    header = CONTRACTS.decode("cp1252").splitlines()[0] + ";minimum_commit"
+    rows = (
+        header + "\r\n"
+        "C-2026-07001;CRM-7001;EUR;2026-01-01;2028-12-31;;no;;Monthly;send_invoice;Net 30;;;-5\r\n"
+        "C-2026-07002;CRM-7002;JPY;2026-04-01;2027-03-31;;no;;Monthly;send_invoice;Net 30;;;"
+        "1500,5\r\n"
+        "C-2026-07003;CRM-7001;EUX;2026-01-01;2026-12-31;;no;;Monthly;send_invoice;Net 30;;;1\r\n"
+    ).encode("cp1252")
+
+    # when the file is imported
+    report = run_import(ContractResource, rows, user=people["finance"], dry_run=False)
+
+    # then each row is refused on its column, with the rule, and nothing is written
+    errors = messages(report)
+    assert (
+        "row 2 (C-2026-07001): error: minimum_commit: Minimum commit cannot be negative."
+    ) in errors, errors
+    assert (
+        "row 3 (C-2026-07002): error: minimum_commit: Minimum commit 1500.5 has too many "
+        "decimals: JPY amounts have no decimals."
+    ) in errors, errors
+    assert any(e.startswith("row 4 (C-2026-07003): error: currency:") for e in errors), errors
+    assert not report.applied
+    assert not Contract.objects.exists()
+
+
+def test_a_negative_amount_is_refused_on_its_column(people):
+    run_import(ContractResource, CONTRACTS, user=people["finance"], dry_run=False)
+    header = LINES.decode("cp1252").splitlines()[0]
+    rows = (
+        header + "\r\n"
+        "C-2026-07001;seats;seats;;per_unit;;;;10;-30,00;0;0;\r\n"
+        "C-2026-07001;platform;platform;;flat;;;;0;0;-100;0;\r\n"
+    ).encode("cp1252")
+    errors = messages(run_import(ContractLineResource, rows, user=people["finance"]))
+    assert (
+        "row 2 (C-2026-07001 seats from the start): error: unit_amount: Line seats, phase 1: "
+        "unit amount -30.00 cannot be negative."
+    ) in errors, errors
+    assert (
+        "row 3 (C-2026-07001 platform from the start): error: flat_amount: Line platform, "
+        "phase 1: flat amount -100 cannot be negative."
+    ) in errors, errors
