@@ -13,8 +13,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 import stripe
 from django.conf import settings
+from stripe._request_options import extract_options_from_dict
+from stripe._util import get_api_mode
 from django.core.exceptions import ImproperlyConfigured
 
 STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
@@ -90,15 +93,40 @@ class StripeApi:
         for attempt in range(1, self.max_attempts + 1):
             self.requests += 1
             try:
-                response = self.client.raw_request(method, path, **params)
-                data: dict[str, Any] = response.data
-                return data
+                return self._send(method, path, params)
             except stripe.StripeError as error:
                 if not is_transient(error) or attempt == self.max_attempts:
                     raise
                 # Exponential backoff with full jitter, so that retries do not arrive together.
                 self.sleep(random.uniform(0, min(8.0, 0.25 * 2**attempt)))  # noqa: S311
         raise AssertionError("unreachable")
+
+    def _send(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """`StripeClient.raw_request`, with the answer read by orjson: stripe-python parses
+        every answer into OrderedDicts with the stdlib's decoder, which took a third of a
+        backfill's time. Errors are still raised by stripe-python, as the same exceptions."""
+        options, params = extract_options_from_dict(params)
+        api_mode = get_api_mode(path)
+        requestor = self.client._requestor
+        body, code, headers = requestor.request_raw(
+            method,
+            path,
+            params=params,
+            options=options,
+            base_address="api",
+            api_mode=api_mode,
+            usage=["raw_request"],
+        )
+        if 200 <= code < 300:
+            try:
+                data: dict[str, Any] = orjson.loads(body)  # type: ignore[arg-type]
+            except orjson.JSONDecodeError:
+                pass  # not JSON, or an integer past 64 bits: stripe-python says which
+            else:
+                if isinstance(data, dict):
+                    return data
+        response = requestor._interpret_response(body, code, headers, api_mode)
+        return response.data  # type: ignore[return-value]
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         return self._request("get", path, params)
