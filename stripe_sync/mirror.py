@@ -116,7 +116,7 @@ class Mirror:
         if not objects:
             return result
         if ot.versioned:
-            fresh, result.tied, result.skipped_stale = _claim(
+            fresh, first_seen, result.tied, result.skipped_stale = _claim(
                 ot, [o["id"] for o in objects], observed_at, wins_ties=wins_ties
             )
             objects = [o for o in objects if o["id"] in fresh]
@@ -124,7 +124,9 @@ class Mirror:
                 # Two states from the same second: only Stripe knows which is the newer one.
                 for stripe_id in result.tied:
                     result.add(self.refresh(ot, stripe_id))
-        # else: only ever written inside a parent (invoice lines), whose claim was won.
+        else:
+            # Only ever written inside a parent (invoice lines), whose claim was won.
+            first_seen = set()
         if not objects:
             return result
         if ot.model is None:
@@ -146,7 +148,7 @@ class Mirror:
         result.by_type[ot.key] += len(objects)
         for child_key, children in nested.items():
             result.add(self.write(BY_KEY[child_key], children, observed_at=observed_at))
-        self._drop_children_gone(nested, listed)
+        self._drop_children_gone(nested, listed, first_seen)
         if ot.linked:
             linked_key, ids_of = ot.linked
             ids = set().union(*(ids_of(o) for o in objects))
@@ -242,12 +244,19 @@ class Mirror:
 
     @staticmethod
     def _drop_children_gone(
-        nested: dict[str, list[dict[str, Any]]], listed: dict[tuple[str, str], list[str]]
+        nested: dict[str, list[dict[str, Any]]],
+        listed: dict[tuple[str, str], list[str]],
+        first_seen: set[str],
     ) -> None:
         """A parent sent with its whole list of children (an invoice and all its lines) no
         longer has the children missing from it: a line removed from a draft (its invoice
-        item deleted) leaves the mirror too, in one statement per type."""
-        for (child_key, parent_key), parent_ids in listed.items():
+        item deleted) leaves the mirror too, in one statement per type. A parent seen for the
+        first time has no children in the mirror yet (a backfill's every page): nothing to
+        look for."""
+        for (child_key, parent_key), all_parents in listed.items():
+            parent_ids = [i for i in all_parents if i not in first_seen]
+            if not parent_ids:
+                continue
             keep = [child["id"] for child in nested.get(child_key, [])]
             BY_KEY[child_key].model.objects.filter(
                 **{f"stripe_data__{parent_key}__in": parent_ids}
@@ -480,15 +489,16 @@ def _kept_fields(ot: ObjectType, objects: list[dict[str, Any]]) -> dict[str, dic
 
 def _claim(
     ot: ObjectType, ids: list[str], observed_at: datetime, *, wins_ties: bool = False
-) -> tuple[set[str], list[str], int]:
+) -> tuple[set[str], set[str], list[str], int]:
     """Record `observed_at` as the objects' newest state where it is newer than the one
     recorded (and the object is not deleted), in one statement that also locks those rows.
 
-    Returns the ids to write, the ties (same moment: only a re-read can tell), and how many
-    are stale (a newer state, or the deletion, is already in the mirror).
+    Returns the ids to write, those of them never recorded before (PostgreSQL tells; on
+    SQLite none are said to be), the ties (same moment: only a re-read can tell), and how
+    many are stale (a newer state, or the deletion, is already in the mirror).
     """
     if not ids:
-        return set(), [], 0
+        return set(), set(), [], 0
     ids = sorted(set(ids))  # one order for every writer, so two batches cannot deadlock
     at = connection.ops.adapt_datetimefield_value(observed_at)
     table = connection.ops.quote_name(StripeObjectVersion._meta.db_table)
@@ -502,12 +512,15 @@ def _claim(
             "ON CONFLICT (object_type, stripe_id) DO UPDATE SET observed_at = EXCLUDED.observed_at "
             f"WHERE {table}.observed_at {'<=' if wins_ties else '<'} EXCLUDED.observed_at "
             f"AND NOT {table}.deleted "
-            "RETURNING stripe_id",
+            # xmax is 0 on a row this statement inserted (a well-known PostgreSQL idiom).
+            f"RETURNING stripe_id, {'xmax = 0' if cast[0] else 'false'}",
             [ot.key, at, id_param],
         )
-        fresh = {row[0] for row in cursor.fetchall()}
+        claimed = cursor.fetchall()
+    fresh = {row[0] for row in claimed}
+    first_seen = {row[0] for row in claimed if row[1]}
     if len(fresh) == len(ids):
-        return fresh, [], 0
+        return fresh, first_seen, [], 0
     tied = list(
         StripeObjectVersion.objects.filter(
             object_type=ot.key,
@@ -516,7 +529,7 @@ def _claim(
             deleted=False,
         ).values_list("stripe_id", flat=True)
     )
-    return fresh, tied, len(ids) - len(fresh) - len(tied)
+    return fresh, first_seen, tied, len(ids) - len(fresh) - len(tied)
 
 
 def _lock_versions(ot: ObjectType, ids: list[str]) -> None:
