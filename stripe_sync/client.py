@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 import stripe
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from stripe._request_options import extract_options_from_dict
 from stripe._util import get_api_mode
-from django.core.exceptions import ImproperlyConfigured
 
 STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
 _STRIPE_SETTINGS = {"STRIPE_API_BASE", "STRIPE_API_VERSION", "STRIPE_SECRET_KEY"}
