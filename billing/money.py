@@ -212,4 +212,16 @@ def format_minor(amount: int, currency: str) -> str:
 
 def format_amount(amount: Decimal, currency: str) -> str:
     """For people: 57,600,000 KRW, 19,860.00 CHF, 493.800 BHD."""
+    currency = currency.upper()
     return f"{quantize(amount, currency):,} {currency}"
+
+
+def format_unit_price(amount: Decimal, currency: str) -> str:
+    """A unit price for people: the currency's decimals, and more where the price has them
+    (20.00 EUR, 0.0125 EUR a call, 4,000 JPY, 50.500 BHD); never rounded."""
+    currency = currency.upper()
+    places = decimal_places(currency)
+    price = amount.normalize()
+    if -price.as_tuple().exponent < places:  # type: ignore[operator]
+        price = price.quantize(Decimal(1).scaleb(-places))
+    return f"{price:,f} {currency}"

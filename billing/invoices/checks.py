@@ -15,8 +15,8 @@ from functools import partial
 from typing import Any
 
 from billing.money import (
-    decimal_places,
     format_minor,
+    format_unit_price,
     stripe_exponent,
     to_stripe_amount,
     to_stripe_charge,
@@ -1142,13 +1142,8 @@ def _stray_flags(
 
 
 def unit_price_text(minor: Decimal, currency: str) -> str:
-    """A unit price for people: the currency's decimals, and more where the price has them
-    (20.00 EUR, 0.0125 EUR a call, 4,000 JPY)."""
-    places = decimal_places(currency)
-    major = minor.scaleb(-stripe_exponent(currency)).normalize()
-    if -major.as_tuple().exponent < places:  # type: ignore[operator]
-        major = major.quantize(Decimal(1).scaleb(-places))
-    return f"{major:,f} {currency}"
+    """A unit price in Stripe's minor units (unit_amount_decimal), for people."""
+    return format_unit_price(minor.scaleb(-stripe_exponent(currency)), currency)
 
 
 def _tax_flags(line: DraftLine, expected: ContractExpectation) -> list[Flag]:

@@ -1,7 +1,9 @@
 """Tax settings: rates (as Stripe has them) and the rules that say which applies where."""
 
+from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -18,12 +20,21 @@ from stripe_sync.admin import stripe_writes_table
 from stripe_sync.writes import stripe_writes_of
 
 
+class TaxRateForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # 19, not the column's 19.0000.
+            self.initial["percentage"] = Decimal(f"{self.instance.percentage.normalize():f}")
+
+
 @admin.register(TaxRate)
 class TaxRateAdmin(BackofficeAdmin):
     index_section = "Tax settings"
+    form = TaxRateForm
     list_display = (
         "display_name",
-        "percentage",
+        "rate",
         "inclusive",
         "country",
         "state",
@@ -74,6 +85,10 @@ class TaxRateAdmin(BackofficeAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # archived, never deleted: invoices name them
+
+    @admin.display(description="percentage", ordering="percentage")
+    def rate(self, rate: TaxRate) -> str:
+        return rate.rate_text
 
     @admin.display(description="sent to Stripe")
     def stripe_writes(self, rate: TaxRate) -> str:

@@ -72,7 +72,12 @@ class TaxRate(StripePushState):
         place = f"{self.country}-{self.state}" if self.state else str(self.country)
         kind = "incl." if self.inclusive else "excl."
         archived = "" if self.active else " (archived)"
-        return f"{self.display_name} {self.percentage.normalize():f}% {kind} {place}{archived}"
+        return f"{self.display_name} {self.rate_text} {kind} {place}{archived}"
+
+    @property
+    def rate_text(self) -> str:
+        """The percentage as people write it: 19%, 8.875%, never 19.0000."""
+        return f"{self.percentage.normalize():f}%"
 
 
 class TaxRule(models.Model):

@@ -132,7 +132,7 @@ def tax_readiness(
     rate = rule.rate
     kind = "included in prices" if rate.inclusive else "added to prices"
     applies = (
-        f"{rate.display_name} {rate.percentage.normalize():f}% ({kind}), by the rule for "
+        f"{rate.display_name} {rate.rate_text} ({kind}), by the rule for "
         f"{_place(str(rule.country), rule.state)} in force since {rule.valid_from.isoformat()}"
     )
     if not rate.active:

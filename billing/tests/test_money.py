@@ -136,3 +136,29 @@ def test_a_typed_amount_stripe_would_not_move_is_refused_with_both_neighbours():
     with pytest.raises(ValidationError, match=r"1.235 BHD cannot be charged.* 1.230 or 1.240 BHD"):
         validate_chargeable(Decimal("1.235"), "BHD")
     validate_chargeable(Decimal("1.23"), "EUR")
+
+
+@pytest.mark.parametrize(
+    ("price", "currency", "shown"),
+    [
+        ("3500.000000", "JPY", "3,500 JPY"),
+        ("50.5", "BHD", "50.500 BHD"),
+        ("20", "eur", "20.00 EUR"),
+        ("0.0125", "EUR", "0.0125 EUR"),
+        ("1234.5678", "USD", "1,234.5678 USD"),
+        ("0.000000", "KRW", "0 KRW"),
+    ],
+)
+def test_a_unit_price_shows_the_currencys_decimals_and_any_finer_digits(price, currency, shown):
+    from billing.money import format_unit_price
+
+    assert format_unit_price(Decimal(price), currency) == shown
+
+
+def test_templates_show_money_and_unit_prices_the_same_way():
+    from django.template import Context, Template
+
+    page = Template(
+        "{% load money %}{{ a|money:'JPY' }} / {{ p|unit_price:'EUR' }} / {{ n|money:'EUR' }}"
+    ).render(Context({"a": Decimal("700000.000"), "p": Decimal("0.0125"), "n": None}))
+    assert page == "700,000 JPY / 0.0125 EUR / -"

@@ -536,3 +536,26 @@ def _saved_phase_fields(prefix, phase):
             }
         )
     return data
+
+
+def test_the_confirmation_page_shows_the_annual_value_as_money_of_the_contract(
+    manager_client, users
+):
+    # a yen contract: 10 seats at 5,000 JPY a month is 600,000 JPY a year, with no decimals
+    from billing.contracts.services import contract_values_refresh
+    from billing.contracts.tests.factories import (
+        ContractFactory,
+        ContractLineFactory,
+        PricePhaseFactory,
+    )
+
+    account = AccountFactory(account_manager=users["manager"], default_currency="JPY")
+    contract = ContractFactory(account=account, currency="JPY")
+    line = ContractLineFactory(contract=contract)
+    PricePhaseFactory(line=line, unit_amount=Decimal("5000"), quantity=10)
+    contract_values_refresh(contract)
+
+    page = manager_client.get(transition_url(contract, "submit")).content.decode()
+
+    assert "annual value 600,000 JPY." in page
+    assert "600000.000" not in page
