@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from billing.contracts.models import Contract
 from billing.contracts.selectors import account_tax_readiness, accounts_tax_readiness
@@ -94,9 +95,12 @@ class AccountWithContractsAdmin(AccountAdmin):
 
     list_display = (*AccountAdmin.list_display, "tax")
     list_filter = _after(AccountAdmin.list_filter, CountryInUseFilter, TaxReadinessFilter)
-    readonly_fields = (*AccountAdmin.readonly_fields, "tax_readiness")
+    readonly_fields = (*AccountAdmin.readonly_fields, "tax_readiness", "new_contract")
     inlines = (*AccountAdmin.inlines, AccountContractInline)
-    fieldsets = _with_field(AccountAdmin.fieldsets, "Payment and tax", "tax_readiness")
+    fieldsets = (
+        *_with_field(AccountAdmin.fieldsets, "Payment and tax", "tax_readiness"),
+        ("Contracts", {"fields": ("new_contract",)}),
+    )
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
         return AccountChangeList
@@ -109,6 +113,24 @@ class AccountWithContractsAdmin(AccountAdmin):
             return "ready" if readiness else "-"
         more = len(readiness.problems) - 1
         return str(readiness.problems[0]) + (f" (+{more} more)" if more else "")
+
+    @admin.display(description="new contract")
+    def new_contract(self, account: Account) -> str:
+        """The contract page, for this account and in its currency (both can be changed)."""
+        if account.pk is None:
+            return "-"
+        url = (
+            reverse("admin:billing_contract_add")
+            + "?"
+            + urlencode({"account": str(account.pk), "currency": str(account.default_currency)})
+        )
+        return format_html('<a class="addlink" href="{}">New contract for {}</a>', url, account)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not request.user.has_perm("billing.add_contract"):
+            fieldsets = [f for f in fieldsets if f[0] != "Contracts"]
+        return fieldsets
 
     @admin.display(description="tax on the next invoice")
     def tax_readiness(self, account: Account) -> str:

@@ -1,5 +1,6 @@
 """The contract screens as account managers and finance use them."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -559,3 +560,17 @@ def test_the_confirmation_page_shows_the_annual_value_as_money_of_the_contract(
 
     assert "annual value 600,000 JPY." in page
     assert "600000.000" not in page
+
+
+def test_a_new_contract_starts_from_its_account_page_in_the_accounts_currency(
+    manager_client, users
+):
+    account = AccountFactory(account_manager=users["manager"], default_currency="JPY")
+    account_page = reverse("admin:customers_account_change", args=[account.pk])
+
+    page = manager_client.get(account_page).content.decode()
+    link = re.search(r'<a class="addlink" href="([^"]+)">New contract for', page)
+    assert link, page
+    form = manager_client.get(link.group(1).replace("&amp;", "&")).context["adminform"].form
+    assert str(form["account"].value()) == str(account.pk)
+    assert form["currency"].value() == "JPY"
