@@ -1,0 +1,1 @@
+"""Browser tests: the admin in headless Chromium against a live server (`make test-browser`)."""
