@@ -165,6 +165,9 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# The contract page posts about 40 fields a line (its phases and tiers); Django's 1,000 refused
+# (400) any contract past about 25 lines, and enterprise contracts have hundreds.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 50_000
 
 LOGGING = {
     "version": 1,

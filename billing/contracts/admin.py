@@ -3,11 +3,13 @@ workflow buttons. Every state change goes through billing.contracts.services."""
 
 from datetime import timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, cast
 
 import nested_admin
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -20,8 +22,14 @@ from django.utils.html import format_html, format_html_join
 
 from backoffice.admin_site import BackofficeAdmin, plain_column
 from backoffice.models import User
-from billing.catalog.models import ListPrice
+from billing.catalog.models import CatalogItem
 from billing.contracts import services
+from billing.contracts.inline_html import (
+    PLAIN_INPUTS,
+    OneRowMediaFormset,
+    StackedInlineHtml,
+    TabularInlineHtml,
+)
 from billing.contracts.line_resources import ContractLineResource
 from billing.contracts.models import Contract, ContractLine, PricePhase, PriceTier
 from billing.contracts.resources import ContractResource
@@ -30,8 +38,13 @@ from billing.contracts.selectors import (
     account_tax_readiness,
     contract_change_log,
     contract_errors_for,
+    contract_lines_as_shown,
+    contract_loaded_priced_lines,
     contract_upcoming_charges,
+    contract_with_lines,
     contracts_visible_to,
+    line_first_phase,
+    line_list_price,
 )
 from billing.money import format_amount
 from billing.pricing import Line, Phase, PricingModel, Tier
@@ -45,6 +58,7 @@ from stripe_sync.writes import stripe_writes_of
 
 
 def _contract_of(obj: Any) -> Contract | None:
+    # Rows come with their parents (LoadedRowsFormSet): no query per row.
     if isinstance(obj, Contract):
         return obj
     # New rows (a line being added with its phases) have no parent yet: nothing to protect.
@@ -72,8 +86,138 @@ class WhileDraftOnly:
         return super().has_delete_permission(request, obj) and self._editable(obj)  # type: ignore[misc]
 
 
-class PriceTierInline(WhileDraftOnly, nested_admin.NestedTabularInline):
+class ContractPageInline(WhileDraftOnly):
+    """The inlines of the contract page: changed only while the contract is a draft, drawn
+    with PlainInputsRenderer, and each with one formset class and one query a request: every
+    line (phase) of a contract gets the same, which nested-admin built again for each."""
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("renderer", PLAIN_INPUTS)
+        if set(kwargs) != {"renderer"}:
+            return super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+        # What the class depends on: the person (the request) and whether the contract is a
+        # draft (WhileDraftOnly).
+        built = request.__dict__.setdefault("_contract_page_formsets", {})
+        key = (type(self), self._editable(obj))
+        if key not in built:
+            built[key] = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+        return built[key]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # Asked for again for each line's phases (each phase's tiers): the same rows' query.
+        built = request.__dict__.setdefault("_contract_page_querysets", {})
+        if type(self) not in built:
+            built[type(self)] = super().get_queryset(request)  # type: ignore[misc]
+        return cast(QuerySet[Any], built[type(self)])
+
+
+class LoadedRowIdField(forms.ModelChoiceField):
+    """A row's hidden id, checked against the rows the formset loaded rather than read again
+    (one query per line, phase and tier otherwise)."""
+
+    def __init__(self, *args: Any, loaded: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loaded = loaded
+
+    def to_python(self, value: Any) -> Any:
+        row = None if value in self.empty_values else self.loaded.get(str(value))
+        return super().to_python(value) if row is None else row
+
+
+class LoadedRowsFormSet(nested_admin.formsets.NestedInlineFormSet):
+    """An inline's rows taken from those loaded with its parent row (the contract page loads
+    every line, phase and tier at once: contract_with_lines), instead of a query for each
+    line's phases and each phase's tiers. Each row keeps its parent, for the permission checks
+    (WhileDraftOnly). Saving, rows left as they were are not read again."""
+
+    def get_queryset(self) -> Any:
+        if not hasattr(self, "_page_rows"):
+            if self.instance.pk is None and not self.is_bound:
+                rows: Any = []  # a new parent (an add-row template) has none; no query to build
+            else:
+                loaded = self._loaded_rows()
+                rows = self.load(super().get_queryset()) if loaded is None else loaded
+            fk, parent = self.fk.attname, self.instance.pk
+            # The rows that were this parent's when read (nested-admin saves a row moved to
+            # another parent), and each by id.
+            self._own_ids = {row.pk for row in rows if parent and getattr(row, fk) == parent}
+            self._by_id = {str(row.pk): row for row in rows}
+            self._page_rows = rows
+        return self._page_rows
+
+    def load(self, rows: QuerySet[Any]) -> Any:
+        """The rows when the parent came without them."""
+        return rows
+
+    @cached_property
+    def empty_form(self) -> Any:
+        # The add-row template, drawn once but asked for by each pass over the rows.
+        return super().empty_form
+
+    def _loaded_rows(self) -> list[Any] | None:
+        related = self.fk.remote_field.get_accessor_name()
+        loaded = getattr(self.instance, "_prefetched_objects_cache", {}).get(related)
+        if loaded is None or self.queryset.query.is_empty():  # empty: this person sees none
+            return None
+        rows = list(loaded)
+        if not self.is_bound:
+            return rows
+        # Saving: the rows posted, as nested-admin reads them (by their ids) but from memory.
+        pk = self.model._meta.pk.name
+        posted = {
+            self.data.get(f"{self.add_prefix(i)}-{pk}") for i in range(self.initial_form_count())
+        } - {None, ""}
+        kept = [row for row in rows if str(row.pk) in posted]
+        return kept if len(kept) == len(posted) else None  # a row from elsewhere: read them all
+
+    def add_fields(self, form: Any, index: Any) -> None:
+        super().add_fields(form, index)
+        pk = self.model._meta.pk.name
+        field = form.fields.get(pk)
+        if type(field) is forms.ModelChoiceField:
+            self.get_queryset()
+            form.fields[pk] = LoadedRowIdField(
+                field.queryset,
+                initial=field.initial,
+                required=False,
+                widget=field.widget,
+                loaded=self._by_id,
+            )
+
+    def save(self, commit: bool = True) -> Any:
+        # From here rows go (a deleted line takes its phases with it): ids are read again.
+        self.get_queryset()
+        self._by_id.clear()
+        return super().save(commit)
+
+    def save_existing_objects(self, initial_forms: Any = None, commit: bool = True) -> Any:
+        # A row left as it was, still under its parent, is not saved: nested-admin would read
+        # it three times to find that out.
+        changed = [form for form in initial_forms or [] if not self._left_as_it_was(form)]
+        return super().save_existing_objects(changed, commit)
+
+    def _left_as_it_was(self, form: Any) -> bool:
+        return (
+            not form.has_changed()
+            and not self._should_delete_form(form)
+            and form.instance.pk in self._own_ids
+            and not _parent_deleted(self)
+        )
+
+
+def _parent_deleted(formset: Any) -> bool:
+    """Whether the row a nested formset hangs from (or one above it) is being deleted."""
+    form = getattr(formset, "parent_form", None)
+    if form is None:
+        return False
+    parent = form.parent_formset
+    return bool(parent._should_delete_form(form)) or _parent_deleted(parent)
+
+
+class PriceTierInline(ContractPageInline, nested_admin.NestedTabularInline):
     model = PriceTier
+    formset = LoadedRowsFormSet
+    template = TabularInlineHtml()
     extra = 0
     fields = ("up_to", "unit_amount", "flat_amount")
     verbose_name_plural = "tiers (tiered lines only)"
@@ -92,9 +236,11 @@ class PricePhaseForm(forms.ModelForm):
         )
 
 
-class PricePhaseInline(WhileDraftOnly, nested_admin.NestedTabularInline):
+class PricePhaseInline(ContractPageInline, nested_admin.NestedTabularInline):
     model = PricePhase
     form = PricePhaseForm
+    formset = LoadedRowsFormSet
+    template = TabularInlineHtml()
     extra = 0
     min_num = 1
     fields = ("start_date", "end_date", "quantity", "unit_amount", "flat_amount", "included_units")
@@ -121,9 +267,18 @@ def _tiers_entered(phase_form: forms.Form) -> tuple[Tier, ...]:
     return tuple(tiers)
 
 
-class ContractLinesFormSet(nested_admin.formsets.NestedInlineFormSet):
+class ContractLinesFormSet(LoadedRowsFormSet):
     """Checks the whole contract as submitted, with the same rules as the services, before
     anything is saved."""
+
+    def load(self, rows: QuerySet[Any]) -> Any:
+        # Saving (the contract is read without its lines): the lines posted, with their phases,
+        # tiers and what the page shows of them, at once.
+        lines = list(contract_lines_as_shown(rows, currency=self.instance.currency))
+        for line in lines:
+            if line.contract_id == self.instance.pk:
+                line.contract = self.instance
+        return lines
 
     def clean(self) -> None:
         super().clean()
@@ -135,6 +290,8 @@ class ContractLinesFormSet(nested_admin.formsets.NestedInlineFormSet):
             data = getattr(form, "cleaned_data", None)
             if not data or data.get("DELETE"):
                 continue
+            if form.errors:
+                return  # the line's own errors are shown on it (a blank model was a 500)
             nested = getattr(form, "nested_formsets", [])
             if not all(f.is_valid() for f in nested):
                 return  # the row's own errors are shown on it
@@ -178,23 +335,78 @@ class ContractLinesFormSet(nested_admin.formsets.NestedInlineFormSet):
             raise ValidationError(errors)
 
 
-class ContractLineInline(WhileDraftOnly, nested_admin.NestedStackedInline):
+class CatalogItemField(forms.ModelChoiceField):
+    """A line's catalog item; the item the line has is taken as loaded with the line rather
+    than read again (one query per line otherwise)."""
+
+    loaded: CatalogItem | None = None
+
+    def to_python(self, value: Any) -> Any:
+        loaded = self.loaded
+        if loaded is not None and value not in self.empty_values and str(value) == str(loaded.pk):
+            return loaded
+        return super().to_python(value)
+
+
+class CatalogItemSelect(AutocompleteSelect):
+    """The item search box; shows the line's item as loaded with the line (CatalogItemField)
+    rather than reading it again for each line."""
+
+    def optgroups(self, name: str, value: Any, attr: Any = None) -> Any:
+        field = self.choices.field
+        item = getattr(field, "loaded", None)
+        chosen = {str(v) for v in value if str(v) not in field.empty_values}
+        if item is None or chosen != {str(item.pk)}:
+            return super().optgroups(name, value, attr)
+        options = [] if self.is_required else [self.create_option(name, "", "", False, 0)]
+        label = field.label_from_instance(item)
+        options.append(self.create_option(name, item.pk, label, True, len(options)))
+        return [(None, options, 0)]
+
+
+class ContractLineForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("item")
+        if isinstance(field, CatalogItemField) and self.instance.pk:
+            field.loaded = self.instance.item
+
+    def _get_validation_exclusions(self) -> set[str]:
+        exclude: set[str] = super()._get_validation_exclusions()  # type: ignore[misc]
+        # The line keeps the item it was loaded with: no query per line to check it exists.
+        field = self.fields.get("item")
+        item = getattr(self, "cleaned_data", {}).get("item")
+        if isinstance(field, CatalogItemField) and item is not None and item is field.loaded:
+            exclude.add("item")
+        return exclude
+
+
+class ContractLineInline(ContractPageInline, nested_admin.NestedStackedInline):
     model = ContractLine
+    form = ContractLineForm
     formset = ContractLinesFormSet
+    template = StackedInlineHtml()
     extra = 0
     fields = (("item", "key"), ("pricing_model", "metric"), "description", "list_price")
     readonly_fields = ("list_price",)
     autocomplete_fields = ("item",)
     inlines = (PricePhaseInline,)
 
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "item":
+            kwargs["form_class"] = CatalogItemField
+            using = kwargs.get("using")
+            kwargs["widget"] = CatalogItemSelect(db_field, self.admin_site, using=using)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     @admin.display(description="list price and discount")
     def list_price(self, line: ContractLine) -> str:
         if not line.pk:
             return "-"
-        price = ListPrice.objects.filter(item=line.item_id, currency=line.contract.currency).first()
+        price = line_list_price(line)
         if price is None or not price.unit_amount:
             return "no list price in this currency"
-        first = line.phases.order_by("start_date").first()
+        first = line_first_phase(line)
         unit = first.unit_amount if first else None
         if not unit:
             return f"{price.unit_amount} {price.currency} per unit"
@@ -233,11 +445,20 @@ class ContractForm(forms.ModelForm):
             "po_number",
             "notes",
         )
+        # A saved contract has its number; the hint about the next one is for new contracts.
+        help_texts = {"number": ""}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["lock_version_seen"].initial = self.instance.lock_version
+        elif "number" in self.fields:
+            # The number contract_number_assign would give: it counts in the start date's year.
+            year = timezone.localdate().year
+            self.fields["number"].help_text = (
+                f"Left blank, the next number is given on saving: "
+                f"{services.contract_number_next(year=year)} for a contract starting in {year}."
+            )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -331,6 +552,7 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
     search_fields = ("number", "account__legal_name", "account__external_ref", "po_number")
     autocomplete_fields = ("account",)
     inlines = (ContractLineInline,)
+    inline_admin_formset_helper_cls = OneRowMediaFormset
     show_full_result_count = False
     readonly_fields = (
         "status",
@@ -436,6 +658,17 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
             "account", "account__account_manager"
         )
 
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Contract | None:
+        contract = super().get_object(request, object_id, from_field)
+        if contract is not None and request.method == "GET":
+            # The page shows every line, phase and tier: loaded once, for the inlines and the
+            # panels, rather than queries per line. Not when saving: the panels and the
+            # services then read what was saved.
+            contract_with_lines(contract)
+        return contract
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "account":
             kwargs["queryset"] = accounts_visible_to(cast(User, request.user))
@@ -485,9 +718,10 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
 
     @admin.display(description="next billing periods (usage counted as zero)")
     def upcoming_charges(self, contract: Contract) -> str:
-        if not contract.pk or contract_errors_for(contract):
+        priced = contract_loaded_priced_lines(contract) if contract.pk else []
+        if not contract.pk or contract_errors_for(contract, priced=priced):
             return "Shown once the contract's prices are complete."
-        periods = contract_upcoming_charges(contract, today=timezone.localdate())
+        periods = contract_upcoming_charges(contract, today=timezone.localdate(), priced=priced)
         currency = contract.currency
         rows = format_html_join(
             "",
@@ -581,7 +815,11 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
             )
         if contract.ended_reason:
             notes.append(format_html("<strong>Ended:</strong> {}", contract.ended_reason))
-        problems = contract_errors_for(contract) if contract.is_editable else []
+        problems = (
+            contract_errors_for(contract, priced=contract_loaded_priced_lines(contract))
+            if contract.is_editable
+            else []
+        )
         if problems:
             notes.append(
                 format_html("<strong>To fix before submitting:</strong> {}", "; ".join(problems))

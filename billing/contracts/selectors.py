@@ -9,9 +9,19 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import (
+    Count,
+    Model,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    prefetch_related_objects,
+)
 
 from backoffice.models import User
+from billing.catalog.models import ListPrice
 from billing.contracts.models import Contract, ContractLine, PricePhase, PriceTier
 from billing.contracts.rules import contract_errors
 from billing.pricing import (
@@ -29,6 +39,7 @@ from billing.tax.decide import rules_in_force
 from billing.tax.readiness import ContractTax, TaxReadiness, tax_readiness
 from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS
+from stripe_sync.selectors import PUSH_FAILING
 
 
 def contracts_visible_to(user: User) -> QuerySet[Contract]:
@@ -76,17 +87,74 @@ def contracts_priced_lines(contracts: Iterable[Contract]) -> dict[int, list[Pric
     )
     priced: dict[int, list[PricedLine]] = {pk: [] for pk in by_pk}
     for line in lines:
-        start = by_pk[line.contract_id].start_date  # a blank phase start is the contract's
-        priced[line.contract_id].append(
-            (
-                line,
-                [
-                    (phase, sorted(phase.tiers.all(), key=_tier_order))
-                    for phase in sorted(line.phases.all(), key=lambda p: p.start_date or start)
-                ],
-            )
-        )
+        priced[line.contract_id].append(_priced_line(line, by_pk[line.contract_id]))
     return priced
+
+
+def _priced_line(line: ContractLine, contract: Contract) -> PricedLine:
+    """A line whose phases and tiers are loaded, in pricing order."""
+    start = contract.start_date  # a blank phase start is the contract's
+    return (
+        line,
+        [
+            (phase, sorted(phase.tiers.all(), key=_tier_order))
+            for phase in sorted(line.phases.all(), key=lambda p: p.start_date or start)
+        ],
+    )
+
+
+# --- The contract page: every line, phase and tier it shows, loaded at once
+
+_LOADED_LINES = "lines"
+
+
+def contract_lines_as_shown(
+    lines: QuerySet[ContractLine], *, currency: str
+) -> QuerySet[ContractLine]:
+    """Lines with what the contract page shows of them, in four queries whatever their number:
+    the catalog item, its list price in the contract's currency (line_list_price), the phases
+    and their tiers (each in the order the page lists them)."""
+    return lines.select_related("item").prefetch_related(
+        Prefetch(
+            "item__list_prices",
+            queryset=ListPrice.objects.filter(currency=currency),
+            to_attr="prices_in_contract_currency",
+        ),
+        Prefetch("phases", queryset=PricePhase.objects.prefetch_related("tiers")),
+    )
+
+
+def contract_with_lines(contract: Contract) -> Contract:
+    """Loads the contract's lines as the contract page shows them (contract_lines_as_shown)
+    onto the contract, for its inlines and panels to read without a query per line. For showing
+    the contract only: what changes its lines reads them again (contract_priced_lines)."""
+    lines = contract_lines_as_shown(ContractLine.objects.all(), currency=contract.currency)
+    prefetch_related_objects([contract], Prefetch(_LOADED_LINES, queryset=lines))
+    return contract
+
+
+def contract_loaded_priced_lines(contract: Contract) -> list[PricedLine]:
+    """contract_priced_lines from the lines contract_with_lines loaded, without a query; read
+    from the database when they were not loaded."""
+    loaded = getattr(contract, "_prefetched_objects_cache", {}).get(_LOADED_LINES)
+    if loaded is None:
+        return contract_priced_lines(contract)
+    return [_priced_line(line, contract) for line in loaded]
+
+
+def line_list_price(line: ContractLine) -> ListPrice | None:
+    """The list price of the line's catalog item in its contract's currency, if there is one:
+    as contract_lines_as_shown loaded it, else one query."""
+    loaded = getattr(line.item, "prices_in_contract_currency", None)
+    if loaded is not None:
+        return loaded[0] if loaded else None
+    return ListPrice.objects.filter(item=line.item_id, currency=line.contract.currency).first()
+
+
+def line_first_phase(line: ContractLine) -> PricePhase | None:
+    """The phase that prices the line first (a blank start is the contract's start)."""
+    start = line.contract.start_date
+    return min(line.phases.all(), key=lambda p: p.start_date or start, default=None)
 
 
 def contract_validity(contract: Contract) -> tuple[date, date]:
@@ -176,10 +244,10 @@ def contract_values(
 
 
 def contract_upcoming_charges(
-    contract: Contract, *, today: date, count: int = 4
+    contract: Contract, *, today: date, count: int = 4, priced: list[PricedLine] | None = None
 ) -> list[PeriodCharges]:
     """The next `count` billing periods' expected charges (usage counted as zero)."""
-    terms = contract_terms(contract)
+    terms = contract_terms(contract, priced=priced)
     periods = [p for p in billing_periods(terms) if p[1] >= today][:count]
     return [expected_charges(terms, period) for period in periods]
 
@@ -207,8 +275,22 @@ def _describe(record: Any, line_keys: dict[int, str], phase_lines: dict[int, int
     return "Contract"
 
 
+def _with_previous(records: QuerySet[Any], tracked: type[Model]) -> QuerySet[Any]:
+    """History records each with the history id of the record before it (`previous_id`):
+    simple-history's prev_record, read with the records instead of one query per record."""
+    before = (
+        tracked.history.filter(  # type: ignore[attr-defined]
+            id=OuterRef("id"), history_date__lt=OuterRef("history_date")
+        )
+        .order_by("-history_date")
+        .values("history_id")[:1]
+    )
+    return records.annotate(previous_id=Subquery(before))
+
+
 def contract_change_log(contract: Contract, *, limit: int = 100) -> list[ChangeLogEntry]:
-    """Who changed what in a contract, its lines, their phases and tiers, newest first."""
+    """Who changed what in a contract, its lines, their phases and tiers, newest first; in a
+    fixed number of queries however many lines and changes there are."""
     # From the history tables, so deleted lines and phases are named too.
     line_keys: dict[int, str] = dict(
         ContractLine.history.filter(contract_id=contract.pk)
@@ -219,23 +301,38 @@ def contract_change_log(contract: Contract, *, limit: int = 100) -> list[ChangeL
         PricePhase.history.filter(line_id__in=line_keys).values_list("id", "line_id")
     )
     line_ids, phase_ids = set(line_keys), set(phase_lines)
-    histories = [
-        contract.history.all(),
-        ContractLine.history.filter(id__in=line_ids),
-        PricePhase.history.filter(id__in=phase_ids),
-        PriceTier.history.filter(phase_id__in=phase_ids),
+    histories: list[tuple[type[Model], QuerySet[Any]]] = [
+        (Contract, contract.history.all()),
+        (ContractLine, ContractLine.history.filter(id__in=line_ids)),
+        (PricePhase, PricePhase.history.filter(id__in=phase_ids)),
+        (PriceTier, PriceTier.history.filter(phase_id__in=phase_ids)),
     ]
     records = sorted(
-        (r for h in histories for r in h.select_related("history_user")[:limit]),
+        (
+            r
+            for tracked, h in histories
+            for r in _with_previous(h, tracked).select_related("history_user")[:limit]
+        ),
         key=lambda r: r.history_date,
         reverse=True,
     )[:limit]
+    # The records the changes are read against, one query per table that has changes.
+    wanted: dict[type[Model], list[int]] = defaultdict(list)
+    for record in records:
+        if record.history_type == "~" and record.previous_id is not None:
+            wanted[type(record)].append(record.previous_id)
+    previous = {
+        (history_model, p.pk): p
+        for history_model, ids in wanted.items()
+        for p in history_model._default_manager.filter(pk__in=ids)
+    }
     entries = []
     for record in records:
         action = {"+": "created", "~": "changed", "-": "deleted"}[record.history_type]
         changes: tuple[str, ...] = ()
-        if record.history_type == "~" and record.prev_record is not None:
-            delta = record.diff_against(record.prev_record)
+        prev = previous.get((type(record), record.previous_id))
+        if record.history_type == "~" and prev is not None:
+            delta = record.diff_against(prev)
             changes = tuple(
                 f"{c.field}: {c.old} → {c.new}"
                 for c in delta.changes
@@ -282,3 +379,88 @@ def accounts_tax_readiness(accounts: QuerySet[Account], *, today: date) -> dict[
 
 def account_tax_readiness(account: Account, *, today: date) -> TaxReadiness:
     return accounts_tax_readiness(Account.objects.filter(pk=account.pk), today=today)[account.pk]
+
+
+# --- What the home page counts (billing/contracts/home.py)
+
+# Drafts their author has to change: finance sent them back, with the reason.
+SENT_BACK = Q(status=Contract.Status.DRAFT) & ~Q(sent_back_reason="")
+
+
+def contracts_ending_within(today: date, days: int) -> Q:
+    """Active contracts whose term ends in the next `days` days: they renew or end (the
+    contracts list's filter "renews or ends")."""
+    return Q(
+        status=Contract.Status.ACTIVE,
+        end_date__gte=today,
+        end_date__lte=today + timedelta(days=days),
+    )
+
+
+@dataclass(frozen=True)
+class ContractCounts:
+    pending_approval: int
+    drafts: int
+    sent_back: int
+    push_failing: int
+    ending_within: dict[int, int]  # days ahead -> contracts that renew or end by then
+
+
+def contract_counts(
+    contracts: QuerySet[Contract], *, today: date, windows: Iterable[int]
+) -> ContractCounts:
+    """What needs doing among `contracts`, in one query."""
+    windows = list(windows)
+    counts = contracts.aggregate(
+        pending_approval=Count("pk", filter=Q(status=Contract.Status.PENDING_APPROVAL)),
+        drafts=Count("pk", filter=Q(status=Contract.Status.DRAFT)),
+        sent_back=Count("pk", filter=SENT_BACK),
+        push_failing=Count("pk", filter=Q(stripe_push_status__in=PUSH_FAILING)),
+        **{
+            f"ending_{days}": Count("pk", filter=contracts_ending_within(today, days))
+            for days in windows
+        },
+    )
+    return ContractCounts(
+        pending_approval=counts["pending_approval"],
+        drafts=counts["drafts"],
+        sent_back=counts["sent_back"],
+        push_failing=counts["push_failing"],
+        ending_within={days: counts[f"ending_{days}"] for days in windows},
+    )
+
+
+def contracts_notice_due(
+    contracts: QuerySet[Contract], *, today: date, days: int
+) -> list[tuple[int, date]]:
+    """Active contracts whose last day to give notice (the end date less the notice period)
+    falls in the next `days` days, as (pk, that day), soonest first. Two queries: the notice
+    periods in use, then each period's end dates, so that no database date arithmetic (which
+    SQLite lacks) is needed."""
+    active = contracts.filter(status=Contract.Status.ACTIVE, end_date__gte=today).order_by()
+    periods = set(active.values_list("notice_period_days", flat=True).distinct())
+    if not periods:
+        return []
+    in_window = Q()
+    for period in periods:
+        first = today + timedelta(days=period)
+        in_window |= Q(notice_period_days=period, end_date__range=(first, first + timedelta(days)))
+    due = [
+        (pk, end - timedelta(days=period))
+        for pk, end, period in active.filter(in_window).values_list(
+            "pk", "end_date", "notice_period_days"
+        )
+    ]
+    return sorted(due, key=lambda row: (row[1], row[0]))
+
+
+def contracts_sent_back(contracts: QuerySet[Contract], *, limit: int) -> list[Contract]:
+    """The drafts finance sent back, newest first, with their accounts (one query)."""
+    sent_back = contracts.filter(SENT_BACK).select_related("account").order_by("-updated_at")
+    return list(sent_back[:limit])
+
+
+def accounts_not_tax_ready(accounts: QuerySet[Account], *, today: date) -> int:
+    """How many of `accounts` the next invoice would tax wrongly (the accounts list's filter
+    "tax readiness"), in accounts_tax_readiness's constant number of queries."""
+    return sum(not r.ready for r in accounts_tax_readiness(accounts, today=today).values())
