@@ -2,41 +2,74 @@
 
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from djstripe.apps import DjstripeAppConfig
 from simple_history.admin import SimpleHistoryAdmin
 
+from backoffice.home import home_panels, navigation
+
 
 class BackofficeAdminSite(admin.AdminSite):
     site_header = "Finance back-office"
     site_title = "Finance back-office"
-    index_title = "Billing and customers"
+    index_title = "What needs doing"
+
+    def index(self, request: HttpRequest, extra_context: Any = None) -> TemplateResponse:
+        """The home page: each role's figures (backoffice/home.py), then every screen."""
+        context = {"home_panels": home_panels(self, request), **(extra_context or {})}
+        return super().index(request, context)
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> Any:
-        """An admin with an `index_section` ("Tax settings") is listed on the index under that
-        title rather than its app's: the screens finance looks for by that name. Each domain
-        names its own sections; the site knows none of them."""
+        """The app list of the index and the sidebar, the work first: the sections the domains
+        place (backoffice.home.navigation: Invoice review, Contracts, Accounts, Tax settings...)
+        in their order, then the other apps, then those collapsed under one heading (the Stripe
+        mirror's dozens of lists). An admin with an `index_section` and no place in the
+        navigation is listed under that title rather than its app's. Each domain names its own
+        sections; the site knows none of them."""
         app_list = super().get_app_list(request, app_label)
         if app_label is not None:
             return app_list
         sections: dict[str, dict[str, Any]] = {}
         for app in app_list:
+            app["collapsed"] = getattr(
+                apps.get_app_config(app["app_label"]), "collapsed_in_navigation", False
+            )
             kept = []
             for entry in app["models"]:
-                title = getattr(self._registry.get(entry["model"]), "index_section", None)
+                title = navigation.section_of(entry["model"]) or getattr(
+                    self._registry.get(entry["model"]), "index_section", None
+                )
                 if title is None:
                     kept.append(entry)
                     continue
                 section = sections.setdefault(title, {**app, "name": title, "models": []})
                 section["models"].append(entry)
             app["models"] = kept
-        return [a for a in app_list if a["models"]] + list(sections.values())
+        for title, section in sections.items():
+            placed = navigation.get(title)
+            listed = placed.models if placed else ()
+            section["models"].sort(
+                key=lambda e: listed.index(e["model"]) if e["model"] in listed else len(listed)
+            )
+            # The heading opens the section's first list (an app's page would show the others).
+            section["app_url"] = section["models"][0]["admin_url"] or section["app_url"]
+
+        def place(app: dict[str, Any]) -> tuple[int, int, str]:
+            placed = navigation.get(app["name"]) if app["name"] in sections else None
+            if placed is not None:
+                return (0, placed.order, "")
+            return (2 if app["collapsed"] else 1, 0, str(app["name"]))
+
+        shown = [a for a in app_list if a["models"]] + list(sections.values())
+        return sorted(shown, key=place)
 
 
 class BackofficeAdminConfig(AdminConfig):
@@ -47,6 +80,8 @@ class StripeMirrorConfig(DjstripeAppConfig):
     """dj-stripe, under the name finance knows it by in the admin."""
 
     verbose_name = "Stripe mirror (read-only)"
+    # Its dozens of lists under one heading, after the work (templates/admin/app_list.html).
+    collapsed_in_navigation = True
 
 
 class BackofficeAdmin(SimpleHistoryAdmin):

@@ -2,6 +2,7 @@ from django.db.models import QuerySet
 
 from backoffice.models import User
 from customers.models import Account
+from stripe_sync.selectors import PUSH_FAILING
 
 VIEW_ALL_ACCOUNTS = "customers.view_all_accounts"
 
@@ -15,3 +16,8 @@ def accounts_visible_to(user: User) -> QuerySet[Account]:
 
 def account_visible_to(user: User, account: Account) -> bool:
     return user.has_perm(VIEW_ALL_ACCOUNTS) or account.account_manager_id == user.pk
+
+
+def accounts_push_failing(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """Accounts whose customer Stripe refused, or that wait for Stripe to answer again."""
+    return accounts.filter(stripe_push_status__in=PUSH_FAILING)

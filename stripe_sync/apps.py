@@ -27,10 +27,16 @@ class StripeSyncConfig(AppConfig):
     def ready(self) -> None:
         from djstripe.models import APIKey
 
+        from backoffice.home import home_figures, navigation
         from stripe_sync.client import configure_stripe, reconfigure_on_setting_change
+        from stripe_sync.home import stripe_sync_home_figures
+        from stripe_sync.models import OutboxTask, StripeEvent, SyncStatus
 
         configure_stripe()
         setting_changed.connect(reconfigure_on_setting_change)
         pre_save.connect(
             refuse_storing_stripe_keys, sender=APIKey, dispatch_uid="refuse_storing_stripe_keys"
         )
+        home_figures.register(stripe_sync_home_figures)
+        # After the work of billing and customers (Invoice review 10 ... Tax settings 40).
+        navigation.section("Stripe sync", StripeEvent, SyncStatus, OutboxTask, order=50)

@@ -1,11 +1,13 @@
 """Reads of invoice review: the mirrored invoice, the contract in force for it and what that
 contract expects of it, other invoices billing the same period, the queue's currencies."""
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.db.models import Count, QuerySet, Sum
 from djstripe.models import Invoice, LineItem
 from djstripe.models import TaxRate as StripeTaxRate
 
@@ -224,3 +226,43 @@ def invoice_review_currencies() -> list[str]:
             """  # noqa: S608 - the table name is ours, not input
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+# Drafts no one has decided on yet: the review queue's work (held ones wait on their note).
+AWAITING_DECISION = (
+    InvoiceReview.Status.FLAGGED,
+    InvoiceReview.Status.CLEAN,
+    InvoiceReview.Status.AWAITING_SECOND,
+)
+
+
+def invoice_reviews_by_status(reviews: QuerySet[InvoiceReview]) -> dict[str, int]:
+    """How many of `reviews` are in each status (one query; a status with none is absent)."""
+    counted = reviews.order_by().values_list("status").annotate(n=Count("pk"))
+    return {status: n for status, n in counted}
+
+
+@dataclass(frozen=True)
+class CurrencyTotal:
+    currency: str
+    drafts: int
+    amount: Decimal  # before tax, in `currency`: never added to another currency's
+
+
+def invoice_reviews_awaiting_decision_by_currency(
+    reviews: QuerySet[InvoiceReview],
+) -> list[CurrencyTotal]:
+    """Per currency, the drafts awaiting a decision and their amount before tax (one query)."""
+    return invoice_review_totals(reviews.filter(status__in=AWAITING_DECISION))
+
+
+def invoice_review_totals(reviews: QuerySet[InvoiceReview]) -> list[CurrencyTotal]:
+    """Per currency, how many of `reviews` and their amount before tax (one query); amounts of
+    different currencies are never added together."""
+    totals = (
+        reviews.exclude(currency="")
+        .order_by("currency")
+        .values_list("currency")
+        .annotate(drafts=Count("pk"), amount=Sum("amount"))
+    )
+    return [CurrencyTotal(currency, drafts, amount) for currency, drafts, amount in totals]
