@@ -1,5 +1,6 @@
 """The invoice review queue and the invoice page: where finance decides what goes out."""
 
+import csv
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -35,10 +36,16 @@ from billing.invoices.checks import (
     tax_amounts,
 )
 from billing.invoices.models import CreditNote, InvoiceApprovalLimit, InvoiceReview
-from billing.invoices.selectors import invoice_expectations, invoice_review_currencies
+from billing.invoices.selectors import (
+    AWAITING_DECISION,
+    invoice_expectations,
+    invoice_review_currencies,
+    invoice_review_totals,
+)
 from billing.invoices.tasks import invoice_review_task
-from billing.money import format_minor
+from billing.money import format_amount, format_minor, quantize
 from customers.models import Account
+from file_imports.cells import neutralised
 from stripe_sync.admin import stripe_writes_table
 from stripe_sync.outbox import enqueue
 from stripe_sync.writes import stripe_connected, stripe_writes_of
@@ -71,6 +78,41 @@ RULE_LABELS = {
     Rule.TAXABILITY: "taxability",
     Rule.EXEMPTION_EVIDENCE: "exemption evidence",
 }
+
+
+class DecisionFilter(admin.SimpleListFilter):
+    """The queue opens on the drafts that need a decision; every status, and all of them, are a
+    click away. A search looks through all of them (an invoice id is typed to find it)."""
+
+    title = "status"
+    parameter_name = "status"
+    ALL = "all"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(self.ALL, "All"), *InvoiceReview.Status.choices]
+
+    def choices(self, changelist: Any) -> Any:
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Needs a decision",
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": self.value() == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value == self.ALL:
+            return queryset
+        if value:
+            return queryset.filter(status=value)
+        if request.GET.get("q") or any(k.startswith("status__") for k in request.GET):
+            return queryset
+        return queryset.filter(status__in=AWAITING_DECISION)
 
 
 class FlagKindFilter(admin.SimpleListFilter):
@@ -162,6 +204,28 @@ def _once_per_page(review: InvoiceReview, name: str, read: Callable[[], T]) -> T
     return cast(T, cache[name])
 
 
+EXPORT_COLUMNS = [
+    "invoice",
+    "status",
+    "flags",
+    "currency",
+    "amount before tax",
+    "customer",
+    "customer reference",
+    "contract",
+    "period start",
+    "period end",
+    "account manager",
+    "created in Stripe",
+]
+
+
+def period_text(review: InvoiceReview) -> str:
+    if not review.period_start:
+        return "-"
+    return f"{review.period_start} to {review.period_end or '?'}"
+
+
 def _ago(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
     return f"{hours // 24} d {hours % 24} h" if hours >= 24 else f"{hours} h"
@@ -171,19 +235,22 @@ def _ago(delta: timedelta) -> str:
 class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     index_section = "Invoice review"
     change_form_template = "admin/billing/invoicereview/change_form.html"
+    change_list_template = "admin/billing/invoicereview/change_list.html"
     list_display = (
         "stripe_invoice_id",
         "status",
         "flags_summary",
         "amount_shown",
         "account",
+        "contract_shown",
+        "period",
         "account_manager",
         "age",
         "finalizes_in",
     )
     list_select_related = ("account", "account__account_manager", "contract")
     list_filter = (
-        "status",
+        DecisionFilter,
         FlagKindFilter,
         CurrencyFilter,
         "account__account_manager",
@@ -238,6 +305,16 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_shown(self, review: InvoiceReview) -> str:
         return review.amount_money
+
+    @admin.display(description="contract", ordering="contract__number")
+    def contract_shown(self, review: InvoiceReview) -> str:
+        if review.contract is None:
+            return "-"
+        return f"{review.contract.number} v{review.contract.version}"
+
+    @admin.display(description="period", ordering="period_start")
+    def period(self, review: InvoiceReview) -> str:
+        return period_text(review)
 
     @admin.display(description="account manager")
     def account_manager(self, review: InvoiceReview) -> str:
@@ -538,8 +615,10 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view(self.decide_view)
+        export = self.admin_site.admin_view(self.export_view)
         return [
             path("<int:pk>/decide/<str:action>/", view, name="billing_invoicereview_decide"),
+            path("export/", export, name="billing_invoicereview_export"),
             *super().get_urls(),
         ]
 
@@ -620,7 +699,51 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
     def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "GET":
             self._warn_without_stripe(request)
-        return super().changelist_view(request, *args, **kwargs)
+        response = super().changelist_view(request, *args, **kwargs)
+        context = getattr(response, "context_data", None)
+        if isinstance(response, TemplateResponse) and context and "cl" in context:
+            # What the list shows, whole (not one page of it), per currency: never one sum.
+            context["totals"] = [
+                (total, format_amount(total.amount, total.currency))
+                for total in invoice_review_totals(context["cl"].queryset)
+            ]
+            context["export_url"] = (
+                reverse("admin:billing_invoicereview_export") + "?" + request.GET.urlencode()
+            )
+        return response
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """The list as shown (its filters and search), every row, as CSV for a spreadsheet."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        reviews = changelist.get_queryset(request).select_related(
+            "account", "account__account_manager", "contract"
+        )
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="invoice-review.csv"'
+        writer = csv.writer(response)
+        writer.writerow(EXPORT_COLUMNS)
+        for review in reviews.iterator(chunk_size=2000):
+            writer.writerow([neutralised(str(cell)) for cell in self._export_row(review)])
+        return response
+
+    def _export_row(self, review: InvoiceReview) -> list[Any]:
+        return [
+            review.stripe_invoice_id,
+            review.get_status_display(),
+            self.flags_summary(review),
+            review.currency,
+            # A number a spreadsheet adds up, in the currency's precision; its currency beside.
+            quantize(review.amount, review.currency) if review.currency else review.amount,
+            review.account or "",
+            review.account.external_ref if review.account else "",
+            self.contract_shown(review),
+            review.period_start or "",
+            review.period_end or "",
+            self.account_manager(review),
+            review.stripe_created_at.date() if review.stripe_created_at else "",
+        ]
 
     def decide_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         review = get_object_or_404(self.get_queryset(request), pk=pk)

@@ -173,8 +173,9 @@ def finance_client(demo_logins: dict[str, str]) -> Client:
 
 
 def queue(client: Client) -> dict[str, dict[str, str]]:
-    """The review queue as finance reads it: Stripe invoice -> column -> the text shown."""
-    page = client.get(reverse("admin:billing_invoicereview_changelist"))
+    """The review queue as finance reads it, every status: Stripe invoice -> column -> the text
+    shown."""
+    page = client.get(reverse("admin:billing_invoicereview_changelist"), {"status": "all"})
     assert page.status_code == 200
     rows = {}
     for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page.content.decode(), re.S):

@@ -176,3 +176,93 @@ def test_the_queue_finds_an_invoice_by_id_customer_or_contract(demo_logins):
     assert "in_demo_eur_price" in by_customer
     assert "in_demo_jpy_2026_03" not in by_customer
     assert "in_demo_eur_price" in found(review.contract.number)
+
+
+def _review(invoice_id, status, currency="EUR", amount="100", **fields):
+    return InvoiceReview.objects.create(
+        stripe_invoice_id=invoice_id,
+        account=fields.pop("account", None) or AccountFactory(),
+        currency=currency,
+        amount=Decimal(amount),
+        status=status,
+        stripe_created_at=timezone.now() - timedelta(hours=1),
+        **fields,
+    )
+
+
+def test_the_queue_opens_on_what_needs_a_decision_and_totals_it_per_currency(demo_logins):
+    from datetime import date
+
+    s = InvoiceReview.Status
+    _review(
+        "in_flagged",
+        s.FLAGGED,
+        amount="2500",
+        period_start=date(2026, 3, 1),
+        period_end=date(2026, 3, 31),
+    )
+    _review("in_clean", s.CLEAN, amount="1234.5")
+    _review("in_second", s.AWAITING_SECOND, currency="JPY", amount="700000")
+    for status in (s.HELD, s.APPROVED, s.FINALIZED, s.VOIDED):
+        _review(f"in_{status}", status, amount="99")
+    client = finance(demo_logins)
+    url = reverse("admin:billing_invoicereview_changelist")
+
+    page = client.get(url).content.decode()
+    shown = set(re.findall(r">(in_\w+)<", page))
+    assert shown == {"in_flagged", "in_clean", "in_second"}
+    # the period and the amounts as money, right-aligned; totals per currency, never one sum
+    assert "2026-03-01 to 2026-03-31" in page
+    assert "th.column-amount_shown, td.field-amount_shown { text-align: right" in page
+    totals = re.search(r'<table class="queue-totals".*?</table>', page, re.S).group(0)
+    rows = re.findall(
+        r"<td>(\w+)</td><td class=\"amount\">(\d+)</td><td class=\"amount\">(.*?)</td>", totals
+    )
+    assert rows == [("EUR", "2", "3,734.50 EUR"), ("JPY", "1", "700,000 JPY")]
+
+    # every status is a click away, and a search looks through all of them
+    assert set(re.findall(r">(in_\w+)<", client.get(url, {"status": "all"}).content.decode())) == {
+        "in_flagged",
+        "in_clean",
+        "in_second",
+        "in_held",
+        "in_approved",
+        "in_finalized",
+        "in_voided",
+    }
+    held = client.get(url, {"status": "held"}).content.decode()
+    assert set(re.findall(r">(in_\w+)<", held)) == {"in_held"}
+    found = client.get(url, {"q": "in_finalized"}).content.decode()
+    assert set(re.findall(r">(in_\w+)<", found)) == {"in_finalized"}
+
+
+def test_the_queue_exports_what_it_shows_as_csv_safe_for_spreadsheets(demo_logins):
+    import csv
+    import io
+
+    s = InvoiceReview.Status
+    _review(
+        "in_eur",
+        s.FLAGGED,
+        amount="2500",
+        account=AccountFactory(legal_name='=HYPERLINK("http://x")'),
+    )
+    _review("in_bhd", s.CLEAN, currency="BHD", amount="50.5")
+    _review("in_done", s.FINALIZED)
+    client = finance(demo_logins)
+    page = client.get(reverse("admin:billing_invoicereview_changelist"), {"currency": "BHD"})
+    export_url = re.search(r'href="([^"]*/export/[^"]*)"', page.content.decode()).group(1)
+    assert "currency=BHD" in export_url
+
+    response = client.get(export_url.replace("&amp;", "&"))
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [(r["invoice"], r["currency"], r["amount before tax"]) for r in rows] == [
+        ("in_bhd", "BHD", "50.500")
+    ]
+
+    every = client.get(reverse("admin:billing_invoicereview_export"), {"status": "all"})
+    rows = {r["invoice"]: r for r in csv.DictReader(io.StringIO(every.content.decode()))}
+    assert set(rows) == {"in_eur", "in_bhd", "in_done"}
+    assert rows["in_eur"]["customer"] == '\'=HYPERLINK("http://x")'
+    assert rows["in_eur"]["amount before tax"] == "2500.00"
