@@ -83,7 +83,6 @@ def contract_home_figures(request: HttpRequest) -> Iterable[Figure]:
         )
         for days in WINDOWS
     ]
-    # The contracts list has no filter on the notice date: the link names the contracts.
     notice_due = contracts_notice_due(contracts, today=today, days=max(WINDOWS))
     for days in WINDOWS:
         due = [pk for pk, day in notice_due if (day - today).days <= days]
@@ -93,7 +92,7 @@ def contract_home_figures(request: HttpRequest) -> Iterable[Figure]:
                 f"Notice due within {days} days",
                 len(due),
                 Contract,
-                {"id__in": ",".join(str(pk) for pk in due)},
+                {"notice_within": str(days)},  # the list's filter "notice due"
             )
         )
     if approver:
