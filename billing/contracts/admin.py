@@ -47,7 +47,7 @@ from billing.contracts.selectors import (
     line_first_phase,
     line_list_price,
 )
-from billing.money import format_amount
+from billing.money import format_amount, format_unit_price
 from billing.pricing import Line, Phase, PricingModel, Tier
 from billing.tax.readiness import tax_readiness_html
 from customers.selectors import accounts_visible_to
@@ -409,13 +409,12 @@ class ContractLineInline(ContractPageInline, nested_admin.NestedStackedInline):
             return "no list price in this currency"
         first = line_first_phase(line)
         unit = first.unit_amount if first else None
+        listed = format_unit_price(price.unit_amount, price.currency)
         if not unit:
-            return f"{price.unit_amount} {price.currency} per unit"
+            return f"{listed} per unit"
         discount = (1 - unit / price.unit_amount) * 100
-        return (
-            f"{price.unit_amount} {price.currency} per unit; contract price {unit}: "
-            f"{discount:.1f}% off"
-        )
+        contracted = format_unit_price(unit, price.currency)
+        return f"{listed} per unit; contract price {contracted}: {discount:.1f}% off"
 
 
 # --- The contract page

@@ -380,7 +380,7 @@ def test_a_line_shows_its_discount_against_the_list_price(finance_client, users)
         item=contract.lines.get().item, currency="EUR", unit_amount=Decimal("25.00")
     )
     page = finance_client.get(change_url(contract)).content.decode()
-    assert "contract price 20.000000: 20.0% off" in page
+    assert "25.00 EUR per unit; contract price 20.00 EUR: 20.0% off" in page
 
 
 def test_drafts_can_be_deleted_active_contracts_cannot(manager_client, users):
