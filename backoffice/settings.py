@@ -139,6 +139,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# One way dates are shown: ISO 8601 (backoffice/formats/en/formats.py).
+FORMAT_MODULE_PATH = "backoffice.formats"
 USE_TZ = True
 
 STATIC_URL = "static/"
