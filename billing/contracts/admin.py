@@ -11,9 +11,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import MinValueValidator
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -33,7 +34,7 @@ from billing.contracts.inline_html import (
 from billing.contracts.line_resources import ContractLineResource
 from billing.contracts.models import Contract, ContractLine, PricePhase, PriceTier
 from billing.contracts.resources import ContractResource
-from billing.contracts.rules import contract_errors, term_errors
+from billing.contracts.rules import RuleError, contract_errors, term_errors
 from billing.contracts.selectors import (
     account_tax_readiness,
     contract_change_log,
@@ -137,7 +138,7 @@ class LoadedRowsFormSet(nested_admin.formsets.NestedInlineFormSet):
                 rows: Any = []  # a new parent (an add-row template) has none; no query to build
             else:
                 loaded = self._loaded_rows()
-                rows = self.load(super().get_queryset()) if loaded is None else loaded
+                rows = self.load(self._of_this_contract()) if loaded is None else loaded
             fk, parent = self.fk.attname, self.instance.pk
             # The rows that were this parent's when read (nested-admin saves a row moved to
             # another parent), and each by id.
@@ -149,6 +150,39 @@ class LoadedRowsFormSet(nested_admin.formsets.NestedInlineFormSet):
     def load(self, rows: QuerySet[Any]) -> Any:
         """The rows when the parent came without them."""
         return rows
+
+    # How each row reaches its contract.
+    CONTRACT_PATHS = {
+        ContractLine: "contract",
+        PricePhase: "line__contract",
+        PriceTier: "phase__line__contract",
+    }
+
+    def _of_this_contract(self) -> QuerySet[Any]:
+        """The rows posted, as nested-admin reads them (by id, from the whole table: it lets a
+        row move between parents), but only among this contract's: an id of another contract's
+        line, phase or tier posted by hand is not one of them (refused in clean)."""
+        return cast(QuerySet[Any], super().get_queryset()).filter(
+            **{self.CONTRACT_PATHS[self.model]: self._contract_pk()}
+        )
+
+    def _contract_pk(self) -> Any:
+        formset: Any = self
+        while getattr(formset, "parent_form", None) is not None:
+            formset = formset.parent_form.parent_formset
+        return formset.instance.pk
+
+    def clean(self) -> None:
+        super().clean()
+        pk = self.model._meta.pk.name
+        for n, form in enumerate(self.initial_forms, start=1):
+            if form.instance.pk is None:  # its id was posted, but is not among this contract's
+                posted = self.data.get(f"{form.prefix}-{pk}")
+                name = self.model._meta.verbose_name
+                raise ValidationError(
+                    f"Row {n}: {name} {posted} is not part of this contract. Open the contract "
+                    "again and redo your change."
+                )
 
     @cached_property
     def empty_form(self) -> Any:
@@ -215,8 +249,39 @@ def _parent_deleted(formset: Any) -> bool:
     return bool(parent._should_delete_form(form)) or _parent_deleted(parent)
 
 
+class PriceRowForm(forms.ModelForm):
+    """A phase's or tier's amounts, labelled with what they are charged for (each billing
+    period) and refused below zero on their field, in words (the database's check constraint
+    would otherwise be named to the person)."""
+
+    LABELS = {
+        "unit_amount": "Unit price per billing period",
+        "flat_amount": "Flat fee per billing period",
+        "quantity": "Quantity (seats)",
+        "included_units": "Included units per billing period",
+    }
+    HELP = {
+        "unit_amount": "Per seat, or per unit used in the period for usage lines.",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, label in self.LABELS.items():
+            if name in self.fields:
+                self.fields[name].label = label
+        for name, help_text in self.HELP.items():
+            if name in self.fields:
+                self.fields[name].help_text = help_text
+        for name in ("unit_amount", "flat_amount"):
+            if name in self.fields:
+                self.fields[name].validators.append(
+                    MinValueValidator(0, "An amount cannot be negative.")
+                )
+
+
 class PriceTierInline(ContractPageInline, nested_admin.NestedTabularInline):
     model = PriceTier
+    form = PriceRowForm
     formset = LoadedRowsFormSet
     template = TabularInlineHtml()
     extra = 0
@@ -224,7 +289,7 @@ class PriceTierInline(ContractPageInline, nested_admin.NestedTabularInline):
     verbose_name_plural = "tiers (tiered lines only)"
 
 
-class PricePhaseForm(forms.ModelForm):
+class PricePhaseForm(PriceRowForm):
     """A phase left at its defaults (blank dates: the whole term) with tiers entered under it is
     a phase to save: without this the formset skipped it as unchanged and saved its tiers
     without it (a 500)."""
@@ -247,25 +312,27 @@ class PricePhaseInline(ContractPageInline, nested_admin.NestedTabularInline):
     fields = ("start_date", "end_date", "quantity", "unit_amount", "flat_amount", "included_units")
     inlines = (PriceTierInline,)
     verbose_name = "price phase"
-    verbose_name_plural = "prices and ramp phases (blank dates: the whole term)"
+    verbose_name_plural = (
+        "prices and ramp phases (amounts per billing period; blank dates: the whole term)"
+    )
 
 
-def _tiers_entered(phase_form: forms.Form) -> tuple[Tier, ...]:
+def _tiers_entered(phase_form: forms.Form) -> list[tuple[Tier, forms.Form]]:
+    """The phase's tiers as entered, each with its form."""
     tiers = []
     for formset in getattr(phase_form, "nested_formsets", []):
         for form in formset.forms:
             data = getattr(form, "cleaned_data", None)
             if not data or data.get("DELETE"):
                 continue
-            tiers.append(
-                Tier(
-                    up_to=data.get("up_to"),
-                    unit_amount=data.get("unit_amount") or Decimal(0),
-                    flat_amount=data.get("flat_amount") or Decimal(0),
-                )
+            tier = Tier(
+                up_to=data.get("up_to"),
+                unit_amount=data.get("unit_amount") or Decimal(0),
+                flat_amount=data.get("flat_amount") or Decimal(0),
             )
+            tiers.append((tier, form))
     # In the order entered: tiers out of order are an error to show, not to tidy away.
-    return tuple(tiers)
+    return tiers
 
 
 class ContractLinesFormSet(LoadedRowsFormSet):
@@ -287,6 +354,8 @@ class ContractLinesFormSet(LoadedRowsFormSet):
         if not contract.start_date or not contract.end_date or not contract.currency:
             return  # the contract's own fields are in error; those messages come first
         lines = []
+        # The form each line, phase and tier checked came from: its errors are shown there.
+        form_of: dict[int, forms.Form] = {}
         for n, form in enumerate(self.forms, start=1):
             data = getattr(form, "cleaned_data", None)
             if not data or data.get("DELETE"):
@@ -304,36 +373,50 @@ class ContractLinesFormSet(LoadedRowsFormSet):
                         continue
                     if not all(f.is_valid() for f in getattr(phase_form, "nested_formsets", [])):
                         return
-                    phases.append(
-                        Phase(
-                            start=p.get("start_date") or contract.start_date,
-                            end=p.get("end_date") or contract.end_date,
-                            unit_amount=p.get("unit_amount") or Decimal(0),
-                            flat_amount=p.get("flat_amount") or Decimal(0),
-                            quantity=p.get("quantity") or 0,
-                            included_units=p.get("included_units") or 0,
-                            tiers=_tiers_entered(phase_form),
-                        )
+                    tiers = _tiers_entered(phase_form)
+                    phase = Phase(
+                        start=p.get("start_date") or contract.start_date,
+                        end=p.get("end_date") or contract.end_date,
+                        unit_amount=p.get("unit_amount") or Decimal(0),
+                        flat_amount=p.get("flat_amount") or Decimal(0),
+                        quantity=p.get("quantity") or 0,
+                        included_units=p.get("included_units") or 0,
+                        tiers=tuple(tier for tier, _ in tiers),
                     )
+                    phases.append(phase)
+                    form_of[id(phase)] = phase_form
+                    form_of.update((id(tier), tier_form) for tier, tier_form in tiers)
             item = data.get("item")
-            lines.append(
-                Line(
-                    key=data.get("key") or str(n),  # a new line gets its key on saving
-                    description=data.get("description", ""),
-                    model=PricingModel(data["pricing_model"]),
-                    metric=data.get("metric", ""),
-                    item_id=item.pk if item else None,
-                    phases=tuple(sorted(phases, key=lambda p: p.start)),
-                )
+            line = Line(
+                key=data.get("key") or str(n),  # a new line gets its key on saving
+                description=data.get("description", ""),
+                model=PricingModel(data["pricing_model"]),
+                metric=data.get("metric", ""),
+                item_id=item.pk if item else None,
+                phases=tuple(sorted(phases, key=lambda p: p.start)),
             )
+            lines.append(line)
+            form_of[id(line)] = form
         errors = contract_errors(
             lines,
             currency=contract.currency,
             term=(contract.start_date, contract.end_date),
             minimum_commit=contract.minimum_commit,
         )
-        if errors:
-            raise ValidationError(errors)
+        unplaced = [error for error in errors if not _shown_on_its_row(error, form_of)]
+        if unplaced:
+            raise ValidationError(list(unplaced))
+
+
+def _shown_on_its_row(error: RuleError, form_of: dict[int, forms.Form]) -> bool:
+    """Adds a rule's error to the tier, phase or line form it is about (on its field when the
+    row has one): on a contract of hundreds of lines the person sees the row to fix."""
+    for about in (error.tier, error.phase, error.line):
+        form = form_of.get(id(about)) if about is not None else None
+        if form is not None:
+            form.add_error(error.field if error.field in form.fields else None, str(error))
+            return True
+    return False
 
 
 class CatalogItemField(forms.ModelChoiceField):
@@ -414,6 +497,8 @@ class ContractLineInline(ContractPageInline, nested_admin.NestedStackedInline):
             return f"{listed} per unit"
         discount = (1 - unit / price.unit_amount) * 100
         contracted = format_unit_price(unit, price.currency)
+        if discount < 0:
+            return f"{listed} per unit; contract price {contracted}: {-discount:.1f}% above list"
         return f"{listed} per unit; contract price {contracted}: {discount:.1f}% off"
 
 
@@ -452,7 +537,12 @@ class ContractForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["lock_version_seen"].initial = self.instance.lock_version
-        elif "number" in self.fields:
+        elif "currency" in self.fields:
+            # A new contract is in its account's currency unless the person chooses another
+            # (the page fills it in as the account is picked: billing/contract_form.js).
+            self.fields["currency"].required = False
+            self.fields["currency"].help_text = "Blank: the account's default currency."
+        if not self.instance.pk and "number" in self.fields:
             # The number contract_number_assign would give: it counts in the start date's year.
             year = timezone.localdate().year
             self.fields["number"].help_text = (
@@ -462,6 +552,8 @@ class ContractForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if not self.instance.pk and not data.get("currency") and data.get("account"):
+            data["currency"] = data["account"].default_currency
         seen = data.get("lock_version_seen")
         if self.instance.pk and seen is not None:
             current = Contract.objects.select_for_update().get(pk=self.instance.pk)
@@ -575,6 +667,10 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
     )
     search_fields = ("number", "account__legal_name", "account__external_ref", "po_number")
     autocomplete_fields = ("account",)
+
+    class Media:
+        js = ("admin/js/jquery.init.js", "billing/contract_form.js")
+
     inlines = (ContractLineInline,)
     inline_admin_formset_helper_cls = OneRowMediaFormset
     show_full_result_count = False
@@ -854,10 +950,24 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view(self.transition_view)
+        currency = self.admin_site.admin_view(self.account_currency_view)
         return [
             path("<int:pk>/transition/<str:name>/", view, name="billing_contract_transition"),
+            path(
+                "account-currency/<int:pk>/",
+                currency,
+                name="billing_contract_account_currency",
+            ),
             *super().get_urls(),
         ]
+
+    def account_currency_view(self, request: HttpRequest, pk: int) -> JsonResponse:
+        """An account's default currency, for the new-contract page to fill in as the person
+        picks the account; only accounts the person may write contracts for."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        account = get_object_or_404(accounts_visible_to(cast(User, request.user)), pk=pk)
+        return JsonResponse({"currency": account.default_currency})
 
     def allowed_transitions(self, request: HttpRequest, contract: Contract) -> list[str]:
         Status = Contract.Status

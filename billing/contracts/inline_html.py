@@ -468,7 +468,11 @@ class TabularInlineHtml(_InlineHtml):
         if reused is None:
             rows = list(inline_admin_formset)
         else:  # every row but the add-row template, which is never built
-            rows = list(itertools.islice(inline_admin_formset, formset.total_form_count()))
+            # (Django pairs the initial forms with the rows read: a row posted but not read,
+            # refused, is not drawn.)
+            shown = min(len(formset.initial_forms), len(formset.get_queryset()))
+            shown += len(formset.extra_forms)
+            rows = list(itertools.islice(inline_admin_formset, shown))
         for n, row in enumerate(rows, start=1):
             empty = n == len(rows) and may_add and reused is None
             if empty:

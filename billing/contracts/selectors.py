@@ -23,7 +23,7 @@ from django.db.models import (
 from backoffice.models import User
 from billing.catalog.models import ListPrice
 from billing.contracts.models import Contract, ContractLine, PricePhase, PriceTier
-from billing.contracts.rules import contract_errors
+from billing.contracts.rules import RuleError, contract_errors
 from billing.pricing import (
     Line,
     PeriodCharges,
@@ -221,7 +221,9 @@ def contract_terms(
     )
 
 
-def contract_errors_for(contract: Contract, *, priced: list[PricedLine] | None = None) -> list[str]:
+def contract_errors_for(
+    contract: Contract, *, priced: list[PricedLine] | None = None
+) -> list[RuleError]:
     """What is wrong with the saved contract, in the contract rules' words (empty: nothing)."""
     lines = pricing_lines(contract, contract_priced_lines(contract) if priced is None else priced)
     return contract_errors(

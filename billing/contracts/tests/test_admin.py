@@ -160,6 +160,90 @@ def test_tiers_out_of_order_are_refused_on_the_form_and_nothing_is_saved(manager
     assert not Contract.objects.exists()
 
 
+def test_each_price_error_is_shown_on_its_line_phase_or_tier_and_field(manager_client, users):
+    # given a JPY contract whose seat ramp has a gap before a phase priced with decimals, a
+    # volume line whose second tier goes down, and a usage line without its metric
+    account = AccountFactory(account_manager=users["manager"], default_currency="JPY")
+    lines = [
+        {
+            "key": "seats",
+            "item": CatalogItemFactory(code="seats").pk,
+            "pricing_model": "per_unit",
+            "phases": [
+                {"end_date": "2026-12-31", "quantity": 10, "unit_amount": "1000"},
+                {"start_date": "2027-02-01", "quantity": 10, "unit_amount": "900.5"},
+            ],
+        },
+        {
+            "key": "storage",
+            "item": CatalogItemFactory(code="storage").pk,
+            "pricing_model": "volume",
+            "phases": [
+                {
+                    "quantity": 1,
+                    "tiers": [
+                        {"up_to": 500, "unit_amount": "10"},
+                        {"up_to": 100, "unit_amount": "9"},
+                        {"unit_amount": "8"},
+                    ],
+                }
+            ],
+        },
+        {"key": "api", "item": CatalogItemFactory(code="api").pk, "pricing_model": "usage"},
+    ]
+    lines[2]["phases"] = [{"unit_amount": "1"}]
+
+    response = manager_client.post(ADD, contract_form(lines, account=account.pk, currency="JPY"))
+
+    # then nothing is saved, and each message is on the row and field it is about
+    assert response.status_code == 200
+    assert not Contract.objects.exists()
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert list(formset.non_form_errors()) == []
+    seats, storage, api = formset.forms
+    ramp = seats.nested_formsets[0].forms
+    assert ramp[0].errors == {}
+    assert ramp[1].errors["start_date"] == [
+        "Line seats, gap between phase 1 (ends 2026-12-31) and phase 2 (starts 2027-02-01): a "
+        "ramp's phases follow each other day after day."
+    ]
+    assert ramp[1].errors["unit_amount"] == [
+        "Line seats, phase 2: unit amount 900.5 has too many decimals: JPY amounts have no "
+        "decimals."
+    ]
+    tiers = storage.nested_formsets[0].forms[0].nested_formsets[0].forms
+    assert [sorted(tier.errors) for tier in tiers] == [[], ["up_to"], []]
+    assert api.errors["metric"] == [
+        "Line api, a usage-based line needs its usage metric (e.g. api_calls)."
+    ]
+    # and the page shows each under its field
+    page = response.content.decode()
+    assert 'id="id_lines-0-phases-1-unit_amount_error"' in page
+    assert 'id="id_lines-1-phases-0-tiers-1-up_to_error"' in page
+    assert 'id="id_lines-2-metric_error"' in page
+
+
+def test_a_negative_tier_price_is_refused_on_its_field_in_words(manager_client, users):
+    account = AccountFactory(account_manager=users["manager"])
+    lines = [
+        {
+            "key": "api",
+            "item": CatalogItemFactory(code="api").pk,
+            "pricing_model": "graduated",
+            "metric": "api_calls",
+            "phases": [{"tiers": [{"up_to": 1000, "unit_amount": "-0.01"}, {}]}],
+        }
+    ]
+
+    response = manager_client.post(ADD, contract_form(lines, account=account.pk))
+
+    tier = response.context["inline_admin_formsets"][0].formset.forms[0]
+    tier = tier.nested_formsets[0].forms[0].nested_formsets[0].forms[0]
+    assert tier.errors == {"unit_amount": ["An amount cannot be negative."]}
+    assert "tier_amounts_not_negative" not in response.content.decode()
+    assert not Contract.objects.exists()
+
+
 def test_yen_prices_with_decimals_are_refused_naming_the_field(manager_client, users):
     account = AccountFactory(account_manager=users["manager"], default_currency="JPY")
     seats = CatalogItemFactory(code="seats")
@@ -178,6 +262,39 @@ def test_yen_prices_with_decimals_are_refused_naming_the_field(manager_client, u
         "have no decimals."
     ) in response.content.decode()
     assert not Contract.objects.exists()
+
+
+def test_a_new_contract_left_without_currency_is_in_its_accounts_currency(manager_client, users):
+    account = AccountFactory(account_manager=users["manager"], default_currency="JPY")
+    lines = [
+        {
+            "key": "seats",
+            "item": CatalogItemFactory(code="seats").pk,
+            "pricing_model": "per_unit",
+            "phases": [{"quantity": 10, "unit_amount": "4000"}],
+        }
+    ]
+
+    response = manager_client.post(ADD, contract_form(lines, account=account.pk, currency=""))
+
+    assert response.status_code == 302, _errors(response)
+    assert Contract.objects.get().currency == "JPY"
+
+
+def test_the_new_contract_page_reads_the_currency_of_the_account_picked(
+    manager_client, client, demo_logins, users
+):
+    own = AccountFactory(account_manager=users["manager"], default_currency="CHF")
+    others = AccountFactory(account_manager=users["manager2"], default_currency="JPY")
+
+    def currency_url(account):
+        return reverse("admin:billing_contract_account_currency", args=[account.pk])
+
+    assert manager_client.get(currency_url(own)).json() == {"currency": "CHF"}
+    # another manager's account is not theirs to write a contract for
+    assert manager_client.get(currency_url(others)).status_code == 404
+    # and the page takes it from there (billing/contract_form.js, loaded on the page)
+    assert "billing/contract_form.js" in manager_client.get(ADD).content.decode()
 
 
 def test_end_before_start_is_refused_on_the_field(manager_client, users):
@@ -381,6 +498,11 @@ def test_a_line_shows_its_discount_against_the_list_price(finance_client, users)
     )
     page = finance_client.get(change_url(contract)).content.decode()
     assert "25.00 EUR per unit; contract price 20.00 EUR: 20.0% off" in page
+
+    # priced above the list, it says so rather than "-25.0% off"
+    ListPrice.objects.filter(item=contract.lines.get().item).update(unit_amount=Decimal("16.00"))
+    page = finance_client.get(change_url(contract)).content.decode()
+    assert "16.00 EUR per unit; contract price 20.00 EUR: 25.0% above list" in page
 
 
 def test_drafts_can_be_deleted_active_contracts_cannot(manager_client, users):

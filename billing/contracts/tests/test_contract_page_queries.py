@@ -22,7 +22,7 @@ from django.utils import timezone
 from backoffice.models import User
 from billing.catalog.models import ListPrice
 from billing.contracts.inline_html import PlainInputsRenderer
-from billing.contracts.models import Contract, PricePhase
+from billing.contracts.models import Contract, PricePhase, PriceTier
 from billing.contracts.services import contract_approve, contract_submit
 from billing.contracts.tests.contract_form import contract_form
 from billing.contracts.tests.factories import (
@@ -231,6 +231,59 @@ def test_a_change_to_one_line_of_many_is_saved_and_the_rest_left_as_it_was(demo_
     assert tiered.history.filter(history_type="~", quantity=5000).exists()
 
 
+@pytest.mark.parametrize("row", ["line", "phase", "tier"])
+def test_an_id_of_another_contracts_row_posted_by_hand_is_refused_and_changes_nothing(
+    demo_logins, users, row
+):
+    # given two drafts: the manager's own, and another manager's on another account
+    client = logged_in("manager", demo_logins)
+    own = draft_with_lines(3, users["manager"])
+    others = draft_with_lines(3, users["manager2"])
+    theirs = {
+        "line": (LINE_ID, own.lines.first(), others.lines.first()),
+        "phase": (
+            PHASE_ID,
+            PricePhase.objects.filter(line__contract=own).first(),
+            PricePhase.objects.filter(line__contract=others).first(),
+        ),
+        "tier": (
+            TIER_ID,
+            PriceTier.objects.filter(phase__line__contract=own).first(),
+            PriceTier.objects.filter(phase__line__contract=others).first(),
+        ),
+    }
+    pattern, mine, target = theirs[row]
+    before = _rows_of(others)
+    # when the manager posts their page with one row's id replaced by the other contract's
+    form = posted_as_shown(own)
+    prefix = prefix_of(form, pattern, mine.pk)
+    form[f"{prefix}-id"] = str(target.pk)
+    form[f"{prefix}-{'unit_amount' if row != 'line' else 'description'}"] = "7"
+
+    response = client.post(change_url(own), form)
+
+    # then the save is refused, naming the row, and the other contract is as it was
+    assert response.status_code == 200
+    assert "is not part of this contract" in response.content.decode()
+    assert _rows_of(others) == before
+
+
+def _rows_of(contract: Contract) -> list:
+    return (
+        [(line.pk, line.contract_id, line.description) for line in contract.lines.order_by("pk")]
+        + list(
+            PricePhase.objects.filter(line__contract=contract)
+            .order_by("pk")
+            .values_list("pk", "line_id", "unit_amount")
+        )
+        + list(
+            PriceTier.objects.filter(phase__line__contract=contract)
+            .order_by("pk")
+            .values_list("pk", "phase_id", "unit_amount")
+        )
+    )
+
+
 def test_deleting_a_line_on_the_page_deletes_its_phases_and_tiers(demo_logins, users):
     client = logged_in("manager", demo_logins)
     contract = draft_with_lines(3, users["manager"])
@@ -377,7 +430,7 @@ def test_the_inlines_are_drawn_as_nested_admin_draws_them_with_errors_and_when_n
     assert response.status_code == 200
     page = response.content.decode()
     assert 'id="id_lines-0-pricing_model_error"><li>This field is required.' in page
-    assert "Constraint “tier_amounts_not_negative” is violated." in page
+    assert "An amount cannot be negative." in page
     _assert_drawn_as_nested_admin_draws(response)
 
 
