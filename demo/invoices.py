@@ -9,6 +9,7 @@ mid-month (partial first and last months), a second contract of the same custome
 fee in advance and usage in arrears on one draft, and a terminated contract.
 """
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,6 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from djstripe.models import Account as StripeAccount
+from djstripe.models import Invoice
 
 from billing.contracts.models import Contract, PricePhase
 from billing.invoices.models import CreditNote, InvoiceReview
@@ -134,19 +136,29 @@ def _billed_whole(inv: dict[str, Any]) -> None:
 
 
 def _shifted_two_weeks(inv: dict[str, Any]) -> None:
-    # the right amounts, for the 15th to the 14th: not one of the contract's periods
+    # the right amounts, for the 15th to the 14th: not one of the contract's periods (made on
+    # the 15th, when that period begins)
     for line in inv["lines"]["data"]:
         line["period"] = {k: v + 14 * 86400 for k, v in line["period"].items()}
+    _made_later(inv, 14 * 86400)
+
+
+def _made_later(inv: dict[str, Any], seconds: int) -> None:
+    """The draft made `seconds` later, and due as much later."""
+    inv["created"] += seconds
+    inv["due_date"] += seconds
 
 
 def _billed_for_october(inv: dict[str, Any]) -> None:
-    # September's seats billed again for October, after the contract's last day
+    # September's seats billed again for October, after the contract's last day (made when
+    # October begins)
     october = _month(2026, 10)
     for line in inv["lines"]["data"]:
         line["period"] = {
             "start": day_timestamp(october[0]),
             "end": day_timestamp(october[1] + timedelta(days=1)),
         }
+    _made_later(inv, day_timestamp(october[0]) - inv["created"])
 
 
 def _loyalty_coupon(inv: dict[str, Any]) -> None:
@@ -171,21 +183,11 @@ def _asks_more_than_its_total(inv: dict[str, Any]) -> None:
 
 
 def _taxed_though_exempt(inv: dict[str, Any]) -> None:
-    # Stripe Tax charged New York's sales tax to a customer with a valid exemption
+    # Stripe Tax charged New York's sales tax (4%) to a customer with a valid exemption
     for line in inv["lines"]["data"]:
-        tax = (line["amount"] * 4) // 100
-        line["taxes"] = [
-            {
-                "amount": tax,
-                "tax_behavior": "exclusive",
-                "tax_rate_details": {"tax_rate": "txr_stripe_tax_us_ny"},
-                "taxability_reason": "standard_rated",
-                "taxable_amount": line["amount"],
-                "type": "tax_rate_details",
-            }
-        ]
-        inv["total"] += tax
-        inv["amount_due"] += tax
+        line["taxes"] = [_tax("txr_stripe_tax_us_ny", line["amount"], Decimal(4))]
+        inv["total"] += line["taxes"][0]["amount"]
+        inv["amount_due"] += line["taxes"][0]["amount"]
 
 
 def _stripe_tax_off(inv: dict[str, Any]) -> None:
@@ -413,8 +415,9 @@ def _correct_invoice(draft: DemoDraft, contract: Contract) -> dict[str, Any]:
             number=REVIEW_CONTRACTS[other.contract], version=1
         )
         lines += _correct_lines(other, other_contract, draft.invoice_id)
-    # Made on the period's first day, or, for the demo's future months, on the demo's "today".
-    created = min(draft.period[0], OBSERVED_AT.date())
+    # As Stripe bills a subscription in advance: made when the period begins (a first, partial
+    # period when the contract does), due the contract's payment terms later.
+    created = max(draft.period[0], contract.start_date)
     return {
         "id": draft.invoice_id,
         "object": "invoice",
@@ -483,6 +486,21 @@ def _write_once(mirror: Mirror, type_key: str, data: dict[str, Any]) -> None:
     ot = object_type(type_key)
     if not ot.model.objects.filter(id=data["id"]).exists():
         mirror.write(ot, [data], observed_at=OBSERVED_AT)
+
+
+def _write_current(
+    mirror: Mirror, type_key: str, data: dict[str, Any], mirrored: dict[str, Any] | None
+) -> bool:
+    """Write a made-up Stripe object unless the mirror holds it as it is (`mirrored`, its
+    payload there, None when absent). One an older demo wrote differently (a draft whose
+    figures or dates were made another way) is written again, winning the tie of the demo's
+    one moment as Stripe's own answer would: the demo is the Stripe here. Whether written."""
+    if mirrored is not None and mirrored == json.loads(json.dumps(data)):
+        return False
+    mirror.write(
+        object_type(type_key), [data], observed_at=OBSERVED_AT, wins_ties=mirrored is not None
+    )
+    return True
 
 
 def _link_stripe_ids(mirror: Mirror, contracts: dict[str, Contract]) -> None:
@@ -554,6 +572,12 @@ def demo_invoices_ensure() -> list[InvoiceReview]:
             "stripe_tax_rate_id", "percentage"
         )
     } | {REDUCED_RATE: Decimal(7)}
+    mirrored = dict(
+        Invoice.objects.filter(id__in=[d.invoice_id for d in DRAFTS]).values_list(
+            "id", "stripe_data"
+        )
+    )
+    written = set()
     for draft in DRAFTS:
         contract = Contract.objects.select_related("account").get(pk=contracts[draft.contract].pk)
         invoice = _correct_invoice(draft, contract)
@@ -562,8 +586,10 @@ def demo_invoices_ensure() -> list[InvoiceReview]:
         _add_up(invoice, percentages)
         if draft.after:
             draft.after(invoice)
-        _write_once(mirror, "invoices", invoice)
-    reviewed = set(InvoiceReview.objects.values_list("stripe_invoice_id", flat=True))
+        if _write_current(mirror, "invoices", invoice, mirrored.get(draft.invoice_id)):
+            written.add(draft.invoice_id)
+    # A draft written again is checked again.
+    reviewed = set(InvoiceReview.objects.values_list("stripe_invoice_id", flat=True)) - written
     # The invoice already sent is in the queue too, finalized: its page is where a credit
     # note is previewed and issued.
     reviews = [
@@ -581,13 +607,11 @@ DASHBOARD_CREDIT_NOTE = "cn_demo_dashboard_outage"
 def _credit_note_from_the_dashboard(mirror: Mirror) -> None:
     """A credit note support made in Stripe's Dashboard on the invoice already sent (an outage
     credited): it reaches the back-office through the mirror, as any would."""
-    if CreditNote.objects.filter(stripe_credit_note_id=DASHBOARD_CREDIT_NOTE).exists():
-        return
     data, lines = mirrored_invoice(SENT_INVOICE, missing_ok=False)
     line = min(lines, key=lambda x: str(x["id"]))
     amount = min(5000, int(line.get("amount") or 0))
-    # Three days after the invoice was made.
-    created = int(data.get("created") or OBSERVED_AT.timestamp()) + 3 * 86400
+    # The day after the outage, two weeks after the invoice was made on the 1st.
+    created = int(data.get("created") or OBSERVED_AT.timestamp()) + 14 * 86400
     note = {
         "id": DASHBOARD_CREDIT_NOTE,
         "object": "credit_note",
@@ -626,7 +650,12 @@ def _credit_note_from_the_dashboard(mirror: Mirror) -> None:
             ],
         },
     }
-    mirror.write(object_type("credit_notes"), [note], observed_at=OBSERVED_AT)
+    mirrored = (
+        CreditNote.objects.filter(stripe_credit_note_id=DASHBOARD_CREDIT_NOTE)
+        .values_list("stripe_data", flat=True)
+        .first()
+    )
+    _write_current(mirror, "credit_notes", note, mirrored)
 
 
 # Usage of the other demo contracts that bill it, measured for the months before the demo's
