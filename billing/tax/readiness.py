@@ -6,11 +6,13 @@ selector that reads accounts, their tax IDs, their contracts and the rules for a
 accounts at once is billing.contracts.selectors.accounts_tax_readiness.
 """
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import get_language
 from django_countries import countries
 
 from billing.tax.decide import Rules, TaxTreatment, account_tax_decision
@@ -41,8 +43,15 @@ class TaxReadiness:
         return not self.problems
 
 
+@functools.lru_cache(maxsize=1024)
+def _country_name(country: str, language: str | None) -> str:
+    # Looked up for thousands of accounts at once (the home page's count): the lookup goes
+    # through translations each time.
+    return str(countries.name(country)) or country
+
+
 def _place(country: str, state: str) -> str:
-    name = str(countries.name(country)) or country
+    name = _country_name(country, get_language())
     return f"{name}, {state}" if state else name
 
 
