@@ -20,8 +20,12 @@ here, so that no amount Stripe would refuse is sent:
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import get_language, to_locale
+from moneyed import Money
+from moneyed.l10n import format_money as babel_format_money
 
 # The presentment currencies Stripe supports (ISO 4217, upper case here; Stripe's API takes
 # them in lower case).
@@ -210,18 +214,51 @@ def format_minor(amount: int, currency: str) -> str:
     return format_amount(from_stripe_amount(amount, currency), currency)
 
 
+def as_money(amount: Decimal, currency: str) -> Money:
+    """An amount with its currency, as django-money holds it (py-moneyed's Money)."""
+    return Money(amount, currency.upper())
+
+
+def format_money(value: Money, *, unit_price: bool = False) -> str:
+    """Money for people, through py-moneyed's formatting (Babel's CLDR patterns, in the active
+    language's locale): thousands separated, then the currency's code, in the currency's
+    precision as Stripe counts it (CLDR's own digits differ for a few: HUF, ISK, TWD...).
+    An amount is rounded half up to that precision first (Babel would round half to even); a
+    unit price keeps the digits it has below it."""
+    currency = value.currency.code
+    places = decimal_places(currency)
+    amount = value.amount.normalize() if unit_price else quantize(value.amount, currency)
+    return str(
+        babel_format_money(
+            Money(amount, currency),
+            format="#,##0" + ("." + "0" * places if places else "") + " ¤¤",
+            locale=_locale(),
+            currency_digits=False,
+            decimal_quantization=not unit_price,
+        )
+    )
+
+
+def _locale() -> str:
+    return to_locale(get_language() or settings.LANGUAGE_CODE)
+
+
+def plain_amount(amount: Decimal, currency: str) -> str:
+    """An amount as a person types it in a form: no thousands separator, the currency's
+    decimals and any finer digits it has (4000, 50.500, 0.0125), not as stored (4000.000000)."""
+    places = decimal_places(currency)
+    value = amount.normalize()
+    if -value.as_tuple().exponent < places:  # type: ignore[operator]
+        value = value.quantize(Decimal(1).scaleb(-places))
+    return f"{value:f}"
+
+
 def format_amount(amount: Decimal, currency: str) -> str:
     """For people: 57,600,000 KRW, 19,860.00 CHF, 493.800 BHD."""
-    currency = currency.upper()
-    return f"{quantize(amount, currency):,} {currency}"
+    return format_money(as_money(amount, currency))
 
 
 def format_unit_price(amount: Decimal, currency: str) -> str:
     """A unit price for people: the currency's decimals, and more where the price has them
     (20.00 EUR, 0.0125 EUR a call, 4,000 JPY, 50.500 BHD); never rounded."""
-    currency = currency.upper()
-    places = decimal_places(currency)
-    price = amount.normalize()
-    if -price.as_tuple().exponent < places:  # type: ignore[operator]
-        price = price.quantize(Decimal(1).scaleb(-places))
-    return f"{price:,f} {currency}"
+    return format_money(as_money(amount, currency), unit_price=True)

@@ -3,7 +3,7 @@
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from billing.money import CURRENCY_CHOICES, unit_amount_field, validate_currency
+from billing.money import CURRENCY_CHOICES, format_unit_price, unit_amount_field, validate_currency
 
 
 class CatalogItem(models.Model):
@@ -57,7 +57,7 @@ class ListPrice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.item} {self.unit_amount} {self.currency}"
+        return f"{self.item} {format_unit_price(self.unit_amount, self.currency)}"
 
 
 class BillingMeter(models.Model):

@@ -48,7 +48,7 @@ from billing.contracts.selectors import (
     line_first_phase,
     line_list_price,
 )
-from billing.money import format_amount, format_unit_price
+from billing.money import format_amount, format_unit_price, plain_amount
 from billing.pricing import Line, Phase, PricingModel, Tier
 from billing.tax.readiness import tax_readiness_html
 from customers.selectors import accounts_visible_to
@@ -68,6 +68,8 @@ def _contract_of(obj: Any) -> Contract | None:
         return obj.contract if obj.contract_id else None
     if isinstance(obj, PricePhase):
         return _contract_of(obj.line) if obj.line_id else None
+    if isinstance(obj, PriceTier):
+        return _contract_of(obj.phase) if obj.phase_id else None
     return None
 
 
@@ -104,6 +106,18 @@ class ContractPageInline(WhileDraftOnly):
         if key not in built:
             built[key] = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
         return built[key]
+
+    def readonly_contents(self, obj: Any, name: str) -> str | None:
+        """A read-only phase's or tier's amount as money of its contract's currency (50.500
+        BHD, 0.0125 EUR a unit), not as stored (50.500000)."""
+        if name not in ("unit_amount", "flat_amount") or getattr(obj, name, None) is None:
+            return None
+        contract = _contract_of(obj)
+        if contract is None:
+            return None
+        if name == "unit_amount":
+            return format_unit_price(obj.unit_amount, contract.currency)
+        return format_amount(obj.flat_amount, contract.currency)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         # Asked for again for each line's phases (each phase's tiers): the same rows' query.
@@ -277,6 +291,13 @@ class PriceRowForm(forms.ModelForm):
                 self.fields[name].validators.append(
                     MinValueValidator(0, "An amount cannot be negative.")
                 )
+        # Saved amounts shown in the contract currency's precision (4000, 50.500).
+        contract = _contract_of(self.instance) if self.instance.pk else None
+        if contract is not None and not self.is_bound:
+            for name in ("unit_amount", "flat_amount"):
+                value = self.initial.get(name)
+                if name in self.fields and isinstance(value, Decimal):
+                    self.initial[name] = plain_amount(value, contract.currency)
 
 
 class PriceTierInline(ContractPageInline, nested_admin.NestedTabularInline):
@@ -505,6 +526,22 @@ class ContractLineInline(ContractPageInline, nested_admin.NestedStackedInline):
 # --- The contract page
 
 
+# Fields a read-only contract shows through a method that writes them as money.
+READ_ONLY_MONEY = {"minimum_commit": "minimum_commit_money"}
+
+
+def _swapped(fields: Any, names: dict[str, str]) -> tuple[Any, ...]:
+    """A fieldset's fields (names, or rows of names) with some names replaced."""
+    return tuple(
+        _swapped(field, names) if isinstance(field, (tuple, list)) else names.get(field, field)
+        for field in fields
+    )
+
+
+def _without(fields: Any, row: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(field for field in fields if field != row)
+
+
 class ContractForm(forms.ModelForm):
     # The version the person started from; a save based on an older one is refused.
     lock_version_seen = forms.IntegerField(widget=forms.HiddenInput, required=False)
@@ -537,6 +574,9 @@ class ContractForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["lock_version_seen"].initial = self.instance.lock_version
+            commit = self.initial.get("minimum_commit")
+            if isinstance(commit, Decimal) and not self.is_bound:
+                self.initial["minimum_commit"] = plain_amount(commit, self.instance.currency)
         elif "currency" in self.fields:
             # A new contract is in its account's currency unless the person chooses another
             # (the page fills it in as the account is picked: billing/contract_form.js).
@@ -762,14 +802,27 @@ class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, Backof
 
     def get_fieldsets(self, request: HttpRequest, obj: Contract | None = None) -> Any:
         # Version, amended contract and effective date mean something on amendments only.
-        if obj is not None and obj.amends_id:
-            return self.fieldsets
-        amendment_row = ("version", "amends", "effective_date")
-        return [
-            (name, {**options, "fields": tuple(f for f in options["fields"] if f != amendment_row)})
-            for name, options in self.fieldsets or ()
-            if obj is not None or name not in ("Change log", "Stripe")
-        ]
+        fieldsets: Any = self.fieldsets or ()
+        if obj is None or not obj.amends_id:
+            amendment_row = ("version", "amends", "effective_date")
+            fieldsets = [
+                (name, {**options, "fields": _without(options["fields"], amendment_row)})
+                for name, options in fieldsets
+                if obj is not None or name not in ("Change log", "Stripe")
+            ]
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read-only, the minimum commit is shown as money, not as stored (30000.000).
+            fieldsets = [
+                (name, {**options, "fields": _swapped(options["fields"], READ_ONLY_MONEY)})
+                for name, options in fieldsets
+            ]
+        return fieldsets
+
+    @admin.display(description="minimum commit")
+    def minimum_commit_money(self, contract: Contract) -> str:
+        if contract.minimum_commit is None:
+            return "-"
+        return format_amount(contract.minimum_commit, contract.currency)
 
     # --- who sees and changes what
 

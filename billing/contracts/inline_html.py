@@ -130,7 +130,11 @@ class _AdminField:
 
     def widget_or_contents(self) -> str:
         if self.readonly:
-            return f"<p>{self.admin.contents()}</p>"
+            # An inline may show a read-only value its own way (money in the contract's
+            # currency: readonly_contents), else as the admin does.
+            own = getattr(self.admin.model_admin, "readonly_contents", None)
+            shown = own(self.admin.form.instance, self.name) if own else None
+            return f"<p>{self.admin.contents() if shown is None else _esc(shown)}</p>"
         return str(self.admin.field)
 
 

@@ -1120,7 +1120,19 @@ admin.site.register(Account, AccountWithCreditNotesAdmin)
 @admin.register(InvoiceApprovalLimit)
 class InvoiceApprovalLimitAdmin(BackofficeAdmin):
     index_section = "Invoice review"
-    list_display = ("currency", "auto_approve_below", "second_approver_above")
+    list_display = ("currency", "auto_approve_below_money", "second_approver_above_money")
+
+    @admin.display(description="approved automatically below", ordering="auto_approve_below")
+    def auto_approve_below_money(self, limit: InvoiceApprovalLimit) -> str:
+        if limit.auto_approve_below is None:
+            return "never (a person approves)"
+        return format_amount(limit.auto_approve_below, limit.currency)
+
+    @admin.display(description="second approver above", ordering="second_approver_above")
+    def second_approver_above_money(self, limit: InvoiceApprovalLimit) -> str:
+        if limit.second_approver_above is None:
+            return "never (one approver)"
+        return format_amount(limit.second_approver_above, limit.currency)
 
 
 # --- The Stripe mirror's invoice list, as finance reads it

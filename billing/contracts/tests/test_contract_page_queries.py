@@ -359,6 +359,12 @@ def _markup(html: str) -> str:
     return re.sub(r"\s+", " ", html).strip()
 
 
+def _money_masked(html: str) -> str:
+    """Markup with a read-only amount's text left out: the page writes it as money of the
+    contract's currency (test_money_shown), the templates as stored."""
+    return re.sub(r'(class="djn-td field-(?:unit|flat)_amount"><p>)[^<]*(</p>)', r"\1\2", html)
+
+
 def _inline_levels(response) -> list:
     """The page's lines, the phases of its tiered line and of a ramp, and the tiers of the
     tiered phase: each inline formset with the nested-admin template it stands for."""
@@ -387,7 +393,7 @@ def _assert_drawn_as_nested_admin_draws(response) -> None:
         theirs = render_to_string(
             template, {"inline_admin_formset": inline_admin_formset, "forloop": {"last": True}}
         )
-        assert _markup(ours) == _markup(theirs)
+        assert _money_masked(_markup(ours)) == _money_masked(_markup(theirs))
 
 
 @pytest.mark.parametrize("username", ["finance", "manager"])
