@@ -29,6 +29,11 @@ TEST_BROKER_URL = os.environ.get("TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
 def pytest_configure(config: pytest.Config) -> None:
     # Real password hashing costs about a second a login; the tests log in hundreds of times.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # client.login and force_login sessions have given their second factor (the tests of
+    # signing in use the real forms): backoffice/logins/tests/client.py.
+    from backoffice.logins.tests.client import client_logins_give_the_second_factor
+
+    client_logins_give_the_second_factor()
 
 
 def database_url_for_other_processes() -> str:

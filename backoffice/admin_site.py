@@ -22,6 +22,13 @@ class BackofficeAdminSite(admin.AdminSite):
     site_title = "Finance back-office"
     index_title = "What needs doing"
 
+    def has_permission(self, request: HttpRequest) -> bool:
+        """Staff, and past the second factor they owe (backoffice/logins/): the admin refuses a
+        session that has given only its password even without SecondFactorMiddleware."""
+        from backoffice.logins.policy import second_factor_satisfied
+
+        return super().has_permission(request) and second_factor_satisfied(request)
+
     def index(self, request: HttpRequest, extra_context: Any = None) -> TemplateResponse:
         """The home page: each role's figures (backoffice/home.py), then every screen."""
         context = {"home_panels": home_panels(self, request), **(extra_context or {})}
@@ -33,7 +40,11 @@ class BackofficeAdminSite(admin.AdminSite):
         in their order, then the other apps, then those collapsed under one heading (the Stripe
         mirror's dozens of lists). An admin with an `index_section` and no place in the
         navigation is listed under that title rather than its app's. Each domain names its own
-        sections; the site knows none of them."""
+        sections; the site knows none of them.
+
+        A session that owes its second factor (has_permission says no) is shown no screen."""
+        if not self.has_permission(request):
+            return []
         app_list = super().get_app_list(request, app_label)
         if app_label is not None:
             return app_list

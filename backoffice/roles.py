@@ -122,3 +122,17 @@ def roles_sync() -> dict[str, Group]:
 
 def roles_sync_after_migrate(**kwargs: Any) -> None:
     roles_sync()
+
+
+def roles_granting(permission: str) -> list[str]:
+    """The roles whose people hold `permission` ("billing.view_invoicereview" -> ["Finance"]),
+    as this file grants it: what a refused page tells a person to ask for."""
+    app, codename = permission.split(".", 1)
+    if permission in NEVER_GRANTED:
+        return []
+    return [
+        role
+        for role, granted in ROLE_PERMISSIONS.items()
+        if permission in granted
+        or (codename.startswith("view_") and app in ROLE_VIEW_ALL_MODELS_OF[role])
+    ]

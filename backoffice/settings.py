@@ -60,6 +60,12 @@ INSTALLED_APPS = [
     "simple_history",
     "import_export",
     "nested_admin",
+    # Signing in (backoffice/logins/): a second factor (django-otp's authenticator apps and
+    # recovery codes) and the lockout after repeated failures (django-axes).
+    "django_otp",
+    "backoffice.logins.apps.AuthenticatorAppsConfig",
+    "backoffice.logins.apps.RecoveryCodesConfig",
+    "backoffice.logins.apps.LoginLockoutsConfig",
     "backoffice",
     "stripe_sync",
     "file_imports",
@@ -70,6 +76,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy and the headers SecurityMiddleware lacks (SECURE_CSP below).
+    "backoffice.security_headers.SecurityHeadersMiddleware",
     # Endpoints called by machines (MACHINE_ENDPOINTS) are answered here, without what follows.
     "backoffice.middleware.MachineEndpointsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,8 +85,15 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Signing in (backoffice/logins/): whether this session gave its second factor; sessions
+    # past their time signed out; nothing before the second factor owed.
+    "django_otp.middleware.OTPMiddleware",
+    "backoffice.logins.middleware.SessionTimeoutMiddleware",
+    "backoffice.logins.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns a login refused for too many failures into its page (django-axes: last).
+    "axes.middleware.AxesMiddleware",
 ]
 
 if PRODUCTION:
@@ -156,6 +171,59 @@ STORAGES = {
 
 LOGIN_URL = "admin:login"
 
+# --- Signing in (backoffice/logins/; README.md, "Security"): a second factor, a lockout after
+# repeated failures, sessions that end.
+# Who must have a second factor (an authenticator app's TOTP code, with recovery codes) before
+# reaching any page: "superusers", "staff" (every login) or a permission, held through a role or
+# alone. By default, whoever approves or finalizes: superusers, and the holders of the approval
+# permissions (the Finance role). Anyone may set one up; whoever has one is always asked for it.
+TWO_FACTOR_REQUIRED_FOR = env.list(
+    "TWO_FACTOR_REQUIRED_FOR",
+    default=["superusers", "billing.approve_contract", "billing.approve_invoice"],
+)
+OTP_TOTP_ISSUER = "Finance back-office"  # the name authenticator apps show beside the code
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's secret or codes
+# Failed logins before signing in is refused, per username and per client address, and for how
+# long (minutes; each failure meanwhile starts the wait again).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+# Proxies in front of the app that append the client's address to X-Forwarded-For, whose
+# entries alone are believed (backoffice/logins/client_ip.py). 0: the header is ignored and the
+# address is the connection's. Behind one proxy (a load balancer, nginx) set it to 1, or every
+# login seems to come from the proxy and one person's failures pause everyone's sign-in.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Minutes without a request before a session is signed out, and hours after signing in before
+# it ends however active (the cookie and the stored session expire then too).
+SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30)
+SESSION_MAX_AGE_HOURS = env.int("SESSION_MAX_AGE_HOURS", default=12)
+for _name, _value, _least in (
+    ("LOGIN_FAILURE_LIMIT", LOGIN_FAILURE_LIMIT, 1),
+    ("LOGIN_LOCKOUT_MINUTES", LOGIN_LOCKOUT_MINUTES, 1),
+    ("TRUSTED_PROXY_COUNT", TRUSTED_PROXY_COUNT, 0),
+    ("SESSION_IDLE_TIMEOUT_MINUTES", SESSION_IDLE_TIMEOUT_MINUTES, 1),
+    ("SESSION_MAX_AGE_HOURS", SESSION_MAX_AGE_HOURS, 1),
+):
+    if _value < _least:
+        raise ImproperlyConfigured(f"{_name} is {_value}; it must be {_least} or more.")
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out login before its password is checked, and counts the failures.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = LOGIN_LOCKOUT_MINUTES / 60  # hours, as django-axes reads a float
+# Either is enough to refuse: this username (from anywhere), or this address (for any username).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A successful login does not wipe the failures: one's own good password must not reset the
+# count of an address that is guessing someone else's.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "backoffice.logins.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "backoffice.logins.views.locked_out"
+AXES_VERBOSE = False  # no banner on every manage.py command; failures and lockouts are logged
+SESSION_COOKIE_AGE = SESSION_MAX_AGE_HOURS * 60 * 60
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
 # --- Security: production is HTTPS-only; a TLS-terminating proxy sets X-Forwarded-Proto.
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -175,6 +243,58 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 50_000
 # process holds) were a third of its time. 10,000 keeps the collector's work per page small
 # while memory stays bounded (backoffice/apps.py applies it in every process).
 GC_GENERATION0_THRESHOLD = env.int("GC_GENERATION0_THRESHOLD", default=10_000)
+
+# --- Security headers, on every page (backoffice/security_headers.py), and the error pages.
+# SecurityMiddleware's own, written out: no MIME sniffing; our URLs (which name customers and
+# invoices) are not sent to other sites, Stripe's dashboard included; no other site's window
+# keeps a handle on ours.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_RESOURCE_POLICY = "same-origin"
+# The Content-Security-Policy, in the shape of Django 6.0's settings of the same names (whose
+# middleware replaces ours on upgrade). Scripts, style sheets, images and fonts come only from
+# our own static files: no inline script, no eval, no other site. Style attributes are allowed
+# (the admin, simple-history and our tables set a width or an alignment with them; they cannot
+# run code nor load anything from elsewhere); <style> elements are not. Images may be data:
+# URLs (nested-admin's icons are). Forms post only here; no page may be framed.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "style-src-attr": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+if CSP_REPORT_URI := env.str("CSP_REPORT_URI", default=""):
+    CONTENT_SECURITY_POLICY["report-uri"] = [CSP_REPORT_URI]
+# CSP_REPORT_ONLY=true: browsers report what the policy would block (in their console, and to
+# CSP_REPORT_URI) and block nothing; for trying a stricter policy, or a new page, in production.
+CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
+SECURE_CSP = {} if CSP_REPORT_ONLY else CONTENT_SECURITY_POLICY
+SECURE_CSP_REPORT_ONLY = CONTENT_SECURITY_POLICY if CSP_REPORT_ONLY else {}
+# Browser features no page here uses, refused to every page (and anything it might embed).
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "payment",
+        "usb",
+    )
+}
+# A refused form (its CSRF token expired or missing) says why, in the admin's look.
+CSRF_FAILURE_VIEW = "backoffice.errors.csrf_failure"
 
 LOGGING = {
     "version": 1,

@@ -24,6 +24,8 @@ from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from demo.users import DEMO_TOTP_SECRETS, demo_totp_code
+
 # Django's page for an unhandled exception with DEBUG off (no 500.html), and its technical page
 # with DEBUG on: "<title>KeyError at /admin/...</title>" and a traceback section.
 SERVER_ERROR_TEXT = "Server Error (500)"
@@ -31,6 +33,8 @@ TECHNICAL_500_TITLE = re.compile(r"^\S.* at /\S*$")
 # Console messages that say nothing about the product: the browser asks for /favicon.ico.
 IGNORED_CONSOLE = (re.compile(r"favicon\.ico"),)
 TRACEBACK_LINES = 12
+# Where the login form sends a person who owes a second factor (backoffice/logins/urls.py).
+SECOND_FACTOR_PATH = "/admin/two-factor/code/"
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,33 @@ class AdminBrowser:
         )
         if "/admin/login/" in self.driver.current_url:
             raise AssertionError(f"{username} could not log in: {self.driver.page_source[:2000]}")
+        if urlsplit(self.driver.current_url).path == SECOND_FACTOR_PATH:
+            self.second_factor(username)
         self.check_current()
+
+    def second_factor(self, username: str) -> None:
+        """The code page after the password (the roles that approve must give one): the code
+        the demo login's authenticator app shows now, computed from the demo's known secret.
+        A code is accepted once: if this login's was just used (the same user signing in twice
+        within 30 seconds), the next one is typed when it comes."""
+        if username not in DEMO_TOTP_SECRETS:
+            raise AssertionError(f"{username} is asked for a code and has no demo secret")
+        for _ in range(3):
+            code, seconds_left = demo_totp_code(username)
+            field = self.driver.find_element(By.ID, "id_code")
+            field.clear()
+            field.send_keys(code)
+            self.driver.find_element(By.CSS_SELECTOR, "#code-form [type=submit]").click()
+            WebDriverWait(self.driver, 120).until(
+                lambda d: (
+                    urlsplit(d.current_url).path != SECOND_FACTOR_PATH
+                    or d.find_elements(By.CSS_SELECTOR, ".errornote")
+                )
+            )
+            if urlsplit(self.driver.current_url).path != SECOND_FACTOR_PATH:
+                return
+            time.sleep(seconds_left + 1)
+        raise AssertionError(f"{username}'s code was refused: {self.driver.page_source[:2000]}")
 
     def check_current(self) -> Visit:
         """The page the browser is on now (after a form was sent), checked like a visit."""

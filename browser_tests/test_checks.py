@@ -4,6 +4,7 @@ Pages broken on purpose (browser_tests/urls_selfcheck.py) on the live server: ea
 reported, a plain page must not be (its favicon's 404 ignored).
 """
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,15 @@ def test_the_checks_report_each_kind_of_broken_page(
     assert "console javascript" in found
     assert "undefinedFunction is not a function" in found
 
+    # What the Content-Security-Policy refuses (an inline script, a <style> element) is a
+    # console error too: a page of the admin that needs one fails the crawl.
+    found = errors("/selfcheck/csp-violation/")
+    # Chrome's words: "Executing inline script violates ..." (older: "Refused to execute
+    # inline script because it violates ...").
+    assert re.search(r"inline script\b.*violates", found)
+    assert re.search(r"inline style\b.*violates", found)
+    assert browser.driver.title == "Inline"  # the script did not run
+
     assert "HTTP 404" in errors("/selfcheck/not-found/")
 
     # An admin page without a session: sent to the login page.
@@ -48,4 +58,4 @@ def test_the_checks_report_each_kind_of_broken_page(
 
     # Each failing page got a screenshot.
     assert all(Path(problem.screenshot).is_file() for problem in browser.problems)
-    assert len({problem.screenshot for problem in browser.problems}) == 4
+    assert len({problem.screenshot for problem in browser.problems}) == 5

@@ -1,6 +1,7 @@
 """Every admin screen as each role would see it, in a real browser, on the demo data.
 
-For each role the crawl logs in through the login form, then opens: the home page and every
+For each role the crawl logs in through the login form (and, for admin and finance, the code
+page of the second factor), then opens: its own two-factor pages, the home page and every
 admin link on it (its figures link to filtered lists, whose first object is opened too), each
 app's page, and for every model registered in the admin that the role may view (the Stripe
 mirror's included): its list, the first object the list links to (or, when the list shows none,
@@ -108,6 +109,10 @@ class Crawl:
         self.seen.add(_key(home))
         self.opened.append(home)
         home_links = self.links("#content a[href]")
+        # Each person's own two-factor page (in the user tools) and the page that sets up (or
+        # replaces) an authenticator app (backoffice/logins/).
+        self.visit(_url("logins:status"))
+        self.visit(_url("logins:enrol"))
         for app_label in dict.fromkeys(model._meta.app_label for model, _ in self.viewable):
             self.visit(_url("admin:app_list", app_label=app_label))
         for model, model_admin in self.viewable:

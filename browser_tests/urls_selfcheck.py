@@ -17,8 +17,19 @@ def server_exception(request: HttpRequest) -> HttpResponse:
 
 
 def console_error(request: HttpRequest) -> HttpResponse:
-    script = "<script>window.undefinedFunction();</script>"
+    # From a file, as the Content-Security-Policy allows scripts.
+    script = '<script src="/selfcheck/broken.js"></script>'
     return HttpResponse(PAGE.format(title="Script error", body=script))
+
+
+def broken_script(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("window.undefinedFunction();", content_type="text/javascript")
+
+
+def csp_violation(request: HttpRequest) -> HttpResponse:
+    # An inline script and a <style> element: both refused by the Content-Security-Policy.
+    body = "<style>p { color: red; }</style><script>document.title = 'ran';</script>"
+    return HttpResponse(PAGE.format(title="Inline", body=body))
 
 
 def not_found(request: HttpRequest) -> HttpResponse:
@@ -29,6 +40,8 @@ urlpatterns = [
     path("selfcheck/fine/", fine),
     path("selfcheck/server-exception/", server_exception),
     path("selfcheck/console-error/", console_error),
+    path("selfcheck/broken.js", broken_script),
+    path("selfcheck/csp-violation/", csp_violation),
     path("selfcheck/not-found/", not_found),
     *site_urlpatterns,
 ]

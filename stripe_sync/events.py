@@ -21,6 +21,7 @@ from django.utils import timezone
 from djstripe.utils import convert_tstamp
 from stripe import StripeError
 
+from backoffice.history import STRIPE_EVENTS, acting_as
 from stripe_sync.backfill import lease_release, lease_release_failed, lease_take
 from stripe_sync.client import StripeApi, is_transient
 from stripe_sync.hooks import meter_errors_reported
@@ -206,7 +207,7 @@ def event_process(*, event_id: int, mirror: Mirror | None = None) -> StripeEvent
         event.attempts += 1
         event.status = StripeEvent.Status.PROCESSED
         try:
-            with transaction.atomic():
+            with transaction.atomic(), acting_as(STRIPE_EVENTS, event_reason([event]), cite=True):
                 event.last_error = ""
                 note = event_apply(event, mirror)
                 logger.debug("Stripe event %s (%s): %s", event.stripe_id, event.type, note)
@@ -297,14 +298,19 @@ def _apply_together(
     """Write the newest state of each object of the batch, grouped by type and moment; mark
     the batch processed. False (nothing kept) if the write fails."""
     groups: dict[tuple[str, datetime], list[dict[str, Any]]] = defaultdict(list)
+    sent_by: dict[tuple[str, datetime], list[StripeEvent]] = defaultdict(list)
     for key, event in newest.items():
         if key not in tied:
             obj, ot = _batchable(event)
             groups[(ot.key, event.created)].append(obj)
+            sent_by[(ot.key, event.created)].append(event)
     try:
         with transaction.atomic():
             for (type_key, created), objects in sorted(groups.items(), key=lambda g: g[0][1]):
-                mirror.write(BY_KEY[type_key], objects, observed_at=created)
+                # What the domains write from these objects names the events in its history.
+                why = event_reason(sent_by[(type_key, created)])
+                with acting_as(STRIPE_EVENTS, why, cite=True):
+                    mirror.write(BY_KEY[type_key], objects, observed_at=created)
     except Exception as error:
         logger.warning(
             "A batch of %s events failed (%s); applying them one by one", len(batch), error
@@ -317,6 +323,16 @@ def _apply_together(
         processed_at=timezone.now(),
     )
     return True
+
+
+def event_reason(events: list[StripeEvent], shown: int = 3) -> str:
+    """Why, in the history of what an event changed: "stripe event evt_1 (invoice.updated)";
+    for several written together, "stripe events evt_1, evt_2, evt_3 and 2 more"."""
+    if len(events) == 1:
+        return f"stripe event {events[0].stripe_id} ({events[0].type})"
+    ids = ", ".join(e.stripe_id for e in events[:shown])
+    more = f" and {len(events) - shown} more" if len(events) > shown else ""
+    return f"stripe events {ids}{more}"
 
 
 def _worth_retrying(error: Exception) -> bool:

@@ -15,6 +15,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from backoffice.history import STRIPE_SYNC, acting_as
 from stripe_sync import object_types, outbox
 from stripe_sync.backfill import SyncBusy, backfill, backfill_split, backfill_split_finished
 from stripe_sync.drains import drain_flag_clear
@@ -45,7 +46,8 @@ def refusal_recorded() -> Iterator[None]:
 
 @shared_task(name="billing.tasks.customer_sync_from_stripe_task", **RETRY)
 def customer_sync_from_stripe_task(stripe_id: str) -> None:
-    customer_sync_from_stripe(stripe_id=stripe_id)
+    with acting_as(STRIPE_SYNC, f"stripe sync: customer {stripe_id} re-read", cite=True):
+        customer_sync_from_stripe(stripe_id=stripe_id)
 
 
 @shared_task(name="billing.tasks.stripe_event_process_task", **RETRY)
@@ -57,7 +59,8 @@ def stripe_event_process_task(event_id: int) -> None:
 def stripe_backfill_task(object_type: str, restart: bool = False) -> None:
     """Backfill one type; a retry resumes from the type's checkpoint."""
     try:
-        backfill(object_type, restart=restart)
+        with acting_as(STRIPE_SYNC, f"stripe sync: backfill of {object_type}", cite=True):
+            backfill(object_type, restart=restart)
     except SyncBusy:
         return  # the run in progress does the work
 
@@ -85,7 +88,8 @@ def stripe_backfill_split_task(
                 )
         return
     try:
-        backfill(object_type, restart=restart)
+        with acting_as(STRIPE_SYNC, f"stripe sync: backfill of {object_type}", cite=True):
+            backfill(object_type, restart=restart)
     except SyncBusy:
         return  # the run in progress does the work; the types after it wait for a new run
     _backfill_next(then, restart)
@@ -96,7 +100,8 @@ def stripe_backfill_slice_task(
     object_type: str, created_from: int, created_before: int, then: list[str] | None = None
 ) -> None:
     try:
-        backfill(object_type, created=(created_from, created_before))
+        with acting_as(STRIPE_SYNC, f"stripe sync: backfill of {object_type}", cite=True):
+            backfill(object_type, created=(created_from, created_before))
     except SyncBusy:
         return  # another worker holds this slice and closes the type if it is the last
     if backfill_split_finished(object_type):
@@ -121,7 +126,8 @@ def stripe_object_refresh_task(object_type: str, stripe_ids: list[str]) -> None:
     """Re-read objects from Stripe (admin action "Re-read from Stripe")."""
     mirror, ot = Mirror(), object_types.object_type(object_type)
     for stripe_id in stripe_ids:
-        with transaction.atomic():
+        why = f"stripe sync: {stripe_id} re-read"
+        with transaction.atomic(), acting_as(STRIPE_SYNC, why, cite=True):
             mirror.refresh(ot, stripe_id)
 
 

@@ -3,15 +3,9 @@
 import pytest
 from django.urls import NoReverseMatch, reverse
 
+from backoffice.logins.tests.helpers import log_in  # the login form, then the code if asked
+
 pytestmark = pytest.mark.django_db
-
-
-def log_in(client, username: str, password: str) -> None:
-    # Through the login form, as a person would.
-    response = client.post(
-        reverse("admin:login") + "?next=/admin/", {"username": username, "password": password}
-    )
-    assert response.status_code == 302, f"login as {username!r} was refused"
 
 
 def test_login_page_renders(client):

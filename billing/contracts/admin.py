@@ -595,6 +595,14 @@ class ContractForm(forms.ModelForm):
         if not self.instance.pk and not data.get("currency") and data.get("account"):
             data["currency"] = data["account"].default_currency
         seen = data.get("lock_version_seen")
+        if self.instance.pk and "lock_version_seen" in self.fields and seen is None:
+            # Left out of the POST (or not a number): whether someone changed the contract
+            # since cannot be told, so the save is refused as a stale one is.
+            raise ValidationError(
+                "This page was sent without the version of the contract it was opened at, so "
+                "whether someone changed it since cannot be told. Your changes were not saved: "
+                "open the contract again, then redo them."
+            )
         if self.instance.pk and seen is not None:
             current = Contract.objects.select_for_update().get(pk=self.instance.pk)
             if current.lock_version != seen:

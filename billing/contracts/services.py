@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from backoffice.history import RENEWALS, acting_as
 from backoffice.models import User
 from billing.contracts.hooks import contract_changed
 from billing.contracts.models import Contract, ContractLine, PriceTier
@@ -293,17 +294,28 @@ def contracts_renew_or_expire(*, today: date) -> dict[str, int]:
             contract = Contract.objects.select_for_update().get(pk=pk)
             if contract.status != Status.ACTIVE or contract.end_date >= today:
                 continue
-            if contract.auto_renew and contract.renewal_term_months:
+            ended = contract.end_date
+            term = contract.renewal_term_months if contract.auto_renew else None
+            if term:
                 while contract.end_date < today:
                     contract.end_date = add_months(
-                        contract.end_date + timedelta(days=1), contract.renewal_term_months
+                        contract.end_date + timedelta(days=1), term
                     ) - timedelta(days=1)
-                _save(contract, "end_date")
-                contract_values_refresh(contract)
-                renewed += 1
+                why = (
+                    f"renewed automatically: term ended {ended:%Y-%m-%d}, renewed for "
+                    f"{term} months to {contract.end_date:%Y-%m-%d}"
+                )
             else:
                 contract.status = Status.EXPIRED
-                _save(contract, "status")
-                expired += 1
-            contract_changed.send(contract)
+                why = f"expired: term ended {ended:%Y-%m-%d}, no automatic renewal"
+            # In the contract's history, and that of whatever follows from it: who and why.
+            with acting_as(RENEWALS, why):
+                if term:
+                    _save(contract, "end_date")
+                    contract_values_refresh(contract)
+                    renewed += 1
+                else:
+                    _save(contract, "status")
+                    expired += 1
+                contract_changed.send(contract)
     return {"renewed": renewed, "expired": expired}

@@ -14,7 +14,7 @@ from django.utils import timezone
 from djstripe.models import Invoice
 from djstripe.utils import convert_tstamp
 
-from backoffice.history import history_save
+from backoffice.history import AUTO_APPROVAL, history_save, system_user
 from billing.contracts.models import Contract
 from billing.invoices.checks import (
     ContractExpectation,
@@ -122,7 +122,8 @@ def invoice_review_run(
     if auto:
         review.status = InvoiceReview.Status.APPROVED
         review.justification = auto
-        history_save(review, by=None, why=auto)  # the rule approved it, not a person
+        # The rule approved it, not a person: its actor signs the history.
+        history_save(review, by=system_user(AUTO_APPROVAL), why=auto)
     else:
         review.save()
     if auto:

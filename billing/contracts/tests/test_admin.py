@@ -346,6 +346,35 @@ def test_second_of_two_simultaneous_saves_gets_a_conflict_and_loses_nothing(
     assert contract.po_number == "PO-FINANCE"
 
 
+@pytest.mark.parametrize("seen", [None, "", "not-a-number"])
+def test_a_save_without_the_version_seen_is_refused_and_nothing_is_saved(
+    manager_client, users, seen
+):
+    # given a draft, and its page posted without the version it was opened at
+    contract = seats_contract(
+        account=AccountFactory(account_manager=users["manager"]), created_by=users["manager"]
+    )
+    before = contract.lock_version
+    form = existing_form(contract, po_number="PO-NO-VERSION")
+    if seen is None:
+        del form["lock_version_seen"]  # the field left out of the POST
+    else:
+        form["lock_version_seen"] = seen
+
+    # when
+    response = manager_client.post(change_url(contract), form)
+
+    # then refused, as a stale version is, and nothing saved
+    assert response.status_code == 200
+    assert (
+        "This page was sent without the version of the contract it was opened at"
+        in response.content.decode()
+    )
+    contract.refresh_from_db()
+    assert contract.po_number != "PO-NO-VERSION"
+    assert contract.lock_version == before
+
+
 def test_managers_reach_only_their_own_accounts_contracts(client, demo_logins, users):
     mine = seats_contract(account=AccountFactory(account_manager=users["manager"]))
     theirs = seats_contract(account=AccountFactory(account_manager=users["manager2"]))

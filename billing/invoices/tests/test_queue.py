@@ -3,8 +3,10 @@
 import re
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -213,7 +215,12 @@ def test_the_queue_opens_on_what_needs_a_decision_and_totals_it_per_currency(dem
     assert shown == {"in_flagged", "in_clean", "in_second"}
     # the period and the amounts as money, right-aligned; totals per currency, never one sum
     assert "2026-03-01 to 2026-03-31" in page
-    assert "th.column-amount_shown, td.field-amount_shown { text-align: right" in page
+    # in a style sheet: the Content-Security-Policy refuses <style> elements
+    assert 'href="/static/billing/invoice_review.css"' in page
+    assert (
+        "th.column-amount_shown, td.field-amount_shown { text-align: right"
+        in Path(finders.find("billing/invoice_review.css")).read_text()
+    )
     totals = re.search(r'<table class="queue-totals".*?</table>', page, re.S).group(0)
     rows = re.findall(
         r"<td>(\w+)</td><td class=\"amount\">(\d+)</td><td class=\"amount\">(.*?)</td>", totals
