@@ -167,6 +167,12 @@ STORAGES = {
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    # An uploaded import file, between its preview and its confirmation (file_imports.storage):
+    # a folder all web processes of the server share; with several servers, a shared bucket.
+    "import_export": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.str("IMPORT_FILES_DIR", default=str(BASE_DIR / "var"))},
+    },
 }
 
 LOGIN_URL = "admin:login"
@@ -329,6 +335,14 @@ STRIPE_BACKFILL_SLICES = env.int("STRIPE_BACKFILL_SLICES", default=8)
 INVOICE_REVIEW_ON_SYNC = env.bool("INVOICE_REVIEW_ON_SYNC", default=True)
 # CSV and XLSX imports: the largest file accepted (bytes); a larger one is refused, with why.
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=20 * 1024 * 1024)
+# django-import-export: importing and exporting are permissions of their own on each model
+# ("customers.import_account", "billing.export_contract"), given to roles in backoffice/roles.py.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "file_imports.storage.ImportFileStorage"
+# Exports escape formulas with file_imports.cells.neutralised (see Resource.export), not the
+# library's (which drops a leading "=" and turns numbers into text).
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 # A webhook signed longer ago than this is refused (Stripe's own default; never 0).
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 

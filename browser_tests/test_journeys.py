@@ -60,8 +60,10 @@ def _files(folder: Path, number: str) -> tuple[Path, Path]:
 def _import(browser: AdminBrowser, resource: str, path: Path, rows: int) -> None:
     """Upload, read the preview, confirm; lands on the contract list."""
     driver = browser.driver
-    browser.visit(f"/admin/billing/contract/import/{resource}/")
-    driver.find_element(By.CSS_SELECTOR, "input[type=file][name=file]").send_keys(str(path))
+    browser.visit("/admin/billing/contract/import/")  # django-import-export's import page
+    Select(driver.find_element(By.ID, "id_resource")).select_by_visible_text(resource)
+    driver.find_element(By.CSS_SELECTOR, "input[type=file][name=import_file]").send_keys(str(path))
+    Select(driver.find_element(By.ID, "id_format")).select_by_visible_text("csv")
     driver.find_element(By.CSS_SELECTOR, "input[type=submit][value=Preview]").click()
     WebDriverWait(driver, 120).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#import-preview, .errornote")
@@ -112,8 +114,8 @@ def test_finance_imports_a_contract_and_its_lines_previews_and_confirms(
     browser = AdminBrowser(driver, demo_site, "finance", server_errors, artifacts)
 
     browser.login("finance", demo_logins["finance"])
-    _import(browser, "contracts", contracts, rows=1)
-    _import(browser, "contract_lines", lines, rows=4)
+    _import(browser, "Contracts", contracts, rows=1)
+    _import(browser, "Contract lines", lines, rows=4)
 
     contract = Contract.objects.get(number=number)
     assert contract.lines.count() == 2
@@ -137,8 +139,8 @@ def test_an_account_manager_submits_a_contract_and_finance_approves_it(
     contracts, lines = _files(tmp_path, number)
     manager = AdminBrowser(driver, demo_site, "manager", server_errors, artifacts)
     manager.login("manager", demo_logins["manager"])
-    _import(manager, "contracts", contracts, rows=1)
-    _import(manager, "contract_lines", lines, rows=4)
+    _import(manager, "Contracts", contracts, rows=1)
+    _import(manager, "Contract lines", lines, rows=4)
     _open_contract(manager, number)
 
     message = _transition(manager, "submit", "Submit for approval")

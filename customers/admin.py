@@ -58,7 +58,7 @@ class AccountAdmin(FileImportExportMixin, BackofficeAdmin):
     contracts, the tax its next invoice carries) in billing/contracts/account_page.py, extending
     this class: customers imports nothing of billing."""
 
-    import_resources = (AccountResource,)
+    resource_classes = [AccountResource]
     list_display: tuple[Any, ...] = (
         "legal_name",
         "external_ref",

@@ -30,7 +30,6 @@ from file_imports.engine import (
     NEW,
     UNCHANGED,
     UPDATE,
-    ImportOptions,
     Resource,
     RowOutcome,
     delete_with_history,
@@ -61,9 +60,9 @@ class OwnAccountsResource(Resource):
     """Rows that belong to an account (the account itself, its contracts, its usage): finance
     imports any account's, an account manager only their own, and is told so."""
 
-    def __init__(self, user: Any, options: ImportOptions, delimiter: str = ",") -> None:
-        super().__init__(user, options, delimiter)
-        self.sees_all = user is not None and user.has_perm(VIEW_ALL_ACCOUNTS)
+    @property
+    def sees_all(self) -> bool:
+        return self.user is not None and self.user.has_perm(VIEW_ALL_ACCOUNTS)
 
     @property
     def among_yours(self) -> str:

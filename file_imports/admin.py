@@ -1,23 +1,29 @@
-"""Import and export screens for the admin's lists: upload, preview, confirm; download.
+"""The admin's import and export pages: django-import-export's, with our preview table.
 
-A domain's ModelAdmin takes FileImportExportMixin and names its resources; the screens are the
-same for every kind of file."""
+A domain's ModelAdmin takes FileImportExportMixin and names its resources (`resource_classes`;
+contracts have two, the contracts' terms and their lines, chosen on the import page). The
+library's pages do the rest: the file and its format, the upload kept in the library's
+temporary storage between the preview and the confirm (IMPORT_EXPORT_TMP_STORAGE_CLASS), the
+permission codes (IMPORT_EXPORT_IMPORT_PERMISSION_CODE / EXPORT), the export's resource,
+format and columns. Ours: the date format, the size limit, the preview table (our
+ImportReport, see templates/admin/file_imports/import.html), the message once imported, and a
+template file to start from.
+"""
 
-from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from import_export.admin import ImportExportMixin
+from import_export.forms import ConfirmImportForm, ImportForm
+from import_export.signals import post_import
 
-from file_imports.engine import ImportOptions, Resource, export_file, run_import, template_file
-from file_imports.files import max_upload_bytes
-from file_imports.models import ImportUpload
+from file_imports.engine import Resource, bytes_of, file_format_class, template_file
+from file_imports.files import FORMATS, FileRefused, max_upload_bytes, size_check
 
 DATE_FORMATS = [
     ("", "YYYY-MM-DD (ISO) only"),
@@ -25,172 +31,141 @@ DATE_FORMATS = [
     ("%m/%d/%Y", "MM/DD/YYYY (month first)"),
     ("%d.%m.%Y", "DD.MM.YYYY"),
 ]
-CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 
 
-class ImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV (comma or semicolon, UTF-8 or Windows-1252) or XLSX.")
+class FileImportForm(ImportForm):
     date_format = forms.ChoiceField(
         choices=DATE_FORMATS,
         required=False,
         help_text="How the file writes dates, when not as 2026-04-03.",
     )
+    field_order = ["resource", "import_file", "format", "date_format"]
+
+    def clean_import_file(self) -> Any:
+        file = self.cleaned_data["import_file"]
+        try:
+            size_check(file.size)
+        except FileRefused as error:
+            raise forms.ValidationError(str(error)) from error
+        return file
 
 
-class FileImportExportMixin:
-    """For a ModelAdmin: import, export and templates on its list, for each of its resources
-    (contracts have two: the contracts' terms, and their lines)."""
+class FileConfirmImportForm(ConfirmImportForm):
+    date_format = forms.CharField(widget=forms.HiddenInput(), required=False)
 
-    import_resources: tuple[type[Resource], ...]
-    change_list_template = "admin/file_import_change_list.html"
 
-    def _names(self) -> tuple[str, str]:
-        opts = self.opts  # type: ignore[attr-defined]
-        return opts.app_label, opts.model_name
+class FileImportExportMixin(ImportExportMixin):
+    """For a ModelAdmin: the library's import and export pages on its list."""
 
-    def _resource(self, name: str) -> type[Resource]:
-        for resource in self.import_resources:
-            if resource.name == name:
-                return resource
-        raise Http404(f"No import of {name} here.")
+    resource_classes: list[type[Resource]]
+    import_template_name = "admin/file_imports/import.html"
+    import_form_class = FileImportForm
+    confirm_form_class = FileConfirmImportForm
+    # Every record written has its history entry (who, and "import: FILE"); the admin's
+    # LogEntry per row would repeat it, a row at a time.
+    skip_admin_log = True
+
+    def get_import_formats(self) -> list[Any]:
+        return list(FORMATS)
+
+    def get_export_formats(self) -> list[Any]:
+        return [f for f in FORMATS if f().can_export()]
+
+    def get_import_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
+        return {"user": request.user}
+
+    def get_export_resource_kwargs(self, request: HttpRequest, **kwargs: Any) -> dict[str, Any]:
+        return {"user": request.user}
+
+    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        form = kwargs.get("form")
+        data = getattr(form, "cleaned_data", None) or {}
+        return {"date_format": data.get("date_format") or ""}
+
+    def get_confirm_form_initial(self, request: HttpRequest, import_form: Any) -> dict[str, Any]:
+        initial: dict[str, Any] = super().get_confirm_form_initial(request, import_form)
+        if import_form is not None:
+            initial["date_format"] = import_form.cleaned_data.get("date_format") or ""
+        return initial
+
+    def add_data_read_fail_error_to_form(self, form: Any, e: Exception) -> None:
+        if isinstance(e, FileRefused):
+            form.add_error("import_file", str(e))
+        else:
+            super().add_data_read_fail_error_to_form(form, e)
+
+    def get_import_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        app, model = self.get_model_info()
+        return {
+            "max_size_mb": max_upload_bytes() // (1024 * 1024),
+            "import_templates": [
+                (
+                    resource.get_display_name(),
+                    reverse(f"admin:{app}_{model}_import_template", args=[resource.name]),
+                )
+                for resource in self.resource_classes
+            ],
+        }
+
+    def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
+        """Imported: back to the list with the report's summary. Refused at the confirm (a row
+        became invalid since the preview): the import page again, with the report, the file
+        to be fixed and uploaded again."""
+        report = result.report
+        if not report.applied:
+            context = {
+                **self.get_import_context_data(),
+                **self.admin_site.each_context(request),
+                "title": "Import",
+                "form": self.create_import_form(request),
+                "opts": self.model._meta,
+                "result": result,
+                "fields_list": [],
+                "import_error_display": self.import_error_display,
+            }
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, [self.import_template_name], context)
+        messages.success(request, report.summary())
+        post_import.send(sender=None, model=self.model)
+        app, model = self.get_model_info()
+        return HttpResponseRedirect(
+            reverse(f"admin:{app}_{model}_changelist", current_app=self.admin_site.name)
+        )
+
+    def create_import_form(self, request: HttpRequest) -> Any:
+        if request.method == "POST" and "confirm" in request.POST:
+            # The confirm's page, refused: an empty form to upload the fixed file.
+            return self.get_import_form_class(request)(
+                self.get_import_formats(), self.get_import_resource_classes(request)
+            )
+        return super().create_import_form(request)
 
     def get_urls(self) -> list[Any]:
-        site = self.admin_site  # type: ignore[attr-defined]
-        app, model = self._names()
+        app, model = self.get_model_info()
         return [
             path(
-                "import/<slug:resource>/",
-                site.admin_view(self.import_view),
-                name=f"{app}_{model}_import",
-            ),
-            path(
-                "export/<slug:resource>/",
-                site.admin_view(self.export_view),
-                name=f"{app}_{model}_export",
-            ),
-            path(
-                "import/<slug:resource>/template/",
-                site.admin_view(self.template_view),
+                "import/template/<slug:resource>/",
+                self.admin_site.admin_view(self.template_view),
                 name=f"{app}_{model}_import_template",
             ),
-            *super().get_urls(),  # type: ignore[misc]
+            *super().get_urls(),
         ]
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
-        app, model = self._names()
-        files = [
-            {
-                "name": resource.verbose_name,
-                "import_url": reverse(f"admin:{app}_{model}_import", args=[resource.name])
-                if request.user.has_perm(resource.permission)
-                else "",
-                "export_url": reverse(f"admin:{app}_{model}_export", args=[resource.name])
-                if request.user.has_perm(resource.export_permission)
-                else "",
-            }
-            for resource in self.import_resources
-        ]
-        context = {"import_files": files, **(extra_context or {})}
-        return super().changelist_view(request, context)  # type: ignore[misc]
-
-    def import_view(self, request: HttpRequest, resource: str) -> HttpResponse:
-        resource_class = self._resource(resource)
-        if not request.user.has_perm(resource_class.permission):
-            raise PermissionDenied
-        app, model = self._names()
-        form, report, upload = ImportForm(), None, None
-        if request.method == "POST" and "confirm" in request.POST:
-            upload = get_object_or_404(
-                ImportUpload,
-                pk=request.POST.get("upload"),
-                uploaded_by=request.user,
-                resource=resource_class.name,
-            )
-            report = run_import(
-                resource_class,
-                bytes(upload.data),
-                user=request.user,
-                filename=upload.filename,
-                dry_run=False,
-                options=ImportOptions(date_format=upload.date_format, source=upload.filename),
-            )
-            # Imported, or refused for what changed since the preview (then fixed and uploaded
-            # again): either way this upload is done with.
-            upload.delete()
-            if report.applied:
-                messages.success(request, report.summary())
-                return HttpResponseRedirect(reverse(f"admin:{app}_{model}_changelist"))
-            upload = None
-        elif request.method == "POST":
-            form = ImportForm(request.POST, request.FILES)
-            if form.is_valid():
-                report, upload = self._preview(request, resource_class, form)
-        context = {
-            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
-            "opts": self.opts,  # type: ignore[attr-defined]
-            "title": f"Import {resource_class.verbose_name}",
-            "form": form,
-            "report": report,
-            "upload": upload,
-            "columns": resource_class.columns,
-            "required": resource_class.required,
-            "template_url": reverse(
-                f"admin:{app}_{model}_import_template", args=[resource_class.name]
-            ),
-            "max_size_mb": max_upload_bytes() // (1024 * 1024),
-        }
-        return TemplateResponse(request, "admin/file_import.html", context)
-
-    def _preview(
-        self, request: HttpRequest, resource_class: type[Resource], form: ImportForm
-    ) -> tuple[Any, Any]:
-        file = form.cleaned_data["file"]
-        data = file.read(max_upload_bytes() + 1)  # one byte more tells it is too large
-        ImportUpload.objects.filter(uploaded_at__lt=timezone.now() - timedelta(days=1)).delete()
-        date_format = form.cleaned_data.get("date_format") or ""
-        report = run_import(
-            resource_class,
-            data,
-            user=request.user,
-            filename=file.name,
-            options=ImportOptions(date_format=date_format, source=file.name),
-        )
-        if not report.ok:
-            return report, None
-        upload = ImportUpload.objects.create(
-            resource=resource_class.name,
-            filename=file.name[:255],
-            data=data,
-            date_format=date_format,
-            uploaded_by=request.user,  # type: ignore[misc]  # the admin's views need a login
-        )
-        return report, upload
-
-    def export_view(self, request: HttpRequest, resource: str) -> HttpResponse:
-        resource_class = self._resource(resource)
-        file_format = request.GET.get("format", "csv")
-        if file_format not in CONTENT_TYPES:
-            file_format = "csv"
-        queryset = self.get_queryset(request)  # type: ignore[attr-defined]
-        data = export_file(resource_class, queryset, user=request.user, file_format=file_format)
-        name = f"{resource_class.name}-{timezone.localdate():%Y-%m-%d}.{file_format}"
-        return _download(data, name, file_format)
 
     def template_view(self, request: HttpRequest, resource: str) -> HttpResponse:
-        resource_class = self._resource(resource)
+        """A file with the resource's columns and example rows, to start from."""
+        resource_class = next((r for r in self.resource_classes if r.name == resource), None)
+        if resource_class is None:
+            raise Http404(f"No import of {resource} here.")
         if not request.user.has_perm(resource_class.permission):
             raise PermissionDenied
-        file_format = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
-        data = template_file(resource_class, file_format=file_format)
-        return _download(data, f"{resource_class.name}-template.{file_format}", file_format)
-
-
-def _download(data: bytes, name: str, file_format: str) -> HttpResponse:
-    return HttpResponse(
-        data,
-        content_type=CONTENT_TYPES[file_format],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+        extension = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
+        file_format = file_format_class(extension)()
+        return HttpResponse(
+            bytes_of(template_file(resource_class, file_format=extension)),
+            content_type=file_format.get_content_type(),
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="{resource_class.name}-template.{extension}"'
+                )
+            },
+        )

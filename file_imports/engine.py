@@ -1,31 +1,45 @@
 """How every import runs: read the file, check every row, and write all of it or nothing.
 
-A resource (accounts, contracts, contract lines, usage: each in its domain's folder) says which
-columns it reads and how a row becomes records; this module does the rest the same way for all
-of them:
+The framework is django-import-export: a file becomes a tablib Dataset through one of its
+formats (file_imports.files), the admin's import and export pages are its own
+(file_imports.admin), and each kind of file is one of its Resources (accounts, contracts,
+contract lines, usage: each in its domain's folder), a subclass of `Resource` below. Where
+the library imports row by row (a query or more per row, each row checked alone),
+`Resource.import_data` does the whole file at once, the same way for every kind of file:
 
 - the header is checked first (unknown or missing columns refuse the file);
 - every row is read and validated, all at once, with the same rules as the admin's forms, and
   gets an outcome: new, update (with each field's old -> new), unchanged, or error (each error
   naming the row, the column and what is wrong); a key twice in one file is an error;
-- only when no row has an error is anything written, in one transaction, with the audit
-  history of a change by hand (the import as its reason); a dry run (the preview) rolls back.
+- only when no row has an error is anything written, in bulk, in one transaction, with the
+  audit history of a change by hand (the import as its reason); a dry run (the preview) rolls
+  back;
+- the outcome is the library's Result, a RowResult per row, with our ImportReport on it.
 
 The preview and the confirm run the same code; confirming re-reads and re-validates the file,
 so a row that became invalid in between refuses the whole file.
 """
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
+from import_export import resources
+from import_export.fields import Field
+from import_export.results import Error, Result, RowResult
 
 from file_imports.cells import as_text, neutralised
-from file_imports.files import FileRefused, Table, read_table
+from file_imports.files import (
+    CSV,
+    FORMATS,
+    FileRefused,
+    Table,
+    read_dataset,
+    table_from_dataset,
+)
 
 NEW, UPDATE, UNCHANGED, ERROR = "new", "update", "unchanged", "error"
 
@@ -118,8 +132,9 @@ class Rollback(Exception):
     """Undoes a dry run (the preview) or a file with errors."""
 
 
-class Resource:
-    """One kind of row. Subclasses say what they read, check and write."""
+class Resource(resources.Resource):
+    """One kind of row, as a django-import-export resource. Subclasses say what they read,
+    check and write; `import_data` runs them the same way for every kind of file."""
 
     name: ClassVar[str]
     verbose_name: ClassVar[str]
@@ -128,10 +143,27 @@ class Resource:
     permission: ClassVar[str]  # "app.import_model"
     export_permission: ClassVar[str]
 
-    def __init__(self, user: Any, options: ImportOptions, delimiter: str = ",") -> None:
+    def __init__(
+        self,
+        user: Any = None,
+        options: ImportOptions | None = None,
+        delimiter: str = ",",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
         self.user = user
-        self.options = options
+        self.options = options or ImportOptions()
         self.delimiter = delimiter
+
+    @classmethod
+    def get_display_name(cls) -> str:
+        return cls.verbose_name.capitalize()  # as the import and export pages list it
+
+    def get_export_order(self) -> tuple[str, ...]:
+        return self.columns
+
+    def get_user_visible_fields(self) -> list[Field]:
+        return [Field(attribute=c, column_name=c) for c in self.columns]
 
     @property
     def reason(self) -> str:
@@ -153,6 +185,111 @@ class Resource:
     def template_rows(self) -> list[list[str]]:
         raise NotImplementedError
 
+    def import_data(
+        self,
+        dataset: tablib.Dataset,
+        dry_run: bool = False,
+        raise_errors: bool = False,
+        use_transactions: bool | None = None,
+        collect_failed_rows: bool = False,
+        rollback_on_validation_errors: bool = False,
+        **kwargs: Any,
+    ) -> Result:
+        """The whole file at once, in place of the library's row by row: every row read and
+        checked together (whole-contract rules, keys twice, permissions), then written in
+        bulk in one transaction, or nothing (a preview, or any row with an error, rolls
+        back). Returns the library's Result, a RowResult per row, with our report on it as
+        `result.report` for the preview table and the command line."""
+        user = kwargs.get("user", self.user)
+        if user is not None:
+            self.user = user
+        file_name = kwargs.get("file_name") or self.options.source
+        self.options = ImportOptions(
+            date_format=kwargs.get("date_format", self.options.date_format) or "",
+            source=file_name or "",
+        )
+        if self.user is None or not self.user.has_perm(self.permission):
+            who = self.user.get_username() if self.user is not None else "Nobody"
+            raise PermissionDenied(f"{who} may not import {self.verbose_name}.")
+        report = ImportReport(resource=self.name, filename=file_name or "", dry_run=dry_run)
+        try:
+            table = table_from_dataset(dataset)
+            self.delimiter = table.delimiter
+            _check_header(type(self), table)
+        except FileRefused as error:
+            report.file_errors.append(str(error))
+            return _result(report, {})
+        try:
+            with transaction.atomic():
+                report.rows = self.check_and_plan(table)
+                if not report.ok or dry_run:
+                    raise Rollback
+                self.write()
+                report.applied = True
+        except Rollback:
+            pass
+        return _result(report, dict(table.rows))
+
+    def export(self, queryset: Any = None, **kwargs: Any) -> tablib.Dataset:
+        """The records as rows the same resource re-imports unchanged. Text that a spreadsheet
+        would run as a formula is neutralised; numbers and dates stay numbers and dates in
+        the formats that keep types (XLSX), and are written as the import reads them in text
+        formats. The library's own escaping (IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT) is not
+        used: it drops a leading "=" from the text, leaves "+", "-" and "@" formulas alone,
+        and turns every number into text."""
+        if self.user is not None and not self.user.has_perm(self.export_permission):
+            raise PermissionDenied(
+                f"{self.user.get_username()} may not export {self.verbose_name}."
+            )
+        selected = kwargs.get("export_fields") or self.columns
+        keep = [i for i, c in enumerate(self.columns) if c in selected]
+        native = bool(kwargs.get("force_native_type"))
+        dataset = tablib.Dataset(headers=[self.columns[i] for i in keep])
+        rows = self.template_rows() if kwargs.get("template") else self.export_rows(queryset)
+        for row in rows:
+            dataset.append([_export_cell(row[i], native) for i in keep])
+        return dataset
+
+
+def _export_cell(value: Any, native: bool) -> Any:
+    if isinstance(value, str):
+        return neutralised(value)
+    return value if native else as_text(value)
+
+
+IMPORT_TYPES = {
+    NEW: RowResult.IMPORT_TYPE_NEW,
+    UPDATE: RowResult.IMPORT_TYPE_UPDATE,
+    UNCHANGED: RowResult.IMPORT_TYPE_SKIP,
+    ERROR: RowResult.IMPORT_TYPE_INVALID,
+}
+
+
+def _result(report: ImportReport, cells: dict[int, dict[str, str]]) -> Result:
+    """The library's Result of our report: a RowResult per row (new, update, skip, or invalid
+    with its errors by column), the file's own refusal as a base error."""
+    result = Result()
+    result.report = report  # our preview table reads it
+    result.diff_headers = ["row", "key", "outcome", "what changes, or what is wrong"]
+    result.total_rows = len(report.rows)
+    for message in report.file_errors:
+        result.append_base_error(Error(FileRefused(message)))
+    for outcome in report.rows:
+        row = RowResult()
+        row.import_type = IMPORT_TYPES[outcome.action]
+        row.object_repr = outcome.key
+        row.row_values = cells.get(outcome.number, {})
+        row.diff = [outcome.number, outcome.key, outcome.action, outcome.changes]
+        if outcome.errors:
+            by_column: dict[str, list[str]] = {}
+            for column, message in outcome.errors:
+                by_column.setdefault(column or NON_FIELD_ERRORS, []).append(message)
+            row.validation_error = ValidationError(by_column)
+            result.append_invalid_row(outcome.number, row.row_values, row.validation_error)
+        result.increment_row_result_total(row)
+        result.append_row_result(row)
+    return result
+
 
 def run_import(
     resource_class: type[Resource],
@@ -163,29 +300,28 @@ def run_import(
     dry_run: bool = True,
     options: ImportOptions | None = None,
 ) -> ImportReport:
-    report = ImportReport(resource=resource_class.name, filename=filename, dry_run=dry_run)
-    if not user.has_perm(resource_class.permission):
-        raise PermissionDenied(
-            f"{user.get_username()} may not import {resource_class.verbose_name}."
-        )
+    """A file's bytes through the library's format and our resource's import_data, as the
+    admin's import page runs them: for the command line, the bench and tests."""
+    options = options or ImportOptions(source=filename)
+    resource = resource_class(user, options)
     try:
-        table = read_table(data, filename)
-        _check_header(resource_class, table)
+        dataset = read_dataset(data, filename)
     except FileRefused as error:
+        if not user.has_perm(resource_class.permission):
+            raise PermissionDenied(
+                f"{user.get_username()} may not import {resource_class.verbose_name}."
+            ) from error
+        report = ImportReport(resource=resource_class.name, filename=filename, dry_run=dry_run)
         report.file_errors.append(str(error))
         return report
-    options = options or ImportOptions(source=filename)
-    resource = resource_class(user, options, table.delimiter)
-    try:
-        with transaction.atomic():
-            report.rows = resource.check_and_plan(table)
-            if not report.ok or dry_run:
-                raise Rollback
-            resource.write()
-            report.applied = True
-    except Rollback:
-        pass
-    return report
+    result = resource.import_data(
+        dataset,
+        dry_run=dry_run,
+        file_name=filename or options.source,
+        user=user,
+        date_format=options.date_format,
+    )
+    return result.report
 
 
 def _check_header(resource_class: type[Resource], table: Table) -> None:
@@ -305,38 +441,26 @@ def duplicate_keys(outcomes: list[RowOutcome], column: str) -> None:
 def export_file(
     resource_class: type[Resource], queryset: Any, *, user: Any, file_format: str = "csv"
 ) -> bytes:
-    """The records as a file the same resource re-imports unchanged. Text that a spreadsheet
-    would run as a formula is neutralised; numbers and dates stay numbers and dates."""
-    if not user.has_perm(resource_class.export_permission):
-        raise PermissionDenied(
-            f"{user.get_username()} may not export {resource_class.verbose_name}."
-        )
-    resource = resource_class(user, ImportOptions())
-    rows = resource.export_rows(queryset)
-    return _write(resource_class.columns, rows, file_format)
+    """The records as a file the same resource re-imports unchanged, through the library's
+    export and format (as the admin's export page writes it)."""
+    out = file_format_class(file_format)()
+    dataset = resource_class(user).export(queryset, force_native_type=out.is_binary())
+    return bytes_of(out.export_data(dataset))
 
 
 def template_file(resource_class: type[Resource], *, file_format: str = "csv") -> bytes:
     """The columns and example rows, to start a file from."""
-    resource = resource_class(None, ImportOptions())
-    return _write(resource_class.columns, iter(resource.template_rows()), file_format)
+    out = file_format_class(file_format)()
+    dataset = resource_class().export(None, template=True, force_native_type=out.is_binary())
+    return bytes_of(out.export_data(dataset))
 
 
-def _write(columns: tuple[str, ...], rows: Iterator[list[Any]], file_format: str) -> bytes:
-    if file_format == "xlsx":
-        from openpyxl import Workbook  # loaded only when asked for: it is slow to import
+def file_format_class(extension: str) -> Any:
+    for file_format in FORMATS:
+        if file_format().get_extension() == extension:
+            return file_format
+    return CSV
 
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet()
-        sheet.append(list(columns))
-        for row in rows:
-            sheet.append([neutralised(v) if isinstance(v, str) else v for v in row])
-        out = io.BytesIO()
-        book.save(out)
-        return out.getvalue()
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([neutralised(v) if isinstance(v, str) else as_text(v) for v in row])
-    return ("\ufeff" + text.getvalue()).encode("utf-8")  # the BOM: Excel then reads UTF-8
+
+def bytes_of(data: Any) -> bytes:
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)

@@ -690,7 +690,7 @@ class TransitionForm(forms.Form):
 @admin.register(Contract)
 class ContractAdmin(FileImportExportMixin, nested_admin.NestedModelAdmin, BackofficeAdmin):
     form = ContractForm
-    import_resources = (ContractResource, ContractLineResource)
+    resource_classes = [ContractResource, ContractLineResource]
     change_form_template = "admin/billing/contract/change_form.html"
     list_display = (
         "__str__",

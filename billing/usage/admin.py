@@ -68,7 +68,7 @@ class MeterEventInline(admin.TabularInline):
 @admin.register(UsageQuantity)
 class UsageQuantityAdmin(FileImportExportMixin, BackofficeAdmin):
     form = UsageQuantityForm
-    import_resources = (UsageResource,)
+    resource_classes = [UsageResource]
     list_display = (
         "account",
         "metric",

@@ -1,0 +1,34 @@
+"""Where an uploaded file waits between its preview and its confirmation: django-import-export's
+MediaStorage, on the STORAGES["import_export"] backend (a folder every web process of the
+server reads; a bucket when there are several servers), so that the confirm may reach another
+process than the preview did. The library removes a file once imported; files a preview left
+behind (refused, or never confirmed) are removed after a day by the next upload."""
+
+import os
+from datetime import timedelta
+
+from django.utils import timezone
+from import_export.tmp_storages import MediaStorage
+
+KEPT = timedelta(days=1)
+
+
+class ImportFileStorage(MediaStorage):
+    def save(self, data: bytes) -> None:
+        super().save(data)
+        self.purge()
+
+    def purge(self) -> None:
+        folder = self.MEDIA_FOLDER or ""
+        try:
+            _, names = self._storage.listdir(folder)
+        except (FileNotFoundError, NotImplementedError):
+            return
+        cutoff = timezone.now() - KEPT
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                if self._storage.get_modified_time(path) < cutoff:
+                    self._storage.delete(path)
+            except (FileNotFoundError, NotImplementedError):
+                continue
