@@ -174,6 +174,8 @@ def timed(label: str, rows: int, action: Any) -> float:
 
 
 def our_import(name: str, data: bytes, user: Any, *, dry_run: bool) -> None:
+    """The file through django-import-export's format and our Resource's import_data, as the
+    admin's import page runs it (file_imports.engine.run_import)."""
     from file_imports.engine import run_import
     from file_imports.registry import resources
 
