@@ -107,6 +107,21 @@ class FileImportExportMixin(ImportExportMixin):
             ],
         }
 
+    def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """The library's confirm; a file no longer in the temporary storage (confirmed twice,
+        or left more than a day) is said so, where the library would fail with an error."""
+        try:
+            response: HttpResponse = super().process_import(request, **kwargs)
+        except FileNotFoundError:
+            messages.error(
+                request,
+                "That file is no longer waiting for its confirmation (imported already, or "
+                "previewed more than a day ago): nothing was imported now. Upload it again.",
+            )
+            app, model = self.get_model_info()
+            return HttpResponseRedirect(reverse(f"admin:{app}_{model}_import"))
+        return response
+
     def process_result(self, result: Any, request: HttpRequest) -> HttpResponse:
         """Imported: back to the list with the report's summary. Refused at the confirm (a row
         became invalid since the preview): the import page again, with the report, the file

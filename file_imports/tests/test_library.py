@@ -136,3 +136,37 @@ def test_the_export_page_neutralises_formulas_and_keeps_numbers(demo_logins):
     assert export_file(AccountResource, Account.objects.none(), user=person).startswith(
         b"\xef\xbb\xbf"
     )
+
+
+def test_a_confirm_sent_twice_imports_once_and_says_why_the_second_does_nothing(demo_logins):
+    from file_imports.tests.test_import_admin import confirm
+
+    client = login(demo_logins, "finance")
+    page = upload(client, CRM_EXPORT)
+    assert confirm(client, page).status_code == 302
+    second = confirm(client, page)
+    assert second.status_code == 302
+    assert second["Location"] == reverse("admin:customers_account_import")
+    message = client.get(second["Location"]).content.decode()
+    assert "no longer waiting for its confirmation" in message
+    assert Account.objects.filter(external_ref__in=["CRM-2001", "CRM-2002"]).count() == 2
+
+
+def test_an_account_manager_exports_only_their_own_accounts(demo_logins):
+    from backoffice.models import User
+
+    mine = AccountFactory(
+        external_ref="CRM-3101", account_manager=User.objects.get(username="manager2")
+    )
+    theirs = AccountFactory(
+        external_ref="CRM-3102", account_manager=User.objects.get(username="manager")
+    )
+    client = login(demo_logins, "manager2")
+    response = client.post(
+        reverse("admin:customers_account_export"),
+        {"resource": "0", "format": "0"}
+        | {f"accountresource_{c}": "on" for c in AccountResource.columns},
+    )
+    text = response.content.decode("utf-8-sig")
+    assert mine.external_ref in text
+    assert theirs.external_ref not in text
