@@ -133,6 +133,8 @@ def test_the_export_page_neutralises_formulas_and_keeps_numbers(demo_logins):
         report = run_import(AccountResource, data, user=person, filename=f"e.{extension}")
         assert report.ok, list(report.lines())
         assert {r.action for r in report.rows} == {"unchanged"}
+        page = upload(client, data, name=f"export.{extension}")  # through the import page
+        assert f"Preview of {len(report.rows)} row(s): 0 new, 0 to update" in page
     assert export_file(AccountResource, Account.objects.none(), user=person).startswith(
         b"\xef\xbb\xbf"
     )
