@@ -195,7 +195,7 @@ def table_from_dataset(dataset: tablib.Dataset) -> Table:
     numbers = getattr(dataset, "row_numbers", None) or range(2, 2 + dataset.height)
     rows = []
     for number, values in zip(numbers, dataset, strict=False):
-        cells = [cell_text(v) for v in values]
+        cells = [v if type(v) is str else cell_text(v) for v in values]  # CSV: text already
         if not any(cell.strip() for cell in cells):
             continue
         if any(c.strip() for c in cells[len(columns) : width]):

@@ -1,7 +1,8 @@
 """python manage.py import_csv RESOURCE FILE [--dry-run] [--user USERNAME] [--date-format F]
 
-The same import as the admin's, for batch jobs: prints the per-row report and exits non-zero
-when the file or any row was refused (then nothing is imported).
+The same import as the admin's (django-import-export's format for the file, by its name: CSV,
+XLSX, TSV or JSON; the resource's import_data), for batch jobs: prints the per-row report and
+exits non-zero when the file or any row was refused (then nothing is imported).
 """
 
 from pathlib import Path
@@ -29,7 +30,7 @@ class CommandLine:
 
 
 class Command(BaseCommand):
-    help = "Import accounts, contracts, contract lines or usage from a CSV or XLSX file."
+    help = "Import accounts, contracts, contract lines or usage from a CSV, XLSX, TSV or JSON file."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("resource", choices=sorted(resources()))
