@@ -15,9 +15,11 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.signing import Signer
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.crypto import constant_time_compare
 from import_export.admin import ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 from import_export.signals import post_import
@@ -51,7 +53,33 @@ class FileImportForm(ImportForm):
 
 
 class FileConfirmImportForm(ConfirmImportForm):
+    """The library's confirm form, signed: the confirm imports only the file this user
+    previewed, as previewed (its name, resource, format and date format), so a confirm form
+    changed in between, or sent by someone else, is refused (the library's is not signed)."""
+
     date_format = forms.CharField(widget=forms.HiddenInput(), required=False)
+    signature = forms.CharField(widget=forms.HiddenInput())
+    SIGNED = ("import_file_name", "original_file_name", "format", "resource", "date_format")
+
+    def __init__(self, *args: Any, user_pk: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user_pk = user_pk
+        if not self.is_bound and self.initial:
+            self.initial["signature"] = self.sign(self.initial)
+
+    def sign(self, values: dict[str, Any]) -> str:
+        text = "\n".join([str(self.user_pk), *(str(values.get(k) or "") for k in self.SIGNED)])
+        return Signer(salt="file_imports.confirm").signature(text)
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean()
+        # The library keeps only the base name of import_file_name; signed was the name sent.
+        sent = {**data, "import_file_name": self.data.get("import_file_name", "")}
+        if not constant_time_compare(self.sign(sent), data.get("signature") or ""):
+            raise forms.ValidationError(
+                "This confirmation is not the one of your preview: upload the file again."
+            )
+        return data
 
 
 class FileImportExportMixin(ImportExportMixin):
@@ -81,6 +109,12 @@ class FileImportExportMixin(ImportExportMixin):
         form = kwargs.get("form")
         data = getattr(form, "cleaned_data", None) or {}
         return {"date_format": data.get("date_format") or ""}
+
+    def get_confirm_form_kwargs(
+        self, request: HttpRequest, import_form: Any = None
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = super().get_confirm_form_kwargs(request, import_form)
+        return {**kwargs, "user_pk": request.user.pk}
 
     def get_confirm_form_initial(self, request: HttpRequest, import_form: Any) -> dict[str, Any]:
         initial: dict[str, Any] = super().get_confirm_form_initial(request, import_form)

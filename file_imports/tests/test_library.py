@@ -172,3 +172,19 @@ def test_an_account_manager_exports_only_their_own_accounts(demo_logins):
     text = response.content.decode("utf-8-sig")
     assert mine.external_ref in text
     assert theirs.external_ref not in text
+
+
+def test_a_confirm_is_taken_only_as_previewed_and_from_who_previewed(demo_logins):
+    from file_imports.tests.test_import_admin import CONFIRM_URL, confirm_form
+
+    page = upload(login(demo_logins, "finance"), CRM_EXPORT)
+    form = confirm_form(page)
+    assert form["signature"]
+    someone_else = login(demo_logins, "manager")  # may import accounts, did not preview this
+    changed = {**form, "original_file_name": "another.csv"}
+    for client, data in ((someone_else, form), (login(demo_logins, "finance"), changed)):
+        response = client.post(reverse(CONFIRM_URL), {**data, "confirm": "1"})
+        assert response.status_code == 200
+        assert "This confirmation is not the one of your preview" in response.content.decode()
+        assert 'name="confirm"' not in response.content.decode()
+    assert not Account.objects.filter(external_ref__in=["CRM-2001", "CRM-2002"]).exists()
