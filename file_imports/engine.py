@@ -128,10 +128,6 @@ class ImportOptions:
     source: str = ""  # the file, for the audit history
 
 
-class Rollback(Exception):
-    """Undoes a dry run (the preview) or a file with errors."""
-
-
 class Resource(resources.Resource):
     """One kind of row, as a django-import-export resource. Subclasses say what they read,
     check and write; `import_data` runs them the same way for every kind of file."""
@@ -199,7 +195,9 @@ class Resource(resources.Resource):
         checked together (whole-contract rules, keys twice, permissions), then written in
         bulk in one transaction, or nothing (a preview, or any row with an error, rolls
         back). Returns the library's Result, a RowResult per row, with our report on it as
-        `result.report` for the preview table and the command line."""
+        `result.report` for the preview table and the command line. Always one transaction
+        (`use_transactions` is the library's choice for its own path); a row's error is
+        reported, an unexpected exception propagates and undoes everything."""
         user = kwargs.get("user", self.user)
         if user is not None:
             self.user = user
@@ -219,16 +217,17 @@ class Resource(resources.Resource):
         except FileRefused as error:
             report.file_errors.append(str(error))
             return _result(report, {})
-        try:
-            with transaction.atomic():
-                report.rows = self.check_and_plan(table)
-                if not report.ok or dry_run:
-                    raise Rollback
+        with transaction.atomic():
+            self.before_import(dataset, **kwargs)  # the library's hooks, as its import runs them
+            report.rows = self.check_and_plan(table)
+            if report.ok and not dry_run:
                 self.write()
                 report.applied = True
-        except Rollback:
-            pass
-        return _result(report, dict(table.rows))
+            result = _result(report, dict(table.rows))
+            self.after_import(dataset, result, **kwargs)
+            if not report.applied:
+                transaction.set_rollback(True)  # a preview, or a file with errors: undone
+        return result
 
     def export(self, queryset: Any = None, **kwargs: Any) -> tablib.Dataset:
         """The records as rows the same resource re-imports unchanged. Text that a spreadsheet
