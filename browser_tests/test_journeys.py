@@ -531,3 +531,37 @@ def test_finance_works_the_invoice_review_queue_and_approves_the_clean_drafts(
     finance.screenshot("journey-finance-works-review-queue")
     if finance.problems:
         pytest.fail(problems_report(finance.problems), pytrace=False)
+
+
+def test_finance_exports_the_contracts_choosing_the_columns(
+    demo_site: str,
+    demo_logins: dict[str, str],
+    driver: Any,
+    server_errors: Any,
+    artifacts: Path,
+) -> None:
+    """The library's export page: "Select all" unticks and ticks every column (its inline
+    handler is bound by our script under the Content-Security-Policy), with no console error."""
+    finance = AdminBrowser(driver, demo_site, "finance", server_errors, artifacts)
+    finance.login("finance", demo_logins["finance"])
+    finance.visit("/admin/billing/contract/export/")
+    columns = 'input[type=checkbox][name*="_"]:not(.select-toggle)'
+
+    def ticked() -> list[bool]:
+        boxes = driver.find_elements(By.CSS_SELECTOR, f".selectable-field-export-row {columns}")
+        return [box.is_selected() for box in boxes if box.is_displayed()]
+
+    toggles = driver.find_elements(By.CSS_SELECTOR, "input.select-toggle")
+    # each taken off its inline handler by file_imports/export_page.js
+    assert toggles
+    assert all(box.get_attribute("onchange") is None for box in toggles)
+    toggle = next(box for box in toggles if box.is_displayed())
+    assert ticked()
+    assert all(ticked())
+    toggle.click()
+    WebDriverWait(driver, WAIT).until(lambda d: not any(ticked()))
+    toggle.click()
+    WebDriverWait(driver, WAIT).until(lambda d: all(ticked()))
+    finance.check_current()  # the console too: a blocked handler would be logged there
+    if finance.problems:
+        pytest.fail(problems_report(finance.problems), pytrace=False)
