@@ -16,6 +16,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.signing import Signer
+from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -99,6 +100,16 @@ class FileExportForm(SelectableFieldsExportForm):
         return super().media + forms.Media(js=("file_imports/export_page.js",))
 
 
+def _one_confirm_at_a_time(stored_name: str) -> None:
+    """Two confirms of one stored file at once (a double click, two tabs) run one after the
+    other: the second then finds the file gone (the first imported it and removed it) and is
+    told so, where both would import and the second fail on the first's new rows. A lock held
+    until the confirm's transaction ends; SQLite has one writer at a time anyway."""
+    if connection.vendor == "postgresql" and stored_name:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["import:" + stored_name])
+
+
 class FileImportExportMixin(ImportExportMixin):
     """For a ModelAdmin: the library's import and export pages on its list."""
 
@@ -163,7 +174,9 @@ class FileImportExportMixin(ImportExportMixin):
         """The library's confirm; a file no longer in the temporary storage (confirmed twice,
         or left more than a day) is said so, where the library would fail with an error."""
         try:
-            response: HttpResponse = super().process_import(request, **kwargs)
+            with transaction.atomic():
+                _one_confirm_at_a_time(str(request.POST.get("import_file_name", "")))
+                response: HttpResponse = super().process_import(request, **kwargs)
         except FileNotFoundError:
             messages.error(
                 request,

@@ -188,3 +188,46 @@ def test_a_confirm_is_taken_only_as_previewed_and_from_who_previewed(demo_logins
         assert "This confirmation is not the one of your preview" in response.content.decode()
         assert 'name="confirm"' not in response.content.decode()
     assert not Account.objects.filter(external_ref__in=["CRM-2001", "CRM-2002"]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_confirms_of_one_file_at_the_same_moment_import_it_once_and_neither_fails(
+    demo_logins,
+):
+    import threading
+
+    from django.db import connection, connections
+
+    from file_imports.tests.test_import_admin import confirm
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the lock is PostgreSQL's; SQLite runs one writer at a time anyway")
+    # given one preview, open in two tabs
+    page = upload(login(demo_logins, "finance"), CRM_EXPORT)
+    tabs = [login(demo_logins, "finance") for _ in range(2)]
+    start = threading.Barrier(2)
+    responses: list = [None, None]
+    failures: list = []
+
+    def click(i: int) -> None:
+        try:
+            start.wait()
+            responses[i] = confirm(tabs[i], page)
+        except Exception as error:  # a server error, raised by the test client
+            failures.append(repr(error))
+        finally:
+            connections.close_all()  # this thread's connection
+
+    # when both confirm at once
+    threads = [threading.Thread(target=click, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    # then neither fails: one imported the file, the other was sent back to say it is done
+    assert failures == []
+    assert sorted(r["Location"] for r in responses) == sorted(
+        [reverse("admin:customers_account_changelist"), reverse("admin:customers_account_import")]
+    )
+    assert Account.objects.filter(external_ref__in=["CRM-2001", "CRM-2002"]).count() == 2
