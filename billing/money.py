@@ -253,6 +253,17 @@ def plain_amount(amount: Decimal, currency: str) -> str:
     return f"{value:f}"
 
 
+def amounts_as_typed(form: Any, names: tuple[str, ...], currency: str) -> None:
+    """An unbound form's saved amounts in its boxes as a person types them (plain_amount),
+    not as stored."""
+    if form.is_bound:
+        return
+    for name in names:
+        value = form.initial.get(name)
+        if name in form.fields and isinstance(value, Decimal):
+            form.initial[name] = plain_amount(value, currency)
+
+
 def format_amount(amount: Decimal, currency: str) -> str:
     """For people: 57,600,000 KRW, 19,860.00 CHF, 493.800 BHD."""
     return format_money(as_money(amount, currency))

@@ -1,4 +1,3 @@
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -6,16 +5,15 @@ from django.contrib import admin
 
 from backoffice.admin_site import BackofficeAdmin
 from billing.catalog.models import CatalogItem, ListPrice
-from billing.money import plain_amount
+from billing.money import amounts_as_typed
 
 
 class ListPriceForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # In the currency's precision (4000 JPY, 25.00 EUR), not as stored (25.000000).
-        value = self.initial.get("unit_amount")
-        if self.instance.pk and isinstance(value, Decimal) and not self.is_bound:
-            self.initial["unit_amount"] = plain_amount(value, self.instance.currency)
+        if self.instance.pk:
+            amounts_as_typed(self, ("unit_amount",), self.instance.currency)
 
 
 class ListPriceInline(admin.TabularInline):

@@ -48,7 +48,7 @@ from billing.contracts.selectors import (
     line_first_phase,
     line_list_price,
 )
-from billing.money import format_amount, format_unit_price, plain_amount
+from billing.money import amounts_as_typed, format_amount, format_unit_price
 from billing.pricing import Line, Phase, PricingModel, Tier
 from billing.tax.readiness import tax_readiness_html
 from customers.selectors import accounts_visible_to
@@ -293,11 +293,8 @@ class PriceRowForm(forms.ModelForm):
                 )
         # Saved amounts shown in the contract currency's precision (4000, 50.500).
         contract = _contract_of(self.instance) if self.instance.pk else None
-        if contract is not None and not self.is_bound:
-            for name in ("unit_amount", "flat_amount"):
-                value = self.initial.get(name)
-                if name in self.fields and isinstance(value, Decimal):
-                    self.initial[name] = plain_amount(value, contract.currency)
+        if contract is not None:
+            amounts_as_typed(self, ("unit_amount", "flat_amount"), contract.currency)
 
 
 class PriceTierInline(ContractPageInline, nested_admin.NestedTabularInline):
@@ -574,9 +571,7 @@ class ContractForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["lock_version_seen"].initial = self.instance.lock_version
-            commit = self.initial.get("minimum_commit")
-            if isinstance(commit, Decimal) and not self.is_bound:
-                self.initial["minimum_commit"] = plain_amount(commit, self.instance.currency)
+            amounts_as_typed(self, ("minimum_commit",), self.instance.currency)
         elif "currency" in self.fields:
             # A new contract is in its account's currency unless the person chooses another
             # (the page fills it in as the account is picked: billing/contract_form.js).
