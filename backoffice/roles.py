@@ -47,6 +47,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "billing.export_contract",
         "billing.import_usagequantity",
         "billing.export_usagequantity",
+        # The finance reports, over every account.
+        "reports.view_reports",
         # The Stripe sync: its health, the events received, "sync now" and "retry".
         "stripe_sync.view_syncstatus",
         "stripe_sync.view_stripeevent",
@@ -76,6 +78,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "customers.export_account",
         "billing.import_contract",
         "billing.export_contract",
+        # The finance reports, over their own accounts only (reports.selectors).
+        "reports.view_reports",
     },
 }
 

@@ -344,6 +344,26 @@ def expected_charges(
     return PeriodCharges(start=period[0], end=period[1], charges=tuple(charges))
 
 
+def line_amount(terms: Terms, key: str, start: date, end: date, quantity: int) -> Decimal | None:
+    """What the contract asks for `quantity` units of line `key` billed over the days start
+    to end, at the phase in force on `start`: a whole billing period at its price, a part of
+    one pro rata by day (usage is priced whole). None when the contract has no such line or
+    no phase in force then. The reports compare what an invoice billed with it."""
+    line = next((candidate for candidate in terms.lines if candidate.key == key), None)
+    if line is None:
+        return None
+    phase = next((p for p in line.phases if p.start <= start <= p.end), None)
+    if phase is None:
+        return None
+    amount, _ = _phase_amount(line, phase, 1 if line.model == PricingModel.FLAT else quantity)
+    if not line.is_usage:
+        period = billing_period_of(terms, start)
+        days, period_days = days_between(start, min(end, period[1])), days_between(*period)
+        if days != period_days:
+            amount = amount * days / period_days
+    return quantize(amount, terms.currency)
+
+
 def _is_usage_key(terms: Terms, key: str) -> bool:
     return any(line.key == key and line.is_usage for line in terms.lines)
 

@@ -1,0 +1,145 @@
+"""The Reports section: a page listing the reports, a page per report (filters, chart, table,
+export to CSV or XLSX) and the pages behind each figure (the invoices or lines it adds up).
+Thin: the figures are reports.selectors', the presentation reports.pages'."""
+
+import json
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from backoffice.models import User
+from reports.models import Report
+from reports.pages import (
+    DRILL_DOWNS,
+    REPORTS,
+    ROW_LIMIT,
+    ReportFilterForm,
+    ReportPage,
+    drill_url,
+    export_file,
+    mirror_invoice_url,
+    shown,
+    today,
+)
+from reports.selectors import AGING_BUCKETS
+
+VIEW_REPORTS = "reports.view_reports"
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    """No records: its list is the Reports page."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(VIEW_REPORTS)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(VIEW_REPORTS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("", view(self.index_view), name="reports_report_changelist"),
+            *(
+                path(f"{slug}/", view(self.report_view), {"slug": slug}, name=f"reports_{slug}")
+                for slug in [*REPORTS, *DRILL_DOWNS]
+            ),
+        ]
+
+    def _allowed(self, request: HttpRequest) -> None:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+
+    def index_view(self, request: HttpRequest) -> TemplateResponse:
+        self._allowed(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reports",
+            "reports": [(page, reverse(f"admin:reports_{page.slug}")) for page in REPORTS.values()],
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/reports/index.html", context)
+
+    def report_view(self, request: HttpRequest, slug: str) -> HttpResponse:
+        self._allowed(request)
+        page = REPORTS.get(slug) or DRILL_DOWNS.get(slug)
+        if page is None:
+            raise Http404
+        user = cast(User, request.user)
+        form = ReportFilterForm(request.GET or None, user=user, shown=page.filters)
+        day = today()
+        filters = form.filters(day)
+        data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+        table = page.build(user, filters, data, day)
+        export = request.GET.get("export", "")
+        if export in ("csv", "xlsx"):
+            content, content_type = export_file(table, export)
+            name = f"{page.slug}-{filters.start}-{filters.end}.{export}"
+            return HttpResponse(
+                content,
+                content_type=content_type,
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+        query = {
+            **{k: v for k, v in request.GET.items() if k != "export"},
+            "start": filters.start.isoformat(),
+            "end": filters.end.isoformat(),
+        }
+        rows = table.rows if page.slug in REPORTS else table.rows[:ROW_LIMIT]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": page.title,
+            "page": page,
+            "form": form,
+            "filters": filters,
+            "table": table,
+            "columns": table.columns,
+            "rows": [_cells(page, table.columns, row, query) for row in rows],
+            "not_shown": len(table.rows) - len(rows),
+            "chart_json": json.dumps(table.chart) if table.chart else "",
+            "export_csv": "?" + urlencode({**query, "export": "csv"}),
+            "export_xlsx": "?" + urlencode({**query, "export": "xlsx"}),
+            "reports_url": reverse("admin:reports_report_changelist"),
+            "is_drill_down": page.slug in DRILL_DOWNS,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/reports/report.html", context)
+
+
+def _cells(
+    page: ReportPage, columns: list[Any], row: dict[str, Any], query: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """Each cell as (text, link, kind): a figure links to what it adds up."""
+    currency = row.get("currency", "")
+    cells = []
+    for index, column in enumerate(columns):
+        link = ""
+        if page.slug == "ar-aging" and column.key in {k for k, *_ in AGING_BUCKETS}:
+            link = drill_url(page, {**query, "bucket": column.key}, row)
+        elif _links_behind(page, column.key, index, row):
+            link = drill_url(page, query, row)
+        elif column.key == "invoice" and row.get("_invoice"):
+            link = mirror_invoice_url(row["_invoice"])
+        cells.append((shown(row.get(column.key), column, currency), link, column.kind))
+    return cells
+
+
+def _links_behind(page: ReportPage, key: str, index: int, row: dict[str, Any]) -> bool:
+    """Aging: the total. Other reports: the row's name (its second column)."""
+    if page.slug == "ar-aging":
+        return key == "total"
+    return page.slug in REPORTS and index == 1 and bool(row.get("_drill"))

@@ -1,0 +1,252 @@
+"""The reports' ledger: each finalized invoice in the Stripe mirror, and its lines, as rows of
+figures (reports.models), written again whenever the mirror writes the invoice or a credit note
+on it, and rebuilt whole from the mirror by `manage.py reports_rebuild` with the same result.
+
+What each line bills is tied to the contract line it comes from (by the Stripe price of the
+contract's phase, or the contract and line a one-off item's metadata names), and priced again
+at the contract version in force over the line's days and at the catalog's list price, so that
+"billed fairly" compares what Stripe billed with what was agreed without pricing at read time.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from djstripe.models import Invoice, LineItem
+
+from billing.catalog.models import ListPrice
+from billing.contracts.models import Contract, ContractLine, PricePhase
+from billing.contracts.selectors import contract_terms
+from billing.invoices.checks import DraftLine, draft_from_stripe
+from billing.invoices.models import CreditNote
+from billing.invoices.selectors import WAS_IN_FORCE
+from billing.money import from_stripe_amount
+from billing.pricing import MINIMUM_COMMIT_KEY, Terms, line_amount, timestamp_day
+from customers.models import Account
+from reports.models import BilledInvoice, BilledLine
+
+FINALIZED = tuple(BilledInvoice.Status.values)
+BATCH = 500
+
+
+def billed_invoices_refresh(stripe_invoice_ids: Iterable[str]) -> int:
+    """Write the ledger's rows of these invoices again from the mirror as it is now (an
+    invoice no longer finalized, or gone, leaves the ledger). Whatever order Stripe's events
+    came in, the rows follow the mirror's latest state. Returns the invoices written."""
+    ids = sorted(set(stripe_invoice_ids))
+    written = 0
+    for start in range(0, len(ids), BATCH):
+        written += _refresh_batch(ids[start : start + BATCH])
+    return written
+
+
+def billed_ledger_rebuild() -> int:
+    """The whole ledger again from the mirror: what the reports show after a restore, a change
+    in how lines are priced, or a doubt."""
+    with transaction.atomic():
+        BilledLine.objects.all().delete()
+        BilledInvoice.objects.all().delete()
+        ids = list(
+            Invoice.objects.filter(_finalized_q()).order_by("id").values_list("id", flat=True)
+        )
+        return billed_invoices_refresh(ids)
+
+
+def account_billed_refresh(account_id: int) -> int:
+    """An account's invoices again: its contracts changed (approved, amended), and with them
+    what each line should have billed."""
+    ids = list(
+        BilledInvoice.objects.filter(account_id=account_id).values_list(
+            "stripe_invoice_id", flat=True
+        )
+    )
+    return billed_invoices_refresh(ids)
+
+
+def _finalized_q() -> Q:
+    return Q(stripe_data__status__in=list(FINALIZED))
+
+
+@transaction.atomic
+def _refresh_batch(ids: list[str]) -> int:
+    invoices = {
+        i: data
+        for i, data in Invoice.objects.filter(id__in=ids).values_list("id", "stripe_data")
+        if (data or {}).get("status") in FINALIZED
+    }
+    BilledInvoice.objects.filter(stripe_invoice_id__in=ids).delete()  # lines cascade
+    if not invoices:
+        return 0
+    lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for data in LineItem.objects.filter(stripe_data__invoice__in=list(invoices)).values_list(
+        "stripe_data", flat=True
+    ):
+        lines[str(data.get("invoice"))].append(data)
+    parsed = {i: draft_from_stripe(data, lines[i]) for i, data in invoices.items()}
+    pricing = _Pricing(parsed.values())
+    credited = _credited(list(invoices))
+    rows, line_rows = [], []
+    for invoice_id, data in invoices.items():
+        row = _invoice_row(data, pricing.accounts.get(str(data.get("customer") or "")))
+        row.credited = credited.get(invoice_id, Decimal(0))
+        rows.append(row)
+        line_rows.append([pricing.line_row(row, line) for line in parsed[invoice_id].lines])
+    BilledInvoice.objects.bulk_create(rows, batch_size=BATCH)
+    for row, its_lines in zip(rows, line_rows, strict=True):
+        for line in its_lines:
+            line.invoice = row
+    BilledLine.objects.bulk_create(
+        [line for its_lines in line_rows for line in its_lines], batch_size=2000
+    )
+    return len(rows)
+
+
+def _day(timestamp: Any) -> date | None:
+    return timestamp_day(int(timestamp)) if timestamp else None
+
+
+def _invoice_row(data: dict[str, Any], account: Account | None) -> BilledInvoice:
+    currency = str(data["currency"]).upper()
+    transitions = data.get("status_transitions") or {}
+
+    def money(key: str) -> Decimal:
+        return from_stripe_amount(int(data.get(key) or 0), currency)
+
+    total = money("total")
+    subtotal = money("subtotal")
+    finalized = _day(transitions.get("finalized_at")) or _day(data.get("created"))
+    return BilledInvoice(
+        stripe_invoice_id=str(data["id"]),
+        number=str(data.get("number") or ""),
+        account=account,
+        stripe_customer_id=str(data.get("customer") or ""),
+        currency=currency,
+        status=str(data["status"]),
+        finalized_on=finalized or date(1970, 1, 1),  # Stripe's invoices always have `created`
+        due_on=_day(data.get("due_date")),
+        paid_on=_day(transitions.get("paid_at")),
+        period_start=_day(data.get("period_start")),
+        period_end=_day(data.get("period_end")),
+        subtotal=subtotal,
+        tax=total - money("total_excluding_tax") if "total_excluding_tax" in data else _tax(data),
+        total=total,
+        amount_due=money("amount_due"),
+        amount_paid=money("amount_paid"),
+        amount_remaining=money("amount_remaining"),
+    )
+
+
+def _tax(data: dict[str, Any]) -> Decimal:
+    currency = str(data["currency"]).upper()
+    amounts = data.get("total_taxes") or data.get("total_tax_amounts") or []
+    return from_stripe_amount(sum(int(t.get("amount") or 0) for t in amounts), currency)
+
+
+def _credited(invoice_ids: list[str]) -> dict[str, Decimal]:
+    credited: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice_id, total, amount in CreditNote.objects.filter(
+        stripe_invoice_id__in=invoice_ids, status=CreditNote.Status.ISSUED
+    ).values_list("stripe_invoice_id", "total", "amount"):
+        credited[invoice_id] += total if total is not None else amount
+    return credited
+
+
+class _Pricing:
+    """What a batch of invoices needs to place and price its lines, read once for the batch:
+    the accounts, the contract phases their prices are, the contract versions in force, and
+    the list prices."""
+
+    def __init__(self, invoices: Iterable[Any]) -> None:
+        invoices = list(invoices)
+        customers = {i.customer_id for i in invoices if i.customer_id}
+        self.accounts = {
+            str(a.stripe_customer_id): a  # type: ignore[attr-defined]  # dj-stripe is untyped
+            for a in Account.objects.filter(stripe_customer_id__in=customers)
+        }
+        prices = {line.price_id for i in invoices for line in i.lines if line.price_id}
+        self.phases = {
+            p.stripe_price_id: p
+            for p in PricePhase.objects.filter(stripe_price_id__in=prices).select_related(
+                "line__contract"
+            )
+        }
+        self.versions: dict[int, list[Contract]] = defaultdict(list)
+        for contract in Contract.objects.filter(
+            account__in=self.accounts.values(), status__in=WAS_IN_FORCE
+        ).order_by("number", "-version"):
+            self.versions[contract.account_id].append(contract)
+        self._terms: dict[int, Terms] = {}
+        self._lines: dict[int, dict[str, ContractLine]] = {}
+        self.list_prices: dict[tuple[int | None, str], Decimal] = {
+            (item_id, currency): unit
+            for item_id, currency, unit in ListPrice.objects.values_list(
+                "item_id", "currency", "unit_amount"
+            )
+        }
+
+    def terms(self, contract: Contract) -> Terms:
+        if contract.pk not in self._terms:
+            self._terms[contract.pk] = contract_terms(contract, whole_term=True)
+            self._lines[contract.pk] = {line.key: line for line in contract.lines.all()}
+        return self._terms[contract.pk]
+
+    def in_force(self, account: Account | None, number: str, day: date) -> Contract | None:
+        """The version of contract `number` (any of the account's, when blank) in force on
+        `day`: the newest version that had begun by then."""
+        if account is None:
+            return None
+        for contract in self.versions.get(account.pk, []):
+            if number and contract.number != number:
+                continue
+            begins = contract.effective_date or contract.start_date
+            if begins <= day <= contract.end_date:
+                return contract
+        return None
+
+    def line_row(self, invoice: BilledInvoice, line: DraftLine) -> BilledLine:
+        phase = self.phases.get(line.price_id or "")
+        key = phase.line.key if phase else line.contract_line
+        number = phase.line.contract.number if phase else line.contract_number
+        contract = self.in_force(invoice.account, number, line.period_start) if key else None
+        contract_line = None
+        contract_amount = None
+        if contract is not None:
+            terms = self.terms(contract)
+            contract_line = self._lines[contract.pk].get(key)
+            if contract_line is not None:
+                contract_amount = line_amount(
+                    terms, key, line.period_start, line.period_end, line.quantity
+                )
+        if contract_line is None and phase is not None:
+            contract_line = phase.line  # billed at a price of a version no longer in force
+        item_id = contract_line.item_id if contract_line else None
+        if key == MINIMUM_COMMIT_KEY:
+            kind = BilledLine.Kind.TRUE_UP
+        elif contract_line is None:
+            kind = BilledLine.Kind.OTHER
+        elif contract_line.is_metered:
+            kind = BilledLine.Kind.USAGE
+        else:
+            kind = BilledLine.Kind.RECURRING
+        return BilledLine(
+            stripe_line_id=line.id,
+            account=invoice.account,
+            currency=invoice.currency,
+            finalized_on=invoice.finalized_on,
+            counted=invoice.status != BilledInvoice.Status.VOID,
+            contract=contract or (phase.line.contract if phase else None),
+            contract_line=contract_line,
+            item_id=item_id,
+            kind=kind,
+            description=line.description[:500],
+            period_start=line.period_start,
+            period_end=line.period_end,
+            quantity=Decimal(line.quantity),
+            amount=from_stripe_amount(line.amount - line.discount_amount, invoice.currency),
+            contract_amount=contract_amount,
+            list_unit_amount=self.list_prices.get((item_id, invoice.currency)),
+        )

@@ -1,0 +1,120 @@
+"""What the reports read: every finalized invoice and its lines, as rows of their own.
+
+The Stripe mirror holds invoices as Stripe's JSON (dj-stripe's models); a report over a year of
+them would parse a million JSON documents. These tables hold the figures the reports add up,
+derived from the mirror (reports/ledger.py) each time it writes an invoice or a credit note,
+and rebuilt whole by `manage.py reports_rebuild` with the same result. Amounts are in the
+invoice's currency, in major units (Decimal), never summed across currencies.
+"""
+
+from django.db import models
+
+from billing.money import amount_field, unit_amount_field
+
+
+class BilledInvoice(models.Model):
+    """A finalized invoice (open, paid, uncollectible or void) as the reports count it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PAID = "paid", "Paid"
+        UNCOLLECTIBLE = "uncollectible", "Uncollectible"
+        VOID = "void", "Void"
+
+    stripe_invoice_id = models.CharField("Stripe invoice", max_length=255, unique=True)
+    number = models.CharField(max_length=64, blank=True)
+    account = models.ForeignKey(
+        "customers.Account", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    finalized_on = models.DateField()
+    due_on = models.DateField(null=True)
+    paid_on = models.DateField(null=True)
+    period_start = models.DateField(null=True)
+    period_end = models.DateField(null=True)
+    subtotal = amount_field(help_text="Before tax and discounts on the whole invoice.")
+    tax = amount_field()
+    total = amount_field()
+    amount_due = amount_field()
+    amount_paid = amount_field()
+    amount_remaining = amount_field(
+        help_text="What the customer still owes: after partial payments and the credit notes "
+        "issued before payment."
+    )
+    credited = amount_field(default=0, help_text="Credit notes issued on it, tax included.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["finalized_on", "currency"], name="billed_invoice_finalized"),
+            models.Index(fields=["status", "currency"], name="billed_invoice_status"),
+            models.Index(fields=["account", "finalized_on"], name="billed_invoice_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or self.stripe_invoice_id
+
+
+class BilledLine(models.Model):
+    """A line of a finalized invoice, tied to the contract line it bills where it can be."""
+
+    class Kind(models.TextChoices):
+        RECURRING = "recurring", "Recurring"
+        USAGE = "usage", "Usage"
+        TRUE_UP = "true_up", "Minimum-commit true-up"
+        OTHER = "other", "One-off"
+
+    invoice = models.ForeignKey(BilledInvoice, on_delete=models.CASCADE, related_name="lines")
+    stripe_line_id = models.CharField(max_length=255)
+    # Copied from the invoice: the reports filter lines by them without a join.
+    account = models.ForeignKey(
+        "customers.Account", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    finalized_on = models.DateField()
+    counted = models.BooleanField(help_text="Not on a void invoice: counts as billed.")
+    contract = models.ForeignKey(
+        "billing.Contract", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    contract_line = models.ForeignKey(
+        "billing.ContractLine", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    item = models.ForeignKey(
+        "billing.CatalogItem", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.CharField(max_length=500, blank=True)
+    period_start = models.DateField(null=True)
+    period_end = models.DateField(null=True, help_text="The last day billed, included.")
+    quantity = models.DecimalField(max_digits=20, decimal_places=3, null=True)
+    amount = amount_field(help_text="Before tax.")
+    # What the contract in force over the line's period asks for the same quantity, and the
+    # catalog's list price for it: the "billed fairly" report compares them with the amount.
+    contract_amount = amount_field(null=True)
+    list_unit_amount = unit_amount_field(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "stripe_line_id"], name="one_billed_line")
+        ]
+        indexes = [
+            models.Index(fields=["finalized_on", "currency"], name="billed_line_finalized"),
+            models.Index(fields=["item", "currency", "finalized_on"], name="billed_line_item"),
+            models.Index(fields=["account", "finalized_on"], name="billed_line_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.description or self.stripe_line_id
+
+
+class Report(models.Model):
+    """No table: the Reports section of the admin and the permission to open it."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("view_reports", "Can read the finance reports")]
+
+    def __str__(self) -> str:
+        return "Reports"

@@ -1,0 +1,332 @@
+"""The Reports section's pages: which reports there are, their filters, and how a table is
+shown and exported. The figures come from reports.selectors; this is presentation only."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+import tablib
+from django import forms
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django_countries import countries
+
+from backoffice.models import User
+from billing.catalog.models import CatalogItem
+from billing.money import format_amount, format_unit_price, plain_amount
+from customers.selectors import VIEW_ALL_ACCOUNTS
+from file_imports.cells import as_text, neutralised
+from file_imports.files import CSV, XLSX
+from reports import selectors
+from reports.models import BilledInvoice, BilledLine
+from reports.selectors import Column, ReportFilters, Table
+
+
+def this_year(today: date) -> tuple[date, date]:
+    """The twelve months up to today: from the first of the month eleven months back."""
+    month = today.month - 11
+    year = today.year + (month - 1) // 12
+    return date(year, (month - 1) % 12 + 1, 1), today
+
+
+class ReportFilterForm(forms.Form):
+    """The filters every report takes; a report ignores those that do not apply to it."""
+
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), required=False)
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), required=False)
+    currency = forms.ChoiceField(required=False)
+    country = forms.ChoiceField(required=False)
+    manager = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, label="Account manager"
+    )
+    item = forms.ModelChoiceField(
+        queryset=CatalogItem.objects.all(), required=False, label="Catalog item"
+    )
+    by = forms.ChoiceField(
+        choices=list(selectors.REVENUE_BY.items()), required=False, label="Revenue by"
+    )
+    tolerance = forms.DecimalField(
+        required=False,
+        min_value=Decimal(0),
+        max_value=Decimal(100),
+        decimal_places=2,
+        label="Tolerance %",
+    )
+    bucket = forms.ChoiceField(
+        choices=[("", "All")] + [(k, t) for k, t, *_ in selectors.AGING_BUCKETS],
+        required=False,
+        label="Days past due",
+    )
+    account = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    contract_line = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, user: User, shown: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fields: dict[str, Any] = self.fields
+        fields["currency"].choices = [("", "All currencies")] + [
+            (c, c) for c in selectors.ledger_currencies(user)
+        ]
+        fields["country"].choices = [("", "All countries"), *countries]
+        if user.has_perm(VIEW_ALL_ACCOUNTS):
+            fields["manager"].queryset = User.objects.filter(
+                pk__in=BilledInvoice.objects.values("account__account_manager")
+            ).order_by("username")
+        else:
+            shown = tuple(name for name in shown if name != "manager")
+        for name in list(self.fields):
+            if name not in shown and name not in ("account", "contract_line"):
+                del self.fields[name]
+
+    def filters(self, today: date) -> ReportFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        default_start, default_end = this_year(today)
+        manager = data.get("manager")
+        item = data.get("item")
+        return ReportFilters(
+            start=data.get("start") or default_start,
+            end=data.get("end") or default_end,
+            currency=data.get("currency") or "",
+            country=data.get("country") or "",
+            manager_id=manager.pk if manager else None,
+            item_id=item.pk if item else None,
+            account_id=data.get("account"),
+        )
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    slug: str
+    title: str
+    summary: str
+    filters: tuple[str, ...]
+    build: Callable[[User, ReportFilters, dict[str, Any], date], Table]
+    drill: str = "lines"  # the drill-down page a row links to
+
+
+def _ar_aging(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+    return selectors.ar_aging(user, f, today=today)
+
+
+def _revenue(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+    return selectors.revenue(user, f, by=data.get("by") or "customer")
+
+
+def _billed_fairly(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+    tolerance = data.get("tolerance")
+    return selectors.billed_fairly(
+        user, f, tolerance=selectors.DEFAULT_TOLERANCE if tolerance is None else tolerance
+    )
+
+
+def _commitments(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+    return selectors.commitments_unused(user, f, today=today)
+
+
+def _invoices(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+    invoices = selectors.ar_invoices(user, f, today=today, bucket=data.get("bucket") or "")
+    return invoice_table(invoices, today)
+
+
+def _lines(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+    lines = selectors.lines_behind(user, f, contract_line_id=data.get("contract_line"))
+    return line_table(lines)
+
+
+COMMON = ("start", "end", "currency", "country", "manager")
+REPORTS = {
+    page.slug: page
+    for page in (
+        ReportPage(
+            "billed-fairly",
+            "Billed fairly",
+            "Per account and contract line: what was billed against the contract's rate in "
+            "force, the list price and what other accounts pay; deviations flagged.",
+            (*COMMON, "item", "tolerance"),
+            _billed_fairly,
+        ),
+        ReportPage(
+            "commitments",
+            "Commitments unused",
+            "Minimum commits per contract year: usage billed, true-ups billed, what is "
+            "unused, and shortfalls never trued up.",
+            COMMON,
+            _commitments,
+        ),
+        ReportPage(
+            "revenue",
+            "Revenue",
+            "Billed before tax per currency, by customer, product, country or signing "
+            "cohort, month by month.",
+            (*COMMON, "item", "by"),
+            _revenue,
+        ),
+        ReportPage(
+            "ar-aging",
+            "Accounts receivable aging",
+            "What customers owe today per currency, by days past due.",
+            ("currency", "country", "manager"),
+            _ar_aging,
+            drill="invoices",
+        ),
+    )
+}
+# The pages behind a figure: listed from a report's rows, not on the Reports page.
+DRILL_DOWNS = {
+    "invoices": ReportPage(
+        "invoices",
+        "Invoices owed",
+        "The invoices behind an aging figure, oldest due first.",
+        ("currency", "country", "manager", "bucket"),
+        _invoices,
+    ),
+    "lines": ReportPage(
+        "lines",
+        "Invoice lines",
+        "The invoice lines behind a figure, newest first.",
+        (*COMMON, "item"),
+        _lines,
+    ),
+}
+ROW_LIMIT = 2000  # lines shown on a drill-down page; the export holds them all
+
+
+def invoice_table(invoices: QuerySet[BilledInvoice], today: date) -> Table:
+    rows = [
+        {
+            "currency": i.currency,
+            "invoice": i.number or i.stripe_invoice_id,
+            "account": i.account.legal_name if i.account else i.stripe_customer_id,
+            "status": i.get_status_display(),
+            "finalized": i.finalized_on,
+            "due": i.due_on,
+            "days_past_due": max(0, (today - (i.due_on or i.finalized_on)).days),
+            "total": i.total,
+            "paid": i.amount_paid,
+            "credited": i.credited,
+            "remaining": i.amount_remaining,
+            "_invoice": i.stripe_invoice_id,
+        }
+        for i in invoices
+    ]
+    return Table(
+        columns=[
+            Column("currency", "Currency"),
+            Column("invoice", "Invoice"),
+            Column("account", "Account"),
+            Column("status", "Status"),
+            Column("finalized", "Finalized", "date"),
+            Column("due", "Due", "date"),
+            Column("days_past_due", "Days past due", "number"),
+            Column("total", "Total", "money"),
+            Column("paid", "Paid", "money"),
+            Column("credited", "Credited", "money"),
+            Column("remaining", "Owed", "money"),
+        ],
+        rows=rows,
+    )
+
+
+def line_table(lines: QuerySet[BilledLine]) -> Table:
+    rows = [
+        {
+            "currency": line.currency,
+            "invoice": line.invoice.number or line.invoice.stripe_invoice_id,
+            "finalized": line.finalized_on,
+            "account": line.account.legal_name if line.account else "",
+            "line": line.contract_line.key if line.contract_line else "",
+            "item": line.item.name if line.item else "",
+            "description": line.description,
+            "period": f"{line.period_start} to {line.period_end}" if line.period_start else "",
+            "quantity": line.quantity,
+            "amount": line.amount,
+            "contract_amount": line.contract_amount,
+            "_invoice": line.invoice.stripe_invoice_id,
+        }
+        for line in lines
+    ]
+    return Table(
+        columns=[
+            Column("currency", "Currency"),
+            Column("invoice", "Invoice"),
+            Column("finalized", "Finalized", "date"),
+            Column("account", "Account"),
+            Column("line", "Contract line"),
+            Column("item", "Item"),
+            Column("description", "Description"),
+            Column("period", "Period"),
+            Column("quantity", "Quantity", "number"),
+            Column("amount", "Billed", "money"),
+            Column("contract_amount", "At contract prices", "money"),
+        ],
+        rows=rows,
+    )
+
+
+def shown(value: Any, column: Column, currency: str) -> str:
+    """A cell for people: money in its currency's precision, rates as unit prices."""
+    if value is None or value == "":
+        return "-" if column.kind != "text" else ""
+    if column.kind == "money":
+        return format_amount(value, currency)
+    if column.kind == "rate":
+        return format_unit_price(value, currency)
+    if column.kind == "percent":
+        return f"{value:+}%"
+    if column.kind == "number":
+        try:
+            return f"{Decimal(value).normalize():,f}"
+        except (InvalidOperation, TypeError):
+            return str(value)
+    return as_text(value)
+
+
+def export_dataset(table: Table, *, native: bool) -> tablib.Dataset:
+    """The table as the export writes it: money as plain numbers in the currency's precision
+    (a currency column beside them), text made safe for spreadsheets."""
+    dataset = tablib.Dataset(headers=[c.title for c in table.columns])
+    for row in table.rows:
+        cells: list[Any] = []
+        for column in table.columns:
+            value = row.get(column.key)
+            if isinstance(value, str):
+                cells.append(neutralised(value))
+            elif value is None:
+                cells.append("")
+            elif column.kind == "money":
+                text = plain_amount(value, row["currency"])
+                cells.append(Decimal(text) if native else text)
+            elif native and isinstance(value, Decimal | int | date):
+                cells.append(value)
+            else:
+                cells.append(as_text(value))
+        dataset.append(cells)
+    return dataset
+
+
+def export_file(table: Table, extension: str) -> tuple[bytes, str]:
+    file_format = XLSX() if extension == "xlsx" else CSV()
+    data = file_format.export_data(export_dataset(table, native=extension == "xlsx"))
+    return (data.encode("utf-8") if isinstance(data, str) else bytes(data)), (
+        file_format.get_content_type()
+    )
+
+
+def drill_url(page: ReportPage, query: dict[str, Any], row: dict[str, Any]) -> str:
+    """The page listing the invoices or lines behind a row, with the report's filters."""
+    params = {k: v for k, v in query.items() if v not in (None, "") and k != "export"}
+    params.update({k: v for k, v in row.get("_drill", {}).items() if v not in (None, "")})
+    if row.get("currency"):
+        params["currency"] = row["currency"]
+    return reverse(f"admin:reports_{page.drill}") + "?" + urlencode(params)
+
+
+def mirror_invoice_url(stripe_invoice_id: str) -> str:
+    return reverse("admin:djstripe_invoice_changelist") + "?" + urlencode({"q": stripe_invoice_id})
+
+
+def today() -> date:
+    return timezone.localdate()

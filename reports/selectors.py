@@ -1,0 +1,572 @@
+"""The finance reports, read from the ledger (reports.models): each a function of who asks and
+the filters, returning a table (and a chart's series) that the page shows and the exports
+write. An account manager's reports hold only their own accounts' invoices, whatever the
+filters say: every report starts from `billed_invoices` or `billed_lines` below.
+
+Amounts are never added across currencies: each figure is per currency.
+"""
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncMonth
+
+from backoffice.models import User
+from billing.contracts.models import Contract
+from billing.money import minor_unit
+from billing.pricing import add_months
+from customers.selectors import VIEW_ALL_ACCOUNTS
+from reports.models import BilledInvoice, BilledLine
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    start: date
+    end: date  # included
+    currency: str = ""
+    country: str = ""
+    manager_id: int | None = None
+    item_id: int | None = None
+    account_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    kind: str = "text"  # text, money, rate, number, percent, date
+
+
+@dataclass
+class Table:
+    columns: list[Column]
+    rows: list[dict[str, Any]] = field(default_factory=list)  # "currency" prices money cells
+    # Chart series: {"labels": [...], "datasets": [{"label": ..., "data": [...]}], "title": ...}
+    chart: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _scoped(queryset: QuerySet[Any], user: User, filters: ReportFilters) -> QuerySet[Any]:
+    """Only what the person may see (an account manager: their own accounts), and what the
+    filters keep."""
+    if not user.has_perm(VIEW_ALL_ACCOUNTS):
+        queryset = queryset.filter(account__account_manager=user)
+    if filters.currency:
+        queryset = queryset.filter(currency=filters.currency)
+    if filters.country:
+        queryset = queryset.filter(account__billing_country=filters.country)
+    if filters.manager_id:
+        queryset = queryset.filter(account__account_manager_id=filters.manager_id)
+    if filters.account_id:
+        queryset = queryset.filter(account_id=filters.account_id)
+    return queryset
+
+
+def billed_invoices(user: User, filters: ReportFilters) -> QuerySet[BilledInvoice]:
+    return _scoped(BilledInvoice.objects.all(), user, filters)
+
+
+def billed_lines(user: User, filters: ReportFilters) -> QuerySet[BilledLine]:
+    """The lines counted as billed (not on a void invoice) finalized in the range."""
+    lines = _scoped(BilledLine.objects.filter(counted=True), user, filters).filter(
+        finalized_on__gte=filters.start, finalized_on__lte=filters.end
+    )
+    if filters.item_id:
+        lines = lines.filter(item_id=filters.item_id)
+    return lines
+
+
+def ledger_currencies(user: User) -> list[str]:
+    return sorted(
+        set(
+            _scoped(BilledInvoice.objects.all(), user, ReportFilters(date.min, date.max))
+            .values_list("currency", flat=True)
+            .distinct()
+        )
+    )
+
+
+# --- Accounts receivable aging -------------------------------------------------------------
+
+AGING_BUCKETS = (
+    ("current", "Current", None, 0),  # not yet due
+    ("1-30", "1-30 days", 1, 30),
+    ("31-60", "31-60 days", 31, 60),
+    ("61-90", "61-90 days", 61, 90),
+    ("over-90", "Over 90 days", 91, None),
+)
+OWED = (BilledInvoice.Status.OPEN, BilledInvoice.Status.UNCOLLECTIBLE)
+
+
+def _owed(user: User, filters: ReportFilters) -> QuerySet[BilledInvoice]:
+    """What customers still owe: open and uncollectible invoices with an amount remaining
+    (after partial payments and the credit notes issued before payment), finalized by the
+    range's end. An invoice without a due date (charged automatically) is due when finalized."""
+    return (
+        billed_invoices(user, filters)
+        .filter(status__in=OWED, amount_remaining__gt=0, finalized_on__lte=filters.end)
+        .annotate(due=Coalesce("due_on", "finalized_on"))
+    )
+
+
+def _bucket_q(key: str, today: date) -> Q:
+    for bucket, _, low, high in AGING_BUCKETS:
+        if bucket != key:
+            continue
+        q = Q()
+        if low is None:
+            return Q(due__gte=today)
+        q &= Q(due__lte=today - timedelta(days=low))
+        if high is not None:
+            q &= Q(due__gte=today - timedelta(days=high))
+        return q
+    raise ValueError(f"no aging bucket {key!r}")
+
+
+def ar_aging(user: User, filters: ReportFilters, *, today: date) -> Table:
+    """Per currency, what is owed by days past due on `today`."""
+    sums = {
+        key: Coalesce(Sum("amount_remaining", filter=_bucket_q(key, today)), Value(ZERO))
+        for key, *_ in AGING_BUCKETS
+    }
+    rows = (
+        _owed(user, filters)
+        .values("currency")
+        .annotate(
+            **sums,
+            total=Sum("amount_remaining"),
+            uncollectible=Coalesce(
+                Sum("amount_remaining", filter=Q(status=BilledInvoice.Status.UNCOLLECTIBLE)),
+                Value(ZERO),
+            ),
+            invoices=Count("id"),
+        )
+        .order_by("currency")
+    )
+    table = Table(
+        columns=[
+            Column("currency", "Currency"),
+            *(Column(key, title, "money") for key, title, *_ in AGING_BUCKETS),
+            Column("total", "Total owed", "money"),
+            Column("uncollectible", "Of which uncollectible", "money"),
+            Column("invoices", "Invoices", "number"),
+        ],
+        rows=[dict(row) for row in rows],
+    )
+    table.notes.append(
+        f"Owed on {today.isoformat()}: open and uncollectible invoices, after partial payments "
+        "and credit notes. Days past due count from the due date (from finalization for "
+        "invoices charged automatically)."
+    )
+    if table.rows:
+        first = table.rows[0]
+        table.chart = {
+            "title": f"Owed by days past due, {first['currency']}",
+            "type": "bar",
+            "labels": [title for _, title, *_ in AGING_BUCKETS],
+            "datasets": [
+                {"label": first["currency"], "data": [float(first[k]) for k, *_ in AGING_BUCKETS]}
+            ],
+        }
+    return table
+
+
+def ar_invoices(
+    user: User, filters: ReportFilters, *, today: date, bucket: str = ""
+) -> QuerySet[BilledInvoice]:
+    """The invoices behind an aging figure, oldest due first."""
+    owed = _owed(user, filters)
+    if bucket:
+        owed = owed.filter(_bucket_q(bucket, today))
+    return owed.select_related("account").order_by(  # type: ignore[misc]  # annotated
+        "due", "stripe_invoice_id"
+    )
+
+
+# --- Revenue -------------------------------------------------------------------------------
+
+REVENUE_BY = {
+    "customer": "Customer",
+    "product": "Product",
+    "country": "Country",
+    "cohort": "Signing cohort",
+}
+
+
+def _first_signed(account_ids: set[int]) -> dict[int, date | None]:
+    return dict(
+        Contract.objects.filter(account_id__in=account_ids)
+        .values("account_id")
+        .annotate(first=Min(Coalesce("signed_date", "start_date")))
+        .values_list("account_id", "first")
+    )
+
+
+def _cohort(day: date | None) -> str:
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}" if day else "No contract"
+
+
+def revenue(user: User, filters: ReportFilters, *, by: str = "customer") -> Table:
+    """Billed before tax (after discounts), per currency and per customer, product, country or
+    the quarter the customer first signed, over the invoices finalized in the range."""
+    lines = billed_lines(user, filters)
+    group = {
+        "customer": ["account_id", "account__legal_name"],
+        "product": ["item_id", "item__name"],
+        "country": ["account__billing_country"],
+        "cohort": ["account_id"],
+    }[by]
+    sums = list(
+        lines.values("currency", *group)
+        .annotate(amount=Sum("amount"), lines_billed=Count("id"))
+        .order_by("currency", *group)
+    )
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    signed = (
+        _first_signed({r["account_id"] for r in sums if r.get("account_id")})
+        if by == ("cohort")
+        else {}
+    )
+    for r in sums:
+        if by == "customer":
+            key, name, link = (
+                str(r["account_id"]),
+                r["account__legal_name"] or "No account",
+                {"account": r["account_id"] or ""},
+            )
+        elif by == "product":
+            key, name, link = (
+                str(r["item_id"]),
+                r["item__name"] or "Not in the catalog",
+                {"item": r["item_id"] or ""},
+            )
+        elif by == "country":
+            code = str(r["account__billing_country"] or "")
+            key, name, link = code, code or "No account", {"country": code}
+        else:
+            key = name = _cohort(signed.get(r["account_id"]))
+            link = {}
+        row = rows.setdefault(
+            (r["currency"], key),
+            {"currency": r["currency"], "group": name, "amount": ZERO, "lines": 0, "_drill": link},
+        )
+        row["amount"] += r["amount"]
+        row["lines"] += r["lines_billed"]
+    table = Table(
+        columns=[
+            Column("currency", "Currency"),
+            Column("group", REVENUE_BY[by]),
+            Column("amount", "Billed before tax", "money"),
+            Column("lines", "Invoice lines", "number"),
+        ],
+        rows=sorted(rows.values(), key=lambda r: (r["currency"], -r["amount"])),
+    )
+    table.chart = _monthly_chart(lines, filters, "Billed before tax by month")
+    return table
+
+
+def _monthly_chart(lines: QuerySet[BilledLine], filters: ReportFilters, title: str) -> Any:
+    """A line per currency of the month's billed amount (never a sum across currencies)."""
+    months: list[date] = []
+    day = date(filters.start.year, filters.start.month, 1)
+    while day <= filters.end and len(months) < 60:
+        months.append(day)
+        day = add_months(day, 1)
+    if not months:
+        return None
+    series: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    for r in (
+        lines.annotate(month=TruncMonth("finalized_on"))
+        .values("currency", "month")
+        .annotate(amount=Sum("amount"))
+    ):
+        month = r["month"].date() if hasattr(r["month"], "date") else r["month"]
+        series[r["currency"]][month] = r["amount"]
+    if not series:
+        return None
+    return {
+        "title": title,
+        "type": "line",
+        "labels": [m.strftime("%Y-%m") for m in months],
+        "datasets": [
+            {"label": currency, "data": [float(values.get(m, ZERO)) for m in months]}
+            for currency, values in sorted(series.items())
+        ],
+    }
+
+
+# --- Billed fairly -------------------------------------------------------------------------
+
+DEFAULT_TOLERANCE = Decimal("0.5")  # percent of the contract's amount
+# The median of other accounts' rates is shown only over this many accounts: fewer would let
+# an account manager read another manager's customer's price.
+MEDIAN_OF_AT_LEAST = 3
+
+
+def _rate(amount: Decimal | None, quantity: Decimal | None) -> Decimal | None:
+    if amount is None or not quantity:
+        return None
+    return (amount / quantity).quantize(Decimal("0.000001"))
+
+
+def billed_fairly(
+    user: User, filters: ReportFilters, *, tolerance: Decimal = DEFAULT_TOLERANCE
+) -> Table:
+    """Per account and contract line over the range: what was billed, the effective unit rate,
+    the contract's rate in force and the list price, the median rate other accounts paid for
+    the item in the currency, and the deviation from the contract; beyond the tolerance a
+    row is flagged over- or under-billed."""
+    lines = billed_lines(user, filters).filter(
+        kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE], contract_line__isnull=False
+    )
+    grouped = list(
+        lines.values(
+            "currency",
+            "account_id",
+            "account__legal_name",
+            "contract_line_id",
+            "contract_line__key",
+            "contract__number",
+            "item_id",
+            "item__name",
+        )
+        .annotate(
+            quantity=Sum("quantity"),
+            amount=Sum("amount"),
+            at_contract=Sum("contract_amount"),
+            priced=Count("contract_amount"),  # lines with a contract price
+            lines_billed=Count("id"),
+            list_unit=Max("list_unit_amount"),
+        )
+        .order_by("currency", "account__legal_name", "contract__number", "contract_line__key")
+    )
+    medians = _rates_by_account(filters, {(r["item_id"], r["currency"]) for r in grouped})
+    rows = []
+    for r in grouped:
+        rate = _rate(r["amount"], r["quantity"])
+        whole = r["priced"] == r["lines_billed"]  # every line has a contract price
+        contract_amount = r["at_contract"] if whole else None
+        others = [
+            v
+            for account, v in medians.get((r["item_id"], r["currency"]), {}).items()
+            if account != r["account_id"]
+        ]
+        median = statistics.median(others) if len(others) >= MEDIAN_OF_AT_LEAST else None
+        deviation = r["amount"] - contract_amount if contract_amount is not None else None
+        flag = ""
+        if deviation is not None and contract_amount is not None:
+            limit = max(abs(contract_amount) * tolerance / 100, minor_unit(r["currency"]))
+            if deviation > limit:
+                flag = "over-billed"
+            elif deviation < -limit:
+                flag = "under-billed"
+        else:
+            flag = "no contract price"
+        rows.append(
+            {
+                "currency": r["currency"],
+                "account": r["account__legal_name"],
+                "contract": r["contract__number"],
+                "line": r["contract_line__key"],
+                "item": r["item__name"],
+                "quantity": r["quantity"],
+                "amount": r["amount"],
+                "rate": rate,
+                "contract_rate": _rate(contract_amount, r["quantity"]),
+                "list_rate": r["list_unit"],
+                "median_rate": median,
+                "deviation": deviation,
+                "deviation_percent": (
+                    (deviation / contract_amount * 100).quantize(Decimal("0.01"))
+                    if deviation is not None and contract_amount
+                    else None
+                ),
+                "flag": flag,
+                "_drill": {"account": r["account_id"], "contract_line": r["contract_line_id"]},
+            }
+        )
+    table = Table(
+        columns=[
+            Column("currency", "Currency"),
+            Column("account", "Account"),
+            Column("contract", "Contract"),
+            Column("line", "Line"),
+            Column("item", "Item"),
+            Column("quantity", "Quantity billed", "number"),
+            Column("amount", "Billed", "money"),
+            Column("rate", "Effective rate", "rate"),
+            Column("contract_rate", "Contract rate", "rate"),
+            Column("list_rate", "List price", "rate"),
+            Column("median_rate", "Median rate, other accounts", "rate"),
+            Column("deviation", "Billed minus contract", "money"),
+            Column("deviation_percent", "Deviation %", "percent"),
+            Column("flag", "Flag"),
+        ],
+        rows=rows,
+    )
+    table.notes.append(
+        f"Flagged beyond {tolerance}% of the contract's amount (and at least one minor unit). "
+        "The contract rate is the version in force over each line's days, for the quantity "
+        f"billed; the median of other accounts is shown over {MEDIAN_OF_AT_LEAST} or more."
+    )
+    flagged = [r for r in rows if r["flag"] in ("over-billed", "under-billed")]
+    if flagged:
+        table.chart = {
+            "title": "Billed minus contract, flagged lines",
+            "type": "bar",
+            "labels": [f"{r['account']} / {r['line']}" for r in flagged[:30]],
+            "datasets": [
+                {
+                    "label": "Deviation %",
+                    "data": [float(r["deviation_percent"] or 0) for r in flagged[:30]],
+                }
+            ],
+        }
+    return table
+
+
+def _rates_by_account(
+    filters: ReportFilters, keys: set[tuple[int | None, str]]
+) -> dict[tuple[int | None, str], dict[int, Decimal]]:
+    """Every account's effective rate per item and currency over the range, whoever asks
+    (only its median is shown, over enough accounts)."""
+    items = {item for item, _ in keys if item}
+    if not items:
+        return {}
+    lines = BilledLine.objects.filter(
+        counted=True,
+        item_id__in=items,
+        finalized_on__gte=filters.start,
+        finalized_on__lte=filters.end,
+        kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE],
+    )
+    rates: dict[tuple[int | None, str], dict[int, Decimal]] = defaultdict(dict)
+    for r in lines.values("item_id", "currency", "account_id").annotate(
+        quantity=Sum("quantity"), amount=Sum("amount")
+    ):
+        rate = _rate(r["amount"], r["quantity"])
+        if rate is not None and r["account_id"]:
+            rates[(r["item_id"], r["currency"])][r["account_id"]] = rate
+    return rates
+
+
+def commitments_unused(user: User, filters: ReportFilters, *, today: date) -> Table:
+    """Per contract year overlapping the range, of contracts with a minimum commit: usage
+    billed against the commitment, true-ups billed, what is unused, and a year ended with a
+    shortfall never trued up."""
+    contracts = Contract.objects.filter(
+        minimum_commit__gt=0,
+        status__in=[
+            Contract.Status.ACTIVE,
+            Contract.Status.SUPERSEDED,
+            Contract.Status.EXPIRED,
+            Contract.Status.TERMINATED,
+        ],
+        start_date__lte=filters.end,
+        end_date__gte=filters.start,
+    ).select_related("account")
+    if not user.has_perm(VIEW_ALL_ACCOUNTS):
+        contracts = contracts.filter(account__account_manager=user)
+    for name, value in (
+        ("currency", filters.currency),
+        ("account__billing_country", filters.country),
+        ("account__account_manager_id", filters.manager_id),
+        ("account_id", filters.account_id),
+    ):
+        if value:
+            contracts = contracts.filter(**{name: value})
+    # One row per contract number: the latest version names the commitment.
+    latest: dict[str, Contract] = {}
+    for contract in contracts.order_by("number", "version"):
+        latest[contract.number] = contract
+    spent: dict[tuple[str, int, str], Decimal] = defaultdict(lambda: ZERO)
+    for r in (
+        BilledLine.objects.filter(
+            counted=True,
+            contract__number__in=list(latest),
+            kind__in=[BilledLine.Kind.USAGE, BilledLine.Kind.TRUE_UP],
+        )
+        .values("contract__number", "kind", "period_start")
+        .annotate(amount=Sum("amount"))
+    ):
+        contract = latest[r["contract__number"]]
+        year = _contract_year(contract, r["period_start"])
+        if year is not None:
+            spent[(contract.number, year, r["kind"])] += r["amount"]
+    rows = []
+    for number, contract in latest.items():
+        year = 0
+        while (start := add_months(contract.start_date, 12 * year)) <= contract.end_date:
+            end = min(
+                add_months(contract.start_date, 12 * (year + 1)) - timedelta(days=1),
+                contract.end_date,
+            )
+            if end >= filters.start and start <= filters.end:
+                usage = spent[(number, year, BilledLine.Kind.USAGE)]
+                true_ups = spent[(number, year, BilledLine.Kind.TRUE_UP)]
+                unused = max(ZERO, contract.minimum_commit - usage)
+                ended = end < today
+                rows.append(
+                    {
+                        "currency": contract.currency,
+                        "account": contract.account.legal_name,
+                        "contract": number,
+                        "year": f"{start.isoformat()} to {end.isoformat()}",
+                        "commitment": contract.minimum_commit,
+                        "usage": usage,
+                        "true_ups": true_ups,
+                        "unused": unused,
+                        "flag": (
+                            "true-up never billed"
+                            if ended and unused > true_ups
+                            else ("unused so far" if unused else "")
+                        ),
+                        "_drill": {"account": contract.account_id},
+                    }
+                )
+            year += 1
+    return Table(
+        columns=[
+            Column("currency", "Currency"),
+            Column("account", "Account"),
+            Column("contract", "Contract"),
+            Column("year", "Contract year"),
+            Column("commitment", "Commitment", "money"),
+            Column("usage", "Usage billed", "money"),
+            Column("true_ups", "True-ups billed", "money"),
+            Column("unused", "Unused", "money"),
+            Column("flag", "Flag"),
+        ],
+        rows=rows,
+    )
+
+
+def _contract_year(contract: Contract, day: date | None) -> int | None:
+    if day is None or day < contract.start_date:
+        return None
+    year = 0
+    while add_months(contract.start_date, 12 * (year + 1)) <= day:
+        year += 1
+    return year
+
+
+# --- Drill-down ----------------------------------------------------------------------------
+
+
+def lines_behind(
+    user: User, filters: ReportFilters, *, contract_line_id: int | None = None
+) -> QuerySet[BilledLine]:
+    """The invoice lines behind a figure, newest first."""
+    lines = billed_lines(user, filters)
+    if contract_line_id:
+        lines = lines.filter(contract_line_id=contract_line_id)
+    return lines.select_related("invoice", "account", "item", "contract_line").order_by(
+        "-finalized_on", "invoice__stripe_invoice_id", "stripe_line_id"
+    )

@@ -1,0 +1,265 @@
+"""The reports against figures worked out by hand (reports/tests/world.py), each as finance
+and as an account manager, who sees only their own accounts' invoices."""
+
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from django.core.management import call_command
+from django.forms.models import model_to_dict
+
+from reports.models import BilledInvoice, BilledLine
+from reports.selectors import ReportFilters, ar_aging, ar_invoices, billed_fairly, revenue
+from reports.tests.world import (
+    H1,
+    TODAY,
+    billed_half_year,
+    build_world,
+    finalized_invoice,
+    mirror_invoices,
+)
+
+pytestmark = pytest.mark.django_db
+EUR = ReportFilters(*H1)
+
+
+@pytest.fixture
+def world(stripe_standin, finance, manager, django_capture_on_commit_callbacks):
+    built = build_world(finance, manager)
+    # The ledger follows the mirror after each write commits, as in production.
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_invoices(billed_half_year())
+    return built
+
+
+def test_the_ledger_holds_finalized_invoices_with_their_contract_prices(world):
+    assert BilledInvoice.objects.count() == 6
+    april = BilledLine.objects.get(stripe_line_id="il_in_berg_04")
+    # Billed at the 2027 price in April 2026: the contract in force asks 100 x 20.00.
+    assert (april.amount, april.contract_amount) == (Decimal("2200.000"), Decimal("2000.000"))
+    assert april.contract_line.key == "seats"
+    assert april.kind == BilledLine.Kind.RECURRING
+    assert not BilledLine.objects.get(stripe_line_id="il_in_berg_05").counted  # void
+
+
+def test_a_draft_is_not_in_the_ledger_and_leaves_it_when_finalized_then_deleted(
+    world, django_capture_on_commit_callbacks
+):
+    draft = finalized_invoice(
+        "in_draft",
+        "dupont",
+        price="price_dupont_2026",
+        quantity=1,
+        unit=100,
+        month=6,
+        status="draft",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_invoices([draft])
+    assert not BilledInvoice.objects.filter(stripe_invoice_id="in_draft").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_invoices([{**draft, "status": "open"}], at=datetime(2026, 6, 14, 12, tzinfo=UTC))
+    assert BilledInvoice.objects.get(stripe_invoice_id="in_draft").status == "open"
+
+
+def test_ar_aging_buckets_add_up_what_is_owed(world, finance):
+    table = ar_aging(finance, EUR, today=TODAY)
+    (eur,) = table.rows
+    assert eur["currency"] == "EUR"
+    assert (eur["current"], eur["1-30"], eur["31-60"], eur["61-90"], eur["over-90"]) == (
+        Decimal("100.000"),  # Tanaka: 170.00 less 70.00 paid, due 20 June
+        Decimal(0),
+        Decimal("900.000"),  # Dupont: due 30 April, 46 days past due
+        Decimal(0),
+        Decimal("250.000"),  # Fourth: uncollectible, 134 days past due
+    )
+    assert (
+        eur["total"]
+        == Decimal("1250.000")
+        == sum(i.amount_remaining for i in ar_invoices(finance, EUR, today=TODAY))
+    )
+    assert eur["uncollectible"] == Decimal("250.000")
+    assert [
+        i.stripe_invoice_id for i in ar_invoices(finance, EUR, today=TODAY, bucket="31-60")
+    ] == ["in_dup_03"]
+
+
+def test_a_manager_ages_only_their_own_accounts(world):
+    (eur,) = ar_aging(world.managers["b"], EUR, today=TODAY).rows
+    assert eur["total"] == Decimal("1000.000")  # Dupont and Tanaka, not Fourth
+    assert ar_aging(world.managers["a"], EUR, today=TODAY).rows == []  # Bergmann paid
+
+
+def test_revenue_by_customer_leaves_out_void_invoices(world, finance):
+    rows = {r["group"]: r["amount"] for r in revenue(finance, EUR, by="customer").rows}
+    assert rows == {
+        "Bergmann": Decimal("4200.000"),  # 2,000 + 2,200; the void 500 not counted
+        "Dupont": Decimal("900.000"),
+        "Tanaka": Decimal("170.000"),
+        "Fourth": Decimal("250.000"),
+    }
+    mine = {r["group"] for r in revenue(world.managers["b"], EUR, by="customer").rows}
+    assert mine == {"Dupont", "Tanaka"}
+
+
+def test_revenue_by_country_and_signing_cohort(world, finance):
+    by_country = {r["group"]: r["amount"] for r in revenue(finance, EUR, by="country").rows}
+    assert by_country == {
+        "DE": Decimal("4450.000"),
+        "FR": Decimal("900.000"),
+        "NL": Decimal("170.000"),
+    }
+    by_cohort = {r["group"]: r["amount"] for r in revenue(finance, EUR, by="cohort").rows}
+    assert by_cohort == {"2025-Q4": Decimal("5270.000"), "2026-Q1": Decimal("250.000")}
+
+
+def test_billed_fairly_flags_over_and_under_billing_against_the_contract(world, finance):
+    rows = {r["account"]: r for r in billed_fairly(finance, EUR).rows}
+    berg = rows["Bergmann"]
+    assert (berg["quantity"], berg["amount"]) == (Decimal("200.000"), Decimal("4200.000"))
+    assert (berg["rate"], berg["contract_rate"]) == (Decimal("21.000000"), Decimal("20.000000"))
+    assert berg["deviation"] == Decimal("200.000")
+    assert berg["deviation_percent"] == Decimal("5.00")
+    assert berg["flag"] == "over-billed"
+    # The other three paid 18.00, 17.00 and 25.00 a seat.
+    assert berg["median_rate"] == Decimal("18.000000")
+    assert rows["Tanaka"]["flag"] == "under-billed"
+    assert rows["Tanaka"]["deviation"] == Decimal("-20.000")
+    assert rows["Dupont"]["flag"] == ""
+    assert rows["Dupont"]["median_rate"] == Decimal("21.000000")  # of 21.00, 17.00, 25.00
+    only_mine = billed_fairly(world.managers["a"], EUR).rows
+    assert [r["account"] for r in only_mine] == ["Bergmann"]
+
+
+def test_no_median_over_fewer_than_three_other_accounts(world, finance):
+    """In March and April only Bergmann and Dupont billed seats: a median of one other
+    account would be that customer's price."""
+    spring = ReportFilters(date(2026, 3, 1), date(2026, 4, 30))
+    rows = {r["account"]: r for r in billed_fairly(finance, spring).rows}
+    assert set(rows) == {"Bergmann", "Dupont"}
+    assert rows["Bergmann"]["median_rate"] is None
+
+
+def test_a_wider_tolerance_flags_less(world, finance):
+    rows = {r["account"]: r["flag"] for r in billed_fairly(finance, EUR, tolerance=Decimal(6)).rows}
+    assert rows["Bergmann"] == ""  # 5% over
+    assert rows["Tanaka"] == "under-billed"  # 10.5% under
+
+
+def test_rebuilding_the_ledger_from_the_mirror_gives_the_same_rows(world, finance):
+    def snapshot():
+        invoices = [
+            model_to_dict(i, exclude=["id"])
+            for i in BilledInvoice.objects.order_by("stripe_invoice_id")
+        ]
+        lines = [
+            {
+                **model_to_dict(line, exclude=["id", "invoice"]),
+                "invoice": line.invoice.stripe_invoice_id,
+            }
+            for line in BilledLine.objects.select_related("invoice").order_by("stripe_line_id")
+        ]
+        return invoices, lines
+
+    before = snapshot()
+    aging = ar_aging(finance, EUR, today=TODAY).rows
+    out = io.StringIO()
+    call_command("reports_rebuild", stdout=out)
+    assert "6 finalized invoice(s)" in out.getvalue()
+    assert snapshot() == before
+    assert ar_aging(finance, EUR, today=TODAY).rows == aging
+
+
+def test_a_credit_note_from_stripe_is_counted_on_its_invoice(
+    world, django_capture_on_commit_callbacks
+):
+    note = {
+        "id": "cn_berg_03",
+        "object": "credit_note",
+        "invoice": "in_berg_03",
+        "customer": "cus_bergmann",
+        "currency": "eur",
+        "amount": 15000,
+        "subtotal": 15000,
+        "total": 15000,
+        "created": 1773000000,
+        "effective_at": 1773000000,
+        "livemode": False,
+        "memo": "Outage",
+        "metadata": {},
+        "number": "CN-1",
+        "reason": "product_unsatisfactory",
+        "status": "issued",
+        "type": "post_payment",
+        "voided_at": None,
+        "lines": {"object": "list", "has_more": False, "data": []},
+    }
+    from stripe_sync.mirror import Mirror
+    from stripe_sync.object_types import object_type
+
+    with django_capture_on_commit_callbacks(execute=True):
+        Mirror().write(
+            object_type("credit_notes"), [note], observed_at=datetime(2026, 6, 14, tzinfo=UTC)
+        )
+    assert BilledInvoice.objects.get(stripe_invoice_id="in_berg_03").credited == Decimal("150.000")
+
+
+@pytest.mark.parametrize("slug", ["ar-aging", "revenue", "billed-fairly", "commitments"])
+def test_each_report_page_and_its_exports_as_each_role(world, client, finance, slug):
+    client.force_login(finance)
+    page = client.get(f"/admin/reports/report/{slug}/?start=2026-01-01&end=2026-06-30")
+    assert page.status_code == 200
+    text = page.content.decode()
+    if slug != "commitments":
+        assert "Bergmann" in text or "EUR" in text
+    csv = client.get(f"/admin/reports/report/{slug}/?start=2026-01-01&end=2026-06-30&export=csv")
+    assert csv.status_code == 200
+    assert csv["Content-Type"].startswith("text/csv")
+    xlsx = client.get(f"/admin/reports/report/{slug}/?start=2026-01-01&end=2026-06-30&export=xlsx")
+    assert openpyxl.load_workbook(io.BytesIO(xlsx.content)).active.max_row >= 1
+    client.force_login(world.managers["b"])
+    mine = client.get(f"/admin/reports/report/{slug}/?start=2026-01-01&end=2026-06-30")
+    assert mine.status_code == 200
+    assert "Bergmann" not in mine.content.decode()
+    mine_csv = client.get(
+        f"/admin/reports/report/{slug}/?start=2026-01-01&end=2026-06-30&export=csv"
+    )
+    assert b"Bergmann" not in mine_csv.content
+
+
+def test_the_revenue_page_shows_money_and_drills_down_to_the_lines(world, client, finance):
+    client.force_login(finance)
+    page = client.get("/admin/reports/report/revenue/?start=2026-01-01&end=2026-06-30")
+    text = page.content.decode()
+    assert "4,200.00" in text  # Bergmann, as money in EUR's precision
+    assert "report-chart-data" in text
+    drill = client.get(
+        f"/admin/reports/report/lines/?start=2026-01-01&end=2026-06-30&account={world.accounts['bergmann'].pk}"
+    ).content.decode()
+    assert "IN_BERG_03" in drill
+    assert "IN_BERG_04" in drill
+    assert "IN_BERG_05" not in drill  # void
+    assert "IN_DUP_03" not in drill
+
+
+def test_a_manager_cannot_drill_into_another_managers_account(world, client):
+    client.force_login(world.managers["a"])
+    drill = client.get(
+        f"/admin/reports/report/lines/?start=2026-01-01&end=2026-06-30&account={world.accounts['dupont'].pk}"
+    ).content.decode()
+    assert "IN_DUP_03" not in drill
+    invoices = client.get("/admin/reports/report/invoices/?currency=EUR").content.decode()
+    assert "IN_DUP_03" not in invoices
+    assert "IN_FOUR_01" not in invoices
+
+
+def test_exported_text_cannot_run_as_a_formula(world, client, finance):
+    from customers.models import Account
+
+    Account.objects.filter(pk=world.accounts["dupont"].pk).update(legal_name="=HYPERLINK(1)")
+    call_command("reports_rebuild", stdout=io.StringIO())
+    client.force_login(finance)
+    csv = client.get("/admin/reports/report/revenue/?start=2026-01-01&end=2026-06-30&export=csv")
+    assert b"'=HYPERLINK(1)" in csv.content
