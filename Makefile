@@ -6,7 +6,7 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test ARGS="-k contracts --reuse-db"`.
 ARGS ?=
 
-.PHONY: demo demo-setup serve test test-browser lint format install install-dev worker beat bench bench-sync bench-queue bench-import bench-usage clean
+.PHONY: demo demo-setup serve test test-browser lint format install install-dev worker beat bench bench-sync bench-queue bench-import bench-usage bench-reports clean
 
 ## Run the back-office with demo data on the embedded default (SQLite, Celery eager).
 demo: demo-setup serve
@@ -74,6 +74,10 @@ bench-import: install-dev
 ## event, requests, Stripe's rate limit beside it), a correction of each, and memory: ~13 min.
 bench-usage: install-dev
 	$(PY) bench/usage_push.py
+
+## The finance reports at 100,000 invoices and 1,000,000 lines (PostgreSQL), and the ledger's speed.
+bench-reports: install-dev
+	$(PY) bench/reports.py
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev

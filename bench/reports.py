@@ -1,0 +1,359 @@
+"""The finance reports at 100,000 finalized invoices and 1,000,000 invoice lines.
+
+Prints, for each report page and its CSV and XLSX exports, as finance (every account) and as an
+account manager (their own), the median and 95th percentile time and the number of SQL queries,
+at a small size and the large one: a page whose queries grow with the ledger shows it here.
+Then the ledger's own speed: invoices written to the ledger from the Stripe mirror a second
+(`reports_rebuild`'s work), on a sample of Stripe-shaped invoices.
+
+The pages read only the ledger (reports.models), so the large size is written to it directly
+(PostgreSQL's COPY); the mirror-to-ledger step is measured on its own. 2,000 accounts of 10
+account managers in five currencies, each with a contract of five lines of 20 catalog items,
+billed monthly over two years (the default range, the last twelve months, holds half).
+
+Runs in a throwaway test database of its own (`<name>_reports`, kept between runs;
+`--create-db` rebuilds it), on PostgreSQL when DATABASE_URL is set:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice make bench-reports
+    DATABASE_URL=... .venv/bin/python bench/reports.py [--create-db] [--large 1000000]
+"""
+
+import argparse
+import io
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+
+import django
+
+django.setup()
+
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from backoffice.logins.tests.client import client_logins_give_the_second_factor
+from bench.database import bench_database
+
+client_logins_give_the_second_factor()
+
+ROUNDS = 10
+ACCOUNTS = 2_000
+MANAGERS = 10
+ITEMS = 20
+LINES_PER_CONTRACT = 5
+LINES_PER_INVOICE = 10
+CURRENCIES = ("USD", "EUR", "GBP", "JPY", "BHD")
+TODAY = date(2026, 12, 3)
+MONTHS = 24  # billed monthly from December 2024 to November 2026
+
+
+def _months() -> list[date]:
+    out, year, month = [], 2024, 12
+    for _ in range(MONTHS):
+        out.append(date(year, month, 1))
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+    return out
+
+
+def world_ensure() -> dict[str, Any]:
+    """Accounts, managers, items and contracts, once."""
+    from backoffice.models import User
+    from backoffice.roles import ACCOUNT_MANAGERS, FINANCE
+    from billing.catalog.models import CatalogItem
+    from billing.contracts.models import Contract, ContractLine, PricePhase
+    from customers.models import Account
+
+    finance, _ = User.objects.get_or_create(username="bench-finance", defaults={"is_staff": True})
+    finance.groups.add(Group.objects.get(name=FINANCE))
+    managers = []
+    for n in range(MANAGERS):
+        user, _ = User.objects.get_or_create(username=f"bench-am-{n}", defaults={"is_staff": True})
+        user.groups.add(Group.objects.get(name=ACCOUNT_MANAGERS))
+        managers.append(user)
+    if Account.objects.filter(external_ref__startswith="BENCH-").count() < ACCOUNTS:
+        with transaction.atomic():
+            items = [
+                CatalogItem.objects.get_or_create(
+                    code=f"bench-item-{i}",
+                    defaults={"name": f"Bench item {i}", "unit_label": "seat"},
+                )[0]
+                for i in range(ITEMS)
+            ]
+            accounts = Account.objects.bulk_create(
+                [
+                    Account(
+                        legal_name=f"Bench customer {n:04d}",
+                        external_ref=f"BENCH-{n:04d}",
+                        billing_country=("US", "DE", "GB", "JP", "BH")[n % 5],
+                        default_currency=CURRENCIES[n % 5],
+                        account_manager=managers[n % MANAGERS],
+                    )
+                    for n in range(ACCOUNTS)
+                ]
+            )
+            contracts = Contract.objects.bulk_create(
+                [
+                    Contract(
+                        number=f"C-BENCH-{n:05d}",
+                        account=a,
+                        status=Contract.Status.ACTIVE,
+                        signed_date=date(2024, 1 + n % 12, 1),
+                        start_date=date(2024, 12, 1),
+                        end_date=date(2027, 11, 30),
+                        currency=CURRENCIES[n % 5],
+                        created_by=managers[n % MANAGERS],
+                    )
+                    for n, a in enumerate(accounts)
+                ]
+            )
+            lines = ContractLine.objects.bulk_create(
+                [
+                    ContractLine(
+                        contract=c,
+                        key=f"line-{k}",
+                        position=k,
+                        item=items[(n + k) % ITEMS],
+                        pricing_model="per_unit",
+                    )
+                    for n, c in enumerate(contracts)
+                    for k in range(LINES_PER_CONTRACT)
+                ]
+            )
+            PricePhase.objects.bulk_create(
+                [PricePhase(line=line, unit_amount=Decimal(10), quantity=10) for line in lines]
+            )
+    return {"finance": finance, "managers": managers}
+
+
+def ledger_fill(invoices: int) -> None:
+    """`invoices` finalized invoices of ten lines each, straight into the ledger."""
+    from billing.contracts.models import ContractLine
+    from reports.models import BilledInvoice, BilledLine
+
+    if BilledInvoice.objects.count() == invoices:
+        return
+    BilledLine.objects.all().delete()
+    BilledInvoice.objects.all().delete()
+    rng = random.Random(20)  # noqa: S311 - figures, not secrets
+    contract_lines = list(
+        ContractLine.objects.values_list(
+            "id", "contract_id", "contract__account_id", "item_id", "contract__currency"
+        )
+    )
+    by_account: dict[int, list[tuple[int, int, int, int, str]]] = {}
+    for row in contract_lines:
+        by_account.setdefault(row[2], []).append(row)
+    accounts = sorted(by_account)
+    months = _months()
+    started = time.perf_counter()
+    inv_buf, line_buf = io.StringIO(), io.StringIO()
+    for n in range(invoices):
+        account = accounts[n % len(accounts)]
+        lines = by_account[account]
+        currency = lines[0][4]
+        month = months[(n // len(accounts)) % MONTHS]
+        due = date(month.year, month.month, 28)
+        status = (
+            "paid"
+            if due < date(2026, 9, 1) or rng.random() < 0.6
+            else rng.choice(["open", "open", "open", "uncollectible"])
+        )
+        amounts = []
+        for k in range(LINES_PER_INVOICE):
+            cl = lines[k % len(lines)]
+            quantity = 10
+            unit = Decimal(10) if rng.random() > 0.05 else Decimal("11.5")
+            amount = unit * quantity
+            amounts.append(amount)
+            line_buf.write(
+                f"{n + 1}\til_{n}_{k}\t{account}\t{currency}\t{month}\tt\t{cl[1]}\t{cl[0]}\t"
+                f"{cl[3]}\trecurring\tBench line\t{month}\t{due}\t{quantity}\t{amount}\t100\t10\n"
+            )
+        total = sum(amounts)
+        paid = total if status == "paid" else Decimal(0)
+        inv_buf.write(
+            f"{n + 1}\tin_bench_{n}\tBENCH-{n}\t{account}\tcus_bench_{account}\t{currency}\t"
+            f"{status}\t{month}\t{due}\t\\N\t{month}\t{due}\t{total}\t0\t{total}\t{total}\t"
+            f"{paid}\t{total - paid}\t0\n"
+        )
+    with transaction.atomic(), connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(
+            "COPY reports_billedinvoice (id, stripe_invoice_id, number, account_id, "
+            "stripe_customer_id, currency, status, finalized_on, due_on, paid_on, period_start, "
+            "period_end, subtotal, tax, total, amount_due, amount_paid, amount_remaining, "
+            "credited) FROM STDIN"
+        ) as copy:
+            copy.write(inv_buf.getvalue())
+        with raw.copy(
+            "COPY reports_billedline (invoice_id, stripe_line_id, account_id, currency, "
+            "finalized_on, counted, contract_id, contract_line_id, item_id, kind, description, "
+            "period_start, period_end, quantity, amount, contract_amount, list_unit_amount) "
+            "FROM STDIN"
+        ) as copy:
+            copy.write(line_buf.getvalue())
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('reports_billedinvoice', 'id'), %s)", [invoices]
+        )
+        cursor.execute("ANALYZE reports_billedinvoice")
+        cursor.execute("ANALYZE reports_billedline")
+    print(
+        f"  ledger filled: {invoices:,} invoices, {invoices * LINES_PER_INVOICE:,} lines in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+
+
+def measure(client: Client, url: str) -> dict[str, Any]:
+    client.get(url)  # warm caches
+    times = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        response = client.get(url)
+        times.append(time.perf_counter() - start)
+        assert response.status_code == 200, (url, response.status_code)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    times.sort()
+    return {
+        "median": statistics.median(times) * 1000,
+        "p95": times[int(len(times) * 0.95) - 1] * 1000,
+        "queries": len(queries.captured_queries),
+    }
+
+
+URLS = {
+    "billed fairly": "/admin/reports/report/billed-fairly/",
+    "billed fairly, export CSV": "/admin/reports/report/billed-fairly/?export=csv",
+    "billed fairly, export XLSX": "/admin/reports/report/billed-fairly/?export=xlsx",
+    "commitments unused": "/admin/reports/report/commitments/",
+    "revenue by customer": "/admin/reports/report/revenue/",
+    "revenue by product": "/admin/reports/report/revenue/?by=product",
+    "revenue by cohort": "/admin/reports/report/revenue/?by=cohort",
+    "revenue, export XLSX": "/admin/reports/report/revenue/?export=xlsx",
+    "AR aging": "/admin/reports/report/ar-aging/",
+    "AR aging, export CSV": "/admin/reports/report/ar-aging/?export=csv",
+    "invoices owed, over 90 days": "/admin/reports/report/invoices/?bucket=over-90&currency=USD",
+    "lines of one account": "/admin/reports/report/lines/?account={account}",
+}
+
+
+def run(size: int, people: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    from customers.models import Account
+
+    ledger_fill(size)
+    account = Account.objects.filter(external_ref="BENCH-0001").values_list("pk", flat=True)[0]
+    results = {}
+    for role, user in (("finance", people["finance"]), ("manager", people["managers"][1])):
+        client = Client()
+        client.force_login(user)
+        for name, url in URLS.items():
+            results[(role, name)] = measure(client, url.format(account=account))
+    return results
+
+
+def ledger_speed() -> None:
+    """Mirror to ledger: Stripe-shaped invoices written to the mirror, then the ledger rebuilt."""
+    from billing.contracts.models import PricePhase
+    from customers.models import Account
+    from reports.ledger import billed_ledger_rebuild
+    from reports.models import BilledInvoice
+    from reports.tests.world import finalized_invoice
+    from stripe_sync.mirror import Mirror
+    from stripe_sync.object_types import object_type
+
+    sample = 2_000
+    phases = list(
+        PricePhase.objects.filter(
+            line__contract__currency="EUR", line__key="line-0"
+        ).select_related("line__contract__account")[:200]
+    )
+    mirror = Mirror()
+    mirror._owner_account_id = "acct_bench_reports"
+    from djstripe.models import Account as StripeAccount
+
+    StripeAccount.objects.get_or_create(
+        id="acct_bench_reports", defaults={"stripe_data": {"id": "acct_bench_reports"}}
+    )
+    with transaction.atomic():
+        for n, phase in enumerate(phases):
+            account = phase.line.contract.account
+            customer = f"cus_bench_{account.pk}"
+            mirror.write(
+                object_type("customers"),
+                [{"id": customer, "object": "customer", "name": account.legal_name}],
+                observed_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+            Account.objects.filter(pk=account.pk).update(stripe_customer_id=customer)
+            PricePhase.objects.filter(pk=phase.pk).update(stripe_price_id=f"price_bench_{n}")
+    invoices = []
+    for n in range(sample):
+        phase = phases[n % len(phases)]
+        inv = finalized_invoice(
+            f"in_bench_mirror_{n}",
+            "x",
+            price=f"price_bench_{n % len(phases)}",
+            quantity=10,
+            unit=1000,
+            month=1 + n % 6,
+            status="paid",
+        )
+        inv["customer"] = f"cus_bench_{phase.line.contract.account_id}"
+        invoices.append(inv)
+    with transaction.atomic():
+        mirror.write(
+            object_type("invoices"), invoices, observed_at=datetime(2026, 7, 1, tzinfo=UTC)
+        )
+    started = time.perf_counter()
+    written = billed_ledger_rebuild()
+    seconds = time.perf_counter() - started
+    print(
+        f"\nMirror to ledger (reports_rebuild): {written:,} invoices of one line in "
+        f"{seconds:.2f} s, {written / seconds:,.0f} invoices/s"
+    )
+    BilledInvoice.objects.all().delete()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--create-db", action="store_true")
+    parser.add_argument("--large", type=int, default=100_000, help="invoices (ten lines each)")
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("The reports bench runs on PostgreSQL: set DATABASE_URL.")
+    name = bench_database("reports", rebuild=args.create_db)
+    print(f"Database {name}; {ACCOUNTS:,} accounts, {MANAGERS} managers, {ITEMS} items.")
+    people = world_ensure()
+    small_size = 2_000
+    small = run(small_size, people)
+    large = run(args.large, people)
+    print(
+        f"\n{'page':<32} {'role':<8} {small_size:>7,} invoices   {args.large:>9,} invoices"
+        f"   {'time x':>6} {'queries':>8}"
+    )
+    for (role, page), big in large.items():
+        little = small[(role, page)]
+        print(
+            f"{page:<32} {role:<8} {little['median']:7.0f} ms ({little['queries']:>2} q)"
+            f"   {big['median']:7.0f} ms p95 {big['p95']:5.0f}"
+            f"  {big['median'] / little['median']:5.1f}x"
+            f"   {little['queries']:>3} -> {big['queries']:<3}"
+        )
+    ledger_speed()
+    ledger_fill(args.large)
+
+
+if __name__ == "__main__":
+    main()
