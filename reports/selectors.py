@@ -328,8 +328,11 @@ def billed_fairly(
         kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE], contract_line__isnull=False
     )
     # Grouped by ids alone (no join over the lines), the names read once for the rows.
-    grouped = list(
-        lines.values("currency", "account_id", "contract_id", "contract_line_id", "item_id")
+    grouped: list[dict[str, Any]] = [
+        dict(row)
+        for row in lines.values(
+            "currency", "account_id", "contract_id", "contract_line_id", "item_id"
+        )
         .annotate(
             quantity=Sum("quantity"),
             amount=Sum("amount"),
@@ -339,7 +342,7 @@ def billed_fairly(
             list_unit=Max("list_unit_amount"),
         )
         .order_by()
-    )
+    ]
     names = _names(grouped)
     if user.has_perm(VIEW_ALL_ACCOUNTS) and _all_accounts(filters):
         medians = _rates_of(grouped)  # the same lines: no second pass over them
