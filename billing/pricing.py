@@ -364,6 +364,23 @@ def line_amount(terms: Terms, key: str, start: date, end: date, quantity: int) -
     return quantize(amount, terms.currency)
 
 
+def monthly_recurring(terms: Terms, day: date) -> Decimal:
+    """The contract's recurring revenue a month on `day` (MRR): each fixed line at its phase
+    in force that day, per month (a quarter's price divided by three). Usage is not recurring;
+    nothing outside the term."""
+    if not terms.start <= day <= terms.end:
+        return ZERO
+    total = ZERO
+    for line in terms.lines:
+        if line.is_usage:
+            continue
+        phase = next((p for p in line.phases if p.start <= day <= p.end), None)
+        if phase is not None:
+            quantity = 1 if line.model == PricingModel.FLAT else phase.quantity
+            total += _phase_amount(line, phase, quantity)[0]
+    return quantize(total / terms.billing_months, terms.currency)
+
+
 def _is_usage_key(terms: Terms, key: str) -> bool:
     return any(line.key == key and line.is_usage for line in terms.lines)
 

@@ -56,6 +56,9 @@ class ReportFilterForm(forms.Form):
         decimal_places=2,
         label="Tolerance %",
     )
+    basis = forms.ChoiceField(
+        choices=list(selectors.MRR_BASES.items()), required=False, label="Basis"
+    )
     bucket = forms.ChoiceField(
         choices=[("", "All")] + [(k, t) for k, t, *_ in selectors.AGING_BUCKETS],
         required=False,
@@ -115,6 +118,10 @@ def _revenue(user: User, f: ReportFilters, data: dict[str, Any], today: date) ->
     return selectors.revenue(user, f, by=data.get("by") or "customer")
 
 
+def _recurring(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+    return selectors.recurring_revenue(user, f, basis=data.get("basis") or "contracted")
+
+
 def _billed_fairly(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
     tolerance = data.get("tolerance")
     return selectors.billed_fairly(
@@ -163,6 +170,14 @@ REPORTS = {
             "cohort, month by month.",
             (*COMMON, "item", "by"),
             _revenue,
+        ),
+        ReportPage(
+            "recurring-revenue",
+            "MRR and ARR",
+            "Recurring revenue per currency at each month's end, contracted or billed, with "
+            "the month's new, expansion, contraction and churn.",
+            (*COMMON, "basis"),
+            _recurring,
         ),
         ReportPage(
             "ar-aging",

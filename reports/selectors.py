@@ -7,6 +7,7 @@ Amounts are never added across currencies: each figure is per currency.
 """
 
 import bisect
+import itertools
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ from django.db.models.functions import Coalesce, TruncMonth
 
 from backoffice.models import User
 from billing.contracts.models import Contract
-from billing.money import minor_unit
-from billing.pricing import add_months
+from billing.contracts.selectors import contracts_terms_in_force
+from billing.money import minor_unit, quantize
+from billing.pricing import add_months, monthly_recurring
 from customers.selectors import VIEW_ALL_ACCOUNTS
 from reports.models import BilledInvoice, BilledLine
 
@@ -621,6 +623,170 @@ def _contract_year(contract: Contract, day: date | None) -> int | None:
     while add_months(contract.start_date, 12 * (year + 1)) <= day:
         year += 1
     return year
+
+
+# --- Recurring revenue ----------------------------------------------------------------------
+
+MRR_BASES = {"contracted": "Contracted", "billed": "Billed"}
+MOVEMENTS = ("new", "expansion", "contraction", "churn")
+IN_FORCE = [
+    Contract.Status.ACTIVE,
+    Contract.Status.SUPERSEDED,
+    Contract.Status.EXPIRED,
+    Contract.Status.TERMINATED,
+]
+
+
+def _month_ends(filters: ReportFilters) -> list[date]:
+    """The last day of each month from the one before the range (the first month's movements
+    are against it) to the range's last, at most five years."""
+    first = add_months(date(filters.start.year, filters.start.month, 1), -1)
+    ends: list[date] = []
+    month = first
+    while month <= filters.end and len(ends) < 61:
+        ends.append(add_months(month, 1) - timedelta(days=1))
+        month = add_months(month, 1)
+    return ends
+
+
+def _contracted_by_month(
+    user: User, filters: ReportFilters, ends: list[date]
+) -> dict[tuple[str, date], dict[int, Decimal]]:
+    """Per currency and month end, each account's MRR from the contract versions (and ramp
+    phases) in force that day."""
+    contracts = Contract.objects.filter(
+        status__in=IN_FORCE, start_date__lte=ends[-1], end_date__gte=ends[0]
+    )
+    if not user.has_perm(VIEW_ALL_ACCOUNTS):
+        contracts = contracts.filter(account__account_manager=user)
+    for name, value in (
+        ("currency", filters.currency),
+        ("account__billing_country", filters.country),
+        ("account__account_manager_id", filters.manager_id),
+        ("account_id", filters.account_id),
+    ):
+        if value:
+            contracts = contracts.filter(**{name: value})
+    versions = list(contracts)
+    terms = contracts_terms_in_force(versions)
+    mrr: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for contract in versions:
+        for end in ends:
+            recurring = monthly_recurring(terms[contract.pk], end)
+            if recurring:
+                mrr[(contract.currency, end)][contract.account_id] += recurring
+    return mrr
+
+
+def _billed_by_month(
+    user: User, filters: ReportFilters, ends: list[date]
+) -> dict[tuple[str, date], dict[int, Decimal]]:
+    """Per currency and month end, each account's recurring lines billed for that month: a
+    line billing a quarter counts a third of its amount in each of its months."""
+    lines = _scoped(
+        BilledLine.objects.filter(
+            counted=True,
+            kind=BilledLine.Kind.RECURRING,
+            period_start__lte=ends[-1],
+            period_end__gte=date(ends[0].year, ends[0].month, 1),
+        ),
+        user,
+        filters,
+    )
+    mrr: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    month_of = {(end.year, end.month): end for end in ends}
+    for account, currency, start, end, amount in lines.values_list(
+        "account_id", "currency", "period_start", "period_end", "amount"
+    ):
+        months = []
+        month = date(start.year, start.month, 1)
+        while month <= end:
+            months.append((month.year, month.month))
+            month = add_months(month, 1)
+        share = amount / len(months)
+        for key in months:
+            if key in month_of:
+                mrr[(currency, month_of[key])][account or 0] += share
+    return mrr
+
+
+def recurring_revenue(user: User, filters: ReportFilters, *, basis: str = "contracted") -> Table:
+    """MRR and ARR per currency at each month's end, with the month's movements: new (an
+    account with none the month before), expansion, contraction, churn (an account with none
+    now). Contracted: the contract versions and ramp phases in force; billed: the recurring
+    lines of finalized invoices. Never a sum across currencies."""
+    ends = _month_ends(filters)
+    by_month = (
+        _billed_by_month(user, filters, ends)
+        if basis == "billed"
+        else _contracted_by_month(user, filters, ends)
+    )
+    currencies = sorted({currency for currency, _ in by_month})
+    rows: list[dict[str, Any]] = []
+    for currency in currencies:
+        for previous, end in itertools.pairwise(ends):
+            before, now = by_month.get((currency, previous), {}), by_month.get((currency, end), {})
+            moves = dict.fromkeys(MOVEMENTS, ZERO)
+            for account in set(before) | set(now):
+                was, is_ = before.get(account, ZERO), now.get(account, ZERO)
+                if not was and is_:
+                    moves["new"] += is_
+                elif was and not is_:
+                    moves["churn"] -= was
+                elif is_ > was:
+                    moves["expansion"] += is_ - was
+                elif is_ < was:
+                    moves["contraction"] -= was - is_
+            total = quantize(sum(now.values(), ZERO), currency)
+            rows.append(
+                {
+                    "currency": currency,
+                    "month": end.strftime("%Y-%m"),
+                    "mrr": total,
+                    "arr": total * 12,
+                    **{k: quantize(v, currency) for k, v in moves.items()},
+                    "accounts": sum(1 for v in now.values() if v),
+                }
+            )
+    table = Table(
+        columns=[
+            Column("currency", "Currency"),
+            Column("month", "Month"),
+            Column("mrr", "MRR", "money"),
+            Column("arr", "ARR", "money"),
+            Column("new", "New", "money"),
+            Column("expansion", "Expansion", "money"),
+            Column("contraction", "Contraction", "money"),
+            Column("churn", "Churn", "money"),
+            Column("accounts", "Accounts", "number"),
+        ],
+        rows=rows,
+    )
+    table.notes.append(
+        "At each month's end. "
+        + (
+            "Billed: recurring lines of finalized invoices, spread over the months they bill."
+            if basis == "billed"
+            else "Contracted: the fixed lines of the contract versions and ramp phases in force "
+            "(usage is not recurring), per month."
+        )
+        + " ARR is twelve times MRR."
+    )
+    if rows:
+        months = [r["month"] for r in rows if r["currency"] == currencies[0]]
+        table.chart = {
+            "title": f"MRR, {MRR_BASES.get(basis, basis).lower()}",
+            "type": "line",
+            "labels": months,
+            "datasets": [
+                {
+                    "label": currency,
+                    "data": [float(r["mrr"]) for r in rows if r["currency"] == currency],
+                }
+                for currency in currencies
+            ],
+        }
+    return table
 
 
 # --- Drill-down ----------------------------------------------------------------------------

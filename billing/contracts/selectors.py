@@ -221,6 +221,36 @@ def contract_terms(
     )
 
 
+def contracts_terms_in_force(contracts: Iterable[Contract]) -> dict[int, Terms]:
+    """Each version's terms over the days it is in force (contract_validity), for many
+    versions at once in five queries: the reports price every contract of a year."""
+    contracts = [c for c in contracts if c.pk]
+    successors: dict[int, date] = {}
+    for amends_id, effective in Contract.objects.filter(
+        amends__in=contracts,
+        status__in=[Contract.Status.ACTIVE, Contract.Status.SUPERSEDED],
+        effective_date__isnull=False,
+    ).values_list("amends_id", "effective_date"):
+        if amends_id is not None and effective is not None:
+            successors[amends_id] = min(successors.get(amends_id, effective), effective)
+    priced = contracts_priced_lines(contracts)
+    terms = {}
+    for contract in contracts:
+        end = contract.end_date
+        if contract.pk in successors:
+            end = min(end, successors[contract.pk] - timedelta(days=1))
+        terms[contract.pk] = Terms(
+            currency=contract.currency,
+            start=contract.effective_date or contract.start_date,
+            end=end,
+            billing_months=contract.billing_frequency,
+            anchor=contract.anchor,
+            lines=pricing_lines(contract, priced[contract.pk]),
+            minimum_commit=contract.minimum_commit,
+        )
+    return terms
+
+
 def contract_errors_for(
     contract: Contract, *, priced: list[PricedLine] | None = None
 ) -> list[RuleError]:

@@ -1,0 +1,133 @@
+"""MRR and ARR with the month's movements, on the contracts of reports/tests/world.py changed
+so that each movement happens once, worked out by hand (EUR, at each month's end):
+
+- January: Bergmann 100 seats x 20.00 = 2,000, Dupont 50 x 18.00 = 900, Tanaka 10 x 19.00 =
+  190: MRR 3,090, all new.
+- March: Fourth starts (10 x 25.00): new 250, MRR 3,340.
+- April: Bergmann amended to 120 seats from 1 April: expansion 400; Dupont terminated at the
+  end of March: churn 900. MRR 2,840.
+- May: Tanaka amended to 5 seats from 1 May: contraction 95. MRR 2,745.
+"""
+
+import itertools
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from billing.contracts.models import Contract
+from billing.contracts.tests.factories import (
+    ContractFactory,
+    ContractLineFactory,
+    PricePhaseFactory,
+)
+from reports.selectors import ReportFilters, recurring_revenue
+from reports.tests.world import H1, build_world
+
+pytestmark = pytest.mark.django_db
+
+
+def amend(contract: Contract, *, effective: date, seats: int, price: str) -> Contract:
+    Contract.objects.filter(pk=contract.pk).update(status=Contract.Status.SUPERSEDED)
+    amendment = ContractFactory(
+        number=contract.number,
+        version=2,
+        amends=contract,
+        effective_date=effective,
+        account=contract.account,
+        status=Contract.Status.ACTIVE,
+        start_date=contract.start_date,
+        end_date=contract.end_date,
+        currency=contract.currency,
+    )
+    line = ContractLineFactory(contract=amendment, key="seats", item=contract.lines.get().item)
+    PricePhaseFactory(line=line, unit_amount=Decimal(price), quantity=seats)
+    return amendment
+
+
+@pytest.fixture
+def movements(stripe_standin, finance, manager):
+    world = build_world(finance, manager)
+    c = world.contracts
+    Contract.objects.filter(pk=c["dupont"].pk).update(
+        status=Contract.Status.TERMINATED, end_date=date(2026, 3, 31)
+    )
+    Contract.objects.filter(pk=c["fourth"].pk).update(start_date=date(2026, 3, 1))
+    amend(c["bergmann"], effective=date(2026, 4, 1), seats=120, price="20.00")
+    amend(c["tanaka"], effective=date(2026, 5, 1), seats=5, price="19.00")
+    return world
+
+
+def figures(table):
+    return {
+        r["month"]: (r["mrr"], r["new"], r["expansion"], r["contraction"], r["churn"])
+        for r in table.rows
+    }
+
+
+def test_contracted_mrr_and_its_movements(movements, finance):
+    table = recurring_revenue(finance, ReportFilters(*H1), basis="contracted")
+    d = Decimal
+    assert figures(table) == {
+        "2026-01": (d("3090.00"), d("3090.00"), d(0), d(0), d(0)),
+        "2026-02": (d("3090.00"), d(0), d(0), d(0), d(0)),
+        "2026-03": (d("3340.00"), d("250.00"), d(0), d(0), d(0)),
+        "2026-04": (d("2840.00"), d(0), d("400.00"), d(0), d("-900.00")),
+        "2026-05": (d("2745.00"), d(0), d(0), d("-95.00"), d(0)),
+        "2026-06": (d("2745.00"), d(0), d(0), d(0), d(0)),
+    }
+    june = table.rows[-1]
+    assert june["arr"] == Decimal("32940.00")
+    assert june["accounts"] == 3
+
+
+def test_each_month_adds_up_from_the_one_before(movements, finance):
+    rows = recurring_revenue(finance, ReportFilters(*H1)).rows
+    for before, now in itertools.pairwise(rows):
+        moved = now["new"] + now["expansion"] + now["contraction"] + now["churn"]
+        assert before["mrr"] + moved == now["mrr"]
+
+
+def test_a_manager_sees_the_recurring_revenue_of_their_own_accounts(movements):
+    manager_b = movements.managers["b"]  # Dupont and Tanaka
+    table = recurring_revenue(manager_b, ReportFilters(*H1))
+    assert figures(table)["2026-01"][0] == Decimal("1090.00")
+    assert figures(table)["2026-04"][4] == Decimal("-900.00")
+    assert figures(table)["2026-06"][0] == Decimal("95.00")
+
+
+def test_a_currency_is_never_added_to_another(movements, finance):
+    ContractFactory(
+        account=movements.accounts["fourth"],
+        status=Contract.Status.ACTIVE,
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
+        currency="JPY",
+    )
+    line = ContractLineFactory(
+        contract=Contract.objects.get(currency="JPY"), key="seats", item=movements.seats
+    )
+    PricePhaseFactory(line=line, unit_amount=Decimal(1500), quantity=10)
+    rows = recurring_revenue(finance, ReportFilters(*H1)).rows
+    assert {r["currency"] for r in rows} == {"EUR", "JPY"}
+    jpy = [r["mrr"] for r in rows if r["currency"] == "JPY"]
+    assert set(jpy) == {Decimal(15000)}
+    eur = {r["month"]: r["mrr"] for r in rows if r["currency"] == "EUR"}
+    assert eur["2026-06"] == Decimal("2745.00")
+
+
+def test_billed_mrr_spreads_recurring_lines_over_their_months(
+    movements, finance, django_capture_on_commit_callbacks
+):
+    from reports.tests.world import billed_half_year, mirror_invoices
+
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_invoices(billed_half_year())
+    table = recurring_revenue(finance, ReportFilters(*H1), basis="billed")
+    by_month = {r["month"]: r["mrr"] for r in table.rows}
+    # January: Fourth's 250.00; March: Bergmann 2,000 + Dupont 900; April: Bergmann 2,200;
+    # May: Tanaka 170 (Bergmann's void May invoice counts nowhere).
+    assert by_month["2026-01"] == Decimal("250.00")
+    assert by_month["2026-03"] == Decimal("2900.00")
+    assert by_month["2026-04"] == Decimal("2200.00")
+    assert by_month["2026-05"] == Decimal("170.00")
