@@ -129,8 +129,8 @@ def _billed_fairly(user: User, f: ReportFilters, data: dict[str, Any], today: da
     )
 
 
-def _commitments(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
-    return selectors.commitments_unused(user, f, today=today)
+def _usage_vs_commit(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+    return selectors.usage_vs_commit(user, f, today=today)
 
 
 def _invoices(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
@@ -156,12 +156,12 @@ REPORTS = {
             _billed_fairly,
         ),
         ReportPage(
-            "commitments",
-            "Commitments unused",
-            "Minimum commits per contract year: usage billed, true-ups billed, what is "
-            "unused, and shortfalls never trued up.",
+            "usage-vs-commit",
+            "Usage vs commit",
+            "Minimum commits per contract year: usage to date at contract prices and billed, "
+            "true-ups billed, the projected year end and shortfall, and true-ups never billed.",
             COMMON,
-            _commitments,
+            _usage_vs_commit,
         ),
         ReportPage(
             "revenue",

@@ -525,18 +525,14 @@ def _rates_by_account(
     return rates
 
 
-def commitments_unused(user: User, filters: ReportFilters, *, today: date) -> Table:
-    """Per contract year overlapping the range, of contracts with a minimum commit: usage
-    billed against the commitment, true-ups billed, what is unused, and a year ended with a
-    shortfall never trued up."""
+def usage_vs_commit(user: User, filters: ReportFilters, *, today: date) -> Table:
+    """Per contract year overlapping the range, of contracts with a minimum commit: the
+    commitment, usage spend to date at the contract's prices, usage billed, true-ups billed,
+    the year's end projected at the spend rate so far, and the projected shortfall; a year
+    that ended short with its true-up never billed is flagged."""
     contracts = Contract.objects.filter(
         minimum_commit__gt=0,
-        status__in=[
-            Contract.Status.ACTIVE,
-            Contract.Status.SUPERSEDED,
-            Contract.Status.EXPIRED,
-            Contract.Status.TERMINATED,
-        ],
+        status__in=IN_FORCE,
         start_date__lte=filters.end,
         end_date__gte=filters.start,
     ).select_related("account")
@@ -562,14 +558,16 @@ def commitments_unused(user: User, filters: ReportFilters, *, today: date) -> Ta
             kind__in=[BilledLine.Kind.USAGE, BilledLine.Kind.TRUE_UP],
         )
         .values("contract__number", "kind", "period_start")
-        .annotate(amount=Sum("amount"))
+        .annotate(amount=Sum("amount"), at_contract=Sum("contract_amount"))
     ):
         contract = latest[r["contract__number"]]
         year = _contract_year(contract, r["period_start"])
         if year is not None:
             spent[(contract.number, year, r["kind"])] += r["amount"]
+            if r["kind"] == BilledLine.Kind.USAGE:
+                spent[(contract.number, year, "at_contract")] += r["at_contract"] or r["amount"]
     rows = []
-    for number, contract in latest.items():
+    for contract in latest.values():
         year = 0
         while (start := add_months(contract.start_date, 12 * year)) <= contract.end_date:
             end = min(
@@ -577,43 +575,72 @@ def commitments_unused(user: User, filters: ReportFilters, *, today: date) -> Ta
                 contract.end_date,
             )
             if end >= filters.start and start <= filters.end:
-                usage = spent[(number, year, BilledLine.Kind.USAGE)]
-                true_ups = spent[(number, year, BilledLine.Kind.TRUE_UP)]
-                unused = max(ZERO, contract.minimum_commit - usage)
-                ended = end < today
-                rows.append(
-                    {
-                        "currency": contract.currency,
-                        "account": contract.account.legal_name,
-                        "contract": number,
-                        "year": f"{start.isoformat()} to {end.isoformat()}",
-                        "commitment": contract.minimum_commit,
-                        "usage": usage,
-                        "true_ups": true_ups,
-                        "unused": unused,
-                        "flag": (
-                            "true-up never billed"
-                            if ended and unused > true_ups
-                            else ("unused so far" if unused else "")
-                        ),
-                        "_drill": {"account": contract.account_id},
-                    }
-                )
+                rows.append(_commit_year(contract, year, start, end, spent, today))
             year += 1
-    return Table(
+    table = Table(
         columns=[
             Column("currency", "Currency"),
             Column("account", "Account"),
             Column("contract", "Contract"),
             Column("year", "Contract year"),
             Column("commitment", "Commitment", "money"),
+            Column("at_contract", "Usage at contract prices", "money"),
             Column("usage", "Usage billed", "money"),
             Column("true_ups", "True-ups billed", "money"),
-            Column("unused", "Unused", "money"),
+            Column("projected", "Projected year end", "money"),
+            Column("shortfall", "Projected shortfall", "money"),
             Column("flag", "Flag"),
         ],
         rows=rows,
     )
+    table.notes.append(
+        "Usage to date is what finalized invoices billed for the contract year's usage. The "
+        "year's end is projected at the spend rate so far (spend to date divided by the days "
+        "elapsed, times the year's days); the shortfall is the commitment less that."
+    )
+    return table
+
+
+def _commit_year(
+    contract: Contract,
+    year: int,
+    start: date,
+    end: date,
+    spent: dict[tuple[str, int, str], Decimal],
+    today: date,
+) -> dict[str, Any]:
+    number, commitment = contract.number, contract.minimum_commit or ZERO
+    usage = spent[(number, year, BilledLine.Kind.USAGE)]
+    at_contract = spent[(number, year, "at_contract")]
+    true_ups = spent[(number, year, BilledLine.Kind.TRUE_UP)]
+    days = (end - start).days + 1
+    elapsed = min(days, max(0, (today - start).days + 1))
+    ended = end < today
+    # Spend so far, at the same rate until the year's end.
+    projected = quantize(
+        at_contract if ended or not elapsed else at_contract * days / elapsed, contract.currency
+    )
+    shortfall = max(ZERO, commitment - projected)
+    if ended and commitment - at_contract > true_ups:
+        flag = "true-up never billed"
+    elif not ended and elapsed and shortfall:
+        flag = "projected short"
+    else:
+        flag = ""
+    return {
+        "currency": contract.currency,
+        "account": contract.account.legal_name,
+        "contract": number,
+        "year": f"{start.isoformat()} to {end.isoformat()}",
+        "commitment": commitment,
+        "at_contract": at_contract,
+        "usage": usage,
+        "true_ups": true_ups,
+        "projected": projected,
+        "shortfall": shortfall,
+        "flag": flag,
+        "_drill": {"account": contract.account_id},
+    }
 
 
 def _contract_year(contract: Contract, day: date | None) -> int | None:
