@@ -722,8 +722,11 @@ def _billed_by_month(
     )
     mrr: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     month_of = {(end.year, end.month): end for end in ends}
-    for account, currency, start, end, amount in lines.values_list(
-        "account_id", "currency", "period_start", "period_end", "amount"
+    # Summed per account and period in the database: a row per account and month billed.
+    for account, currency, start, end, amount in (
+        lines.values_list("account_id", "currency", "period_start", "period_end")
+        .annotate(amount=Sum("amount"))
+        .order_by()
     ):
         months = []
         month = date(start.year, start.month, 1)
