@@ -21,6 +21,7 @@ The rules, as finance would state them:
   billing.money.quantize; the total is the sum of the rounded charges, as on an invoice.
 """
 
+import bisect
 import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -364,21 +365,25 @@ def line_amount(terms: Terms, key: str, start: date, end: date, quantity: int) -
     return quantize(amount, terms.currency)
 
 
-def monthly_recurring(terms: Terms, day: date) -> Decimal:
-    """The contract's recurring revenue a month on `day` (MRR): each fixed line at its phase
-    in force that day, per month (a quarter's price divided by three). Usage is not recurring;
-    nothing outside the term."""
-    if not terms.start <= day <= terms.end:
-        return ZERO
-    total = ZERO
+def monthly_recurring(terms: Terms, days: Sequence[date]) -> list[Decimal]:
+    """The contract's recurring revenue a month (MRR) on each of `days` (in order): each fixed
+    line at its phase in force that day, per month (a quarter's price divided by three).
+    Usage is not recurring; nothing outside the term. Each phase is priced once, whatever the
+    number of days."""
+    totals = [ZERO] * len(days)
     for line in terms.lines:
         if line.is_usage:
             continue
-        phase = next((p for p in line.phases if p.start <= day <= p.end), None)
-        if phase is not None:
+        for phase in line.phases:
+            first = bisect.bisect_left(days, max(phase.start, terms.start))
+            last = bisect.bisect_right(days, min(phase.end, terms.end))
+            if first >= last:
+                continue
             quantity = 1 if line.model == PricingModel.FLAT else phase.quantity
-            total += _phase_amount(line, phase, quantity)[0]
-    return quantize(total / terms.billing_months, terms.currency)
+            amount = _phase_amount(line, phase, quantity)[0]
+            for index in range(first, last):
+                totals[index] += amount
+    return [quantize(total / terms.billing_months, terms.currency) for total in totals]
 
 
 def _is_usage_key(terms: Terms, key: str) -> bool:

@@ -698,8 +698,7 @@ def _contracted_by_month(
     terms = contracts_terms_in_force(versions)
     mrr: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for contract in versions:
-        for end in ends:
-            recurring = monthly_recurring(terms[contract.pk], end)
+        for end, recurring in zip(ends, monthly_recurring(terms[contract.pk], ends), strict=True):
             if recurring:
                 mrr[(contract.currency, end)][contract.account_id] += recurring
     return mrr

@@ -24,6 +24,7 @@ from billing.pricing import (
     billing_periods,
     expected_charges,
     graduated_amount,
+    monthly_recurring,
     total_contract_value,
     volume_amount,
 )
@@ -173,6 +174,33 @@ def test_ramp_changing_mid_period_splits_the_charge_by_day():
         D("1127.47"),  # 1350.00 x 76 / 91 = 1127.472...
     ]
     assert charges.total == D("1292.31")
+
+
+def test_monthly_recurring_revenue_follows_the_ramp_and_leaves_usage_out():
+    # A quarterly contract: seats 100 x 30.00 then 150 x 27.00 from 2026-04-16, a platform fee
+    # of 600.00 a quarter, and usage (not recurring).
+    ramp = line(
+        PricingModel.PER_UNIT,
+        Phase(date(2026, 1, 1), date(2026, 4, 15), unit_amount=D("30.00"), quantity=100),
+        Phase(date(2026, 4, 16), END, unit_amount=D("27.00"), quantity=150),
+    )
+    fee = line(PricingModel.FLAT, whole_term(flat_amount=D("600.00")), key="fee")
+    usage = line(PricingModel.USAGE, whole_term(unit_amount=D("0.01")), key="api", metric="api")
+    t = terms(ramp, fee, usage, months=3, end=date(2026, 12, 31))
+    days = [
+        date(2025, 12, 31),
+        date(2026, 3, 31),
+        date(2026, 4, 15),
+        date(2026, 4, 30),
+        date(2027, 1, 31),
+    ]
+    assert monthly_recurring(t, days) == [
+        D(0),  # before the term
+        D("1200.00"),  # (3,000 + 600) / 3
+        D("1200.00"),
+        D("1550.00"),  # (4,050 + 600) / 3
+        D(0),  # after the term
+    ]
 
 
 def test_usage_ramp_uses_the_phase_in_force_at_period_end():
