@@ -565,3 +565,68 @@ def test_finance_exports_the_contracts_choosing_the_columns(
     finance.check_current()  # the console too: a blocked handler would be logged there
     if finance.problems:
         pytest.fail(problems_report(finance.problems), pytrace=False)
+
+
+def _chart_points(driver: Any) -> int:
+    """The points Chart.js drew on the page's report chart (0: no chart drawn)."""
+    return int(
+        driver.execute_script(
+            "var c = document.getElementById('report-chart');"
+            "var chart = c && window.Chart && Chart.getChart(c);"
+            "return chart ? chart.data.datasets.reduce(function (n, d) {"
+            " return n + d.data.length; }, 0) : 0;"
+        )
+    )
+
+
+def test_finance_and_an_account_manager_read_the_reports(
+    demo_site: str,
+    demo_logins: dict[str, str],
+    driver: Any,
+    server_errors: Any,
+    artifacts: Path,
+) -> None:
+    """Finance opens the reports on the demo's year of billing: revenue with its chart drawn
+    (Chart.js from our static files, under the Content-Security-Policy), aging with its chart,
+    a bucket's figure opening the invoices behind it, billed fairly with its flags. An account
+    manager's reports name none of another manager's customers."""
+    finance = AdminBrowser(driver, demo_site, "finance", server_errors, artifacts)
+    finance.login("finance", demo_logins["finance"])
+    finance.visit("/admin/")
+    driver.find_element(By.LINK_TEXT, "Reports").click()
+    finance.check_current()
+    driver.find_element(By.LINK_TEXT, "Revenue").click()
+    finance.check_current()
+    WebDriverWait(driver, WAIT).until(lambda d: _chart_points(d) > 0)
+    finance.screenshot("report-revenue")
+    finance.visit("/admin/reports/report/ar-aging/")
+    WebDriverWait(driver, WAIT).until(lambda d: _chart_points(d) > 0)
+    finance.screenshot("report-ar-aging")
+    overdue = driver.find_elements(By.CSS_SELECTOR, "#result_list td.money a")
+    assert overdue, "no aging figure links to its invoices"
+    overdue[0].click()
+    finance.check_current()
+    assert driver.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    finance.visit("/admin/reports/report/billed-fairly/?start=2025-12-01&end=2026-11-30")
+    flags = driver.find_element(By.ID, "result_list").text
+    assert "over-billed" in flags
+    assert "under-billed" in flags
+    finance.screenshot("report-billed-fairly")
+
+    manager = User.objects.get(username="manager")
+    others = set(
+        Contract.objects.exclude(account__account_manager=manager).values_list(
+            "account__legal_name", flat=True
+        )
+    )
+    assert others
+    mine = AdminBrowser(driver, demo_site, "manager", server_errors, artifacts)
+    driver.delete_all_cookies()
+    mine.login("manager", demo_logins["manager"])
+    for slug in ("revenue", "billed-fairly", "ar-aging", "recurring-revenue", "usage-vs-commit"):
+        mine.visit(f"/admin/reports/report/{slug}/?start=2025-12-01&end=2026-11-30")
+        text = driver.find_element(By.ID, "content").text
+        assert not [name for name in others if name in text], slug
+    finance.problems.extend(mine.problems)
+    if finance.problems:
+        pytest.fail(problems_report(finance.problems), pytrace=False)
