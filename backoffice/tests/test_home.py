@@ -335,7 +335,14 @@ def test_the_work_comes_first_in_the_app_list(demo_logins):
     response = logged_in("finance", demo_logins).get(INDEX)
 
     names = [app["name"] for app in response.context["app_list"]]
-    assert names[:5] == ["Invoice review", "Contracts", "Accounts", "Tax settings", "Stripe sync"]
+    assert names[:6] == [
+        "Invoice review",
+        "Contracts",
+        "Accounts",
+        "Tax settings",
+        "Reports",
+        "Stripe sync",
+    ]
     # the Stripe mirror last, collapsed under one heading
     assert names[-1] == "Stripe mirror (read-only)"
     mirror = response.context["app_list"][-1]
@@ -386,7 +393,7 @@ def test_a_managers_navigation_has_only_their_sections(demo_logins):
     response = logged_in("manager", demo_logins).get(INDEX)
 
     names = [app["name"] for app in response.context["app_list"]]
-    assert names == ["Contracts", "Accounts", "Tax settings"]
+    assert names == ["Contracts", "Accounts", "Tax settings", "Reports"]
 
 
 def test_the_mirror_app_page_still_lists_every_mirrored_object(demo_logins):
