@@ -40,6 +40,7 @@ from file_imports.files import (
     read_dataset,
     table_from_dataset,
 )
+from file_imports.permissions import READ_ONLY, AdminRules, read_only_columns
 
 NEW, UPDATE, UNCHANGED, ERROR = "new", "update", "unchanged", "error"
 
@@ -160,6 +161,11 @@ class Resource(resources.Resource):
 
     def get_user_visible_fields(self) -> list[Field]:
         return [Field(attribute=c, column_name=c) for c in self.columns]
+
+    def admin_rules(self, model: Any) -> AdminRules:
+        """What the admin lets the person importing do with `model`: the import does no more
+        (file_imports.permissions)."""
+        return AdminRules.of(model, self.user)
 
     @property
     def reason(self) -> str:
@@ -411,6 +417,20 @@ def model_errors(
             column = "" if name == NON_FIELD_ERRORS else (columns or {}).get(name, name)
             for message in messages:
                 outcome.error(column, message)
+
+
+def refuse_read_only(
+    outcome: RowOutcome,
+    read_only: set[str],
+    changed: Any = None,
+    fields: dict[str, str] | None = None,
+) -> None:
+    """An error on each column whose change (`changed`, the row's changes by default) would
+    write a field the admin's form shows this person read-only. A read-only column whose cell
+    equals the stored value is no change, so a person's own export imports again."""
+    changed = outcome.changes if changed is None else changed
+    for column in read_only_columns(read_only, changed, fields):
+        outcome.error(column, READ_ONLY)
 
 
 def delete_with_history(records: list[Any], *, user: Any, reason: str) -> None:
