@@ -35,9 +35,11 @@ from file_imports.engine import (
     delete_with_history,
     duplicate_keys,
     model_errors,
+    refuse_read_only,
     save_with_history,
 )
 from file_imports.files import Table
+from file_imports.permissions import AdminRules
 
 TEXT = (
     "legal_name",
@@ -108,6 +110,15 @@ class AccountResource(OwnAccountsResource):
                 username__in={cells.text(r.get("account_manager", "")) for _, r in table.rows}
             )
         }
+        # What the admin lets this person do: the accounts it shows them, adding, changing,
+        # the fields it shows them read-only; contacts and tax IDs as the account page's.
+        rules = self.admin_rules(Account)
+        shown = rules.shown(a.pk for a in stored.values())
+        contact_rules, tax_id_rules = rules.inline(Contact), rules.inline(TaxId)
+        may_add = rules.may_add()
+        # The add form's read-only fields among the file's columns (an account manager's
+        # account_manager, were they let add accounts).
+        read_only_new = rules.read_only(None) & present
         outcomes: list[RowOutcome] = []
         self.planned: list[tuple[RowOutcome, Account, Any, Any]] = []
         for number, row in table.rows:
@@ -118,16 +129,22 @@ class AccountResource(OwnAccountsResource):
                 outcome.error("external_ref", "is required: it is the account's key.")
                 continue
             existing = stored.get(ref)
-            if existing and not self.sees_all and existing.account_manager_id != self.user.pk:
+            if existing is not None and existing.pk not in shown:
                 outcome.error(
-                    "external_ref",
-                    f"{ref} is another account manager's account; you import only your own.",
+                    "external_ref", f"{ref} is not one of your accounts; you import only your own."
                 )
+                continue
+            if existing is None and not may_add:
+                outcome.error("external_ref", rules.no_add)
                 continue
             # A copy: the stored values stay to compare with.
             account = Account() if existing is None else copy.copy(existing)
             if existing is None:
                 account.external_ref = ref
+                if not self.sees_all:
+                    account.account_manager = self.user  # an account manager's new account
+            # A new one, as it is without the file: a read-only column may only leave it so.
+            blank = copy.copy(account) if existing is None and read_only_new else None
             self._read_fields(row, present, account, outcome, managers)
             tax_ids = self._read_tax_ids(row, outcome) if "tax_ids" in present else None
             contacts = self._read_contacts(row, outcome) if "contacts" in present else None
@@ -146,6 +163,8 @@ class AccountResource(OwnAccountsResource):
                 continue
             if existing is None:
                 outcome.action = NEW
+                if blank is not None:
+                    refuse_read_only(outcome, read_only_new, _changes(blank, account, present))
             else:
                 outcome.changes = _changes(existing, account, present)
                 if tax_ids is not None:
@@ -159,6 +178,17 @@ class AccountResource(OwnAccountsResource):
                     if old_c != new_c:
                         outcome.changes["contacts"] = (old_c, new_c)
                 outcome.action = UPDATE if outcome.changes else UNCHANGED
+                if outcome.changes and not rules.may_change(existing):
+                    outcome.error("external_ref", rules.no_change)
+                    continue
+                if outcome.changes:
+                    refuse_read_only(outcome, rules.read_only(existing))
+            _refuse_inline_changes(
+                outcome, "tax_ids", tax_id_rules, existing, _tax_id_changes(existing, tax_ids)
+            )
+            _refuse_inline_changes(
+                outcome, "contacts", contact_rules, existing, _contact_changes(existing, contacts)
+            )
             self.planned.append((outcome, account, tax_ids, contacts))
         duplicate_keys(outcomes, "external_ref")
         return outcomes
@@ -202,14 +232,8 @@ class AccountResource(OwnAccountsResource):
             manager = managers.get(username) if username else None
             if username and manager is None:
                 outcome.error("account_manager", f"no user named '{username}'.")
-            elif not self.sees_all and manager is not None and manager.pk != self.user.pk:
-                outcome.error(
-                    "account_manager", "you import your own accounts; another manager's is not."
-                )
             else:
                 account.account_manager = manager
-        if account.pk is None and not self.sees_all:
-            account.account_manager = self.user  # an account manager's new account is theirs
 
     def _read_tax_ids(self, row: dict[str, str], outcome: RowOutcome) -> list[tuple[str, str]]:
         found = []
@@ -345,6 +369,53 @@ def _changes(old: Account, new: Account, present: set[str]) -> dict[str, tuple[s
             new.account_manager.username if new.account_manager else "",
         )
     return changes
+
+
+def _tax_id_changes(
+    existing: Account | None, wanted: list[tuple[str, str]] | None
+) -> tuple[bool, bool, bool]:
+    """Whether the row adds, changes or removes tax IDs of the account (None: not in the file).
+    A tax ID is its type and number: one that differs is another."""
+    if wanted is None:
+        return False, False, False
+    stored = {(t.type, t.value) for t in existing.tax_ids.all()} if existing else set()
+    return bool(set(wanted) - stored), False, bool(stored - set(wanted))
+
+
+def _contact_changes(
+    existing: Account | None, wanted: list[tuple[str, str, str, bool]] | None
+) -> tuple[bool, bool, bool]:
+    """Whether the row adds, changes or removes contacts, matched on their email as
+    _contacts_replace matches them."""
+    if wanted is None:
+        return False, False, False
+    stored = {
+        c.email.lower(): (c.name, c.role, c.receives_invoices)
+        for c in (existing.contacts.all() if existing else [])
+    }
+    rows = {email.lower(): (name, role, invoices) for name, email, role, invoices in wanted}
+    return (
+        bool(rows.keys() - stored.keys()),
+        any(stored[e] != v for e, v in rows.items() if e in stored),
+        bool(stored.keys() - rows.keys()),
+    )
+
+
+def _refuse_inline_changes(
+    outcome: RowOutcome,
+    column: str,
+    rules: AdminRules,
+    account: Account | None,
+    adds_changes_removes: tuple[bool, bool, bool],
+) -> None:
+    """Contacts and tax IDs change as the account page's inlines let this person change them."""
+    adds, changes, removes = adds_changes_removes
+    if adds and not rules.may_add(account):
+        outcome.error(column, rules.no_add)
+    if changes and not rules.may_change(account):
+        outcome.error(column, rules.no_change)
+    if removes and not rules.may_delete(account):
+        outcome.error(column, rules.no_delete)
 
 
 def _entries(cell: str) -> list[str]:

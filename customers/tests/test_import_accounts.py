@@ -108,7 +108,7 @@ def test_an_account_manager_imports_only_for_their_own_accounts():
 
     assert not report.applied
     assert report.rows[1].errors == [
-        ("external_ref", "CRM-2002 is another account manager's account; you import only your own.")
+        ("external_ref", "CRM-2002 is not one of your accounts; you import only your own.")
     ]
     assert Account.objects.get(pk=other.pk).legal_name == other.legal_name
     viewer = User.objects.create(username="viewer", is_staff=True)

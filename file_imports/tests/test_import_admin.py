@@ -148,9 +148,9 @@ def test_who_may_import(demo_logins):
     assert client.post(reverse(CONFIRM_URL), {}).status_code == 403
 
     manager = login(demo_logins, "manager2")
-    page = upload(manager, CRM_EXPORT)  # accounts of "manager", not theirs
+    page = upload(manager, CRM_EXPORT)  # new accounts: account managers add none
     assert "Nothing imported" in page
-    assert "you import your own accounts; another manager&#x27;s is not." in page
+    assert "<b>external_ref</b>: you may not add accounts." in page
 
 
 def test_finance_imports_contracts_and_their_lines_from_the_contracts_list(demo_logins):
