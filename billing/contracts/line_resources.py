@@ -38,7 +38,6 @@ from billing.contracts.selectors import (
 )
 from billing.contracts.services import contract_lock_version_bump
 from customers.resources import OwnAccountsResource
-from customers.selectors import accounts_visible_to
 from file_imports import cells
 from file_imports.engine import (
     NEW,
@@ -48,6 +47,7 @@ from file_imports.engine import (
     delete_with_history,
     duplicate_keys,
     model_errors,
+    refuse_read_only,
     save_with_history,
 )
 from file_imports.files import Table
@@ -186,11 +186,13 @@ class ContractLineResource(OwnAccountsResource):
         current = contracts_current_versions(
             Contract.objects.select_for_update().filter(number__in=numbers)
         )
-        own = set(
-            accounts_visible_to(self.user)
-            .filter(pk__in={c.account_id for c in current.values()})
-            .values_list("pk", flat=True)
-        )
+        # What the contract page lets this person do: the contracts it shows them, and the
+        # lines, phases and tiers it lets them add, change and remove (drafts only).
+        self.rules = self.admin_rules(Contract)
+        self.line_rules = self.rules.inline(ContractLine)
+        self.phase_rules = self.line_rules.inline(PricePhase)
+        self.tier_rules = self.phase_rules.inline(PriceTier)
+        shown = self.rules.shown(c.pk for c in current.values())
         self.stored = contracts_priced_lines(current.values())
         self.stored_lines = {
             (pk, line.key): (line, phases)
@@ -232,11 +234,10 @@ class ContractLineResource(OwnAccountsResource):
                     "contract",
                     f"no contract numbered '{ref}'{self.among_yours}; import the contract first.",
                 )
-            elif contract.account_id not in own:
+            elif contract.pk not in shown:
                 outcome.error(
                     "contract",
-                    f"{ref} is a contract of another account manager's account; you import only "
-                    "your own.",
+                    f"{ref} is not a contract of one of your accounts; you import only your own.",
                 )
             if outcome.errors or contract is None:
                 continue
@@ -357,6 +358,7 @@ class ContractLineResource(OwnAccountsResource):
         self.priced[contract.pk] = priced
         for plan in plans:
             self._outcomes(plan)
+            self._refuse_beyond_the_page(plan)
         refused = {plan.key for plan in plans if any(r.outcome.errors for r in plan.rows)}
         if refused:
             # The lines without errors of their own are still checked (a yen amount with
@@ -373,15 +375,58 @@ class ContractLineResource(OwnAccountsResource):
         for message in contract_errors_for(contract, priced=priced):
             row, column = self._blame(message, plans, in_file)
             row.outcome.error(column, message)
-        if not contract.is_editable:
-            for plan in plans:
-                for row in plan.rows:
-                    if row.outcome.action in (NEW, UPDATE):
-                        row.outcome.error(
-                            "",
-                            f"{contract} is {contract.get_status_display().lower()}: its prices "
-                            "change through an amendment (Amend, on its page), not an import.",
-                        )
+
+    def _refuse_beyond_the_page(self, plan: LinePlan) -> None:
+        """What the contract page would not let this person do to this line: any change to a
+        contract it shows read-only (no longer a draft), and adding, changing or removing a
+        line, phase or tier that its inlines do not let them; read-only fields."""
+        contract, line = plan.contract, cast(ContractLine, plan.line)
+        changing = [r for r in plan.rows if r.outcome.action in (NEW, UPDATE)]
+        if not changing:
+            return
+        if not self.rules.may_change(contract):
+            why = (
+                self.rules.no_change
+                if contract.is_editable
+                else f"{contract} is {contract.get_status_display().lower()}: its prices "
+                "change through an amendment (Amend, on its page), not an import."
+            )
+            for row in changing:
+                row.outcome.error("", why)
+            return
+        first = plan.rows[0].outcome
+        lines, phases, tiers = self.line_rules, self.phase_rules, self.tier_rules
+        if plan.stored is None:
+            if not lines.may_add(contract):
+                first.error("line", lines.no_add)
+        else:
+            changed = [c for c in first.changes if c in LINE_COLUMNS]
+            for column in changed if not lines.may_change(contract) else []:
+                first.error(column, lines.no_change)
+            refuse_read_only(first, lines.read_only(contract), changed)
+        if any(c.startswith("phase from") for c in first.changes) and not phases.may_delete(line):
+            first.error("phase_start", phases.no_delete)
+        for row in plan.rows:
+            stored = self._stored_phase(row)
+            phase = cast(PricePhase, row.phase)
+            if stored is None:
+                if not phases.may_add(line):
+                    row.outcome.error("phase_start", phases.no_add)
+                if row.tiers and not tiers.may_add(phase):
+                    row.outcome.error("tiers", tiers.no_add)
+                continue
+            changed = [c for c in row.outcome.changes if c in PHASE_COLUMNS]
+            for column in changed if not phases.may_change(line) else []:
+                row.outcome.error(column, phases.no_change)
+            refuse_read_only(row.outcome, phases.read_only(line), changed, PHASE_COLUMNS)
+            if "tiers" in row.outcome.changes:
+                old, new = len(stored[1]), len(row.tiers or [])
+                if new > old and not tiers.may_add(phase):
+                    row.outcome.error("tiers", tiers.no_add)
+                if min(old, new) and not tiers.may_change(phase):
+                    row.outcome.error("tiers", tiers.no_change)
+                if new < old and not tiers.may_delete(phase):
+                    row.outcome.error("tiers", tiers.no_delete)
 
     def _tiers_after(self, row: PhaseRow) -> list[PriceTier]:
         if row.tiers is not None:

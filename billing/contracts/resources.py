@@ -34,9 +34,11 @@ from file_imports.engine import (
     duplicate_keys,
     history_user,
     model_errors,
+    refuse_read_only,
     save_with_history,
 )
 from file_imports.files import Table
+from file_imports.permissions import AdminRules
 
 # The contract's own terms, read and written by their model field's type.
 TERMS = (
@@ -68,6 +70,18 @@ def values_refresh(contract: Contract, priced: list[PricedLine]) -> None:
     )
 
 
+def refused_change(contract: Contract, rules: AdminRules, changes: Any) -> str:
+    """Why a row may not change a contract its page shows read-only to this person."""
+    if contract.is_editable:
+        return rules.no_change
+    # No longer a draft: read-only to everyone.
+    return (
+        f"{contract} is {contract.get_status_display().lower()}: it changes through an "
+        "amendment (Amend, on its page), not an import. This row would change "
+        f"{', '.join(changes)}."
+    )
+
+
 class ContractResource(OwnAccountsResource):
     name = "contracts"
     verbose_name = "contracts"
@@ -94,7 +108,13 @@ class ContractResource(OwnAccountsResource):
                 "pk", "external_ref"
             )
         )
-        own = set(visible.filter(pk__in=account_refs).values_list("pk", flat=True))
+        # What the contracts list and page let this person do: the contracts it shows them,
+        # adding, changing (drafts only), the fields it shows read-only.
+        rules = self.admin_rules(Contract)
+        shown = rules.shown(c.pk for c in current.values())
+        may_add = rules.may_add()
+        # The add form's read-only fields among the file's columns (none, as the admin is).
+        read_only_new = rules.read_only(None) & present
         self.priced = contracts_priced_lines(current.values())
         outcomes: list[RowOutcome] = []
         self.planned: list[tuple[RowOutcome, Contract]] = []
@@ -106,33 +126,39 @@ class ContractResource(OwnAccountsResource):
                 outcome.error("number", "is required: it is the contract's key.")
                 continue
             existing = current.get(key)
-            if existing is not None and existing.account_id not in own:
+            if existing is not None and existing.pk not in shown:
                 outcome.error(
                     "number",
-                    f"{key} is a contract of another account manager's account; you import "
-                    "only your own.",
+                    f"{key} is not a contract of one of your accounts; you import only your own.",
                 )
+                continue
+            if existing is None and not may_add:
+                outcome.error("number", rules.no_add)
                 continue
             contract = (
                 Contract(number=key, created_by=history_user(self.user))
                 if existing is None
                 else copy.copy(existing)  # a copy: the stored values stay to compare with
             )
+            # A new one, as it is without the file: a read-only column may only leave it so.
+            blank = copy.copy(contract) if existing is None and read_only_new else None
             self._read(row, present, contract, outcome, accounts)
             if outcome.errors:
                 continue
             if existing is None:
                 outcome.action = NEW
+                if blank is not None:
+                    changes = self._changes(blank, contract, present, account_refs)
+                    refuse_read_only(outcome, read_only_new, changes)
             else:
                 outcome.changes = self._changes(existing, contract, present, account_refs)
                 outcome.action = UPDATE if outcome.changes else UNCHANGED
-                if outcome.changes and not existing.is_editable:
-                    outcome.error(
-                        "",
-                        f"{existing} is {existing.get_status_display().lower()}: it changes "
-                        "through an amendment (Amend, on its page), not an import. This row "
-                        f"would change {', '.join(outcome.changes)}.",
-                    )
+                if outcome.changes and not rules.may_change(existing):
+                    outcome.error("", refused_change(existing, rules, outcome.changes))
+                    continue
+                if outcome.changes:
+                    refuse_read_only(outcome, rules.read_only(existing))
+                if outcome.errors:
                     continue
                 # The lines already saved must still fit the new terms (term, currency). A
                 # contract without lines yet is checked when its lines come.
@@ -195,7 +221,8 @@ class ContractResource(OwnAccountsResource):
     ) -> dict[str, tuple[str, str]]:
         changes = {}
         if old.account_id != new.account_id:
-            changes["account"] = (account_refs[old.account_id], new.account.external_ref)
+            was = account_refs[old.account_id] if old.account_id else ""
+            changes["account"] = (was, new.account.external_ref)
         return changes | cells.field_changes(old, new, [c for c in TERMS if c in present])
 
     def write(self) -> None:

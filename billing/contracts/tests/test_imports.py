@@ -325,8 +325,8 @@ def test_an_account_manager_imports_for_their_own_accounts_only(people):
     ).encode("cp1252")
     errors = messages(run_import(ContractResource, rows, user=people["manager"]))
     assert (
-        "row 2 (C-2026-07099): error: number: C-2026-07099 is a contract of another account "
-        "manager's account; you import only your own."
+        "row 2 (C-2026-07099): error: number: C-2026-07099 is not a contract of one of your "
+        "accounts; you import only your own."
     ) in errors
     assert (
         "row 3 (C-2026-07010): error: account: no account with external reference 'CRM-7099' "
@@ -337,7 +337,7 @@ def test_an_account_manager_imports_for_their_own_accounts_only(people):
         + "\r\nC-2026-07099;seats;seats;;per_unit;;;;1;1;0;0;\r\n"
     )
     errors = messages(run_import(ContractLineResource, lines.encode(), user=people["manager"]))
-    assert any("another account manager's account" in e for e in errors), errors
+    assert any("is not a contract of one of your accounts" in e for e in errors), errors
 
 
 def test_exports_reimport_unchanged_in_csv_and_xlsx(people):
