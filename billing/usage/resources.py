@@ -1,13 +1,15 @@
 """Usage quantities per account, metric and period: what the product measured."""
 
+import copy
 import itertools
 from collections.abc import Iterator
 from datetime import date
 from typing import Any, cast
 
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
-from billing.usage.models import UsageQuantity
+from billing.usage.models import MeterEvent, UsageQuantity
 from billing.usage.selectors import metered_terms, not_in_stripe, usage_refusal
 from billing.usage.services import usage_send_after_commit
 from customers.resources import OwnAccountsResource
@@ -19,9 +21,11 @@ from file_imports.engine import (
     UPDATE,
     RowOutcome,
     duplicate_keys,
+    refuse_read_only,
     save_with_history,
 )
 from file_imports.files import Table
+from file_imports.permissions import AdminRules
 from stripe_sync.writes import stripe_connected
 
 FIELDS = ("period_end", "quantity")
@@ -46,7 +50,11 @@ class UsageResource(OwnAccountsResource):
             (u.account_id, u.metric, u.period_start): u
             for u in UsageQuantity.objects.select_for_update().filter(account__in=accounts.values())
         }
+        # What the usage list and form let this person do: adding, changing, and the fields
+        # they show read-only (those of a figure already sent to Stripe's meter).
+        rules = self.admin_rules(UsageQuantity)
         outcomes, planned = [], []
+        changing: list[tuple[RowOutcome, UsageQuantity]] = []
         for number, row in table.rows:
             outcome = RowOutcome(number, "")
             ref, metric = cells.text(row["account"]), cells.text(row["metric"])
@@ -82,6 +90,9 @@ class UsageResource(OwnAccountsResource):
                 continue
             record = stored.get((account.pk, metric, start))
             if record is None:
+                if not rules.may_add():
+                    outcome.error("period_start", rules.no_add)
+                    continue
                 record = UsageQuantity(account=account, metric=metric, period_start=start)
                 outcome.action = NEW
             else:
@@ -91,14 +102,34 @@ class UsageResource(OwnAccountsResource):
                     if getattr(record, f) != values[f]
                 }
                 outcome.action = UPDATE if outcome.changes else UNCHANGED
+                if outcome.changes:
+                    changing.append((outcome, copy.copy(record)))  # as stored, for the form
             for f in FIELDS:
                 setattr(record, f, values[f])
             planned.append((outcome, record))
+        self._refuse_beyond_the_form(rules, changing)
         duplicate_keys(outcomes, "period_start")
         self._overlaps(planned, stored)
         self.new = [r for o, r in planned if o.action == NEW]
         self.changed = [r for o, r in planned if o.action == UPDATE]
         return outcomes
+
+    def _refuse_beyond_the_form(
+        self, rules: AdminRules, changing: list[tuple[RowOutcome, UsageQuantity]]
+    ) -> None:
+        """Rows that change a figure the usage form would not let this person change, or a
+        field it shows them read-only. The form asks whether each figure was sent to Stripe's
+        meter: read here for all of them at once, not once a row."""
+        for start in range(0, len(changing), 2000):
+            prefetch_related_objects(
+                [record for _, record in changing[start : start + 2000]],
+                Prefetch("meter_events", queryset=MeterEvent.objects.only("pk", "usage_id")),
+            )
+        for outcome, record in changing:
+            if not rules.may_change(record):
+                outcome.error("period_start", rules.no_change)
+                continue
+            refuse_read_only(outcome, rules.read_only(record))
 
     def _overlaps(
         self, planned: list[tuple[RowOutcome, UsageQuantity]], stored: dict[Any, UsageQuantity]
