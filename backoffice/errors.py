@@ -60,6 +60,12 @@ def _render(request: HttpRequest, template: str, **extra: Any) -> str:
     return render_to_string(template, _context(request, **extra), request=request)
 
 
+def error_page(request: HttpRequest, template: str, *, status: int, **extra: Any) -> HttpResponse:
+    """A page of the admin's look for a request refused before its view ran (by middleware):
+    what happened and the way back, as the pages here."""
+    return HttpResponse(_render(request, template, **extra), status=status)
+
+
 def roles_for_page(request: HttpRequest) -> list[str]:
     """The roles that may open the admin page asked for: ["Finance"] for the invoice review
     queue. Empty when it cannot be told (a workflow step, a page of no model)."""

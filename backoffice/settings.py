@@ -83,6 +83,10 @@ MIDDLEWARE = [
     "backoffice.middleware.MachineEndpointsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Uploads to the import pages refused over IMPORT_MAX_FILE_BYTES from their headers, and
+    # bounded while they stream: before CsrfViewMiddleware, which reads the body
+    # (file_imports/uploads.py).
+    "file_imports.uploads.UploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -334,8 +338,21 @@ STRIPE_MAX_ATTEMPTS = env.int("STRIPE_MAX_ATTEMPTS", default=4)
 STRIPE_BACKFILL_SLICES = env.int("STRIPE_BACKFILL_SLICES", default=8)
 # Review every draft invoice the mirror sees (and hold it in Stripe until a person decides).
 INVOICE_REVIEW_ON_SYNC = env.bool("INVOICE_REVIEW_ON_SYNC", default=True)
-# CSV and XLSX imports: the largest file accepted (bytes); a larger one is refused, with why.
+# Imports (README, Security: "Uploaded files"). The largest file accepted (bytes): refused from
+# the request's Content-Length, or while it streams, before it is read.
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=20 * 1024 * 1024)
+# The most rows a file may have (header aside), in every format: above the bench's 100,000.
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=150_000)
+# An XLSX workbook is refused before it is parsed when its parts unpack to more than this in
+# all (bytes: 150,000 contract lines are about 95 MB of sheet XML), or when a part of a megabyte
+# or more unpacks to more than this many times its packed size (spreadsheets: 10-15 times).
+IMPORT_XLSX_MAX_UNPACKED_BYTES = env.int(
+    "IMPORT_XLSX_MAX_UNPACKED_BYTES", default=200 * 1024 * 1024
+)
+IMPORT_XLSX_MAX_RATIO = env.int("IMPORT_XLSX_MAX_RATIO", default=100)
+# A file of more rows than this (at most, told before reading) is previewed and confirmed in a
+# Celery task, its page showing the progress, not in the web request.
+IMPORT_BACKGROUND_ROWS = env.int("IMPORT_BACKGROUND_ROWS", default=5_000)
 # django-import-export: importing and exporting are permissions of their own on each model
 # ("customers.import_account", "billing.export_contract"), given to roles in backoffice/roles.py.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"

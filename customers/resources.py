@@ -121,7 +121,7 @@ class AccountResource(OwnAccountsResource):
         read_only_new = rules.read_only(None) & present
         outcomes: list[RowOutcome] = []
         self.planned: list[tuple[RowOutcome, Account, Any, Any]] = []
-        for number, row in table.rows:
+        for number, row in table.each_row():
             ref = cells.text(row["external_ref"])
             outcome = RowOutcome(number, ref)
             outcomes.append(outcome)

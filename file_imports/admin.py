@@ -10,13 +10,14 @@ ImportReport, see templates/admin/file_imports/import.html), the message once im
 template file to start from.
 """
 
+import os
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.signing import Signer
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,8 +26,26 @@ from import_export.admin import ImportExportMixin
 from import_export.forms import ConfirmImportForm, ImportForm, SelectableFieldsExportForm
 from import_export.signals import post_import
 
-from file_imports.engine import Resource, bytes_of, file_format_class, template_file
-from file_imports.files import FORMATS, FileRefused, max_upload_bytes, size_check
+from file_imports.engine import (
+    ImportReport,
+    Resource,
+    bytes_of,
+    file_format_class,
+    result_of,
+    template_file,
+)
+from file_imports.files import (
+    FORMATS,
+    FileRefused,
+    max_rows,
+    max_upload_bytes,
+    rows_before_reading,
+    size_check,
+)
+from file_imports.jobs import background_rows, import_job_confirm, import_job_start
+from file_imports.models import ImportJob
+from file_imports.storage import ImportFileStorage, confirm_lock
+from file_imports.uploads import bounded_upload
 
 DATE_FORMATS = [
     ("", "YYYY-MM-DD (ISO) only"),
@@ -44,13 +63,44 @@ class FileImportForm(ImportForm):
     )
     field_order = ["resource", "import_file", "format", "date_format"]
 
+    def __init__(self, formats: Any, resources: Any, *, refused: str = "", **kwargs: Any) -> None:
+        super().__init__(formats, resources, **kwargs)
+        self.formats = formats
+        # Why the upload was stopped while it streamed (file_imports.uploads): the file and
+        # the fields after it never arrived, and only that is said.
+        self.refused = refused
+        if refused:
+            for field in self.fields.values():
+                field.required = False
+        self.rows_estimate = 0  # at most, told before reading: decides the background
+
     def clean_import_file(self) -> Any:
         file = self.cleaned_data["import_file"]
+        if file is None:
+            return file
         try:
             size_check(file.size)
         except FileRefused as error:
             raise forms.ValidationError(str(error)) from error
         return file
+
+    def clean(self) -> dict[str, Any]:
+        """What can be told of the file without reading its rows: an XLSX file's declared and
+        counted rows and unpacked size (refused before anything is stored), at most how many
+        rows a text file has."""
+        data: dict[str, Any] = super().clean()
+        if self.refused:
+            self.add_error("import_file", self.refused)
+            return data
+        file, chosen = data.get("import_file"), data.get("format")
+        if file is None or not chosen:
+            return data
+        file.seek(0)
+        try:
+            self.rows_estimate = rows_before_reading(file.read(), self.formats[int(chosen)]())
+        except FileRefused as error:
+            self.add_error("import_file", str(error))
+        return data
 
 
 class FileConfirmImportForm(ConfirmImportForm):
@@ -98,16 +148,6 @@ class FileExportForm(SelectableFieldsExportForm):
     @property
     def media(self) -> forms.Media:
         return super().media + forms.Media(js=("file_imports/export_page.js",))
-
-
-def _one_confirm_at_a_time(stored_name: str) -> None:
-    """Two confirms of one stored file at once (a double click, two tabs) run one after the
-    other: the second then finds the file gone (the first imported it and removed it) and is
-    told so, where both would import and the second fail on the first's new rows. A lock held
-    until the confirm's transaction ends; SQLite has one writer at a time anyway."""
-    if connection.vendor == "postgresql" and stored_name:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["import:" + stored_name])
 
 
 class FileImportExportMixin(ImportExportMixin):
@@ -161,6 +201,8 @@ class FileImportExportMixin(ImportExportMixin):
         app, model = self.get_model_info()
         return {
             "max_size_mb": max_upload_bytes() // (1024 * 1024),
+            "max_rows": f"{max_rows():,}",
+            "background_rows": f"{background_rows():,}",
             "import_templates": [
                 (
                     resource.get_display_name(),
@@ -170,12 +212,139 @@ class FileImportExportMixin(ImportExportMixin):
             ],
         }
 
+    def import_action(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        """The library's import page; a file of more than IMPORT_BACKGROUND_ROWS rows is
+        previewed in the background instead, and a file refused (it cannot be read, or a row
+        has an error) is not kept in the temporary storage, since it cannot be confirmed."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        form = self.create_import_form(request)
+        upload = form.cleaned_data["import_file"] if form.is_bound and form.is_valid() else None
+        if upload is not None and form.rows_estimate > background_rows():
+            return self.preview_in_background(request, form)
+        response: HttpResponse = super().import_action(request, **kwargs)
+        # The library names the stored file on the upload (an error on the form drops the
+        # upload from cleaned_data).
+        stored = getattr(upload, "tmp_storage_name", "")
+        context = getattr(response, "context_data", None) or {}
+        if stored and not context.get("confirm_form"):
+            ImportFileStorage(name=stored).remove()
+        return response
+
+    def write_to_tmp_storage(self, import_file: Any, input_format: Any) -> Any:
+        # The library's joins the chunks one by one (a copy of all so far for each: seconds
+        # at 20 MB).
+        stored = self.get_tmp_storage_class()(
+            encoding=None if input_format.is_binary() else self.from_encoding,
+            read_mode=input_format.get_read_mode(),
+            **self.get_tmp_storage_class_kwargs(),
+        )
+        stored.save(b"".join(import_file.chunks()))
+        return stored
+
+    def preview_in_background(self, request: HttpRequest, form: Any) -> HttpResponse:
+        import_file = form.cleaned_data["import_file"]
+        input_format = self.get_import_formats()[int(form.cleaned_data["format"])]()
+        stored = self.write_to_tmp_storage(import_file, input_format)
+        job = import_job_start(
+            user=request.user,
+            model=self.opts.label_lower,
+            resource=self.choose_import_resource_class(form, request).name,
+            stored_file=stored.name,
+            file_name=import_file.name,
+            file_format=input_format.get_extension(),
+            date_format=form.cleaned_data.get("date_format") or "",
+            rows_total=form.rows_estimate,
+        )
+        return HttpResponseRedirect(self.job_url(job))
+
+    def job_url(self, job: ImportJob) -> str:
+        app, model = self.get_model_info()
+        return reverse(
+            f"admin:{app}_{model}_import_job", args=[job.pk], current_app=self.admin_site.name
+        )
+
+    def import_job_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        """A background import's page: its progress, refreshed every two seconds, until it is
+        done; then what the import page shows in the request: the preview table with its
+        confirm, or the file refused with why; a confirm done goes to the list with its
+        message. Only who started the import sees it."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        job = ImportJob.objects.filter(
+            pk=job_id, user=request.user.pk, model=self.opts.label_lower
+        ).first()
+        if job is None:
+            raise Http404("No import of yours with this number here.")
+        context: dict[str, Any] = {
+            **self.get_import_context_data(),
+            **self.admin_site.each_context(request),
+            "title": "Import",
+            "opts": self.model._meta,
+            "job": job,
+            "fields_list": [],
+            "import_error_display": self.import_error_display,
+            "rows_done": f"{job.rows_done:,}",
+            "rows_total": f"{job.rows_total:,}",
+        }
+        request.current_app = self.admin_site.name
+        template = ["admin/file_imports/import_job.html"]
+        if not job.finished:
+            return TemplateResponse(request, template, context)
+        report = ImportReport.from_dict(job.report) if job.report else None
+        if job.step == ImportJob.Step.CONFIRM and report is not None and report.applied:
+            messages.success(request, report.summary())
+            app, model = self.get_model_info()
+            return HttpResponseRedirect(
+                reverse(f"admin:{app}_{model}_changelist", current_app=self.admin_site.name)
+            )
+        if report is not None:
+            context["result"] = result_of(report)
+        if job.step == ImportJob.Step.PREVIEW and report is not None and report.ok:
+            context["confirm_form"] = self.job_confirm_form(request, job)
+        else:
+            context["form"] = self.create_import_form(request)
+        return TemplateResponse(request, template, context)
+
+    def job_confirm_form(self, request: HttpRequest, job: ImportJob) -> Any:
+        """The confirm form of a preview done in the background, signed as in the request."""
+        formats = [f().get_extension() for f in self.get_import_formats()]
+        names = [r.name for r in self.get_import_resource_classes(request)]
+        return self.get_confirm_form_class(request)(
+            initial={
+                "import_file_name": job.stored_file,
+                "original_file_name": job.file_name,
+                "format": str(formats.index(job.file_format)),
+                "resource": str(names.index(job.resource)),
+                "date_format": job.date_format,
+            },
+            user_pk=request.user.pk,
+        )
+
     def process_import(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
         """The library's confirm; a file no longer in the temporary storage (confirmed twice,
-        or left more than a day) is said so, where the library would fail with an error."""
+        or left more than a day) is said so, where the library would fail with an error. A
+        file previewed in the background is confirmed in the background."""
+        stored = os.path.basename(str(request.POST.get("import_file_name", "")))
+        preview = (
+            ImportJob.objects.filter(
+                step=ImportJob.Step.PREVIEW,
+                stored_file=stored,
+                user=request.user.pk,
+                status=ImportJob.Status.DONE,
+            ).first()
+            if stored and request.method == "POST"
+            else None
+        )
+        if (
+            preview is not None
+            and self.has_import_permission(request)
+            and self.create_confirm_form(request).is_valid()
+        ):
+            return HttpResponseRedirect(self.job_url(import_job_confirm(preview=preview)))
         try:
             with transaction.atomic():
-                _one_confirm_at_a_time(str(request.POST.get("import_file_name", "")))
+                confirm_lock(str(request.POST.get("import_file_name", "")))
                 response: HttpResponse = super().process_import(request, **kwargs)
         except FileNotFoundError:
             messages.error(
@@ -213,22 +382,43 @@ class FileImportExportMixin(ImportExportMixin):
         )
 
     def create_import_form(self, request: HttpRequest) -> Any:
+        form_class = self.get_import_form_class(request)
         if request.method == "POST" and "confirm" in request.POST:
             # The confirm's page, refused: an empty form to upload the fixed file.
-            return self.get_import_form_class(request)(
-                self.get_import_formats(), self.get_import_resource_classes(request)
+            return form_class(self.get_import_formats(), self.get_import_resource_classes(request))
+        # One form a request: import_action looks at it before the library's page does.
+        form = getattr(request, "_file_import_form", None)
+        if form is None:
+            form = form_class(
+                self.get_import_formats(),
+                self.get_import_resource_classes(request),
+                refused=getattr(request, "import_upload_refused", ""),
+                **self.get_import_form_kwargs(request),
             )
-        return super().create_import_form(request)
+            request._file_import_form = form  # type: ignore[attr-defined]
+        return form
 
     def get_urls(self) -> list[Any]:
         app, model = self.get_model_info()
+        urls = super().get_urls()
+        for url in urls:
+            if getattr(url, "name", "") in (
+                f"{app}_{model}_import",
+                f"{app}_{model}_process_import",
+            ):
+                bounded_upload(url.callback)
         return [
             path(
                 "import/template/<slug:resource>/",
                 self.admin_site.admin_view(self.template_view),
                 name=f"{app}_{model}_import_template",
             ),
-            *super().get_urls(),
+            path(
+                "import/job/<int:job_id>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name=f"{app}_{model}_import_job",
+            ),
+            *urls,
         ]
 
     def template_view(self, request: HttpRequest, resource: str) -> HttpResponse:

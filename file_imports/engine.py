@@ -21,7 +21,7 @@ so a row that became invalid in between refuses the whole file.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import tablib
@@ -36,7 +36,9 @@ from file_imports.files import (
     CSV,
     FORMATS,
     FileRefused,
+    Progress,
     Table,
+    no_progress,
     read_dataset,
     table_from_dataset,
 )
@@ -66,23 +68,37 @@ class ImportReport:
     file_errors: list[str] = field(default_factory=list)
     dry_run: bool = True
     applied: bool = False
+    # A report read back from a background import (as_dict) holds only the rows shown; these
+    # are its counts of all of them.
+    kept_counts: dict[str, int] | None = None
+    kept_not_shown: int = 0
 
     # The preview lists this many rows, and every row with an error after them.
     SHOWN = 1000
 
     @property
     def shown_rows(self) -> list[RowOutcome]:
+        if self.kept_counts is not None:
+            return self.rows
         return self.rows[: self.SHOWN] + [r for r in self.rows[self.SHOWN :] if r.errors]
 
     @property
     def not_shown(self) -> int:
+        if self.kept_counts is not None:
+            return self.kept_not_shown
         return sum(1 for r in self.rows[self.SHOWN :] if not r.errors)
 
     @property
     def ok(self) -> bool:
-        return not self.file_errors and not any(r.action == ERROR for r in self.rows)
+        return not self.file_errors and not self.counts()[ERROR]
+
+    @property
+    def row_count(self) -> int:
+        return sum(self.counts().values())
 
     def counts(self) -> dict[str, int]:
+        if self.kept_counts is not None:
+            return dict(self.kept_counts)
         counts = dict.fromkeys((NEW, UPDATE, UNCHANGED, ERROR), 0)
         for row in self.rows:
             counts[row.action] += 1
@@ -98,8 +114,43 @@ class ImportReport:
         if not self.ok:
             return f"Nothing imported: {c[ERROR]} row(s) have errors ({totals})."
         if self.applied:
-            return f"Imported {len(self.rows)} row(s): {totals}."
-        return f"Preview of {len(self.rows)} row(s): {totals}. Nothing is written yet."
+            return f"Imported {self.row_count} row(s): {totals}."
+        return f"Preview of {self.row_count} row(s): {totals}. Nothing is written yet."
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as a background import keeps it (JSON): the rows shown, the counts."""
+        return {
+            "resource": self.resource,
+            "filename": self.filename,
+            "file_errors": self.file_errors,
+            "dry_run": self.dry_run,
+            "applied": self.applied,
+            "counts": self.counts(),
+            "not_shown": self.not_shown,
+            "rows": [[r.number, r.key, r.action, r.changes, r.errors] for r in self.shown_rows],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ImportReport":
+        return cls(
+            resource=data["resource"],
+            filename=data["filename"],
+            file_errors=list(data["file_errors"]),
+            dry_run=data["dry_run"],
+            applied=data["applied"],
+            kept_counts=dict(data["counts"]),
+            kept_not_shown=data["not_shown"],
+            rows=[
+                RowOutcome(
+                    number,
+                    key,
+                    action,
+                    {column: (old, new) for column, (old, new) in changes.items()},
+                    [(column, message) for column, message in errors],
+                )
+                for number, key, action, changes, errors in data["rows"]
+            ],
+        )
 
     def lines(self) -> Iterator[str]:
         """The per-row report, as the command prints it."""
@@ -216,20 +267,22 @@ class Resource(resources.Resource):
             who = self.user.get_username() if self.user is not None else "Nobody"
             raise PermissionDenied(f"{who} may not import {self.verbose_name}.")
         report = ImportReport(resource=self.name, filename=file_name or "", dry_run=dry_run)
+        progress: Progress = kwargs.get("progress") or no_progress
         try:
-            table = table_from_dataset(dataset)
+            table = replace(table_from_dataset(dataset), progress=progress)
             self.delimiter = table.delimiter
             _check_header(type(self), table)
         except FileRefused as error:
             report.file_errors.append(str(error))
-            return _result(report, {})
+            return result_of(report)
         with transaction.atomic():
             self.before_import(dataset, **kwargs)  # the library's hooks, as its import runs them
             report.rows = self.check_and_plan(table)
             if report.ok and not dry_run:
+                progress("writing", 0, len(report.rows))
                 self.write()
                 report.applied = True
-            result = _result(report, dict(table.rows))
+            result = result_of(report, dict(table.rows))
             self.after_import(dataset, result, **kwargs)
             if not report.applied:
                 transaction.set_rollback(True)  # a preview, or a file with errors: undone
@@ -270,9 +323,11 @@ IMPORT_TYPES = {
 }
 
 
-def _result(report: ImportReport, cells: dict[int, dict[str, str]]) -> Result:
+def result_of(report: ImportReport, cells: dict[int, dict[str, str]] | None = None) -> Result:
     """The library's Result of our report: a RowResult per row (new, update, skip, or invalid
-    with its errors by column), the file's own refusal as a base error."""
+    with its errors by column), the file's own refusal as a base error. `cells`: each row's
+    values, by row number, when at hand."""
+    cells = cells or {}
     result = Result()
     result.report = report  # our preview table reads it
     result.diff_headers = ["row", "key", "outcome", "what changes, or what is wrong"]
@@ -304,13 +359,16 @@ def run_import(
     filename: str = "",
     dry_run: bool = True,
     options: ImportOptions | None = None,
+    file_format: Any = None,
+    progress: Progress = no_progress,
 ) -> ImportReport:
-    """A file's bytes through the library's format and our resource's import_data, as the
-    admin's import page runs them: for the command line, the bench and tests."""
+    """A file's bytes through the library's format (by the file's name, unless given) and our
+    resource's import_data, as the admin's import page runs them: for the command line, the
+    admin's background imports (file_imports.jobs), the bench and tests."""
     options = options or ImportOptions(source=filename)
     resource = resource_class(user, options)
     try:
-        dataset = read_dataset(data, filename)
+        dataset = read_dataset(data, filename, file_format=file_format, progress=progress)
     except FileRefused as error:
         if not user.has_perm(resource_class.permission):
             raise PermissionDenied(
@@ -325,6 +383,7 @@ def run_import(
         file_name=filename or options.source,
         user=user,
         date_format=options.date_format,
+        progress=progress,
     )
     return result.report
 

@@ -25,7 +25,7 @@ import json
 import posixpath
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -61,7 +61,7 @@ class Table:
     # Rows between two progress reports: a report costs a query, a row about 0.1 ms.
     PROGRESS_EVERY = 2000
 
-    def each_row(self) -> Any:
+    def each_row(self) -> Iterator[tuple[int, dict[str, str]]]:
         """The rows, for a resource's pass that checks each one: told as "checking" progress."""
         total = len(self.rows)
         for done, row in enumerate(self.rows):
@@ -81,10 +81,16 @@ def max_rows() -> int:
 
 def size_check(size: int) -> None:
     if size > max_upload_bytes():
-        raise FileRefused(
-            f"The file is {_size(size)}; files up to {_size(max_upload_bytes())} are "
-            "imported. Split it into parts."
-        )
+        raise FileRefused(size_refusal(size_text(size)))
+
+
+def size_refusal(size: str) -> str:
+    """Why a file over IMPORT_MAX_FILE_BYTES is refused; `size` as known ("30.0 MB", "more
+    than 20.0 MB")."""
+    return (
+        f"The file is {size}; files up to {size_text(max_upload_bytes())} are imported. "
+        "Split it into parts."
+    )
 
 
 def too_many_rows(rows: int | str) -> FileRefused:
@@ -102,7 +108,7 @@ def rows_check(rows: int) -> None:
         raise too_many_rows(f"more than {max_rows():,}")
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     if n >= 1024 * 1024 * 1024:
         return f"{n / 1024 / 1024 / 1024:.1f} GB"
     if n >= 1024 * 1024:
@@ -206,15 +212,15 @@ def _sizes_check(archive: zipfile.ZipFile) -> None:
     unpacked = sum(part.file_size for part in parts)
     if unpacked > xlsx_max_unpacked_bytes():
         raise FileRefused(
-            f"The workbook unpacks to {_size(unpacked)}; workbooks up to "
-            f"{_size(xlsx_max_unpacked_bytes())} unpacked are imported. Split it into parts."
+            f"The workbook unpacks to {size_text(unpacked)}; workbooks up to "
+            f"{size_text(xlsx_max_unpacked_bytes())} unpacked are imported. Split it into parts."
         )
     for part in parts:
         ratio = part.file_size / max(part.compress_size, 1)
         if part.file_size >= RATIO_FROM_BYTES and ratio > xlsx_max_ratio():
             raise FileRefused(
                 f"The workbook's part {part.filename} unpacks to {ratio:.0f} times its packed "
-                f"size ({_size(part.file_size)} from {_size(part.compress_size)}); up to "
+                f"size ({size_text(part.file_size)} from {size_text(part.compress_size)}); up to "
                 f"{xlsx_max_ratio()} times is imported."
             )
 
@@ -499,12 +505,21 @@ def rows_before_reading(data: bytes, file_format: base_formats.Format) -> int:
     return data.count(b"\n")
 
 
-def read_dataset(data: bytes, filename: str = "") -> tablib.Dataset:
+def read_dataset(
+    data: bytes,
+    filename: str = "",
+    *,
+    file_format: base_formats.Format | None = None,
+    progress: Progress = no_progress,
+) -> tablib.Dataset:
+    """A file as a Dataset, through the format given or the one its name and content say."""
     size_check(len(data))
     if not data.strip():
         raise FileRefused("The file is empty.")
-    file_format = format_for(data, filename)
+    file_format = file_format or format_for(data, filename)
     try:
+        if isinstance(file_format, XLSX):
+            return file_format.create_dataset(data, progress=progress)
         return file_format.create_dataset(data)
     except FileRefused:
         raise
@@ -547,7 +562,8 @@ def read_csv(data: bytes) -> tablib.Dataset:
     try:
         header = next(reader)
         width = len(header)
-        rows, numbers = [], []
+        rows: list[list[str]] = []
+        numbers: list[int] = []
         # Numbered as a spreadsheet shows them: a cell over several lines is still one row.
         for number, cells in enumerate(reader, start=2):
             if not any(cell.strip() for cell in cells):

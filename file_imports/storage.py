@@ -7,6 +7,7 @@ behind (refused, or never confirmed) are removed after a day by the next upload.
 import os
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 from import_export.tmp_storages import MediaStorage
 
@@ -32,3 +33,14 @@ class ImportFileStorage(MediaStorage):
                     self._storage.delete(path)
             except (FileNotFoundError, NotImplementedError):
                 continue
+
+
+def confirm_lock(stored_name: str) -> None:
+    """Two confirms of one stored file at once (a double click, two tabs; in the request or in
+    a background import) run one after the other: the second then finds the file gone (the
+    first imported it and removed it) and is told so, where both would import and the second
+    fail on the first's new rows. A lock held until the confirm's transaction ends; SQLite has
+    one writer at a time anyway."""
+    if connection.vendor == "postgresql" and stored_name:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["import:" + stored_name])

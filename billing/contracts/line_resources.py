@@ -213,7 +213,7 @@ class ContractLineResource(OwnAccountsResource):
         }
         outcomes: list[RowOutcome] = []
         plans: dict[tuple[str, str], LinePlan] = {}
-        for number, row in table.rows:
+        for number, row in table.each_row():
             ref, key = cells.text(row["contract"]), cells.text(row["line"])
             outcome = RowOutcome(number, f"{ref} {key}")
             outcomes.append(outcome)

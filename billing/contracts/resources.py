@@ -118,7 +118,7 @@ class ContractResource(OwnAccountsResource):
         self.priced = contracts_priced_lines(current.values())
         outcomes: list[RowOutcome] = []
         self.planned: list[tuple[RowOutcome, Contract]] = []
-        for number, row in table.rows:
+        for number, row in table.each_row():
             key = cells.text(row["number"])
             outcome = RowOutcome(number, key)
             outcomes.append(outcome)

@@ -55,7 +55,7 @@ class UsageResource(OwnAccountsResource):
         rules = self.admin_rules(UsageQuantity)
         outcomes, planned = [], []
         changing: list[tuple[RowOutcome, UsageQuantity]] = []
-        for number, row in table.rows:
+        for number, row in table.each_row():
             outcome = RowOutcome(number, "")
             ref, metric = cells.text(row["account"]), cells.text(row["metric"])
             account = accounts.get(ref)

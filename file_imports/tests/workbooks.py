@@ -1,6 +1,7 @@
 """Workbooks written by hand for the tests of the XLSX checks: a sheet of any size without
 waiting for openpyxl to write it, and a `<dimension>` that says what we choose (a lie too)."""
 
+# ruff: noqa: E501 - the parts of a workbook, as Excel writes them
 import io
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -111,3 +112,27 @@ def usage_bomb(rows: int = 200_000, *, dimension: str | None = "auto") -> bytes:
         dimension = f"A1:E{rows + 1}"
     row = ("CRM-0038", "api_calls", "2026-03-01", "2026-03-31", 1000)
     return workbook((row for _ in range(rows)), dimension=dimension, refs=False)
+
+
+def sparse_workbook(last_row: int, *, dimension: str) -> bytes:
+    """A header and one figure on row `last_row`, the rows between missing from the XML (as
+    a spreadsheet leaves empty rows out): two row elements, `last_row` rows for a reader."""
+    out = io.BytesIO()
+    header = "".join(_cell(f"{column_letter(i)}1", v) for i, v in enumerate(USAGE_HEADER))
+    figure = "".join(
+        _cell(f"{column_letter(i)}{last_row}", v)
+        for i, v in enumerate(("CRM-0038", "api_calls", "2026-03-01", "2026-03-31", 1))
+    )
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", CONTENT_TYPES)
+        archive.writestr("_rels/.rels", ROOT_RELS)
+        archive.writestr("xl/workbook.xml", WORKBOOK)
+        archive.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)
+        archive.writestr(
+            "xl/worksheets/sheet1.xml",
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            f'<dimension ref="{dimension}"/><sheetData><row r="1">{header}</row>'
+            f'<row r="{last_row}">{figure}</row></sheetData></worksheet>',
+        )
+    return out.getvalue()
