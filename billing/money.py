@@ -22,9 +22,15 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import DecimalValidator
 from django.db import models
+from django.db.models.expressions import BaseExpression
+from django.utils.functional import cached_property
 from django.utils.translation import get_language, to_locale
-from moneyed import Money
+from djmoney.models.fields import MoneyField, MoneyFieldProxy
+from djmoney.money import Money as DjangoMoney
+from moneyed import Currency, CurrencyDoesNotExist, get_currency
+from moneyed import Money as PyMoney
 from moneyed.l10n import format_money as babel_format_money
 
 # The presentment currencies Stripe supports (ISO 4217, upper case here; Stripe's API takes
@@ -214,12 +220,18 @@ def format_minor(amount: int, currency: str) -> str:
     return format_amount(from_stripe_amount(amount, currency), currency)
 
 
-def as_money(amount: Decimal, currency: str) -> Money:
-    """An amount with its currency, as django-money holds it (py-moneyed's Money)."""
-    return Money(amount, currency.upper())
+def as_money(amount: Decimal, currency: str) -> "Money":
+    """An amount with its currency, as django-money holds it (a Money of this module)."""
+    code = currency.upper()
+    try:
+        known: Currency = get_currency(code)
+    except CurrencyDoesNotExist:
+        # A code Stripe has and py-moneyed not (yet): shown with its code, never refused.
+        known = Currency(code)
+    return Money(amount, known, decimal_places=decimal_places(code))
 
 
-def format_money(value: Money, *, unit_price: bool = False) -> str:
+def format_money(value: PyMoney, *, unit_price: bool = False) -> str:
     """Money for people, through py-moneyed's formatting (Babel's CLDR patterns, in the active
     language's locale): thousands separated, then the currency's code, in the currency's
     precision as Stripe counts it (CLDR's own digits differ for a few: HUF, ISK, TWD...).
@@ -230,7 +242,7 @@ def format_money(value: Money, *, unit_price: bool = False) -> str:
     amount = value.amount.normalize() if unit_price else quantize(value.amount, currency)
     return str(
         babel_format_money(
-            Money(amount, currency),
+            PyMoney(amount, value.currency),
             format="#,##0" + ("." + "0" * places if places else "") + " ¤¤",
             locale=_locale(),
             currency_digits=False,
@@ -273,3 +285,129 @@ def format_unit_price(amount: Decimal, currency: str) -> str:
     """A unit price for people: the currency's decimals, and more where the price has them
     (20.00 EUR, 0.0125 EUR a call, 4,000 JPY, 50.500 BHD); never rounded."""
     return format_money(as_money(amount, currency), unit_price=True)
+
+
+# --- django-money's MoneyField, on a row's own currency column
+
+
+class Money(DjangoMoney):
+    """django-money's Money as the back-office shows and converts it.
+
+    str() is format_money ("1,500 JPY", "1.234 BHD"): the currency's precision as Stripe
+    counts it, not the decimal_places of the field that read it (a field has one, 3 for every
+    currency). Its sub-unit conversion is Stripe's, exact or refused (to_stripe_amount):
+    py-moneyed's multiplies by the ISO sub-unit and truncates (1.2345 BHD gives 1234, 0.019 USD
+    gives 1) and gives 5 ISK as 5 where Stripe wants 500."""
+
+    def __str__(self) -> str:
+        return format_money(self)
+
+    def get_amount_in_sub_unit(self) -> int:
+        return to_stripe_amount(self.amount, self.currency.code)
+
+
+class AmountInRowCurrency(MoneyFieldProxy):
+    """What a MoneyAmountField reads: a Money of the stored amount in the row's currency
+    column, made at each read. django-money's own descriptor keeps the first Money it made,
+    so a second amount of the row (a credit note's total) kept the old currency once the
+    column changed. A row with no currency yet (blank) reads its bare amount: there is no money
+    without a currency."""
+
+    def __get__(self, obj: Any, type: Any = None) -> Any:
+        if obj is None:
+            return self
+        if self.field.attname not in obj.__dict__:
+            obj.refresh_from_db(fields=[self.field.attname])  # deferred by only() or defer()
+        amount = obj.__dict__[self.field.attname]
+        if amount is None or isinstance(amount, BaseExpression):
+            return amount
+        currency = getattr(obj, self.currency_field_name)
+        return as_money(amount, currency) if currency else amount
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if isinstance(value, BaseExpression):
+            super().__set__(obj, value)  # django-money's handling of F() and Value()
+            return
+        if isinstance(value, PyMoney):
+            # The row has one currency: a Money sets it, for every amount of the row.
+            setattr(obj, self.currency_field_name, value.currency.code)
+            value = value.amount
+        obj.__dict__[self.field.attname] = self.field.to_python(value)
+
+
+class _AmountDigits(DecimalValidator):
+    """The column's digits, of a Money or of a bare amount (a row without a currency yet)."""
+
+    def __call__(self, value: Any) -> None:
+        super().__call__(value.amount if isinstance(value, PyMoney) else value)
+
+
+class MoneyAmountField(MoneyField):
+    """django-money's MoneyField whose currency is the row's own `currency` column
+    (currency_field_name): the column keeps its choices, constraints, indexes and filters,
+    and the code that reads or sends it (Stripe's lower-case codes) is unchanged. Several
+    amounts of a row share it (an approval limit's two, a credit note's amount and total).
+
+    An amount (unit_price=False) has three decimals, enough for BHD and KWD, and is refused
+    off its currency's precision when the model is validated (1500.5 JPY); a unit price has
+    six, finer than any currency (0.004 USD per API call, as Stripe's unit_amount_decimal
+    allows). Use `unit_amount_money_field` and `amount_money_field` below."""
+
+    def __init__(self, *args: Any, unit_price: bool = False, **kwargs: Any) -> None:
+        self.unit_price = unit_price
+        kwargs.setdefault("currency_field_name", "currency")
+        kwargs.setdefault("max_digits", 20)
+        kwargs.setdefault("decimal_places", 6 if unit_price else 3)
+        kwargs["money_descriptor_class"] = AmountInRowCurrency
+        super().__init__(*args, **kwargs)
+
+    def setup_default(self, default: Any, default_currency: Any, nullable: bool) -> Any:
+        # A number (0) is an amount in whatever currency the row has; django-money would
+        # want a currency of its own for it.
+        if isinstance(default, int | Decimal) and not isinstance(default, bool):
+            return default
+        return super().setup_default(default, default_currency, nullable)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if self.unit_price:
+            kwargs["unit_price"] = True
+        return name, path, args, kwargs
+
+    @cached_property
+    def validators(self) -> list[Any]:
+        return [
+            *super(models.DecimalField, self).validators,
+            _AmountDigits(self.max_digits, self.decimal_places),
+        ]
+
+    def validate(self, value: Any, model_instance: Any) -> None:
+        super().validate(value, model_instance)
+        if value is None or self.unit_price:
+            return
+        amount = value.amount if isinstance(value, PyMoney) else value
+        currency = getattr(model_instance, self.currency_field_name, "")
+        if currency:
+            validate_precision(amount, currency)
+
+    def value_from_object(self, obj: Any) -> Any:
+        # The amount, as a form's box and a serializer hold it; its currency is the row's.
+        value = super().value_from_object(obj)
+        return value.amount if isinstance(value, PyMoney) else value
+
+    def formfield(self, **kwargs: Any) -> Any:
+        # A box for the amount: the currency is the row's own field on the form, which
+        # django-money's two-box widget would ask for a second time.
+        return models.DecimalField.formfield(self, **kwargs)
+
+
+def amount_money_field(**kwargs: Any) -> MoneyAmountField:
+    """An amount in the row's currency (an approval limit, a credit note's, an invoice's):
+    three decimals, checked against the currency's precision."""
+    return MoneyAmountField(**kwargs)
+
+
+def unit_amount_money_field(**kwargs: Any) -> MoneyAmountField:
+    """A unit price in the row's currency (a list price): six decimals, finer than the
+    currency where the price is."""
+    return MoneyAmountField(unit_price=True, **kwargs)

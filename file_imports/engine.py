@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, transaction
+from djmoney.models.fields import MoneyField
+from djmoney.utils import get_currency_field_name
 from import_export import resources
 from import_export.fields import Field
 from import_export.results import Error, Result, RowResult
@@ -436,7 +438,9 @@ def save_with_history(
 def update_in_bulk(model: Any, records: list[Any], fields: list[str]) -> None:
     """UPDATE the fields of many rows, each with its own values. On PostgreSQL one statement
     joins a VALUES list per thousand rows; Django's bulk_update writes a CASE branch per row
-    and field instead, which costs a second or more per two thousand rows."""
+    and field instead, which costs a second or more per two thousand rows. A MoneyField's
+    currency column is written with it (with_currency_columns)."""
+    fields = with_currency_columns(model, fields)
     if connection.vendor != "postgresql":
         model.objects.bulk_update(records, fields, batch_size=100)
         return
@@ -461,6 +465,21 @@ def update_in_bulk(model: Any, records: list[Any], fields: list[str]) -> None:
                 f"WHERE {table}.{names[0]} = v.{names[0]}",
                 params,
             )
+
+
+def with_currency_columns(model: Any, fields: list[str]) -> list[str]:
+    """The fields, and the currency column of each MoneyField among them. A Money set on a
+    record sets its currency column too, but bulk_update writes only the columns named: the
+    amount would be written and the currency left as it was (django-money's bulk_update
+    trap)."""
+    names = list(fields)
+    for name in fields:
+        field = model._meta.get_field(name)
+        if isinstance(field, MoneyField):
+            currency = get_currency_field_name(field.name, field)
+            if currency not in names:
+                names.append(currency)
+    return names
 
 
 def model_errors(

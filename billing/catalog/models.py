@@ -3,7 +3,12 @@
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from billing.money import CURRENCY_CHOICES, format_unit_price, unit_amount_field, validate_currency
+from billing.money import (
+    CURRENCY_CHOICES,
+    format_money,
+    unit_amount_money_field,
+    validate_currency,
+)
 
 
 class CatalogItem(models.Model):
@@ -36,13 +41,16 @@ class CatalogItem(models.Model):
 
 
 class ListPrice(models.Model):
-    """The published price of a catalog item in one currency, per unit and billing period."""
+    """The published price of a catalog item in one currency, per unit and billing period.
+
+    `unit_amount` is django-money's MoneyField on the `currency` column (one price per item
+    and currency, which the contract page looks up by currency): read, it is a Money."""
 
     item = models.ForeignKey(CatalogItem, on_delete=models.CASCADE, related_name="list_prices")
     currency = models.CharField(
         max_length=3, choices=CURRENCY_CHOICES, validators=[validate_currency]
     )
-    unit_amount = unit_amount_field()
+    unit_amount = unit_amount_money_field()
 
     history = HistoricalRecords()
 
@@ -57,7 +65,7 @@ class ListPrice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.item} {format_unit_price(self.unit_amount, self.currency)}"
+        return f"{self.item} {format_money(self.unit_amount, unit_price=True)}"
 
 
 class BillingMeter(models.Model):

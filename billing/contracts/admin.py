@@ -48,7 +48,7 @@ from billing.contracts.selectors import (
     line_first_phase,
     line_list_price,
 )
-from billing.money import amounts_as_typed, format_amount, format_unit_price
+from billing.money import amounts_as_typed, format_amount, format_money, format_unit_price
 from billing.pricing import Line, Phase, PricingModel, Tier
 from billing.tax.readiness import tax_readiness_html
 from customers.selectors import accounts_visible_to
@@ -510,10 +510,10 @@ class ContractLineInline(ContractPageInline, nested_admin.NestedStackedInline):
             return "no list price in this currency"
         first = line_first_phase(line)
         unit = first.unit_amount if first else None
-        listed = format_unit_price(price.unit_amount, price.currency)
+        listed = format_money(price.unit_amount, unit_price=True)
         if not unit:
             return f"{listed} per unit"
-        discount = (1 - unit / price.unit_amount) * 100
+        discount = (1 - unit / price.unit_amount.amount) * 100
         contracted = format_unit_price(unit, price.currency)
         if discount < 0:
             return f"{listed} per unit; contract price {contracted}: {-discount:.1f}% above list"

@@ -109,6 +109,11 @@ class Contract(StripePushState):
     payment_terms_days = models.PositiveSmallIntegerField(
         "payment terms", choices=PAYMENT_TERMS_CHOICES, default=30
     )
+    # The one currency of the contract and of every amount under it (its lines' phases and
+    # tiers, its commit and values), so those stay Decimals rather than MoneyFields: a
+    # contract is negotiated, priced and billed in one currency (Stripe's prices of one
+    # subscription schedule share it), and a currency column per phase or tier could disagree
+    # with it. billing.money shows them as Money of this currency.
     currency = models.CharField(
         max_length=3, choices=CURRENCY_CHOICES, validators=[validate_currency]
     )
@@ -245,7 +250,8 @@ class ContractLine(models.Model):
 
 
 class PricePhase(models.Model):
-    """A line's prices over part of the term: year 1, year 2, ... of a ramp."""
+    """A line's prices over part of the term: year 1, year 2, ... of a ramp. Its amounts are in
+    the contract's currency (Contract.currency says why there is no column of its own)."""
 
     line = models.ForeignKey(ContractLine, on_delete=models.CASCADE, related_name="phases")
     start_date = models.DateField(null=True, blank=True, help_text="Blank: the contract start.")
@@ -277,6 +283,8 @@ class PricePhase(models.Model):
 
 
 class PriceTier(models.Model):
+    """A tier of a phase's graduated or volume price, in the contract's currency."""
+
     phase = models.ForeignKey(PricePhase, on_delete=models.CASCADE, related_name="tiers")
     up_to = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Last unit of the tier; blank for the open-ended last."

@@ -43,7 +43,7 @@ from billing.invoices.selectors import (
     invoice_review_totals,
 )
 from billing.invoices.tasks import invoice_review_task
-from billing.money import format_amount, format_minor, quantize
+from billing.money import format_amount, format_minor, format_money, quantize
 from customers.models import Account
 from file_imports.cells import neutralised
 from stripe_sync.admin import stripe_writes_table
@@ -735,7 +735,7 @@ class InvoiceReviewAdmin(ReadOnlyAdmin, BackofficeAdmin):
             self.flags_summary(review),
             review.currency,
             # A number a spreadsheet adds up, in the currency's precision; its currency beside.
-            quantize(review.amount, review.currency) if review.currency else review.amount,
+            quantize(review.amount.amount, review.currency) if review.currency else review.amount,
             review.account or "",
             review.account.external_ref if review.account else "",
             self.contract_shown(review),
@@ -1126,13 +1126,13 @@ class InvoiceApprovalLimitAdmin(BackofficeAdmin):
     def auto_approve_below_money(self, limit: InvoiceApprovalLimit) -> str:
         if limit.auto_approve_below is None:
             return "never (a person approves)"
-        return format_amount(limit.auto_approve_below, limit.currency)
+        return format_money(limit.auto_approve_below)
 
     @admin.display(description="second approver above", ordering="second_approver_above")
     def second_approver_above_money(self, limit: InvoiceApprovalLimit) -> str:
         if limit.second_approver_above is None:
             return "never (one approver)"
-        return format_amount(limit.second_approver_above, limit.currency)
+        return format_money(limit.second_approver_above)
 
 
 # --- The Stripe mirror's invoice list, as finance reads it

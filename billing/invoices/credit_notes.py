@@ -28,6 +28,7 @@ from billing.invoices.services import APPROVE_INVOICE
 from billing.invoices.tasks import credit_note_issue_task
 from billing.money import (
     ROUNDING,
+    as_money,
     format_minor,
     from_stripe_amount,
     to_stripe_amount,
@@ -220,7 +221,7 @@ def credit_note_request(
             f"{by.get_username()} manages {review.account}; another person credits its invoices."
         )
     preview = credit_note_preview(review=review, amounts=amounts, reason=reason, memo=memo)
-    amount = from_stripe_amount(preview.amount, preview.currency)
+    amount = as_money(from_stripe_amount(preview.amount, preview.currency), preview.currency)
     limit = approval_limit(preview.currency)
     needs_two = bool(
         limit and limit.second_approver_above is not None and amount > limit.second_approver_above

@@ -4,14 +4,21 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from billing.money import amount_field, format_amount
+from billing.money import (
+    CURRENCY_CHOICES,
+    amount_money_field,
+    format_money,
+    validate_currency,
+)
 
 
 class InvoiceReview(models.Model):
     """The review of one Stripe invoice: what the checks found, and what finance decided.
 
     Its own columns (status, currency, amount, account, flag kinds) are what the review queue
-    filters and sorts on, so the queue does not dig into dj-stripe's JSON.
+    filters and sorts on, so the queue does not dig into dj-stripe's JSON. `amount` is
+    django-money's MoneyField on the `currency` column: the queue's index on (currency,
+    amount) is those two columns, as before.
     """
 
     class Status(models.TextChoices):
@@ -39,7 +46,7 @@ class InvoiceReview(models.Model):
         related_name="invoice_reviews",
     )
     currency = models.CharField(max_length=3, blank=True)
-    amount = amount_field(default=0, help_text="Before tax, in the invoice's currency.")
+    amount = amount_money_field(default=0, help_text="Before tax, in the invoice's currency.")
     period_start = models.DateField(null=True, blank=True)
     period_end = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.FLAGGED)
@@ -101,18 +108,20 @@ class InvoiceReview(models.Model):
     @property
     def amount_money(self) -> str:
         """The amount before tax as money, in the currency's precision: "2,500.00 EUR"."""
-        return format_amount(self.amount, self.currency) if self.currency else "-"
+        return format_money(self.amount) if self.currency else "-"
 
 
 class InvoiceApprovalLimit(models.Model):
     """Per currency: clean drafts below an amount may be approved automatically; drafts above
-    an amount need a second approver."""
+    an amount need a second approver. Both amounts are MoneyFields on the `currency` column."""
 
-    currency = models.CharField(max_length=3, unique=True)
-    auto_approve_below = amount_field(
+    currency = models.CharField(
+        max_length=3, unique=True, choices=CURRENCY_CHOICES, validators=[validate_currency]
+    )
+    auto_approve_below = amount_money_field(
         null=True, blank=True, help_text="Blank: clean drafts always wait for a person."
     )
-    second_approver_above = amount_field(
+    second_approver_above = amount_money_field(
         null=True, blank=True, help_text="Blank: one approver is enough at any amount."
     )
 
@@ -168,9 +177,10 @@ class CreditNote(models.Model):
     stripe_invoice_id = models.CharField("Stripe invoice", max_length=255, db_index=True)
     stripe_credit_note_id = models.CharField("Stripe credit note", max_length=255, blank=True)
     number = models.CharField(max_length=64, blank=True)
+    # The invoice's currency; `amount` and `total` are MoneyFields on it.
     currency = models.CharField(max_length=3)
-    amount = amount_field(help_text="Before tax, in the invoice's currency.")
-    total = amount_field(
+    amount = amount_money_field(help_text="Before tax, in the invoice's currency.")
+    total = amount_money_field(
         null=True, blank=True, help_text="With tax and discounts, as Stripe computed it."
     )
     # Blank only for a credit note made in Stripe without one.
@@ -205,11 +215,11 @@ class CreditNote(models.Model):
     @property
     def amount_money(self) -> str:
         """Before tax, as money."""
-        return format_amount(self.amount, self.currency)
+        return format_money(self.amount)
 
     @property
     def total_money(self) -> str:
-        return "-" if self.total is None else format_amount(self.total, self.currency)
+        return "-" if self.total is None else format_money(self.total)
 
     @property
     def asked_by(self) -> str:

@@ -162,11 +162,10 @@ def _auto_approvable(review: InvoiceReview) -> str:
         return ""
     limit = approval_limit(review.currency)
     below = limit.auto_approve_below if limit else None
-    if below is None or review.amount >= below:
+    if below is None or review.amount >= below:  # Money of one currency: the review's
         return ""
     return (
-        f"Approved automatically: clean, and under the {review.currency} limit of {below} "
-        "set for automatic approval."
+        f"Approved automatically: clean, and under the limit of {below} set for automatic approval."
     )
 
 

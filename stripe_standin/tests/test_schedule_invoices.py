@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import stripe
 from django.conf import settings
+from djmoney.money import Money
 from djstripe.models import Invoice, LineItem
 
 from billing.invoices.checks import draft_from_stripe, tax_amounts
@@ -314,7 +315,7 @@ def test_the_sync_mirrors_the_draft_and_the_review_checks_it(
     assert Invoice.objects.get(id=draft["id"]).stripe_data["total"] == 175_466
     assert LineItem.objects.filter(stripe_data__invoice=draft["id"]).count() == 5
     # and the review read it as any draft: its amount and period, and no contract for it
-    assert (review.currency, review.amount) == ("EUR", Decimal("1474.50"))
+    assert review.amount == Money("1474.50", "EUR")
     assert (review.period_start, review.period_end) == (
         datetime.fromtimestamp(start, UTC).date(),
         datetime.fromtimestamp(end, UTC).date() - timedelta(days=1),

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 import stripe
 from django.conf import settings
+from djmoney.money import Money
 
 from billing.invoices.credit_notes import credit_note_issue, credit_notes_of
 from billing.invoices.models import CreditNote
@@ -73,8 +74,8 @@ def test_a_credit_note_made_in_stripe_is_recorded_then_voided(open_invoice):
     assert (note.stripe_credit_note_id, note.number, note.amount, note.total) == (
         made.id,
         made.number,
-        Decimal("45.50"),
-        Decimal("45.50"),
+        Money("45.50", "EUR"),
+        Money("45.50", "EUR"),
     )
     assert (note.account.legal_name, note.reason, note.memo, note.asked_by) == (
         "Credit Holder GmbH",

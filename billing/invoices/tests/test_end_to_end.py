@@ -21,6 +21,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils.html import strip_tags
+from djmoney.money import Money
 
 from backoffice.models import User
 from backoffice.tests import test_celery_worker
@@ -438,7 +439,7 @@ def test_a_credit_note_is_previewed_approved_twice_and_issued_once_on_a_finalize
     note = CreditNote.objects.get()
     assert (note.status, note.amount, note.requested_by.username) == (
         CreditNote.Status.AWAITING_SECOND,
-        Decimal("60.00"),
+        Money("60.00", "EUR"),
         "finance",
     )
     assert stripe.CreditNote.list(invoice=invoice_id, **key()).data == []

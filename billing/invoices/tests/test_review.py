@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
+from djmoney.money import Money
 
 from billing.contracts.models import Contract
 from billing.contracts.push import contract_push_to_stripe
@@ -123,7 +124,7 @@ def test_a_review_records_what_the_queue_filters_on(pushed_contract):
     assert review.status == InvoiceReview.Status.FLAGGED
     assert review.contract == pushed_contract
     assert review.account == pushed_contract.account
-    assert (review.currency, review.amount) == ("USD", Decimal("2000.00"))
+    assert review.amount == Money("2000.00", "USD")
     assert review.flag_rules == ",currency,"
     assert review.flags[0]["message"].startswith("The invoice is in USD; contract")
     assert (review.period_start, review.period_end) == MARCH
@@ -157,7 +158,10 @@ def test_a_clean_draft_under_the_automatic_limit_needs_no_person(pushed_contract
     InvoiceApprovalLimit.objects.create(currency="EUR", auto_approve_below=Decimal("5000"))
     small = invoice_review_run(stripe_invoice_id="in_small")
     assert small.status == InvoiceReview.Status.APPROVED
-    assert small.justification.startswith("Approved automatically: clean, and under the EUR")
+    assert small.justification == (
+        "Approved automatically: clean, and under the limit of 5,000.00 EUR set for automatic "
+        "approval."
+    )
     assert small.approved_by is None
     # a flagged draft never is, whatever its amount
     assert invoice_review_run(stripe_invoice_id="in_flagged").status == "flagged"
