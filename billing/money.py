@@ -17,7 +17,7 @@ here, so that no amount Stripe would refuse is sent:
   reason. Prices keep their fils (a unit price of 0.125 BHD is what the contract says).
 """
 
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -213,6 +213,24 @@ def from_stripe_amount(amount: int, currency: str) -> Decimal:
     # else would show its decimals rather than be rounded away.
     exponent = stripe_exponent(currency)
     return Decimal(amount).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+
+
+def money_from_stripe(amount: int, currency: str) -> "Money":
+    """Stripe's integer minor units as Money: 316540 EUR -> 3,165.40 EUR, 1500 JPY -> 1,500
+    JPY, 1234 BHD -> 1.234 BHD."""
+    return as_money(from_stripe_amount(amount, currency), currency)
+
+
+def unit_price_from_stripe(amount_decimal: str | int, currency: str) -> "Money":
+    """A unit price as Stripe gives it (unit_amount_decimal: minor units, up to 12 decimals) as
+    Money, never rounded: "0.4" USD -> 0.004 USD, "1800" EUR -> 18 EUR."""
+    try:
+        minor = Decimal(str(amount_decimal))
+    except InvalidOperation:
+        minor = Decimal("NaN")
+    if not minor.is_finite():
+        raise ValueError(f"{amount_decimal!r} is not a unit price in minor units")
+    return as_money(minor.scaleb(-stripe_exponent(currency)), currency)
 
 
 def format_minor(amount: int, currency: str) -> str:

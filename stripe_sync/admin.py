@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from djstripe import models as djstripe_models
+from djstripe.admin.admin import StripeModelAdmin
 
 from backoffice.admin_site import ReadOnlyAdmin
 from stripe_sync.backfill import slice_of
@@ -393,6 +394,44 @@ def mirror_admin_fix(site: admin.AdminSite) -> None:
         for name in dir(model):
             if isinstance(getattr(model, name, None), property) and not hasattr(model_admin, name):
                 setattr(model_admin, name, _shown_safely(name))
+        if isinstance(model_admin, StripeModelAdmin):
+            # A mirror: changes come from Stripe, never typed here (superusers included).
+            model_admin.has_add_permission = _never
+            model_admin.has_change_permission = _never
+            model_admin.get_fieldsets = _payload_folded(model_admin.get_fieldsets)
+
+
+def _never(*args: Any, **kwargs: Any) -> bool:
+    return False
+
+
+def _payload_folded(get_fieldsets: Any) -> Any:
+    """An object page with Stripe's payload (stripe_data) last and folded, under a heading
+    that says its amounts are minor units: the page's own fields show them as people read
+    them."""
+
+    def folded(request: HttpRequest, obj: Any = None) -> list[Any]:
+        fieldsets = get_fieldsets(request, obj)
+        if obj is None:
+            return list(fieldsets)
+        kept = [
+            (title, {**options, "fields": [f for f in options["fields"] if f != "stripe_data"]})
+            for title, options in fieldsets
+        ]
+        return [
+            *kept,
+            (
+                "What Stripe sent",
+                {
+                    "fields": ["stripe_data"],
+                    "classes": ["collapse"],
+                    "description": "Stripe's own record of the object, as it came: its "
+                    "amounts are integers in the currency's minor unit (cents, yen, fils).",
+                },
+            ),
+        ]
+
+    return folded
 
 
 mirror_admin_fix(admin.site)

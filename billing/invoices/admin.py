@@ -1133,31 +1133,3 @@ class InvoiceApprovalLimitAdmin(BackofficeAdmin):
         if limit.second_approver_above is None:
             return "never (one approver)"
         return format_money(limit.second_approver_above)
-
-
-# --- The Stripe mirror's invoice list, as finance reads it
-
-
-@admin.display(description="status")
-def mirrored_invoice_status(invoice: Any) -> str:
-    return str(invoice.stripe_data.get("status") or "-")
-
-
-@admin.display(description="total")
-def mirrored_invoice_total(invoice: Any) -> str:
-    """The total as money (Stripe sends minor units: 2,975.00 EUR, not 297500)."""
-    data = invoice.stripe_data
-    currency, total = str(data.get("currency") or "").upper(), data.get("total")
-    return format_minor(int(total), currency) if currency and total is not None else "-"
-
-
-# dj-stripe's invoice list shows `paid`, which reads stripe_data["paid"]: Stripe's API no longer
-# sends it (our pinned version included), so the list answered a server error.
-admin.site._registry[Invoice].list_display = (
-    "id",
-    "number",
-    "customer",
-    mirrored_invoice_status,
-    mirrored_invoice_total,
-    "created",
-)
