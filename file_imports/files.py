@@ -1,11 +1,11 @@
 """django-import-export's formats, with the project's reading where the library's falls short.
 
 A file becomes a tablib `Dataset` through one of the library's format classes (the admin's
-import page offers them; the command line picks one by the file's name). The library's XLSX,
-TSV and JSON are used as they are. Its CSV decodes the file with one encoding (UTF-8) and
-reads commas only; ours, a subclass, reads what spreadsheets and CRMs write: UTF-8 (with or
-without a byte-order mark) or Windows-1252, separated by commas or semicolons (read from the
-header), quoted cells holding newlines, each row numbered as a spreadsheet shows it.
+import page offers them; the command line picks one by the file's name). The library's XLSX
+is used as it is. Its text formats decode a file with one encoding (UTF-8); ours, subclasses,
+decode what spreadsheets and CRMs write, one way for all three (decode_text): UTF-8 (with or
+without a byte-order mark) or Windows-1252. Our CSV also reads commas or semicolons (read from
+the header), quoted cells holding newlines, each row numbered as a spreadsheet shows it.
 
 Then `table_from_dataset` turns any Dataset into the rows the resources read: every cell as
 text (an XLSX number as the number the cell showed), headers case-insensitive, blank rows
@@ -404,16 +404,20 @@ def _sheet_rows(workbook: Workbook, progress: Progress) -> tablib.Dataset:
     return dataset
 
 
-class TSV(base_formats.TSV):
+class _DecodedText:
+    """A text format of the library reading the file's bytes with decode_text, not with the
+    one encoding the library gives it (the admin's UTF-8)."""
+
+    def get_read_mode(self) -> str:
+        return "rb"  # the bytes reach create_dataset as uploaded: we decode them
+
+
+class TSV(_DecodedText, base_formats.TSV):
     """The library's TSV (tablib's reading: a header, blank lines skipped, short rows padded),
-    reading up to IMPORT_MAX_ROWS rows and no further."""
+    decoded as our CSV is, reading up to IMPORT_MAX_ROWS rows and no further."""
 
     def create_dataset(self, in_stream: Any, **kwargs: Any) -> tablib.Dataset:
-        text = (
-            in_stream.decode(self.encoding or "utf-8-sig")
-            if isinstance(in_stream, bytes)
-            else in_stream
-        )
+        text = in_stream if isinstance(in_stream, str) else decode_text(bytes(in_stream))
         dataset = tablib.Dataset()
         rows = 0
         for i, row in enumerate(csv.reader(io.StringIO(text), delimiter="\t")):
@@ -428,17 +432,13 @@ class TSV(base_formats.TSV):
         return dataset
 
 
-class JSON(base_formats.JSON):
-    """The library's JSON (a list of objects, keyed by column), its list read an element at a
-    time, so that reading stops at the first row over IMPORT_MAX_ROWS (json.loads would have
-    built every one of them first)."""
+class JSON(_DecodedText, base_formats.JSON):
+    """The library's JSON (a list of objects, keyed by column), decoded as our CSV is, its
+    list read an element at a time, so that reading stops at the first row over
+    IMPORT_MAX_ROWS (json.loads would have built every one of them first)."""
 
     def create_dataset(self, in_stream: Any, **kwargs: Any) -> tablib.Dataset:
-        text = (
-            in_stream.decode(self.encoding or "utf-8-sig")
-            if isinstance(in_stream, bytes)
-            else in_stream
-        )
+        text = in_stream if isinstance(in_stream, str) else decode_text(bytes(in_stream))
         dataset = tablib.Dataset()
         dataset.dict = _json_list(text)
         return dataset
@@ -486,9 +486,9 @@ def format_for(data: bytes, filename: str = "") -> base_formats.Format:
     if data.startswith(XLSX_MAGIC) or name.endswith(".xlsx"):
         return XLSX()
     if name.endswith((".tsv", ".tab")):
-        return TSV(encoding="utf-8-sig")
+        return TSV()
     if name.endswith(".json"):
-        return JSON(encoding="utf-8-sig")
+        return JSON()
     return CSV()
 
 
@@ -529,7 +529,9 @@ def read_dataset(
         ) from error
 
 
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> str:
+    """A text file's bytes as text: UTF-8, with or without a byte-order mark, else
+    Windows-1252 (what Excel on Windows writes); refused with a sentence otherwise."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8")
     try:
@@ -541,7 +543,7 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252")
     except UnicodeDecodeError as error:
         raise FileRefused(
-            "The file is neither UTF-8 nor Windows-1252 text; save it as CSV UTF-8."
+            "The file is neither UTF-8 nor Windows-1252 text; save it as UTF-8."
         ) from error
 
 
@@ -556,7 +558,7 @@ def read_csv(data: bytes) -> tablib.Dataset:
     """A CSV file as a Dataset; `row_numbers` and `delimiter` ride along on it."""
     if not data.strip():
         raise FileRefused("The file is empty.")
-    text = _decode(data)
+    text = decode_text(data)
     delimiter = _delimiter(text.split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
