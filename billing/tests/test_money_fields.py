@@ -14,7 +14,7 @@ from djmoney.money import Money
 from moneyed import Money as PyMoney
 
 from billing.catalog.models import CatalogItem, ListPrice
-from billing.invoices.models import CreditNote, InvoiceApprovalLimit
+from billing.invoices.models import CreditNote, InvoiceApprovalLimit, InvoiceReview
 from billing.money import to_stripe_amount, to_stripe_charge
 from file_imports.engine import save_with_history
 
@@ -73,6 +73,19 @@ def test_a_second_amount_of_the_row_follows_its_currency():
         Money("5000", "JPY"),
         Money("59.50", "JPY"),
     )
+
+
+def test_money_in_a_filter_filters_the_currency_column_too():
+    """django-money's manager: a Money compared in a query is an amount and its currency, so
+    100 EUR is not compared with 100,000 JPY (and the queue's (currency, amount) index fits)."""
+    for n, (currency, amount) in enumerate([("EUR", "2500"), ("JPY", "150000"), ("EUR", "90")]):
+        InvoiceReview.objects.create(
+            stripe_invoice_id=f"in_filter{n}", currency=currency, amount=Decimal(amount)
+        )
+
+    above = InvoiceReview.objects.filter(amount__gte=Money("1000", "EUR"))
+
+    assert list(above.values_list("stripe_invoice_id", flat=True)) == ["in_filter0"]
 
 
 # --- one decimal_places per field: three for every currency's amount, six for unit prices
