@@ -15,6 +15,9 @@ here, so that no amount Stripe would refuse is sent:
   step; an amount we compute (a true-up, late usage, a correction) is rounded to it with
   `to_stripe_charge`, an amount a person typed (a credit note) is refused off it with the
   reason. Prices keep their fils (a unit price of 0.125 BHD is what the contract says).
+
+A model that holds an amount with its own currency holds it in a MoneyAmountField (below):
+django-money's MoneyField on the row's own `currency` column, read as a Money of this module.
 """
 
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
