@@ -68,6 +68,7 @@ def _phase(
 
 
 RAMP_Y1 = (TERM_START, date(2026, 12, 31))
+AMENDMENT_SIGNED = date(2026, 6, 12)
 RAMP_Y2 = (date(2027, 1, 1), date(2027, 12, 31))
 RAMP_Y3 = (date(2028, 1, 1), None)
 GRADUATED = ((100, "10", "0"), (500, "8", "0"), (None, "6", "0"))
@@ -349,6 +350,17 @@ DEMO_CONTRACTS: list[dict[str, Any]] = [
         "tax_mode": "stripe_tax",
         "lines": [("seats", "per_unit", "", [_phase(unit="30.00", quantity=40)])],
     },
+    # Signed in May 2026 and billed from June: the demo year's new customer, on net 45.
+    {
+        "number": "C-2026-00016",
+        "account": "CRM-0039",
+        "currency": "CAD",
+        "end": "active",
+        "start": date(2026, 6, 1),
+        "finish": date(2028, 5, 31),
+        "terms": 45,
+        "lines": [("seats", "per_unit", "", [_phase(unit="18.00", quantity=150)])],
+    },
     # Terminated at the end of September 2026.
     {
         "number": "C-2026-00907",
@@ -370,6 +382,7 @@ def _build(spec: dict[str, Any], items: dict[str, CatalogItem], author: User) ->
         end_date=spec.get("finish", TERM_END),
         signed_date=spec.get("start", TERM_START) - timedelta(days=14),
         billing_frequency=spec.get("frequency", 1),
+        payment_terms_days=spec.get("terms", 30),
         billing_anchor_date=spec.get("anchor"),
         auto_renew=bool(spec.get("renew")),
         renewal_term_months=spec.get("renew"),
@@ -435,6 +448,8 @@ def _advance(contract: Contract, end: str, author: User, approver: User) -> None
         PricePhase.objects.filter(line__contract=amendment, start_date=RAMP_Y1[0]).update(
             quantity=1000
         )
+        # The expansion was signed in June, for July (the copy keeps the original's date).
+        Contract.objects.filter(pk=amendment.pk).update(signed_date=AMENDMENT_SIGNED)
         services.contract_submit(contract=amendment, by=author)
         services.contract_approve(contract=amendment, by=approver)
 

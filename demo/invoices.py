@@ -508,10 +508,23 @@ def _link_stripe_ids(mirror: Mirror, contracts: dict[str, Contract]) -> None:
     for contract in contracts.values():
         account = contract.account
         customer_id = f"cus_demo_{account.external_ref.lower().replace('-', '')}"
+        # Made in Stripe when the customer's first contract was signed.
+        signed = min(
+            filter(
+                None, Contract.objects.filter(account=account).values_list("signed_date", flat=True)
+            ),
+            default=None,
+        )
         _write_once(
             mirror,
             "customers",
-            {"id": customer_id, "object": "customer", "name": account.legal_name, "metadata": {}},
+            {
+                "id": customer_id,
+                "object": "customer",
+                "name": account.legal_name,
+                "created": day_timestamp(signed) if signed else None,
+                "metadata": {},
+            },
         )
         Account.objects.filter(pk=account.pk).update(stripe_customer_id=customer_id)
         for phase in PricePhase.objects.filter(line__contract=contract).select_related("line"):

@@ -1,5 +1,6 @@
 """Everything `make demo` loads, in order. Every step is safe to run again."""
 
+from demo.billed_year import demo_billed_year_ensure
 from demo.contracts import demo_contracts_ensure
 from demo.customers import demo_accounts_ensure
 from demo.invoices import demo_invoices_ensure
@@ -13,3 +14,4 @@ def demo_data_load(*, password: str) -> None:
     demo_contracts_ensure(users, approver=users["finance"])
     demo_tax_ensure()
     demo_invoices_ensure()
+    demo_billed_year_ensure()
