@@ -370,8 +370,10 @@ class _Builder:
         invoice_id: str,
         n: int,
         charge: Charge,
-        made: str,
+        month: str,
     ) -> dict[str, Any]:
+        """The line Stripe bills for one charge of the contract, as the contract says it or
+        as MISBILLED says it went wrong on the invoice of `month`."""
         contract = version.contract
         currency = contract.currency
         phase = version.phase_of(charge.line_key, charge.start)
@@ -382,7 +384,7 @@ class _Builder:
             # an invoice item of its own: Stripe moves it in whole steps (BHD: ten fils)
             amount = to_stripe_charge(charge.amount, currency)
         discount = 0
-        wrong = self.misbilled.get((contract.number, made, charge.line_key))
+        wrong = self.misbilled.get((contract.number, month, charge.line_key))
         if wrong and wrong.change == UNIT_PRICE:
             unit = wrong.billed
             amount = to_stripe_amount(quantize(unit * quantity, currency), currency)
