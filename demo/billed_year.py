@@ -10,8 +10,10 @@ each bucket, partly paid, uncollectible, one voided and reissued) and two credit
 lines are over- or under-billed on purpose (`MISBILLED`), and one contract's true-ups were
 never billed (`TRUE_UP_NEVER_BILLED`).
 
-The periods that a draft of the review queue (demo/invoices.py) bills are left to that draft:
-a finalized invoice for the same price and days would make the draft a duplicate. Finalized
+The contracts whose invoices wait in the review queue (demo/invoices.py's drafts) are left to
+it: a finalized invoice for a draft's price and days would make the draft a duplicate, and
+fees finalized for some months and in review for others would make their billed revenue stop
+and start again. Those billing usage alone are billed up to their first draft. Finalized
 invoices never enter the review queue (only drafts are reviewed when the mirror writes them).
 Written through the mirror in one batch; loading the demo again writes nothing new.
 """
@@ -107,17 +109,17 @@ MISBILLED: list[Misbilled] = [
     # Kansai Trading (JPY): August's seats at 3,850 yen, 10% above the 3,500 of the ramp's
     # first year.
     Misbilled("C-2026-00010", "2026-08", "seats", OVER, UNIT_PRICE, D("3850")),
-    # Manama Data Centre (BHD): September's seats at 2.3375 dinars, 10% above the 2.125 signed
-    # (three-decimal currency: the amount still lands on a whole fils).
-    Misbilled("C-2026-00903", "2026-09", "seats", OVER, UNIT_PRICE, D("2.3375")),
+    # Gulf Pearl Trading (BHD): September's seats at 3.4375 dinars, 10% above the 3.125 signed
+    # (a three-decimal currency: the amount still lands on a whole fils).
+    Misbilled("C-2025-00001", "2026-09", "seats", OVER, UNIT_PRICE, D("3.4375")),
     # Bergmann Logistik (EUR): July's seats still billed at 800, though the amendment in force
     # from 1 July commits 1,000 (the expansion reached Stripe a month late).
     Misbilled("C-2026-00002", "2026-07", "seats", UNDER, QUANTITY, D(800)),
     # Alpenrose Versicherung (CHF): the second half-year's seats with a 15% coupon that no
     # contract grants.
     Misbilled("C-2026-00014", "2026-07", "seats", UNDER, DISCOUNT, D(15)),
-    # Osaka Robotics (JPY): September billed 90 seats where 100 are committed.
-    Misbilled("C-2026-00902", "2026-09", "seats", UNDER, QUANTITY, D(90)),
+    # Pacific Coast Media (USD): June billed 100 seats where 120 are committed.
+    Misbilled("C-2026-00009", "2026-06", "seats", UNDER, QUANTITY, D(100)),
 ]
 
 # Thames Analytics (GBP): its usage stayed below the minimum commit every quarter, and the
@@ -151,12 +153,12 @@ RECEIVABLES: dict[tuple[str, str], Outcome] = {
     ("C-2026-00001", "2026-11"): Outcome("open"),
     # Tanaka Seimitsu (JPY): the third quarter's storage, due 31 October, half paid: 31-60.
     ("C-2026-00003", "2026-10"): Outcome("open", paid_share=D("0.5")),
-    # Manama Data Centre (BHD): October's, due 31 October: 31-60.
-    ("C-2026-00903", "2026-10"): Outcome("open"),
-    # Lone Star Freight (USD): September's, due 1 October: 61-90.
-    ("C-2026-00908", "2026-09"): Outcome("open"),
-    # Osaka Robotics (JPY): August's, due 31 August: over 90.
-    ("C-2026-00902", "2026-08"): Outcome("open"),
+    # Gulf Pearl Trading (BHD): October's, due 31 October: 31-60.
+    ("C-2025-00001", "2026-10"): Outcome("open"),
+    # Bergmann Logistik (EUR): September's, due 1 October: 61-90.
+    ("C-2026-00002", "2026-09"): Outcome("open"),
+    # Kansai Trading (JPY): August's, over-billed (MISBILLED) and disputed: over 90.
+    ("C-2026-00010", "2026-08"): Outcome("open"),
     # Pacific Coast Media (USD), acquired and gone: its last invoice written off.
     ("C-2026-00009", "2026-09"): Outcome("uncollectible", on=date(2026, 11, 20)),
     # Northwind: April's went out without the customer's PO number; voided the next day and
@@ -236,18 +238,8 @@ BILLED_USAGE: dict[tuple[str, str], dict[int, int]] = {
         7: 4_000_000,
         11: 4_400_000,
     },
-    # August stays unmeasured: a draft of the review queue shows it.
-    ("C-2026-00904", "storage_gb"): {1: 700, 2: 850, 10: 1_400, 11: 1_500},
-    ("C-2026-00906", "storage_gb"): {
-        1: 600,
-        2: 800,
-        6: 1_700,
-        7: 1_800,
-        8: 1_900,
-        9: 2_100,
-        10: 2_200,
-        11: 2_300,
-    },
+    # (its months from March are the review queue's drafts; August stays unmeasured there)
+    ("C-2026-00904", "storage_gb"): {1: 700, 2: 850},
 }
 
 
@@ -293,6 +285,7 @@ class _Phase:
     start: date
     end: date
     model: str
+    metered: bool
     price: str
     flat: Decimal
 
@@ -306,10 +299,11 @@ def _phases(versions: Iterable[Contract]) -> list[_Phase]:
             start or by_pk[contract_id].start_date,
             end or by_pk[contract_id].end_date,
             model,
+            bool(metric),
             price,
             flat,
         )
-        for contract_id, key, start, end, model, price, flat in PricePhase.objects.filter(
+        for contract_id, key, start, end, model, metric, price, flat in PricePhase.objects.filter(
             line__contract__in=by_pk
         ).values_list(
             "line__contract_id",
@@ -317,6 +311,7 @@ def _phases(versions: Iterable[Contract]) -> list[_Phase]:
             "start_date",
             "end_date",
             "line__pricing_model",
+            "line__metric",
             "stripe_price_id",
             "flat_amount",
         )
@@ -756,15 +751,25 @@ def _credit_note(
     }
 
 
-def _billing_the_drafts_days(invoice: dict[str, Any], drafts: set[tuple[str, int, int]]) -> bool:
-    """Whether a line bills a price for days that a draft of the review queue bills it."""
-    return any(
-        price == line["pricing"]["price_details"]["price"]
-        and start < line["period"]["end"]
-        and line["period"]["start"] < end
-        for line in invoice["lines"]["data"]
-        for price, start, end in drafts
-    )
+def _in_review(by_number: dict[str, list[_Version]]) -> dict[str, int | None]:
+    """The contracts the review queue's drafts bill: None for those whose fees are drafted
+    (left out of the year), else the moment their first drafted usage begins (billed up to
+    it), as a Stripe timestamp."""
+    phases = {
+        p.price: (n, p) for n, versions in by_number.items() for v in versions for p in v.phases
+    }
+    fees: set[str] = set()
+    usage: dict[str, int] = {}
+    for price, period in LineItem.objects.filter(
+        stripe_data__invoice__in=[d.invoice_id for d in DRAFTS]
+    ).values_list("stripe_data__pricing__price_details__price", "stripe_data__period"):
+        if price in phases:
+            number, phase = phases[price]
+            if phase.metered:
+                usage[number] = min(usage.get(number, period["start"]), period["start"])
+            else:
+                fees.add(number)
+    return {**usage, **dict.fromkeys(fees)}
 
 
 def _versions_linked(mirror: Mirror) -> dict[str, list[_Version]]:
@@ -805,20 +810,17 @@ def billed_year() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The year's invoices and credit notes, as Stripe holds them on AS_OF (nothing written)."""
     mirror = _mirror()
     by_number = _versions_linked(mirror)
-    drafts = {
-        (str(price), int(period["start"]), int(period["end"]))
-        for price, period in LineItem.objects.filter(
-            stripe_data__invoice__in=[d.invoice_id for d in DRAFTS]
-        ).values_list("stripe_data__pricing__price_details__price", "stripe_data__period")
-        if price
-    }
+    in_review = _in_review(by_number)
     builder = _Builder()
-    for versions in by_number.values():
-        builder.contract_invoices(versions)
+    for number, versions in by_number.items():
+        if number not in in_review or in_review[number] is not None:
+            builder.contract_invoices(versions)
     invoices = []
     for invoice in builder.invoices:
-        if _billing_the_drafts_days(invoice, drafts):
-            continue
+        lines = invoice["lines"]["data"]
+        drafted = in_review.get(lines[0]["metadata"]["contract"])
+        if drafted is not None and any(line["period"]["end"] > drafted for line in lines):
+            continue  # its usage is the review queue's from here
         _add_up(invoice)
         contract = invoice["lines"]["data"][0]["metadata"]["contract"]
         outcome = RECEIVABLES.get(

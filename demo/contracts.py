@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 
 from backoffice.models import User
 from billing.catalog.models import CatalogItem, ListPrice
@@ -68,7 +69,6 @@ def _phase(
 
 
 RAMP_Y1 = (TERM_START, date(2026, 12, 31))
-AMENDMENT_SIGNED = date(2026, 6, 12)
 RAMP_Y2 = (date(2027, 1, 1), date(2027, 12, 31))
 RAMP_Y3 = (date(2028, 1, 1), None)
 GRADUATED = ((100, "10", "0"), (500, "8", "0"), (None, "6", "0"))
@@ -90,6 +90,8 @@ DEMO_CONTRACTS: list[dict[str, Any]] = [
         "account": "CRM-0002",
         "currency": "EUR",
         "end": "amended",
+        # Expanded from July: 1,000 seats in 2026, signed in June.
+        "amend": (date(2026, 7, 1), date(2026, 6, 12), {"seats": 1000}),
         "lines": [
             (
                 "seats",
@@ -137,6 +139,44 @@ DEMO_CONTRACTS: list[dict[str, Any]] = [
         "end": "pending",
         "frequency": 12,
         "lines": [("seats", "per_unit", "", [_phase(unit="12.345", quantity=40)])],
+    },
+    # Seats in EUR at three prices, so that an account's rate shows beside the others': one
+    # cut from 80 to 60 seats from September (signed in August).
+    {
+        "number": "C-2026-00018",
+        "account": "CRM-0027",
+        "currency": "EUR",
+        "end": "amended",
+        "amend": (date(2026, 9, 1), date(2026, 8, 14), {"seats": 60}),
+        "lines": [("seats", "per_unit", "", [_phase(unit="26.00", quantity=80)])],
+    },
+    {
+        "number": "C-2026-00019",
+        "account": "CRM-0010",
+        "currency": "EUR",
+        "end": "active",
+        "lines": [("seats", "per_unit", "", [_phase(unit="27.00", quantity=40)])],
+    },
+    {
+        "number": "C-2026-00020",
+        "account": "CRM-0019",
+        "currency": "EUR",
+        "end": "active",
+        "lines": [("seats", "per_unit", "", [_phase(unit="28.00", quantity=25)])],
+    },
+    # Running since July 2025, before the demo's year of billing: seats and a platform fee in
+    # BHD, billed monthly.
+    {
+        "number": "C-2025-00001",
+        "account": "CRM-0005",
+        "currency": "BHD",
+        "end": "active",
+        "start": date(2025, 7, 1),
+        "finish": date(2027, 6, 30),
+        "lines": [
+            ("seats", "per_unit", "", [_phase(unit="3.125", quantity=60)]),
+            ("platform", "flat", "", [_phase(flat="45.750")]),
+        ],
     },
     {
         "number": "C-2026-00006",
@@ -412,7 +452,13 @@ def _build(spec: dict[str, Any], items: dict[str, CatalogItem], author: User) ->
     return services.contract_values_refresh(contract)
 
 
-def _advance(contract: Contract, end: str, author: User, approver: User) -> None:
+def _advance(
+    contract: Contract,
+    end: str,
+    author: User,
+    approver: User,
+    amend: tuple[date, date, dict[str, int]] | None = None,
+) -> None:
     if end == "draft":
         return
     services.contract_submit(contract=contract, by=author)
@@ -442,14 +488,20 @@ def _advance(contract: Contract, end: str, author: User, approver: User) -> None
     elif end == "expired":
         services.contracts_renew_or_expire(today=date(2026, 1, 1))
     elif end == "amended":
-        amendment = services.contract_amend(
-            contract=contract, by=author, effective_date=date(2026, 7, 1)
+        if amend is None:
+            raise ValueError(f"Contract {contract.number} is amended: say how (its 'amend').")
+        effective, signed, seats = amend
+        amendment = services.contract_amend(contract=contract, by=author, effective_date=effective)
+        # The seats of the phase in force on the effective day (a ramp's later years keep
+        # theirs); signed when agreed (the copy keeps the original's date).
+        in_force = (Q(start_date__isnull=True) | Q(start_date__lte=effective)) & (
+            Q(end_date__isnull=True) | Q(end_date__gte=effective)
         )
-        PricePhase.objects.filter(line__contract=amendment, start_date=RAMP_Y1[0]).update(
-            quantity=1000
-        )
-        # The expansion was signed in June, for July (the copy keeps the original's date).
-        Contract.objects.filter(pk=amendment.pk).update(signed_date=AMENDMENT_SIGNED)
+        for key, quantity in seats.items():
+            PricePhase.objects.filter(in_force, line__contract=amendment, line__key=key).update(
+                quantity=quantity
+            )
+        Contract.objects.filter(pk=amendment.pk).update(signed_date=signed)
         services.contract_submit(contract=amendment, by=author)
         services.contract_approve(contract=amendment, by=approver)
 
@@ -464,4 +516,4 @@ def demo_contracts_ensure(managers: dict[str, User], approver: User) -> None:
         account = Account.objects.get(external_ref=spec["account"])
         author = account.account_manager or approver
         contract = _build(spec, items, author)
-        _advance(contract, spec["end"], author, approver)
+        _advance(contract, spec["end"], author, approver, spec.get("amend"))
