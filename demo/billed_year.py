@@ -470,7 +470,8 @@ class _Builder:
             if made < YEAR[0]:
                 self.earlier[customer] = self.earlier.get(customer, 0) + 1
                 continue
-            self.invoices.append(self._invoice(latest, made, [*fees, *usage]))
+            reason = "subscription_create" if made == terms.start else "subscription_cycle"
+            self.invoices.append(self._invoice(latest, made, [*fees, *usage], reason))
 
     def _usage_charges(
         self, versions: list[_Version], period: tuple[date, date]
@@ -492,7 +493,11 @@ class _Builder:
         return found
 
     def _invoice(
-        self, contract: Contract, made: date, charges: list[tuple[_Version, Charge]]
+        self,
+        contract: Contract,
+        made: date,
+        charges: list[tuple[_Version, Charge]],
+        billing_reason: str,
     ) -> dict[str, Any]:
         invoice_id = billed_invoice_id(contract.number, made)
         month = f"{made:%Y-%m}"
@@ -511,7 +516,7 @@ class _Builder:
             "customer_tax_exempt": account.tax_exemption,
             "currency": contract.currency.lower(),
             "collection_method": contract.collection_method,
-            "billing_reason": "subscription_cycle",
+            "billing_reason": billing_reason,
             "created": created,
             "period_start": day_timestamp(add_months(made, -contract.billing_frequency)),
             "period_end": created,
