@@ -58,7 +58,7 @@ class Table:
 
 def _scoped(queryset: QuerySet[Any], user: User, filters: ReportFilters) -> QuerySet[Any]:
     """Only what the person may see (an account manager: their own accounts), and what the
-    filters keep."""
+    filters keep: of anything with an account and a currency (invoices, lines, contracts)."""
     if not user.has_perm(VIEW_ALL_ACCOUNTS):
         queryset = queryset.filter(account__account_manager=user)
     if filters.currency:
@@ -536,16 +536,7 @@ def usage_vs_commit(user: User, filters: ReportFilters, *, today: date) -> Table
         start_date__lte=filters.end,
         end_date__gte=filters.start,
     ).select_related("account")
-    if not user.has_perm(VIEW_ALL_ACCOUNTS):
-        contracts = contracts.filter(account__account_manager=user)
-    for name, value in (
-        ("currency", filters.currency),
-        ("account__billing_country", filters.country),
-        ("account__account_manager_id", filters.manager_id),
-        ("account_id", filters.account_id),
-    ):
-        if value:
-            contracts = contracts.filter(**{name: value})
+    contracts = _scoped(contracts, user, filters)
     # One row per contract number: the latest version names the commitment.
     latest: dict[str, Contract] = {}
     for contract in contracts.order_by("number", "version"):
@@ -684,16 +675,7 @@ def _contracted_by_month(
     contracts = Contract.objects.filter(
         status__in=IN_FORCE, start_date__lte=ends[-1], end_date__gte=ends[0]
     )
-    if not user.has_perm(VIEW_ALL_ACCOUNTS):
-        contracts = contracts.filter(account__account_manager=user)
-    for name, value in (
-        ("currency", filters.currency),
-        ("account__billing_country", filters.country),
-        ("account__account_manager_id", filters.manager_id),
-        ("account_id", filters.account_id),
-    ):
-        if value:
-            contracts = contracts.filter(**{name: value})
+    contracts = _scoped(contracts, user, filters)
     versions = list(contracts)
     terms = contracts_terms_in_force(versions)
     mrr: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
