@@ -27,7 +27,7 @@ from billing.invoices.selectors import (
     tax_rate_percentages,
 )
 from billing.invoices.services import invoice_review_run
-from billing.money import from_stripe_amount, quantize, stripe_exponent
+from billing.money import as_money, from_stripe_amount, quantize, stripe_exponent
 from billing.pricing import MINIMUM_COMMIT_KEY, day_timestamp, timestamp_day
 from billing.usage.models import MeterEvent, UsageQuantity
 from customers.models import Account
@@ -253,7 +253,7 @@ def test_the_aging_buckets_on_the_demos_today_each_hold_an_invoice(settings):
         data = invoices[note.stripe_invoice_id][0]
         assert (note.source, note.status, note.review) == ("stripe", "issued", None)
         assert note.account == Account.objects.get(stripe_customer_id=data["customer"])
-        assert note.amount == demo_note.amount
+        assert note.amount == as_money(demo_note.amount, note.currency)
         credited = int(note.stripe_data["total"])
         if data["status"] == "paid":
             assert note.stripe_data["type"] == "post_payment"
@@ -262,7 +262,9 @@ def test_the_aging_buckets_on_the_demos_today_each_hold_an_invoice(settings):
         else:
             assert note.stripe_data["type"] == "pre_payment"
             assert data["amount_due"] == data["total"] - credited
-    assert notes["cn_demo_billed_bergmann_outage"].total == Decimal("595.00")  # 19% VAT on 500
+    assert notes["cn_demo_billed_bergmann_outage"].total == as_money(
+        Decimal("595.00"), "EUR"
+    )  # 19% VAT on 500
 
     # finance opens them: the credit note, and the invoices in the mirror's list and page
     from django.test import Client
