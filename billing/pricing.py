@@ -346,9 +346,10 @@ def expected_charges(
 
 
 def line_amount(terms: Terms, key: str, start: date, end: date, quantity: int) -> Decimal | None:
-    """What the contract asks for `quantity` units of line `key` billed over the days start
-    to end, at the phase in force on `start`: a whole billing period at its price, a part of
-    one pro rata by day (usage is priced whole). None when the contract has no such line or
+    """What the contract asks for line `key` billed over the days start to end, at the phase
+    in force on `start`: for usage, the `quantity` used, priced whole; for a fixed line, its
+    committed quantity (seats billed short are under-billed), a part of a period pro rata by
+    day. None when the contract has no such line or
     no phase in force then. The reports compare what an invoice billed with it."""
     line = next((candidate for candidate in terms.lines if candidate.key == key), None)
     if line is None:
@@ -356,7 +357,10 @@ def line_amount(terms: Terms, key: str, start: date, end: date, quantity: int) -
     phase = next((p for p in line.phases if p.start <= start <= p.end), None)
     if phase is None:
         return None
-    amount, _ = _phase_amount(line, phase, 1 if line.model == PricingModel.FLAT else quantity)
+    if not line.is_usage:
+        # A fixed line owes its committed quantity (seats), whatever quantity was billed.
+        quantity = 1 if line.model == PricingModel.FLAT else phase.quantity
+    amount, _ = _phase_amount(line, phase, quantity)
     if not line.is_usage:
         period = billing_period_of(terms, start)
         days, period_days = days_between(start, min(end, period[1])), days_between(*period)

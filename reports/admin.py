@@ -123,13 +123,15 @@ class ReportAdmin(admin.ModelAdmin):
 def _cells(
     page: ReportPage, columns: list[Any], row: dict[str, Any], query: dict[str, Any]
 ) -> list[tuple[str, str, str]]:
-    """Each cell as (text, link, kind): a figure links to what it adds up."""
+    """Each cell as (text, link, kind): a figure links to what it adds up (a zero to
+    nothing: it adds up no invoice)."""
     currency = row.get("currency", "")
     cells = []
     for index, column in enumerate(columns):
         link = ""
         if page.slug == "ar-aging" and column.key in {k for k, *_ in AGING_BUCKETS}:
-            link = drill_url(page, {**query, "bucket": column.key}, row)
+            if row.get(column.key):
+                link = drill_url(page, {**query, "bucket": column.key}, row)
         elif _links_behind(page, column.key, index, row):
             link = drill_url(page, query, row)
         elif column.key == "invoice" and row.get("_invoice"):

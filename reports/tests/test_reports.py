@@ -265,3 +265,26 @@ def test_exported_text_cannot_run_as_a_formula(world, client, finance):
     client.force_login(finance)
     csv = client.get("/admin/reports/report/revenue/?start=2026-01-01&end=2026-06-30&export=csv")
     assert b"'=HYPERLINK(1)" in csv.content
+
+
+def test_seats_billed_short_of_the_commitment_are_under_billed(
+    world, finance, django_capture_on_commit_callbacks
+):
+    """Dupont committed to 50 seats at 18.00; June bills 40: 180.00 short of the 900.00 owed."""
+    june = finalized_invoice(
+        "in_dup_06",
+        "dupont",
+        price="price_dupont_2026",
+        quantity=40,
+        unit=1800,
+        month=6,
+        status="paid",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_invoices([june])
+    line = BilledLine.objects.get(stripe_line_id="il_in_dup_06")
+    assert (line.amount, line.contract_amount) == (Decimal("720.000"), Decimal("900.000"))
+    june_only = ReportFilters(date(2026, 6, 1), date(2026, 6, 30))
+    (row,) = billed_fairly(finance, june_only).rows
+    assert row["flag"] == "under-billed"
+    assert row["deviation"] == Decimal("-180.000")
