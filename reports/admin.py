@@ -24,6 +24,7 @@ from reports.pages import (
     export_file,
     mirror_invoice_url,
     shown,
+    this_year,
     today,
 )
 from reports.selectors import AGING_BUCKETS
@@ -80,7 +81,13 @@ class ReportAdmin(admin.ModelAdmin):
         if page is None:
             raise Http404
         user = cast(User, request.user)
-        form = ReportFilterForm(request.GET or None, user=user, shown=page.filters)
+        start, end = this_year(today())
+        form = ReportFilterForm(
+            request.GET or None,
+            user=user,
+            shown=page.filters,
+            initial={"start": start, "end": end},  # the range shown when none is asked
+        )
         day = today()
         filters = form.filters(day)
         data = form.cleaned_data if form.is_bound and form.is_valid() else {}

@@ -36,8 +36,13 @@ def this_year(today: date) -> tuple[date, date]:
 class ReportFilterForm(forms.Form):
     """The filters every report takes; a report ignores those that do not apply to it."""
 
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), required=False)
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), required=False)
+    # ISO, as a date input takes its value.
+    start = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), required=False
+    )
+    end = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), required=False
+    )
     currency = forms.ChoiceField(required=False)
     country = forms.ChoiceField(required=False)
     manager = forms.ModelChoiceField(

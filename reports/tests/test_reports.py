@@ -288,3 +288,11 @@ def test_seats_billed_short_of_the_commitment_are_under_billed(
     (row,) = billed_fairly(finance, june_only).rows
     assert row["flag"] == "under-billed"
     assert row["deviation"] == Decimal("-180.000")
+
+
+def test_the_date_filters_show_the_range_a_report_covers(world, client, finance):
+    client.force_login(finance)
+    page = client.get("/admin/reports/report/revenue/").content.decode()
+    assert 'name="start" value="' in page
+    asked = client.get("/admin/reports/report/revenue/?start=2026-01-01&end=2026-06-30")
+    assert 'name="start" value="2026-01-01"' in asked.content.decode()
