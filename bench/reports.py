@@ -238,7 +238,7 @@ URLS = {
     "billed fairly": "/admin/reports/report/billed-fairly/",
     "billed fairly, export CSV": "/admin/reports/report/billed-fairly/?export=csv",
     "billed fairly, export XLSX": "/admin/reports/report/billed-fairly/?export=xlsx",
-    "commitments unused": "/admin/reports/report/commitments/",
+    "usage vs commit": "/admin/reports/report/usage-vs-commit/",
     "revenue by customer": "/admin/reports/report/revenue/",
     "revenue by product": "/admin/reports/report/revenue/?by=product",
     "revenue by cohort": "/admin/reports/report/revenue/?by=cohort",

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from djstripe.models import Invoice, LineItem
 
@@ -47,9 +47,11 @@ def billed_invoices_refresh(stripe_invoice_ids: Iterable[str]) -> int:
 def billed_ledger_rebuild() -> int:
     """The whole ledger again from the mirror: what the reports show after a restore, a change
     in how lines are priced, or a doubt."""
-    with transaction.atomic():
-        BilledLine.objects.all().delete()
-        BilledInvoice.objects.all().delete()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One statement a table: Django's delete of every invoice lists their lines' ids as
+        # parameters, past PostgreSQL's 65,535 at 100,000 invoices.
+        for model in (BilledLine, BilledInvoice):
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
         ids = list(
             Invoice.objects.filter(_finalized_q()).order_by("id").values_list("id", flat=True)
         )
