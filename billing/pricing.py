@@ -225,6 +225,11 @@ def _overlap(*ranges: tuple[date, date]) -> tuple[date, date] | None:
     return (start, end) if start <= end else None
 
 
+def _committed(line: Line, phase: Phase) -> int:
+    """The quantity a fixed line bills each period: its committed units (seats), one fee."""
+    return 1 if line.model == PricingModel.FLAT else phase.quantity
+
+
 def _phase_amount(line: Line, phase: Phase, quantity: int) -> tuple[Decimal, Decimal | None]:
     """The undivided amount for a whole period at `quantity`, and the unit price shown."""
     match line.model:
@@ -266,7 +271,7 @@ def _line_charges(
         return [_charge(terms, line, start, end, quantity, unit, amount)]
     charges = []
     for phase, (start, end) in slices:
-        quantity = phase.quantity if line.model != PricingModel.FLAT else 1
+        quantity = _committed(line, phase)
         amount, unit = _phase_amount(line, phase, quantity)
         days = days_between(start, end)
         if days != period_days:
@@ -349,23 +354,22 @@ def line_amount(terms: Terms, key: str, start: date, end: date, quantity: int) -
     """What the contract asks for line `key` billed over the days start to end, at the phase
     in force on `start`: for usage, the `quantity` used, priced whole; for a fixed line, its
     committed quantity (seats billed short are under-billed), a part of a period pro rata by
-    day. None when the contract has no such line or
-    no phase in force then. The reports compare what an invoice billed with it."""
+    day. None when the contract has no such line or no phase in force then. The reports
+    compare what an invoice billed with it."""
     line = next((candidate for candidate in terms.lines if candidate.key == key), None)
     if line is None:
         return None
     phase = next((p for p in line.phases if p.start <= start <= p.end), None)
     if phase is None:
         return None
-    if not line.is_usage:
-        # A fixed line owes its committed quantity (seats), whatever quantity was billed.
-        quantity = 1 if line.model == PricingModel.FLAT else phase.quantity
-    amount, _ = _phase_amount(line, phase, quantity)
-    if not line.is_usage:
-        period = billing_period_of(terms, start)
-        days, period_days = days_between(start, min(end, period[1])), days_between(*period)
-        if days != period_days:
-            amount = amount * days / period_days
+    if line.is_usage:
+        return quantize(_phase_amount(line, phase, quantity)[0], terms.currency)
+    # A fixed line owes its committed quantity (seats), whatever quantity was billed.
+    amount = _phase_amount(line, phase, _committed(line, phase))[0]
+    period = billing_period_of(terms, start)
+    days, period_days = days_between(start, min(end, period[1])), days_between(*period)
+    if days != period_days:
+        amount = amount * days / period_days
     return quantize(amount, terms.currency)
 
 
@@ -383,8 +387,7 @@ def monthly_recurring(terms: Terms, days: Sequence[date]) -> list[Decimal]:
             last = bisect.bisect_right(days, min(phase.end, terms.end))
             if first >= last:
                 continue
-            quantity = 1 if line.model == PricingModel.FLAT else phase.quantity
-            amount = _phase_amount(line, phase, quantity)[0]
+            amount = _phase_amount(line, phase, _committed(line, phase))[0]
             for index in range(first, last):
                 totals[index] += amount
     return [quantize(total / terms.billing_months, terms.currency) for total in totals]

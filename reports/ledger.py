@@ -20,12 +20,12 @@ from djstripe.models import Invoice, LineItem
 
 from billing.catalog.models import ListPrice
 from billing.contracts.models import Contract, ContractLine, PricePhase
-from billing.contracts.selectors import contract_terms
+from billing.contracts.selectors import contracts_terms_in_force
 from billing.invoices.checks import DraftLine, draft_from_stripe
 from billing.invoices.models import CreditNote
 from billing.invoices.selectors import WAS_IN_FORCE
 from billing.money import from_stripe_amount
-from billing.pricing import MINIMUM_COMMIT_KEY, Terms, line_amount, timestamp_day
+from billing.pricing import MINIMUM_COMMIT_KEY, line_amount, timestamp_day
 from customers.models import Account
 from reports.models import BilledInvoice, BilledLine
 
@@ -176,13 +176,20 @@ class _Pricing:
                 "line__contract"
             )
         }
+        versions = list(
+            Contract.objects.filter(
+                account__in=self.accounts.values(), status__in=WAS_IN_FORCE
+            ).order_by("number", "-version")
+        )
         self.versions: dict[int, list[Contract]] = defaultdict(list)
-        for contract in Contract.objects.filter(
-            account__in=self.accounts.values(), status__in=WAS_IN_FORCE
-        ).order_by("number", "-version"):
+        for contract in versions:
             self.versions[contract.account_id].append(contract)
-        self._terms: dict[int, Terms] = {}
-        self._lines: dict[int, dict[str, ContractLine]] = {}
+        # Each version over the days it is in force, priced once for the batch.
+        self.terms = contracts_terms_in_force(versions)
+        self.lines = {
+            (line.contract_id, line.key): line
+            for line in ContractLine.objects.filter(contract__in=versions)
+        }
         self.list_prices: dict[tuple[int | None, str], Decimal] = {
             (item_id, currency): unit
             for item_id, currency, unit in ListPrice.objects.values_list(
@@ -190,22 +197,14 @@ class _Pricing:
             )
         }
 
-    def terms(self, contract: Contract) -> Terms:
-        if contract.pk not in self._terms:
-            self._terms[contract.pk] = contract_terms(contract, whole_term=True)
-            self._lines[contract.pk] = {line.key: line for line in contract.lines.all()}
-        return self._terms[contract.pk]
-
     def in_force(self, account: Account | None, number: str, day: date) -> Contract | None:
         """The version of contract `number` (any of the account's, when blank) in force on
-        `day`: the newest version that had begun by then."""
+        `day`, as invoice review's contract_in_force finds it."""
         if account is None:
             return None
         for contract in self.versions.get(account.pk, []):
-            if number and contract.number != number:
-                continue
-            begins = contract.effective_date or contract.start_date
-            if begins <= day <= contract.end_date:
+            terms = self.terms[contract.pk]
+            if (not number or contract.number == number) and terms.start <= day <= terms.end:
                 return contract
         return None
 
@@ -217,11 +216,10 @@ class _Pricing:
         contract_line = None
         contract_amount = None
         if contract is not None:
-            terms = self.terms(contract)
-            contract_line = self._lines[contract.pk].get(key)
+            contract_line = self.lines.get((contract.pk, key))
             if contract_line is not None:
                 contract_amount = line_amount(
-                    terms, key, line.period_start, line.period_end, line.quantity
+                    self.terms[contract.pk], key, line.period_start, line.period_end, line.quantity
                 )
         if contract_line is None and phase is not None:
             contract_line = phase.line  # billed at a price of a version no longer in force
