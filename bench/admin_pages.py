@@ -19,7 +19,6 @@ default), on PostgreSQL when DATABASE_URL is set, SQLite otherwise:
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,10 +33,11 @@ django.setup()
 from django.conf import settings
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, teardown_test_environment
+from django.test.utils import teardown_test_environment
 
 from backoffice.logins.tests.client import client_logins_give_the_second_factor
 from bench.database import bench_database
+from bench.pages import page_timing
 
 # Logins by the test client give their second factor too, as in the tests: what is measured is
 # each page, not the code page it would redirect to (backoffice/logins/).
@@ -61,20 +61,6 @@ CONTRACT_PAGES = (
     ("editable, manager", "manager", False),
     ("read-only, finance", "finance", True),
 )
-
-
-def measure(client: Client, url: str, rounds: int = ROUNDS) -> tuple[float, float, int]:
-    client.get(url)  # warm caches
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        response = client.get(url)
-        times.append(time.perf_counter() - start)
-        assert response.status_code == 200, (url, response.status_code)
-    with CaptureQueriesContext(connection) as queries:
-        client.get(url)
-    times.sort()
-    return statistics.median(times), times[max(int(len(times) * 0.95) - 1, 0)], len(queries)
 
 
 def add_accounts(total: int) -> None:
@@ -218,7 +204,7 @@ def contract_pages(rounds: int) -> None:
     for lines in CONTRACT_LINES:
         urls = {active: add_contract(lines, active=active) for active in (False, True)}
         for label, who, active in CONTRACT_PAGES:
-            results.setdefault(label, {})[lines] = measure(clients[who], urls[active], rounds)
+            results.setdefault(label, {})[lines] = page_timing(clients[who], urls[active], rounds)
             print(f"  {label}, {lines} lines: done", flush=True)
     print(f"{'contract page':<20}{'lines':>7}{'median ms':>11}{'p95 ms':>9}{'queries':>9}")
     for label, by_size in results.items():
@@ -235,7 +221,7 @@ def list_pages() -> None:
     results = {}
     for size in SIZES:
         add_accounts(size)
-        results[size] = {name: measure(client, url) for name, url in PAGES.items()}
+        results[size] = {name: page_timing(client, url, ROUNDS) for name, url in PAGES.items()}
     print(f"{'page':<18}{'accounts':>9}{'median ms':>11}{'p95 ms':>9}{'queries':>9}")
     for name in PAGES:
         for size, by_page in results.items():

@@ -22,7 +22,6 @@ import argparse
 import io
 import os
 import random
-import statistics
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -40,10 +39,10 @@ django.setup()
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from backoffice.logins.tests.client import client_logins_give_the_second_factor
 from bench.database import bench_database
+from bench.pages import page_timing
 
 client_logins_give_the_second_factor()
 
@@ -217,21 +216,8 @@ def ledger_fill(invoices: int) -> None:
 
 
 def measure(client: Client, url: str) -> dict[str, Any]:
-    client.get(url)  # warm caches
-    times = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        response = client.get(url)
-        times.append(time.perf_counter() - start)
-        assert response.status_code == 200, (url, response.status_code)
-    with CaptureQueriesContext(connection) as queries:
-        client.get(url)
-    times.sort()
-    return {
-        "median": statistics.median(times) * 1000,
-        "p95": times[int(len(times) * 0.95) - 1] * 1000,
-        "queries": len(queries.captured_queries),
-    }
+    median, p95, queries = page_timing(client, url, ROUNDS)
+    return {"median": median * 1000, "p95": p95 * 1000, "queries": queries}
 
 
 URLS = {
