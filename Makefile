@@ -40,7 +40,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy backoffice stripe_sync file_imports customers billing reports demo browser_tests
+	$(VENV)/bin/mypy backoffice stripe_sync file_imports customers billing payments reports demo browser_tests
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 

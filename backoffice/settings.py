@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "file_imports",
     "customers",
     "billing",
+    "payments",
     "reports",
     "demo",
 ]
