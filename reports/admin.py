@@ -118,6 +118,7 @@ class ReportAdmin(admin.ModelAdmin):
             "rows": [_cells(page, table.columns, row, query) for row in rows],
             "not_shown": len(table.rows) - len(rows),
             "chart_json": json.dumps(table.chart) if table.chart else "",
+            "chart_currencies": _chart_currencies(table.chart, query),
             "export_csv": "?" + urlencode({**query, "export": "csv"}),
             "export_xlsx": "?" + urlencode({**query, "export": "xlsx"}),
             "reports_url": reverse("admin:reports_report_changelist"),
@@ -125,6 +126,16 @@ class ReportAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/reports/report.html", context)
+
+
+def _chart_currencies(chart: dict[str, Any] | None, query: dict[str, Any]) -> list[Any]:
+    """(currency, link, shown) for each currency the chart can draw: one at a time."""
+    if not chart or len(chart.get("currencies", [])) < 2:
+        return []
+    return [
+        (currency, "?" + urlencode({**query, "currency": currency}), currency == chart["currency"])
+        for currency in chart["currencies"]
+    ]
 
 
 def _cells(

@@ -96,6 +96,20 @@ def ledger_currencies(user: User) -> list[str]:
     )
 
 
+def chart_currency(counts: dict[str, int], filters: ReportFilters, what: str) -> tuple[str, str]:
+    """The one currency a chart draws (amounts of two currencies on one axis would let a yen
+    figure flatten every other), and a sentence saying which: the currency filtered on, else
+    the one with most `what` (a count, comparable across currencies where amounts are not)."""
+    if filters.currency or len(counts) == 1:
+        currency = filters.currency or next(iter(counts))
+        return currency, f"The chart shows {currency}."
+    currency = min(counts, key=lambda c: (-counts[c], c))
+    return currency, (
+        f"The chart shows {currency}, the currency with the most {what}; choose a currency "
+        "to chart another."
+    )
+
+
 # --- Accounts receivable aging -------------------------------------------------------------
 
 AGING_BUCKETS = (
@@ -169,16 +183,27 @@ def ar_aging(user: User, filters: ReportFilters, *, today: date) -> Table:
         "invoices charged automatically)."
     )
     if table.rows:
-        first = table.rows[0]
+        currency, which = chart_currency(
+            {r["currency"]: r["invoices"] for r in table.rows}, filters, "invoices owed"
+        )
+        (row,) = (r for r in table.rows if r["currency"] == currency)
         table.chart = {
-            "title": f"Owed by days past due, {first['currency']}",
+            "title": f"Owed by days past due, {currency}",
             "type": "bar",
             "labels": [title for _, title, *_ in AGING_BUCKETS],
-            "datasets": [
-                {"label": first["currency"], "data": [float(first[k]) for k, *_ in AGING_BUCKETS]}
-            ],
+            "datasets": [{"label": currency, "data": [float(row[k]) for k, *_ in AGING_BUCKETS]}],
+            **_chart_choice(currency, table.rows, which),
         }
     return table
+
+
+def _chart_choice(currency: str, rows: list[dict[str, Any]], which: str) -> dict[str, Any]:
+    """What the page needs to say which currency a chart shows and offer the others."""
+    return {
+        "currency": currency,
+        "currencies": sorted({r["currency"] for r in rows}),
+        "which": which,
+    }
 
 
 def ar_invoices(
@@ -271,12 +296,21 @@ def revenue(user: User, filters: ReportFilters, *, by: str = "customer") -> Tabl
         ],
         rows=sorted(rows.values(), key=lambda r: (r["currency"], -r["amount"])),
     )
-    table.chart = _monthly_chart(lines, filters, "Billed before tax by month")
+    if table.rows:
+        counts: dict[str, int] = defaultdict(int)
+        for row in table.rows:
+            counts[row["currency"]] += row["lines"]
+        currency, which = chart_currency(counts, filters, "invoice lines billed")
+        table.chart = _monthly_chart(
+            lines.filter(currency=currency), filters, f"Billed before tax by month, {currency}"
+        )
+        if table.chart:
+            table.chart.update(_chart_choice(currency, table.rows, which))
     return table
 
 
 def _monthly_chart(lines: QuerySet[BilledLine], filters: ReportFilters, title: str) -> Any:
-    """A line per currency of the month's billed amount (never a sum across currencies)."""
+    """A line per currency of the month's billed amount (the caller keeps one currency)."""
     months: list[date] = []
     day = date(filters.start.year, filters.start.month, 1)
     while day <= filters.end and len(months) < 60:
@@ -784,18 +818,15 @@ def recurring_revenue(user: User, filters: ReportFilters, *, basis: str = "contr
         + " ARR is twelve times MRR."
     )
     if rows:
-        months = [r["month"] for r in rows if r["currency"] == currencies[0]]
+        last = {r["currency"]: r["accounts"] for r in rows}  # the range's last month
+        currency, which = chart_currency(last, filters, "accounts at the range's end")
+        shown = [r for r in rows if r["currency"] == currency]
         table.chart = {
-            "title": f"MRR, {MRR_BASES.get(basis, basis).lower()}",
+            "title": f"MRR, {MRR_BASES.get(basis, basis).lower()}, {currency}",
             "type": "line",
-            "labels": months,
-            "datasets": [
-                {
-                    "label": currency,
-                    "data": [float(r["mrr"]) for r in rows if r["currency"] == currency],
-                }
-                for currency in currencies
-            ],
+            "labels": [r["month"] for r in shown],
+            "datasets": [{"label": currency, "data": [float(r["mrr"]) for r in shown]}],
+            **_chart_choice(currency, rows, which),
         }
     return table
 

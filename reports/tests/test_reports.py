@@ -296,3 +296,89 @@ def test_the_date_filters_show_the_range_a_report_covers(world, client, finance)
     assert 'name="start" value="' in page
     asked = client.get("/admin/reports/report/revenue/?start=2026-01-01&end=2026-06-30")
     assert 'name="start" value="2026-01-01"' in asked.content.decode()
+
+
+def _yen_customer(manager, django_capture_on_commit_callbacks):
+    """Yamada, billed 1,000,000 JPY in May for ten seats at 100,000 JPY (its contract's price),
+    still open: one invoice line where EUR has five."""
+    from billing.catalog.models import CatalogItem
+    from billing.contracts.models import Contract
+    from billing.contracts.tests.factories import (
+        ContractFactory,
+        ContractLineFactory,
+        PricePhaseFactory,
+    )
+    from customers.models import Account
+    from customers.tests.factories import AccountFactory
+    from stripe_sync.mirror import Mirror
+    from stripe_sync.object_types import object_type
+
+    Mirror().write(
+        object_type("customers"),
+        [{"id": "cus_yamada", "object": "customer", "name": "yamada", "metadata": {}}],
+        observed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    account = AccountFactory(legal_name="Yamada", billing_country="JP", account_manager=manager)
+    Account.objects.filter(pk=account.pk).update(stripe_customer_id="cus_yamada")
+    contract = ContractFactory(
+        account=account,
+        status=Contract.Status.ACTIVE,
+        signed_date=date(2025, 12, 1),
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
+        currency="JPY",
+    )
+    line = ContractLineFactory(
+        contract=contract, key="seats", item=CatalogItem.objects.get(code="seats")
+    )
+    PricePhaseFactory(
+        line=line,
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
+        unit_amount=Decimal(100000),
+        quantity=10,
+        stripe_price_id="price_yamada_2026",
+    )
+    invoice = finalized_invoice(
+        "in_yam_05",
+        "yamada",
+        price="price_yamada_2026",
+        quantity=10,
+        unit=100000,  # JPY has no minor unit
+        month=5,
+        status="open",
+    )
+    invoice["currency"] = invoice["lines"]["data"][0]["currency"] = "jpy"
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_invoices([invoice])
+
+
+def test_a_chart_draws_one_currency_and_says_which(
+    world, client, finance, django_capture_on_commit_callbacks
+):
+    """1,000,000 JPY on the axis of EUR's hundreds would flatten them: each chart draws the
+    currency with the most lines, accounts or invoices (counts compare across currencies,
+    amounts do not), or the one filtered on."""
+    from reports.selectors import recurring_revenue
+
+    _yen_customer(world.managers["a"], django_capture_on_commit_callbacks)
+    for table in (
+        revenue(finance, EUR),
+        recurring_revenue(finance, EUR),
+        recurring_revenue(finance, EUR, basis="billed"),
+        ar_aging(finance, EUR, today=TODAY),
+    ):
+        assert [d["label"] for d in table.chart["datasets"]] == ["EUR"]
+        assert table.chart["title"].endswith(", EUR")
+        assert table.chart["currencies"] == ["EUR", "JPY"]
+        assert {r["currency"] for r in table.rows} == {"EUR", "JPY"}  # the table keeps both
+    yen = ReportFilters(*H1, currency="JPY")
+    (may,) = (v for v in revenue(finance, yen).chart["datasets"][0]["data"] if v)
+    assert may == 1_000_000
+    # Due 31 May: 15 days past due on 15 June.
+    assert ar_aging(finance, yen, today=TODAY).chart["datasets"][0]["data"][1] == 1_000_000
+    client.force_login(finance)
+    page = client.get("/admin/reports/report/revenue/?start=2026-01-01&end=2026-06-30")
+    text = page.content.decode()
+    assert "The chart shows EUR, the currency with the most invoice lines billed" in text
+    assert "currency=JPY" in text  # a link to chart JPY instead
