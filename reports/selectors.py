@@ -171,8 +171,9 @@ def ar_aging(user: User, filters: ReportFilters, *, today: date) -> Table:
         columns=[
             Column("currency", "Currency"),
             *(Column(key, title, "money") for key, title, *_ in AGING_BUCKETS),
-            Column("total", "Total owed", "money"),
-            Column("uncollectible", "Of which uncollectible", "money"),
+            Column("total", "Total owed (the buckets' sum)", "money"),
+            # Already in its days bucket: a second figure of the total, never to add to it.
+            Column("uncollectible", "Uncollectible, included in the buckets", "money"),
             Column("invoices", "Invoices", "number"),
         ],
         rows=[dict(row) for row in rows],
@@ -180,7 +181,9 @@ def ar_aging(user: User, filters: ReportFilters, *, today: date) -> Table:
     table.notes.append(
         f"Owed on {today.isoformat()}: open and uncollectible invoices, after partial payments "
         "and credit notes. Days past due count from the due date (from finalization for "
-        "invoices charged automatically)."
+        "invoices charged automatically). An uncollectible invoice is in its days bucket like "
+        "any other; the uncollectible column says how much of the total that is, and is not "
+        "added to it."
     )
     if table.rows:
         currency, which = chart_currency(

@@ -382,3 +382,33 @@ def test_a_chart_draws_one_currency_and_says_which(
     text = page.content.decode()
     assert "The chart shows EUR, the currency with the most invoice lines billed" in text
     assert "currency=JPY" in text  # a link to chart JPY instead
+
+
+def test_aging_buckets_sum_to_the_total_owed_and_uncollectible_is_part_of_it(
+    world, client, finance, django_capture_on_commit_callbacks
+):
+    """Fourth's 250.00 uncollectible is in "Over 90 days" once, and the uncollectible column
+    is a part of the total, not an amount beside it: in each currency, for each person, the
+    five buckets add up to the total, which is what the invoices behind it still owe."""
+    from reports.selectors import AGING_BUCKETS
+
+    _yen_customer(world.managers["a"], django_capture_on_commit_callbacks)
+    buckets = [key for key, *_ in AGING_BUCKETS]
+    for who in (finance, *world.managers.values()):
+        for row in ar_aging(who, EUR, today=TODAY).rows:
+            owed = ar_invoices(who, ReportFilters(*H1, currency=row["currency"]), today=TODAY)
+            assert sum(row[key] for key in buckets) == row["total"]
+            assert row["total"] == sum(i.amount_remaining for i in owed)
+            assert row["invoices"] == len(owed)
+            assert row["uncollectible"] <= row["total"]
+    eur, jpy = ar_aging(finance, EUR, today=TODAY).rows
+    assert (eur["total"], eur["uncollectible"], eur["over-90"]) == (
+        Decimal("1250.000"),
+        Decimal("250.000"),
+        Decimal("250.000"),
+    )
+    assert (jpy["total"], jpy["1-30"], jpy["uncollectible"]) == (1_000_000, 1_000_000, 0)
+    client.force_login(finance)
+    page = client.get("/admin/reports/report/ar-aging/").content.decode()
+    assert "Total owed (the buckets&#x27; sum)" in page or "Total owed (the buckets' sum)" in page
+    assert "Uncollectible, included in the buckets" in page
