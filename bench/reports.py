@@ -179,7 +179,7 @@ def ledger_fill(invoices: int) -> None:
             amounts.append(amount)
             line_buf.write(
                 f"{n + 1}\til_{n}_{k}\t{account}\t{currency}\t{month}\tt\t{cl[1]}\t{cl[0]}\t"
-                f"{cl[3]}\trecurring\tBench line\t{month}\t{due}\t{quantity}\t{amount}\t100\t10\n"
+                f"{cl[3]}\trecurring\tBench line\t{month}\t{due}\t{quantity}\t{amount}\t100\t10\t10\n"
             )
         total = sum(amounts)
         paid = total if status == "paid" else Decimal(0)
@@ -200,7 +200,8 @@ def ledger_fill(invoices: int) -> None:
         with raw.copy(
             "COPY reports_billedline (invoice_id, stripe_line_id, account_id, currency, "
             "finalized_on, counted, contract_id, contract_line_id, item_id, kind, description, "
-            "period_start, period_end, quantity, amount, contract_amount, list_unit_amount) "
+            "period_start, period_end, quantity, amount, contract_amount, list_unit_amount, "
+            "contract_quantity) "
             "FROM STDIN"
         ) as copy:
             copy.write(line_buf.getvalue())

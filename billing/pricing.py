@@ -356,12 +356,10 @@ def line_amount(terms: Terms, key: str, start: date, end: date, quantity: int) -
     committed quantity (seats billed short are under-billed), a part of a period pro rata by
     day. None when the contract has no such line or no phase in force then. The reports
     compare what an invoice billed with it."""
-    line = next((candidate for candidate in terms.lines if candidate.key == key), None)
-    if line is None:
+    found = _line_phase(terms, key, start)
+    if found is None:
         return None
-    phase = next((p for p in line.phases if p.start <= start <= p.end), None)
-    if phase is None:
-        return None
+    line, phase = found
     if line.is_usage:
         return quantize(_phase_amount(line, phase, quantity)[0], terms.currency)
     # A fixed line owes its committed quantity (seats), whatever quantity was billed.
@@ -371,6 +369,26 @@ def line_amount(terms: Terms, key: str, start: date, end: date, quantity: int) -
     if days != period_days:
         amount = amount * days / period_days
     return quantize(amount, terms.currency)
+
+
+def line_priced_quantity(terms: Terms, key: str, start: date, quantity: int) -> int | None:
+    """The quantity line_amount prices for line `key` at the phase in force on `start`: the
+    quantity used for usage, the committed units for a fixed line (one for a flat fee),
+    whatever quantity was billed. What the contract asks divided by it is the contract's rate
+    per unit, which seats billed short of the commitment would otherwise inflate."""
+    found = _line_phase(terms, key, start)
+    if found is None:
+        return None
+    line, phase = found
+    return quantity if line.is_usage else _committed(line, phase)
+
+
+def _line_phase(terms: Terms, key: str, start: date) -> tuple[Line, Phase] | None:
+    line = next((candidate for candidate in terms.lines if candidate.key == key), None)
+    if line is None:
+        return None
+    phase = next((p for p in line.phases if p.start <= start <= p.end), None)
+    return None if phase is None else (line, phase)
 
 
 def monthly_recurring(terms: Terms, days: Sequence[date]) -> list[Decimal]:

@@ -25,7 +25,7 @@ from billing.invoices.checks import DraftLine, draft_from_stripe
 from billing.invoices.models import CreditNote
 from billing.invoices.selectors import WAS_IN_FORCE
 from billing.money import from_stripe_amount
-from billing.pricing import MINIMUM_COMMIT_KEY, line_amount, timestamp_day
+from billing.pricing import MINIMUM_COMMIT_KEY, line_amount, line_priced_quantity, timestamp_day
 from customers.models import Account
 from reports.models import BilledInvoice, BilledLine
 
@@ -214,13 +214,18 @@ class _Pricing:
         number = phase.line.contract.number if phase else line.contract_number
         contract = self.in_force(invoice.account, number, line.period_start) if key else None
         contract_line = None
-        contract_amount = None
+        contract_amount: Decimal | None = None
+        contract_quantity: Decimal | None = None
         if contract is not None:
             contract_line = self.lines.get((contract.pk, key))
             if contract_line is not None:
+                terms = self.terms[contract.pk]
                 contract_amount = line_amount(
-                    self.terms[contract.pk], key, line.period_start, line.period_end, line.quantity
+                    terms, key, line.period_start, line.period_end, line.quantity
                 )
+                priced = line_priced_quantity(terms, key, line.period_start, line.quantity)
+                if contract_amount is not None and priced is not None:
+                    contract_quantity = Decimal(priced)
         if contract_line is None and phase is not None:
             contract_line = phase.line  # billed at a price of a version no longer in force
         item_id = contract_line.item_id if contract_line else None
@@ -248,5 +253,6 @@ class _Pricing:
             quantity=Decimal(line.quantity),
             amount=from_stripe_amount(line.amount - line.discount_amount, invoice.currency),
             contract_amount=contract_amount,
+            contract_quantity=contract_quantity,
             list_unit_amount=self.list_prices.get((item_id, invoice.currency)),
         )

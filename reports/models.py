@@ -92,6 +92,9 @@ class BilledLine(models.Model):
     # What the contract in force over the line's period asks for the same quantity, and the
     # catalog's list price for it: the "billed fairly" report compares them with the amount.
     contract_amount = amount_field(null=True)
+    # The quantity the contract prices (committed seats, or the usage billed): its rate per
+    # unit is contract_amount divided by it, not by the quantity billed.
+    contract_quantity = models.DecimalField(max_digits=20, decimal_places=3, null=True)
     list_unit_amount = unit_amount_field(null=True)
 
     class Meta:

@@ -376,6 +376,7 @@ def billed_fairly(
             quantity=Sum("quantity"),
             amount=Sum("amount"),
             at_contract=Sum("contract_amount"),
+            committed=Sum("contract_quantity"),
             priced=Count("contract_amount"),  # lines with a contract price
             lines_billed=Count("id"),
             list_unit=Max("list_unit_amount"),
@@ -416,7 +417,10 @@ def billed_fairly(
                 "quantity": r["quantity"],
                 "amount": r["amount"],
                 "rate": rate,
-                "contract_rate": _rate(contract_amount, r["quantity"]),
+                "contract_quantity": r["committed"] if whole else None,
+                # Per unit the contract prices: seats billed short of the commitment leave the
+                # rate as agreed, and the shortfall shows in the deviation.
+                "contract_rate": _rate(contract_amount, r["committed"]),
                 "list_rate": r["list_unit"],
                 "median_rate": median,
                 "deviation": deviation,
@@ -442,7 +446,8 @@ def billed_fairly(
             Column("quantity", "Quantity billed", "number"),
             Column("amount", "Billed", "money"),
             Column("rate", "Effective rate", "rate"),
-            Column("contract_rate", "Contract rate", "rate"),
+            Column("contract_quantity", "Quantity the contract prices", "number"),
+            Column("contract_rate", "Contract rate per unit priced", "rate"),
             Column("list_rate", "List price", "rate"),
             Column("median_rate", "Median rate, other accounts", "rate"),
             Column("deviation", "Billed minus contract", "money"),
@@ -453,8 +458,11 @@ def billed_fairly(
     )
     table.notes.append(
         f"Flagged beyond {tolerance}% of the contract's amount (and at least one minor unit). "
-        "The contract rate is the version in force over each line's days, for the quantity "
-        f"billed; the median of other accounts is shown over {MEDIAN_OF_AT_LEAST} or more."
+        "The contract's amount is what the version in force over each line's days asks: for "
+        "a fixed line its committed units (seats billed short owe the commitment), for usage "
+        "the quantity used. The quantity the contract prices is those units, and the contract "
+        "rate its amount per unit; billed minus contract compares the amounts. The median of "
+        f"other accounts is shown over {MEDIAN_OF_AT_LEAST} or more."
     )
     flagged = [r for r in rows if r["flag"] in FLAGGED]
     if flagged:

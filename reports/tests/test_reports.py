@@ -412,3 +412,41 @@ def test_aging_buckets_sum_to_the_total_owed_and_uncollectible_is_part_of_it(
     page = client.get("/admin/reports/report/ar-aging/").content.decode()
     assert "Total owed (the buckets&#x27; sum)" in page or "Total owed (the buckets' sum)" in page
     assert "Uncollectible, included in the buckets" in page
+
+
+def test_the_contract_rate_is_per_committed_seat_when_seats_are_billed_short(
+    world, client, finance, django_capture_on_commit_callbacks
+):
+    """Dupont committed to 50 seats at 18.00 a month. March billed 50 (900.00), June 40
+    (720.00): 90 seats for 1,620.00 is an effective 18.00 a seat; the contract asks 900.00 a
+    month for its 50 seats, 1,800.00 for 100: 18.00 a committed seat, as agreed (1,800.00 over
+    the 90 seats billed would say 20.00). The 180.00 short is the deviation, 10% under."""
+    june = finalized_invoice(
+        "in_dup_06",
+        "dupont",
+        price="price_dupont_2026",
+        quantity=40,
+        unit=1800,
+        month=6,
+        status="paid",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_invoices([june])
+    rows = {r["account"]: r for r in billed_fairly(finance, EUR).rows}
+    dupont = rows["Dupont"]
+    assert (dupont["quantity"], dupont["amount"]) == (Decimal("90.000"), Decimal("1620.000"))
+    assert dupont["contract_quantity"] == Decimal("100.000")
+    assert (dupont["rate"], dupont["contract_rate"]) == (Decimal("18.000000"), Decimal("18.000000"))
+    assert (dupont["deviation"], dupont["deviation_percent"]) == (
+        Decimal("-180.000"),
+        Decimal("-10.00"),
+    )
+    assert dupont["flag"] == "under-billed"
+    # Bergmann billed its 100 committed seats in March and April, at 20.00 then 22.00.
+    assert (rows["Bergmann"]["contract_quantity"], rows["Bergmann"]["contract_rate"]) == (
+        Decimal("200.000"),
+        Decimal("20.000000"),
+    )
+    client.force_login(finance)
+    page = client.get("/admin/reports/report/billed-fairly/?start=2026-01-01&end=2026-06-30")
+    assert "Contract rate per unit priced" in page.content.decode()
