@@ -24,7 +24,7 @@ from billing.contracts.selectors import contracts_terms_in_force
 from billing.invoices.checks import DraftLine, draft_from_stripe
 from billing.invoices.models import CreditNote
 from billing.invoices.selectors import WAS_IN_FORCE
-from billing.money import from_stripe_amount
+from billing.money import from_stripe_amount, quantize
 from billing.pricing import MINIMUM_COMMIT_KEY, line_amount, line_priced_quantity, timestamp_day
 from customers.models import Account
 from reports.models import BilledInvoice, BilledLine
@@ -90,13 +90,15 @@ def _refresh_batch(ids: list[str]) -> int:
         lines[str(data.get("invoice"))].append(data)
     parsed = {i: draft_from_stripe(data, lines[i]) for i, data in invoices.items()}
     pricing = _Pricing(parsed.values())
-    credited = _credited(list(invoices))
+    credited, notes = _credited(list(invoices))
     rows, line_rows = [], []
     for invoice_id, data in invoices.items():
         row = _invoice_row(data, pricing.accounts.get(str(data.get("customer") or "")))
         row.credited = credited.get(invoice_id, Decimal(0))
         rows.append(row)
-        line_rows.append([pricing.line_row(row, line) for line in parsed[invoice_id].lines])
+        its_lines = [pricing.line_row(row, line) for line in parsed[invoice_id].lines]
+        _lines_credited(its_lines, notes.get(invoice_id, []), row.currency)
+        line_rows.append(its_lines)
     BilledInvoice.objects.bulk_create(rows, batch_size=BATCH)
     for row, its_lines in zip(rows, line_rows, strict=True):
         for line in its_lines:
@@ -148,13 +150,55 @@ def _tax(data: dict[str, Any]) -> Decimal:
     return from_stripe_amount(sum(int(t.get("amount") or 0) for t in amounts), currency)
 
 
-def _credited(invoice_ids: list[str]) -> dict[str, Decimal]:
+def _credited(
+    invoice_ids: list[str],
+) -> tuple[dict[str, Decimal], dict[str, list[tuple[Decimal, list[dict[str, Any]]]]]]:
+    """Per invoice, its issued credit notes' total (tax included), and each note's amount
+    before tax with its lines."""
     credited: dict[str, Decimal] = defaultdict(Decimal)
-    for invoice_id, total, amount in CreditNote.objects.filter(
-        stripe_invoice_id__in=invoice_ids, status=CreditNote.Status.ISSUED
-    ).values_list("stripe_invoice_id", "total", "amount"):
+    notes: dict[str, list[tuple[Decimal, list[dict[str, Any]]]]] = defaultdict(list)
+    for invoice_id, total, amount, lines in (
+        CreditNote.objects.filter(
+            stripe_invoice_id__in=invoice_ids, status=CreditNote.Status.ISSUED
+        )
+        .order_by("pk")
+        .values_list("stripe_invoice_id", "total", "amount", "lines")
+    ):
         credited[invoice_id] += total if total is not None else amount
-    return credited
+        notes[invoice_id].append((amount, lines or []))
+    return credited, notes
+
+
+def _lines_credited(
+    lines: list[BilledLine], notes: list[tuple[Decimal, list[dict[str, Any]]]], currency: str
+) -> None:
+    """What each invoice line was credited before tax. A credit note's line names the invoice
+    line it credits (Stripe's `invoice_line_item`): that line takes it. What a note credits
+    beyond its named lines (a custom line, or no lines) is shared over the invoice's lines in
+    proportion to their amounts, rounded to the currency's minor unit, the last line taking the
+    rounding, so the lines' credits add up to the notes' amounts before tax."""
+    by_id = {line.stripe_line_id: line for line in lines}
+    for line in lines:
+        line.credited = Decimal(0)
+    for amount, note_lines in notes:
+        named = Decimal(0)
+        for note_line in note_lines:
+            target = by_id.get(str(note_line.get("invoice_line_item") or ""))
+            if target is not None:
+                part = from_stripe_amount(int(note_line.get("amount") or 0), currency)
+                target.credited += part
+                named += part
+        rest = amount - named
+        billed = sum((line.amount for line in lines if line.amount > 0), Decimal(0))
+        if not rest or not billed:
+            continue
+        shares = [line for line in lines if line.amount > 0]
+        left = rest
+        for line in shares[:-1]:
+            part = quantize(rest * line.amount / billed, currency)
+            line.credited += part
+            left -= part
+        shares[-1].credited += left
 
 
 class _Pricing:

@@ -91,6 +91,11 @@ class BilledLine(models.Model):
     amount = amount_field(help_text="Before tax.")
     # What the contract in force over the line's period asks for the same quantity, and the
     # catalog's list price for it: the "billed fairly" report compares them with the amount.
+    credited = amount_field(
+        default=0,
+        help_text="Issued credit notes' amount before tax against this line: the credit note "
+        "lines naming it, and its share, by amount, of what a note credits beyond named lines.",
+    )
     contract_amount = amount_field(null=True)
     # The quantity the contract prices (committed seats, or the usage billed): its rate per
     # unit is contract_amount divided by it, not by the quantity billed.

@@ -256,7 +256,7 @@ def revenue(user: User, filters: ReportFilters, *, by: str = "customer") -> Tabl
     }[by]
     sums = list(
         lines.values("currency", *group)
-        .annotate(amount=Sum("amount"), lines_billed=Count("id"))
+        .annotate(amount=Sum("amount"), credited=Sum("credited"), lines_billed=Count("id"))
         .order_by("currency", *group)
     )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -286,18 +286,36 @@ def revenue(user: User, filters: ReportFilters, *, by: str = "customer") -> Tabl
             link = {}
         row = rows.setdefault(
             (r["currency"], key),
-            {"currency": r["currency"], "group": name, "amount": ZERO, "lines": 0, "_drill": link},
+            {
+                "currency": r["currency"],
+                "group": name,
+                "amount": ZERO,
+                "credited": ZERO,
+                "net": ZERO,
+                "lines": 0,
+                "_drill": link,
+            },
         )
         row["amount"] += r["amount"]
+        row["credited"] += r["credited"]
+        row["net"] += r["amount"] - r["credited"]
         row["lines"] += r["lines_billed"]
     table = Table(
         columns=[
             Column("currency", "Currency"),
             Column("group", REVENUE_BY[by]),
             Column("amount", "Billed before tax", "money"),
+            Column("credited", "Credit notes before tax", "money"),
+            Column("net", "Billed less credit notes", "money"),
             Column("lines", "Invoice lines", "number"),
         ],
         rows=sorted(rows.values(), key=lambda r: (r["currency"], -r["amount"])),
+    )
+    table.notes.append(
+        "Credit notes count on the invoice line they credit (Stripe's credit note lines name "
+        "it), in the month of the invoice they credit; what a credit note credits beyond the "
+        "lines it names is shared over the invoice's lines in proportion to their amounts. "
+        "Only issued credit notes count, before tax."
     )
     if table.rows:
         counts: dict[str, int] = defaultdict(int)

@@ -450,3 +450,85 @@ def test_the_contract_rate_is_per_committed_seat_when_seats_are_billed_short(
     client.force_login(finance)
     page = client.get("/admin/reports/report/billed-fairly/?start=2026-01-01&end=2026-06-30")
     assert "Contract rate per unit priced" in page.content.decode()
+
+
+def test_credit_notes_count_on_the_lines_they_credit_in_revenue(
+    world, finance, django_capture_on_commit_callbacks
+):
+    """Dupont's March invoice bills 900.00 of seats and a 300.00 set-up fee (no product). A
+    credit note of 400.00 names the seats line for 100.00 and credits 300.00 on a line of its
+    own: that 300.00 is shared 900:300, 225.00 to the seats and 75.00 to the fee. Seats are
+    credited 325.00, the fee 75.00; Dupont billed 1,200.00, 800.00 net."""
+    from stripe_sync.mirror import Mirror
+    from stripe_sync.object_types import object_type
+
+    invoice = next(i for i in billed_half_year() if i["id"] == "in_dup_03")
+    seats = invoice["lines"]["data"][0]
+    fee = {
+        **seats,
+        "id": "il_in_dup_03_setup",
+        "amount": 30000,
+        "quantity": 1,
+        "description": "Set-up",
+        "pricing": {"type": "price_details", "price_details": {"price": "price_setup"}},
+    }
+    invoice["lines"]["data"].append(fee)
+    for key in ("subtotal", "total", "total_excluding_tax", "amount_due", "amount_remaining"):
+        invoice[key] += 30000
+    note = {
+        "id": "cn_dup_03",
+        "object": "credit_note",
+        "invoice": "in_dup_03",
+        "customer": "cus_dupont",
+        "currency": "eur",
+        "amount": 40000,
+        "subtotal": 40000,
+        "total": 40000,
+        "created": 1775000000,
+        "effective_at": 1775000000,
+        "livemode": False,
+        "memo": "Goodwill",
+        "metadata": {},
+        "number": "CN-2",
+        "reason": "product_unsatisfactory",
+        "status": "issued",
+        "type": "pre_payment",
+        "voided_at": None,
+        "lines": {
+            "object": "list",
+            "has_more": False,
+            "data": [
+                {"type": "invoice_line_item", "invoice_line_item": seats["id"], "amount": 10000},
+                {"type": "custom_line_item", "invoice_line_item": None, "amount": 30000},
+            ],
+        },
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        mirror_invoices([invoice], at=datetime(2026, 6, 14, 12, tzinfo=UTC))
+        Mirror().write(
+            object_type("credit_notes"), [note], observed_at=datetime(2026, 6, 14, tzinfo=UTC)
+        )
+
+    def credited():
+        return {
+            line.stripe_line_id: line.credited
+            for line in BilledLine.objects.filter(invoice__stripe_invoice_id="in_dup_03")
+        }
+
+    assert credited() == {
+        "il_in_dup_03": Decimal("325.000"),
+        "il_in_dup_03_setup": Decimal("75.000"),
+    }
+    rows = {r["group"]: r for r in revenue(finance, EUR, by="customer").rows}
+    dupont = rows["Dupont"]
+    assert (dupont["amount"], dupont["credited"], dupont["net"]) == (
+        Decimal("1200.000"),
+        Decimal("400.000"),
+        Decimal("800.000"),
+    )
+    assert rows["Bergmann"]["credited"] == 0
+    by_product = {r["group"]: r for r in revenue(finance, EUR, by="product").rows}
+    assert by_product["Seats"]["credited"] == Decimal("325.000")
+    assert by_product["Not in the catalog"]["net"] == Decimal("225.000")  # 300.00 less 75.00
+    call_command("reports_rebuild", stdout=io.StringIO())
+    assert credited()["il_in_dup_03"] == Decimal("325.000")
