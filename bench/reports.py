@@ -140,10 +140,13 @@ def world_ensure() -> dict[str, Any]:
 def ledger_fill(invoices: int) -> None:
     """`invoices` finalized invoices of ten lines each, straight into the ledger."""
     from billing.contracts.models import ContractLine
-    from reports.models import BilledInvoice, BilledLine
+    from reports.models import BilledInvoice, BilledLine, BilledMonth
 
     if BilledInvoice.objects.count() == invoices:
+        if not BilledMonth.objects.exists():
+            months_fill()
         return
+    BilledMonth.objects.all().delete()
     BilledLine.objects.all().delete()
     BilledInvoice.objects.all().delete()
     rng = random.Random(20)  # noqa: S311 - figures, not secrets
@@ -179,7 +182,8 @@ def ledger_fill(invoices: int) -> None:
             amounts.append(amount)
             line_buf.write(
                 f"{n + 1}\til_{n}_{k}\t{account}\t{currency}\t{month}\tt\t{cl[1]}\t{cl[0]}\t"
-                f"{cl[3]}\trecurring\tBench line\t{month}\t{due}\t{quantity}\t{amount}\t100\t10\t10\n"
+                f"{cl[3]}\trecurring\tBench line\t{month}\t{due}\t{quantity}\t{amount}\t100\t10\t"
+                "10\t0\n"
             )
         total = sum(amounts)
         paid = total if status == "paid" else Decimal(0)
@@ -201,7 +205,7 @@ def ledger_fill(invoices: int) -> None:
             "COPY reports_billedline (invoice_id, stripe_line_id, account_id, currency, "
             "finalized_on, counted, contract_id, contract_line_id, item_id, kind, description, "
             "period_start, period_end, quantity, amount, contract_amount, list_unit_amount, "
-            "contract_quantity) "
+            "contract_quantity, credited) "
             "FROM STDIN"
         ) as copy:
             copy.write(line_buf.getvalue())
@@ -214,6 +218,19 @@ def ledger_fill(invoices: int) -> None:
         f"  ledger filled: {invoices:,} invoices, {invoices * LINES_PER_INVOICE:,} lines in "
         f"{time.perf_counter() - started:.0f} s"
     )
+    months_fill()
+
+
+def months_fill() -> None:
+    """The monthly sums the reports add up, from the lines, as reports_rebuild writes them."""
+    from reports.ledger import billed_months_rebuild
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        rows = billed_months_rebuild()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE reports_billedmonth")
+    print(f"  monthly sums: {rows:,} rows in {time.perf_counter() - started:.1f} s")
 
 
 def measure(client: Client, url: str) -> dict[str, Any]:
@@ -230,6 +247,8 @@ URLS = {
     "revenue by product": "/admin/reports/report/revenue/?by=product",
     "revenue by cohort": "/admin/reports/report/revenue/?by=cohort",
     "revenue, export XLSX": "/admin/reports/report/revenue/?export=xlsx",
+    "MRR, contracted": "/admin/reports/report/recurring-revenue/",
+    "MRR, billed": "/admin/reports/report/recurring-revenue/?basis=billed",
     "AR aging": "/admin/reports/report/ar-aging/",
     "AR aging, export CSV": "/admin/reports/report/ar-aging/?export=csv",
     "invoices owed, over 90 days": "/admin/reports/report/invoices/?bucket=over-90&currency=USD",

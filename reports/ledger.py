@@ -10,12 +10,13 @@ at the contract version in force over the line's days and at the catalog's list 
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 from djstripe.models import Invoice, LineItem
 
 from billing.catalog.models import ListPrice
@@ -25,22 +26,29 @@ from billing.invoices.checks import DraftLine, draft_from_stripe
 from billing.invoices.models import CreditNote
 from billing.invoices.selectors import WAS_IN_FORCE
 from billing.money import from_stripe_amount, quantize
-from billing.pricing import MINIMUM_COMMIT_KEY, line_amount, line_priced_quantity, timestamp_day
+from billing.pricing import (
+    MINIMUM_COMMIT_KEY,
+    add_months,
+    line_amount,
+    line_priced_quantity,
+    timestamp_day,
+)
 from customers.models import Account
-from reports.models import BilledInvoice, BilledLine
+from reports.models import BilledInvoice, BilledLine, BilledMonth
 
 FINALIZED = tuple(BilledInvoice.Status.values)
 BATCH = 500
 
 
-def billed_invoices_refresh(stripe_invoice_ids: Iterable[str]) -> int:
+def billed_invoices_refresh(stripe_invoice_ids: Iterable[str], *, months: bool = True) -> int:
     """Write the ledger's rows of these invoices again from the mirror as it is now (an
-    invoice no longer finalized, or gone, leaves the ledger). Whatever order Stripe's events
-    came in, the rows follow the mirror's latest state. Returns the invoices written."""
+    invoice no longer finalized, or gone, leaves the ledger), and the months they add up to.
+    Whatever order Stripe's events came in, the rows follow the mirror's latest state.
+    Returns the invoices written."""
     ids = sorted(set(stripe_invoice_ids))
     written = 0
     for start in range(0, len(ids), BATCH):
-        written += _refresh_batch(ids[start : start + BATCH])
+        written += _refresh_batch(ids[start : start + BATCH], months=months)
     return written
 
 
@@ -50,12 +58,90 @@ def billed_ledger_rebuild() -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         # One statement a table: Django's delete of every invoice lists their lines' ids as
         # parameters, past PostgreSQL's 65,535 at 100,000 invoices.
-        for model in (BilledLine, BilledInvoice):
+        for model in (BilledMonth, BilledLine, BilledInvoice):
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
         ids = list(
             Invoice.objects.filter(_finalized_q()).order_by("id").values_list("id", flat=True)
         )
-        return billed_invoices_refresh(ids)
+        written = billed_invoices_refresh(ids, months=False)
+        billed_months_rebuild()  # once, over every line: not batch by batch
+        return written
+
+
+def billed_months_rebuild() -> int:
+    """The monthly sums again from the ledger's lines, all of them."""
+    BilledMonth.objects.all().delete()
+    return _months_write(BilledLine.objects.all())
+
+
+def _months_refresh(keys: set[tuple[int | None, date]]) -> None:
+    """The monthly sums of these accounts and months again from their lines: of the accounts
+    and months named (a few per batch of invoices), each pair of them."""
+    if not keys:
+        return
+    accounts = {account for account, _ in keys}
+    months = sorted({month for _, month in keys})
+    whose = Q(account_id__in=[a for a in accounts if a is not None])
+    if None in accounts:
+        whose |= Q(account__isnull=True)
+    BilledMonth.objects.filter(whose, month__in=months).delete()
+    within = Q()
+    for month in months:
+        within |= Q(finalized_on__gte=month, finalized_on__lt=add_months(month, 1))
+    _months_write(BilledLine.objects.filter(whose).filter(within))
+
+
+MONTH_KEYS = (
+    "account_id",
+    "currency",
+    "contract_id",
+    "contract_line_id",
+    "item_id",
+    "kind",
+    "period_start",
+    "period_end",
+)
+
+
+def _months_write(lines: QuerySet[BilledLine]) -> int:
+    rows = (
+        lines.filter(counted=True)
+        .annotate(month=TruncMonth("finalized_on"))
+        .values("month", *MONTH_KEYS)
+        .annotate(
+            sum_quantity=Sum("quantity"),
+            sum_amount=Sum("amount"),
+            sum_credited=Sum("credited"),
+            sum_contract_amount=Sum("contract_amount"),
+            sum_contract_quantity=Sum("contract_quantity"),
+            n_priced=Count("contract_amount"),
+            n_lines=Count("id"),
+            max_list_unit=Max("list_unit_amount"),
+        )
+        .order_by()
+    )
+    written = 0
+    batch: list[BilledMonth] = []
+    for r in rows.iterator(chunk_size=5000):
+        month = r["month"].date() if isinstance(r["month"], datetime) else r["month"]
+        batch.append(
+            BilledMonth(
+                month=month,
+                **{key: r[key] for key in MONTH_KEYS},
+                quantity=r["sum_quantity"],
+                amount=r["sum_amount"],
+                credited=r["sum_credited"],
+                contract_amount=r["sum_contract_amount"],
+                contract_quantity=r["sum_contract_quantity"],
+                priced=r["n_priced"],
+                lines=r["n_lines"],
+                list_unit_amount=r["max_list_unit"],
+            )
+        )
+        if len(batch) >= 5000:
+            written += len(BilledMonth.objects.bulk_create(batch))
+            batch = []
+    return written + len(BilledMonth.objects.bulk_create(batch))
 
 
 def account_billed_refresh(account_id: int) -> int:
@@ -73,15 +159,33 @@ def _finalized_q() -> Q:
     return Q(stripe_data__status__in=list(FINALIZED))
 
 
+def _month_keys(lines: QuerySet[BilledLine]) -> set[tuple[int | None, date]]:
+    return {
+        (account, date(day.year, day.month, 1))
+        for account, day in lines.values_list("account_id", "finalized_on").distinct()
+    }
+
+
 @transaction.atomic
-def _refresh_batch(ids: list[str]) -> int:
+def _refresh_batch(ids: list[str], *, months: bool = True) -> int:
+    if connection.vendor == "postgresql":
+        # One writer of the ledger at a time: two tasks refreshing an invoice, or a month,
+        # at once would each write the rows the other cannot see yet.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reports.ledger'))")
     invoices = {
         i: data
         for i, data in Invoice.objects.filter(id__in=ids).values_list("id", "stripe_data")
         if (data or {}).get("status") in FINALIZED
     }
+    touched = (
+        _month_keys(BilledLine.objects.filter(invoice__stripe_invoice_id__in=ids))
+        if months
+        else set()
+    )
     BilledInvoice.objects.filter(stripe_invoice_id__in=ids).delete()  # lines cascade
     if not invoices:
+        _months_refresh(touched)
         return 0
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for data in LineItem.objects.filter(stripe_data__invoice__in=list(invoices)).values_list(
@@ -103,9 +207,17 @@ def _refresh_batch(ids: list[str]) -> int:
     for row, its_lines in zip(rows, line_rows, strict=True):
         for line in its_lines:
             line.invoice = row
-    BilledLine.objects.bulk_create(
+    written = BilledLine.objects.bulk_create(
         [line for its_lines in line_rows for line in its_lines], batch_size=2000
     )
+    if months:
+        _months_refresh(
+            touched
+            | {
+                (line.account_id, date(line.finalized_on.year, line.finalized_on.month, 1))
+                for line in written
+            }
+        )
     return len(rows)
 
 

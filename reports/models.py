@@ -116,6 +116,49 @@ class BilledLine(models.Model):
         return self.description or self.stripe_line_id
 
 
+class BilledMonth(models.Model):
+    """The counted lines (not on a void invoice) added up per account, contract line, item,
+    currency, kind, billing period and month finalized: what the reports add up over whole
+    months instead of the lines (a year is about a quarter of the rows). Written with the
+    lines (reports/ledger.py), rebuilt with them, never edited by hand; the days of a range
+    that cut a month are read from the lines, and so is every drill-down."""
+
+    month = models.DateField(help_text="The first day of the month the invoices were finalized.")
+    account = models.ForeignKey(
+        "customers.Account", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    contract = models.ForeignKey(
+        "billing.Contract", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    contract_line = models.ForeignKey(
+        "billing.ContractLine", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    item = models.ForeignKey(
+        "billing.CatalogItem", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=BilledLine.Kind.choices)
+    period_start = models.DateField(null=True)
+    period_end = models.DateField(null=True)
+    quantity = models.DecimalField(max_digits=20, decimal_places=3, null=True)
+    amount = amount_field()
+    credited = amount_field()
+    contract_amount = amount_field(null=True)
+    contract_quantity = models.DecimalField(max_digits=20, decimal_places=3, null=True)
+    priced = models.IntegerField(help_text="Lines with a contract amount.")
+    lines = models.IntegerField()
+    list_unit_amount = unit_amount_field(null=True, help_text="The highest of the lines'.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["month", "currency"], name="billed_month_month"),
+            models.Index(fields=["account", "month"], name="billed_month_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.currency}"
+
+
 class Report(models.Model):
     """No table: the Reports section of the admin and the permission to open it."""
 

@@ -11,7 +11,7 @@ import itertools
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ from billing.contracts.selectors import contracts_terms_in_force
 from billing.money import minor_unit, quantize
 from billing.pricing import add_months, monthly_recurring
 from customers.selectors import VIEW_ALL_ACCOUNTS
-from reports.models import BilledInvoice, BilledLine
+from reports.models import BilledInvoice, BilledLine, BilledMonth
 
 ZERO = Decimal(0)
 
@@ -84,6 +84,89 @@ def billed_lines(user: User, filters: ReportFilters) -> QuerySet[BilledLine]:
     if filters.item_id:
         lines = lines.filter(item_id=filters.item_id)
     return lines
+
+
+def _whole_months(filters: ReportFilters) -> tuple[date, date] | None:
+    """The first and last month wholly inside the range, if any."""
+    first = date(filters.start.year, filters.start.month, 1)
+    if first < filters.start:
+        first = add_months(first, 1)
+    after = add_months(date(filters.end.year, filters.end.month, 1), 1)  # after end's month
+    last = add_months(after, -1 if filters.end == after - timedelta(days=1) else -2)
+    return (first, last) if first <= last else None
+
+
+# What a report adds up, over the lines and over the monthly sums (reports.models.BilledMonth):
+# name: (of the lines, of the months, how two parts combine).
+MEASURES: dict[str, tuple[Any, Any, str]] = {
+    "quantity": (Sum("quantity"), Sum("quantity"), "add"),
+    "amount": (Sum("amount"), Sum("amount"), "add"),
+    "credited": (Sum("credited"), Sum("credited"), "add"),
+    "at_contract": (Sum("contract_amount"), Sum("contract_amount"), "add"),
+    "committed": (Sum("contract_quantity"), Sum("contract_quantity"), "add"),
+    "priced": (Count("contract_amount"), Sum("priced"), "add"),
+    "lines_billed": (Count("id"), Sum("lines"), "add"),
+    "list_unit": (Max("list_unit_amount"), Max("list_unit_amount"), "max"),
+}
+
+
+def billed_sums(
+    user: User | None,
+    filters: ReportFilters,
+    group: list[str],
+    measures: list[str],
+    *,
+    by_month: bool = False,
+    **where: Any,
+) -> list[dict[str, Any]]:
+    """The counted lines finalized in the range, grouped and added up: the range's whole
+    months from the monthly sums, the days that cut a month from the lines (a year is a
+    quarter of the rows, and two queries whatever the range). The same figures as adding up
+    the lines. `user` None: every account (a median's figures, never shown one by one);
+    `where`: conditions on fields the lines and the months share."""
+    lines = BilledLine.objects.filter(
+        counted=True, finalized_on__gte=filters.start, finalized_on__lte=filters.end, **where
+    )
+    months = BilledMonth.objects.filter(**where)
+    if user is not None:
+        lines, months = _scoped(lines, user, filters), _scoped(months, user, filters)
+        if filters.item_id:
+            lines, months = (
+                lines.filter(item_id=filters.item_id),
+                months.filter(item_id=filters.item_id),
+            )
+    whole = _whole_months(filters)
+    if whole is None:
+        months = months.none()
+    else:
+        months = months.filter(month__gte=whole[0], month__lte=whole[1])
+        lines = lines.exclude(finalized_on__gte=whole[0], finalized_on__lt=add_months(whole[1], 1))
+    keys = [*group, "month"] if by_month else group
+    if by_month:
+        lines = lines.annotate(month=TruncMonth("finalized_on"))
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for part, which in ((months, 1), (lines, 0)):
+        if which == 1 and whole is None:
+            continue
+        for row in (
+            part.values(*keys).annotate(**{m: MEASURES[m][which] for m in measures}).order_by()
+        ):
+            if by_month and isinstance(row["month"], datetime):
+                row["month"] = row["month"].date()
+            key = tuple(row[k] for k in keys)
+            into = merged.get(key)
+            if into is None:
+                merged[key] = dict(row)
+                continue
+            for m in measures:
+                a, b = into[m], row[m]
+                if a is None or b is None:
+                    into[m] = b if a is None else a
+                elif MEASURES[m][2] == "max":
+                    into[m] = max(a, b)
+                else:
+                    into[m] = a + b
+    return list(merged.values())
 
 
 def ledger_currencies(user: User) -> list[str]:
@@ -247,17 +330,15 @@ def _cohort(day: date | None) -> str:
 def revenue(user: User, filters: ReportFilters, *, by: str = "customer") -> Table:
     """Billed before tax (after discounts), per currency and per customer, product, country or
     the quarter the customer first signed, over the invoices finalized in the range."""
-    lines = billed_lines(user, filters)
     group = {
         "customer": ["account_id", "account__legal_name"],
         "product": ["item_id", "item__name"],
         "country": ["account__billing_country"],
         "cohort": ["account_id"],
     }[by]
-    sums = list(
-        lines.values("currency", *group)
-        .annotate(amount=Sum("amount"), credited=Sum("credited"), lines_billed=Count("id"))
-        .order_by("currency", *group)
+    sums = sorted(
+        billed_sums(user, filters, ["currency", *group], ["amount", "credited", "lines_billed"]),
+        key=lambda r: tuple((r[k] is None, r[k] or 0) for k in ["currency", *group]),
     )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     signed = (
@@ -323,15 +404,15 @@ def revenue(user: User, filters: ReportFilters, *, by: str = "customer") -> Tabl
             counts[row["currency"]] += row["lines"]
         currency, which = chart_currency(counts, filters, "invoice lines billed")
         table.chart = _monthly_chart(
-            lines.filter(currency=currency), filters, f"Billed before tax by month, {currency}"
+            user, filters, currency, f"Billed before tax by month, {currency}"
         )
         if table.chart:
             table.chart.update(_chart_choice(currency, table.rows, which))
     return table
 
 
-def _monthly_chart(lines: QuerySet[BilledLine], filters: ReportFilters, title: str) -> Any:
-    """A line per currency of the month's billed amount (the caller keeps one currency)."""
+def _monthly_chart(user: User, filters: ReportFilters, currency: str, title: str) -> Any:
+    """The month's billed amount in one currency (never a sum across currencies)."""
     months: list[date] = []
     day = date(filters.start.year, filters.start.month, 1)
     while day <= filters.end and len(months) < 60:
@@ -340,13 +421,8 @@ def _monthly_chart(lines: QuerySet[BilledLine], filters: ReportFilters, title: s
     if not months:
         return None
     series: dict[str, dict[date, Decimal]] = defaultdict(dict)
-    for r in (
-        lines.annotate(month=TruncMonth("finalized_on"))
-        .values("currency", "month")
-        .annotate(amount=Sum("amount"))
-    ):
-        month = r["month"].date() if hasattr(r["month"], "date") else r["month"]
-        series[r["currency"]][month] = r["amount"]
+    for r in billed_sums(user, filters, ["currency"], ["amount"], by_month=True, currency=currency):
+        series[r["currency"]][r["month"]] = r["amount"]
     if not series:
         return None
     return {
@@ -381,26 +457,15 @@ def billed_fairly(
     the contract's rate in force and the list price, the median rate other accounts paid for
     the item in the currency, and the deviation from the contract; beyond the tolerance a
     row is flagged over- or under-billed."""
-    lines = billed_lines(user, filters).filter(
-        kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE], contract_line__isnull=False
-    )
     # Grouped by ids alone (no join over the lines), the names read once for the rows.
-    grouped: list[dict[str, Any]] = [
-        dict(row)
-        for row in lines.values(
-            "currency", "account_id", "contract_id", "contract_line_id", "item_id"
-        )
-        .annotate(
-            quantity=Sum("quantity"),
-            amount=Sum("amount"),
-            at_contract=Sum("contract_amount"),
-            committed=Sum("contract_quantity"),
-            priced=Count("contract_amount"),  # lines with a contract price
-            lines_billed=Count("id"),
-            list_unit=Max("list_unit_amount"),
-        )
-        .order_by()
-    ]
+    grouped = billed_sums(
+        user,
+        filters,
+        ["currency", "account_id", "contract_id", "contract_line_id", "item_id"],
+        ["quantity", "amount", "at_contract", "committed", "priced", "lines_billed", "list_unit"],
+        kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE],
+        contract_line__isnull=False,
+    )
     names = _names(grouped)
     if user.has_perm(VIEW_ALL_ACCOUNTS) and _all_accounts(filters):
         medians = _rates_of(grouped)  # the same lines: no second pass over them
@@ -571,16 +636,14 @@ def _rates_by_account(
     items = {item for item, _ in keys if item}
     if not items:
         return {}
-    lines = BilledLine.objects.filter(
-        counted=True,
-        item_id__in=items,
-        finalized_on__gte=filters.start,
-        finalized_on__lte=filters.end,
-        kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE],
-    )
     rates: dict[tuple[int | None, str], dict[int, Decimal]] = defaultdict(dict)
-    for r in lines.values("item_id", "currency", "account_id").annotate(
-        quantity=Sum("quantity"), amount=Sum("amount")
+    for r in billed_sums(
+        None,
+        filters,
+        ["item_id", "currency", "account_id"],
+        ["quantity", "amount"],
+        item_id__in=items,
+        kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE],
     ):
         rate = _rate(r["amount"], r["quantity"])
         if rate is not None and r["account_id"]:
@@ -606,8 +669,7 @@ def usage_vs_commit(user: User, filters: ReportFilters, *, today: date) -> Table
         latest[contract.number] = contract
     spent: dict[tuple[str, int, str], Decimal] = defaultdict(lambda: ZERO)
     for r in (
-        BilledLine.objects.filter(
-            counted=True,
+        BilledMonth.objects.filter(  # every counted line, by contract, kind and period
             contract__number__in=list(latest),
             kind__in=[BilledLine.Kind.USAGE, BilledLine.Kind.TRUE_UP],
         )
@@ -755,8 +817,7 @@ def _billed_by_month(
     """Per currency and month end, each account's recurring lines billed for that month: a
     line billing a quarter counts a third of its amount in each of its months."""
     lines = _scoped(
-        BilledLine.objects.filter(
-            counted=True,
+        BilledMonth.objects.filter(  # every counted line, by account and period
             kind=BilledLine.Kind.RECURRING,
             period_start__lte=ends[-1],
             period_end__gte=date(ends[0].year, ends[0].month, 1),
