@@ -333,10 +333,13 @@ def ledger_speed() -> None:
 
 
 def main() -> None:
+    global ROUNDS  # the one setting a run may change
     parser = argparse.ArgumentParser()
     parser.add_argument("--create-db", action="store_true")
     parser.add_argument("--large", type=int, default=100_000, help="invoices (ten lines each)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="requests timed a page")
     args = parser.parse_args()
+    ROUNDS = args.rounds
     if connection.vendor != "postgresql":
         sys.exit("The reports bench runs on PostgreSQL: set DATABASE_URL.")
     name = bench_database("reports", rebuild=args.create_db)
