@@ -183,6 +183,18 @@ STORAGES = {
 
 LOGIN_URL = "admin:login"
 
+# --- Finance's own queries (reports/saved_queries.py; README.md, "Questions of your own").
+# On PostgreSQL they run as a role that may only read the reporting views: created by
+# `manage.py reports_query_setup`. Its login: REPORTS_QUERY_DATABASE_URL, or the app's
+# database with this user and password (none: trust or peer authentication on the host).
+REPORTS_QUERY_DATABASE_URL = env.str("REPORTS_QUERY_DATABASE_URL", default="")
+REPORTS_QUERY_DATABASE_USER = env.str(
+    "REPORTS_QUERY_DATABASE_USER", default="backoffice_reports_reader"
+)
+REPORTS_QUERY_DATABASE_PASSWORD = env.str("REPORTS_QUERY_DATABASE_PASSWORD", default="")
+REPORTS_QUERY_TIMEOUT_MS = env.int("REPORTS_QUERY_TIMEOUT_MS", default=10_000)
+REPORTS_QUERY_MAX_ROWS = env.int("REPORTS_QUERY_MAX_ROWS", default=10_000)
+
 # --- Signing in (backoffice/logins/; README.md, "Security"): a second factor, a lockout after
 # repeated failures, sessions that end.
 # Who must have a second factor (an authenticator app's TOTP code, with recovery codes) before

@@ -169,3 +169,93 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return "Reports"
+
+
+class ReportViewerScope(models.Model):
+    """Whose accounts the reporting views show to one database session (PostgreSQL): the
+    reader's connection finds its row by pg_backend_pid(). Written by the app's own connection
+    for the length of one run of a saved query, deleted afterwards; no row, no rows."""
+
+    backend_pid = models.IntegerField(unique=True)
+    user = models.ForeignKey("backoffice.User", on_delete=models.CASCADE, related_name="+")
+    sees_all = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.user} on backend {self.backend_pid}"
+
+
+class SavedQuery(models.Model):
+    """A question of finance's own, in SQL over the reporting views, with its parameters
+    (`:name` in the text) and how to chart its answer."""
+
+    class ChartKind(models.TextChoices):
+        NONE = "", "No chart"
+        BAR = "bar", "Bars"
+        LINE = "line", "Lines"
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    sql = models.TextField(
+        "SQL",
+        help_text="One SELECT over the reporting views (reporting.accounts, reporting.invoices, "
+        "...); parameters as :name.",
+    )
+    parameters = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Each parameter the SQL names: [{"name": "start", "type": "date", '
+        '"default": "2026-01-01"}]; types: text, number, integer, date.',
+    )
+    chart_kind = models.CharField(max_length=8, choices=ChartKind.choices, blank=True)
+    chart_x = models.CharField("chart's x column", max_length=100, blank=True)
+    chart_y = models.CharField(
+        "chart's y columns", max_length=300, blank=True, help_text="Comma-separated."
+    )
+    owner = models.ForeignKey(
+        "backoffice.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+        verbose_name = "saved query"
+        verbose_name_plural = "saved queries"
+        permissions = [("run_savedquery", "Can run saved queries")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QueryRun(models.Model):
+    """One run of a query, as it was run: who, the text and the parameters' values, how long
+    it took, how many rows it returned, or why it was refused."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Answered"
+        REFUSED = "refused", "Refused"
+
+    query = models.ForeignKey(
+        SavedQuery, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    run_by = models.ForeignKey(
+        "backoffice.User", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    sql = models.TextField("SQL")
+    parameters = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    rows = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "-id")
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.query or 'Query'} at {self.started_at:%Y-%m-%d %H:%M}"
