@@ -49,6 +49,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "billing.export_usagequantity",
         # The finance reports, over every account.
         "reports.view_reports",
+        # Questions of their own: SQL over the reporting views, written, run, and every run seen.
+        *_crud("reports", "savedquery", delete=True),
+        "reports.run_savedquery",
+        "reports.view_queryrun",
         # The Stripe sync: its health, the events received, "sync now" and "retry".
         "stripe_sync.view_syncstatus",
         "stripe_sync.view_stripeevent",
@@ -80,6 +84,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "billing.export_contract",
         # The finance reports, over their own accounts only (reports.selectors).
         "reports.view_reports",
+        # Finance's saved queries, run over their own accounts only (the reporting views).
+        "reports.view_savedquery",
+        "reports.run_savedquery",
     },
 }
 

@@ -6,14 +6,16 @@ import json
 from typing import Any, cast
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from backoffice.models import User
-from reports.models import Report
+from reports.models import QueryRun, Report, SavedQuery
 from reports.pages import (
     DRILL_DOWNS,
     REPORTS,
@@ -27,6 +29,8 @@ from reports.pages import (
     this_year,
     today,
 )
+from reports.query_pages import ParametersForm, result_table, shown_rows
+from reports.saved_queries import QueryRefused, declared_parameters, max_rows, query_run, translate
 from reports.selectors import AGING_BUCKETS
 
 VIEW_REPORTS = "reports.view_reports"
@@ -163,3 +167,129 @@ def _links_behind(page: ReportPage, key: str, index: int, row: dict[str, Any]) -
     if page.slug == "ar-aging":
         return key == "total"
     return page.slug in REPORTS and index == 1 and bool(row.get("_drill"))
+
+
+RUN_SAVED_QUERY = "reports.run_savedquery"
+
+
+class SavedQueryForm(forms.ModelForm):
+    class Meta:
+        model = SavedQuery
+        fields = ("name", "description", "sql", "parameters", "chart_kind", "chart_x", "chart_y")
+        widgets = {
+            "sql": forms.Textarea(attrs={"rows": 14, "cols": 100, "class": "vLargeTextField"})
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:
+            declared = declared_parameters(data.get("parameters") or [])
+            _, used = translate(data.get("sql") or "", "postgresql")
+        except QueryRefused as error:
+            raise forms.ValidationError(str(error)) from error
+        undeclared = sorted(set(used) - {p["name"] for p in declared})
+        if undeclared:
+            self.add_error("parameters", f"The SQL uses :{undeclared[0]}: declare it here.")
+        return data
+
+
+@admin.register(SavedQuery)
+class SavedQueryAdmin(admin.ModelAdmin):
+    """Finance writes the questions; finance and account managers run them (a manager's run
+    sees only their accounts: the reporting views decide, not this page)."""
+
+    form = SavedQueryForm
+    list_display = ("name", "description", "updated_at", "run_link")
+    search_fields = ("name", "description")
+    readonly_fields = ("owner", "created_at", "updated_at")
+
+    @admin.display(description="Run")
+    def run_link(self, obj: SavedQuery) -> str:
+        return format_html(
+            '<a href="{}">Run</a>', reverse("admin:reports_savedquery_run", args=[obj.pk])
+        )
+
+    def save_model(self, request: HttpRequest, obj: SavedQuery, form: Any, change: bool) -> None:
+        if not change:
+            obj.owner = cast(User, request.user)
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<path:object_id>/run/",
+                self.admin_site.admin_view(self.run_view),
+                name="reports_savedquery_run",
+            ),
+            *super().get_urls(),
+        ]
+
+    def run_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not request.user.has_perm(RUN_SAVED_QUERY):
+            raise PermissionDenied
+        saved = self.get_object(request, object_id)
+        if saved is None:
+            raise Http404
+        user = cast(User, request.user)
+        try:
+            declared = declared_parameters(saved.parameters)
+        except QueryRefused:
+            declared = []
+        form = ParametersForm(request.GET or None, declared=declared)
+        result = query_run(
+            user=user,
+            sql=saved.sql,
+            parameters=saved.parameters,
+            values=form.values(),
+            saved=saved,
+        )
+        table = result_table(result, saved)
+        export = request.GET.get("export", "")
+        if export in ("csv", "xlsx") and result.outcome == QueryRun.Outcome.OK:
+            content, content_type = export_file(table, export)
+            name = f"query-{saved.pk}-{today().isoformat()}.{export}"
+            return HttpResponse(
+                content,
+                content_type=content_type,
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+        query = {k: v for k, v in request.GET.items() if k != "export"}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": saved.name,
+            "saved": saved,
+            "form": form,
+            "result": result,
+            "columns": table.columns,
+            "rows": shown_rows(table)[:ROW_LIMIT],
+            "not_shown": max(0, len(table.rows) - ROW_LIMIT),
+            "chart": table.chart,
+            "max_rows": max_rows(),
+            "export_csv": "?" + urlencode({**query, "export": "csv"}),
+            "export_xlsx": "?" + urlencode({**query, "export": "xlsx"}),
+            "list_url": reverse("admin:reports_savedquery_changelist"),
+            "change_url": reverse("admin:reports_savedquery_change", args=[saved.pk]),
+            "may_change": self.has_change_permission(request, saved),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/reports/saved_query_run.html", context)
+
+
+@admin.register(QueryRun)
+class QueryRunAdmin(admin.ModelAdmin):
+    """Every run of a query, answered or refused: read-only, for finance."""
+
+    list_display = ("started_at", "run_by", "query", "outcome", "rows", "duration_ms", "message")
+    list_filter = ("outcome",)
+    list_select_related = ("run_by", "query")
+    search_fields = ("sql", "run_by__username", "query__name")
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

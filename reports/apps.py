@@ -14,11 +14,11 @@ class ReportsConfig(AppConfig):
             credit_notes_to_ledger,
             invoices_mirrored_to_ledger,
         )
-        from reports.models import Report
+        from reports.models import QueryRun, Report, SavedQuery
         from stripe_sync.hooks import credit_notes_mirrored, invoices_mirrored
 
         invoices_mirrored.subscribe(invoices_mirrored_to_ledger)
         credit_notes_mirrored.subscribe(credit_notes_to_ledger)
         contract_changed.subscribe(contract_changed_to_ledger)
         # After the work (review, contracts, accounts, tax settings).
-        navigation.section("Reports", Report, order=50)
+        navigation.section("Reports", Report, SavedQuery, QueryRun, order=50)
