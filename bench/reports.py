@@ -332,12 +332,48 @@ def ledger_speed() -> None:
     BilledInvoice.objects.all().delete()
 
 
+MONTHLY_SUM = (
+    "select substr(cast(finalized_on as text), 1, 7) as month, currency, sum(amount) as billed\n"
+    "from reporting.invoice_lines where counted\n"
+    "group by 1, 2 order by 1, 2"
+)
+
+
+def saved_query_speed(people: dict[str, Any], lines: int) -> None:
+    """A question of finance's own through the reporting views: the month's billing per
+    currency over every ledger line, as finance and as an account manager (the views' scope
+    row, the reader's connection and the run's record included)."""
+    from django.core.management import call_command
+
+    from reports.saved_queries import query_run
+
+    call_command("reports_query_setup", stdout=io.StringIO())
+    print(f"\nSaved query through the reporting views, a monthly sum over {lines:,} lines:")
+    for role, user in (("finance", people["finance"]), ("manager", people["managers"][1])):
+        times, rows = [], 0
+        for _ in range(5):
+            started = time.perf_counter()
+            result = query_run(user=user, sql=MONTHLY_SUM)
+            times.append(time.perf_counter() - started)
+            if result.outcome != "ok":
+                sys.exit(f"refused: {result.message}")
+            rows = len(result.rows)
+        times.sort()
+        print(
+            f"  {role:<8} median {times[len(times) // 2] * 1000:7.0f} ms, "
+            f"max {times[-1] * 1000:7.0f} ms, {rows} rows (months x currencies)"
+        )
+
+
 def main() -> None:
     global ROUNDS  # the one setting a run may change
     parser = argparse.ArgumentParser()
     parser.add_argument("--create-db", action="store_true")
     parser.add_argument("--large", type=int, default=100_000, help="invoices (ten lines each)")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="requests timed a page")
+    parser.add_argument(
+        "--saved-query-only", action="store_true", help="only the saved query at the large size"
+    )
     args = parser.parse_args()
     ROUNDS = args.rounds
     if connection.vendor != "postgresql":
@@ -345,6 +381,10 @@ def main() -> None:
     name = bench_database("reports", rebuild=args.create_db)
     print(f"Database {name}; {ACCOUNTS:,} accounts, {MANAGERS} managers, {ITEMS} items.")
     people = world_ensure()
+    if args.saved_query_only:
+        ledger_fill(args.large)
+        saved_query_speed(people, args.large * LINES_PER_INVOICE)
+        return
     small_size = 2_000
     small = run(small_size, people)
     large = run(args.large, people)
@@ -360,6 +400,7 @@ def main() -> None:
             f"  {big['median'] / little['median']:5.1f}x"
             f"   {little['queries']:>3} -> {big['queries']:<3}"
         )
+    saved_query_speed(people, args.large * LINES_PER_INVOICE)
     ledger_speed()
     ledger_fill(args.large)
 
