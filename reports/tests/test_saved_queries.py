@@ -182,7 +182,7 @@ def test_joins_and_subqueries_cannot_reach_another_managers_customer(world, mana
         "select * from reports_reportviewerscope",
         # No column read: SQLite names no view nor database for it.
         "select count(*) from customers_account",
-        "select count(*) from (select * from backoffice_user)",
+        "select count(*) from (select * from backoffice_user) u",
         "select count(*) from sqlite_master" if not POSTGRES else "select * from pg_authid",
     ],
 )
