@@ -304,12 +304,12 @@ def _run_postgres(
         reader.execute(f"SET LOCAL statement_timeout = {int(timeout_ms())}")
         reader.execute("SET LOCAL search_path = reporting")
         try:
-            with reader.cursor() as cursor:
-                cursor.execute(sql, params, prepare=False)
-                if cursor.description is None:
-                    return [], []
-                columns = [c.name for c in cursor.description]
+            # A cursor of the server's: only the rows fetched (the cap and one) are sent, not
+            # a million to be counted here. It runs a query, nothing else (DECLARE ... FOR).
+            with reader.cursor(name="saved_query") as cursor:
+                cursor.execute(sql, params)
                 rows = cursor.fetchmany(max_rows() + 1)
+                columns = [c.name for c in cursor.description or []]
         except errors.QueryCanceled as error:
             raise _too_long() from error
         except errors.UndefinedTable as error:
@@ -317,6 +317,10 @@ def _run_postgres(
                 f"{_first_line(error)}: {READ_ONLY} "
                 f"({', '.join(f'reporting.{v.name}' for v in reporting.VIEWS)})."
             ) from error
+        except errors.SyntaxError as error:
+            if not _QUERY_START.match(sql):  # DECLARE takes no DELETE, SET ROLE, CREATE...
+                raise QueryRefused(f"Refused: {READ_ONLY}, with a SELECT.") from error
+            raise QueryRefused(f"The database refused the query: {_first_line(error)}.") from error
         except psycopg.Error as error:
             if error.sqlstate in _NOT_A_READ:
                 raise QueryRefused(f"Refused: {READ_ONLY} ({_first_line(error)}).") from error
@@ -335,6 +339,7 @@ def _run_postgres(
 
 # Permission denied, read-only transaction, not supported (writing to a view), not in the
 # state for it (a view the reader does not own).
+_QUERY_START = re.compile(r"\s*(\(|select\b|with\b|values\b|table\b)", re.IGNORECASE)
 _NOT_A_READ = {"42501", "25006", "0A000", "55000", "42809"}
 
 
