@@ -25,7 +25,7 @@ def drop_reporting_views(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reports', '0001_initial'),
+        ('reports', '0004_billed_month'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
