@@ -29,6 +29,9 @@ copied from Stripe's own examples (fixtures/fixtures3.json):
 - objects only Stripe makes, seeded with `POST /_config/objects` and then read through the API:
   `GET /v1/disputes[/{id}]`, `/v1/reviews[/{id}]`, `/v1/radar/early_fraud_warnings[/{id}]`,
   `/v1/mandates/{id}`, `/v1/tax_ids[/{id}]` (with localstripe's customers' tax ids);
+- Radar (radar.py): `POST /v1/reviews/{id}/approve` (a closed review refused), refunds with
+  Stripe's `reason` and refused for a charge already refunded in full; a refund as fraudulent
+  closes the charge's open review, a full refund leaves its early fraud warnings not actionable;
 - for those: Stripe's lists (newest first, `limit`, `starting_after`, `ending_before`,
   `created[gte|gt|lte|lt]`), Stripe's errors naming the parameter, and a localstripe Event for
   every write (`GET /v1/events`, webhooks) -- see store.py;
@@ -104,7 +107,7 @@ from typing import Any
 from aiohttp import web
 from localstripe import resources, server, webhooks
 
-from stripe_standin import credit_notes, invoice_items, meters, schedule_invoices
+from stripe_standin import credit_notes, invoice_items, meters, radar, schedule_invoices
 from stripe_standin import store as standin
 from stripe_standin.store import FIXTURES_PATH, StripeError, stripe_fixture
 
@@ -259,6 +262,7 @@ def _standin_routes() -> list[tuple[str, str, Handler]]:
         ("GET", "/v1/disputes/{id}", dispute),
         ("GET", "/v1/reviews", reviews),
         ("GET", "/v1/reviews/{id}", review),
+        ("POST", "/v1/reviews/{id}/approve", _api(radar.review_approve)),
         ("GET", "/v1/radar/early_fraud_warnings", warnings),
         ("GET", "/v1/radar/early_fraud_warnings/{id}", warning),
         ("GET", "/v1/mandates/{id}", mandate),
@@ -867,6 +871,7 @@ def build_app() -> web.Application:
     _shape_events_like_stripe()
     _accept_what_stripe_accepts()
     invoice_items.accept_invoice_items_onto_drafts()
+    radar.accept_refunds_as_stripe()
     app = server.app
     # Outermost first. The not-found rewrite sits outside localstripe's own error middleware,
     # so that it sees the 404 that middleware renders.
