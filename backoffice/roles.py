@@ -53,6 +53,12 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         *_crud("reports", "savedquery", delete=True),
         "reports.run_savedquery",
         "reports.view_queryrun",
+        # Payments: the Radar queue, approving reviews and refunding as fraudulent (four eyes
+        # above the limits), and the decisions taken.
+        "payments.view_radar_queue",
+        "payments.decide_radar",
+        "payments.view_radardecision",
+        *_crud("payments", "radarapprovallimit"),
         # The Stripe sync: its health, the events received, "sync now" and "retry".
         "stripe_sync.view_syncstatus",
         "stripe_sync.view_stripeevent",
@@ -87,6 +93,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         # Finance's saved queries, run over their own accounts only (the reporting views).
         "reports.view_savedquery",
         "reports.run_savedquery",
+        # The Radar queue of their own accounts' payments (payments.radar), never deciding.
+        "payments.view_radar_queue",
     },
 }
 

@@ -7,3 +7,11 @@ class PaymentsConfig(AppConfig):
 
     name = "payments"
     verbose_name = "Payments"
+
+    def ready(self) -> None:
+        from backoffice.home import navigation
+        from payments import radar_tasks  # noqa: F401  (every process knows the tasks)
+        from payments.models import RadarApprovalLimit, RadarDecision, RadarQueue
+
+        # After the work on invoices and contracts, before the reports.
+        navigation.section("Payments", RadarQueue, RadarDecision, RadarApprovalLimit, order=45)

@@ -1,2 +1,121 @@
 """Payments' own records (decisions taken in the admin and their outcome in Stripe); what
 Stripe holds (charges, payment methods, mandates, disputes, reviews) stays in the mirror."""
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from billing.money import CURRENCY_CHOICES, amount_money_field, format_money, validate_currency
+
+
+class RadarQueue(models.Model):
+    """No table: the Radar queue page of the admin (open reviews and early fraud warnings, read
+    from the Stripe mirror) and the permission to open it."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("view_radar_queue", "Can open the Radar queue")]
+        verbose_name = "Radar queue"
+        verbose_name_plural = "Radar queue"
+
+    def __str__(self) -> str:
+        return "Radar queue"
+
+
+class RadarDecision(models.Model):
+    """What finance decided on a Radar review or an early fraud warning: approve the payment,
+    or refund it as fraudulent, with why; a second person's approval above the currency's
+    limit; and how Stripe took it. Stripe's own objects (review, charge, refund) stay in the
+    mirror, re-read once the decision is sent."""
+
+    class Kind(models.TextChoices):
+        APPROVE = "approve", "Approve the payment"
+        REFUND_FRAUDULENT = "refund_fraudulent", "Refund as fraudulent"
+
+    class Source(models.TextChoices):
+        REVIEW = "review", "Radar review"
+        EARLY_FRAUD_WARNING = "early_fraud_warning", "Early fraud warning"
+
+    class Status(models.TextChoices):
+        AWAITING_SECOND = "awaiting_second", "Awaiting a second approver"
+        APPROVED = "approved", "Approved: being sent to Stripe"
+        SUCCEEDED = "succeeded", "Done in Stripe"
+        FAILED = "failed", "Refused by Stripe"
+
+    source = models.CharField(max_length=24, choices=Source.choices)
+    # The review (prv_...) or early fraud warning (issfr_...) decided on.
+    stripe_object_id = models.CharField("Stripe review or warning", max_length=255, db_index=True)
+    stripe_charge_id = models.CharField("Stripe charge", max_length=255)
+    account = models.ForeignKey(
+        "customers.Account",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="radar_decisions",
+    )
+    # The charge's currency; `amount` (a MoneyField on it) is the charge's amount.
+    currency = models.CharField(max_length=3)
+    amount = amount_money_field(help_text="The payment's amount, in its currency.")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    reason = models.TextField(help_text="Why: written by the person deciding.")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    second_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    second_approved_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    # The refund Stripe made (re_...), or the review approved.
+    stripe_result_id = models.CharField(max_length=255, blank=True)
+    stripe_error = models.TextField(blank=True, help_text="Stripe's message when it refused.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("-requested_at", "-id")
+        permissions = [
+            ("decide_radar", "Can approve Radar reviews and refund payments as fraudulent")
+        ]
+        constraints = [
+            # One decision in force per review or warning: a refused one may be decided again.
+            models.UniqueConstraint(
+                fields=["stripe_object_id"],
+                condition=~models.Q(status="failed"),
+                name="radar_decision_one_in_force",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.stripe_object_id} ({self.get_status_display()})"
+
+    @property
+    def amount_money(self) -> str:
+        return format_money(self.amount)
+
+
+class RadarApprovalLimit(models.Model):
+    """Per currency: above this payment amount, a Radar decision (approve or refund) needs a
+    second person before it goes to Stripe. A MoneyField on the `currency` column."""
+
+    currency = models.CharField(
+        max_length=3, unique=True, choices=CURRENCY_CHOICES, validators=[validate_currency]
+    )
+    second_approver_above = amount_money_field(
+        help_text="A payment above this amount needs a second approver."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ("currency",)
+
+    def __str__(self) -> str:
+        return self.currency

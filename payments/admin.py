@@ -1,0 +1,3 @@
+"""The Payments section of the admin: each part in its own module, registered on import."""
+
+from payments import radar_admin  # noqa: F401  (the Radar queue, its decisions and limits)
