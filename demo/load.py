@@ -5,6 +5,7 @@ from demo.contracts import demo_contracts_ensure
 from demo.customers import demo_accounts_ensure
 from demo.invoices import demo_invoices_ensure
 from demo.saved_queries import demo_saved_queries_ensure
+from demo.radar import demo_radar_ensure
 from demo.tax import demo_tax_ensure
 from demo.users import demo_users_ensure
 
@@ -17,3 +18,4 @@ def demo_data_load(*, password: str) -> None:
     demo_invoices_ensure()
     demo_billed_year_ensure()
     demo_saved_queries_ensure(owner=users["finance"])
+    demo_radar_ensure()
