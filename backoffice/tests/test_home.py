@@ -335,11 +335,12 @@ def test_the_work_comes_first_in_the_app_list(demo_logins):
     response = logged_in("finance", demo_logins).get(INDEX)
 
     names = [app["name"] for app in response.context["app_list"]]
-    assert names[:6] == [
+    assert names[:7] == [
         "Invoice review",
         "Contracts",
         "Accounts",
         "Tax settings",
+        "Payments",
         "Reports",
         "Stripe sync",
     ]
@@ -365,6 +366,7 @@ def test_each_section_lists_its_screens_work_first(demo_logins):
     assert listed["Contracts"] == ["Contract", "UsageQuantity", "CatalogItem"]
     assert listed["Accounts"] == ["Account"]
     assert listed["Tax settings"] == ["TaxRate", "TaxRule"]
+    assert listed["Payments"][:3] == ["RadarQueue", "RadarDecision", "RadarApprovalLimit"]
     # billing and customers have nothing left to list under their own names
     assert "Billing" not in sections
     assert "Customers" not in sections
@@ -393,7 +395,8 @@ def test_a_managers_navigation_has_only_their_sections(demo_logins):
     response = logged_in("manager", demo_logins).get(INDEX)
 
     names = [app["name"] for app in response.context["app_list"]]
-    assert names == ["Contracts", "Accounts", "Tax settings", "Reports"]
+    # Payments: the Radar queue of their own accounts' payments
+    assert names == ["Contracts", "Accounts", "Tax settings", "Payments", "Reports"]
 
 
 def test_the_mirror_app_page_still_lists_every_mirrored_object(demo_logins):
