@@ -330,6 +330,9 @@ def radar_decision_send(*, decision: RadarDecision, api: StripeApi | None = None
         decision.status = RadarDecision.Status.FAILED
         decision.stripe_error = str(refused)
         history_save(decision, by=None, why=f"refused by Stripe: {refused}")
+        # Refused because Stripe's state moved on (refunded or approved in the Dashboard):
+        # the queue shows that state, not the one the decision was taken on.
+        _mirror_back(api, decision, {}, observed_at)
         raise
     decision.status = RadarDecision.Status.SUCCEEDED
     decision.stripe_result_id = str(answer.get("id") or "")

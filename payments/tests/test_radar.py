@@ -217,12 +217,14 @@ def test_an_early_fraud_warning_is_refunded_and_a_refusal_is_kept_with_stripes_m
             stripe_id=warning_id, kind="refund_fraudulent", reason="Issuer says stolen", by=fiona
         )
 
-    # then Stripe's refusal is kept on the decision, and the warning may be decided again
+    # then Stripe's refusal is kept on the decision, and the queue shows Stripe's state: the
+    # payment refunded, the warning no longer to act on
     decision.refresh_from_db()
     assert decision.status == RadarDecision.Status.FAILED
     assert "has already been refunded" in decision.stripe_error
     assert decision.history.latest().history_change_reason.startswith("refused by Stripe")
-    assert {w.stripe_id for w in radar_queue(fiona)} == {radar["review"], warning_id}
+    assert [w.stripe_id for w in radar_queue(fiona)] == [radar["review"]]
+    assert Charge.objects.get(id=charge_id).stripe_data["refunded"] is True
 
     # and one not yet refunded is refunded as fraudulent, the warning no longer actionable
     other_charge = charged(radar["card"], 2500)
