@@ -46,6 +46,10 @@ copied from Stripe's own examples (fixtures/fixtures3.json):
   same key (`Idempotent-Replayed: true`); the same key with other parameters is an
   `idempotency_error`; a key is forgotten 24 hours after its first answer (by the stand-in's
   clock), as Stripe may forget it;
+- collections (collections.py): `POST /v1/invoices/{id}/pay` declining as Stripe does (402
+  `card_declined` with a `decline_code`, `attempt_count` and `next_payment_attempt` moved) for
+  a customer paying with `pm_card_chargeCustomerFail`, and `POST /v1/disputes/{id}` taking
+  evidence (staged or submitted), refused after the due date and once submitted;
 - `GET /v1/customers/search` with `metadata['key']:'value'` (other queries refused by name);
 - fault injection, request counting, and the test controls below;
 - nothing written to /tmp/localstripe.pickle (shared between runs, and quadratic to rewrite);
@@ -107,7 +111,14 @@ from typing import Any
 from aiohttp import web
 from localstripe import resources, server, webhooks
 
-from stripe_standin import credit_notes, invoice_items, meters, radar, schedule_invoices
+from stripe_standin import (
+    collections,
+    credit_notes,
+    invoice_items,
+    meters,
+    radar,
+    schedule_invoices,
+)
 from stripe_standin import store as standin
 from stripe_standin.store import FIXTURES_PATH, StripeError, stripe_fixture
 
@@ -260,6 +271,7 @@ def _standin_routes() -> list[tuple[str, str, Handler]]:
         ("POST", schedules + "/{id}/release", _api(standin.schedule_release)),
         ("GET", "/v1/disputes", disputes),
         ("GET", "/v1/disputes/{id}", dispute),
+        ("POST", "/v1/disputes/{id}", _api(collections.dispute_update)),
         ("GET", "/v1/reviews", reviews),
         ("GET", "/v1/reviews/{id}", review),
         ("POST", "/v1/reviews/{id}/approve", _api(radar.review_approve)),
@@ -872,6 +884,7 @@ def build_app() -> web.Application:
     _accept_what_stripe_accepts()
     invoice_items.accept_invoice_items_onto_drafts()
     radar.accept_refunds_as_stripe()
+    collections.collections_accept_payments()
     app = server.app
     # Outermost first. The not-found rewrite sits outside localstripe's own error middleware,
     # so that it sees the 404 that middleware renders.
@@ -881,6 +894,8 @@ def build_app() -> web.Application:
         stripe_shaped_not_found,
         localstripe_compat,
     ]
+    # Innermost, inside localstripe's error and authentication middlewares.
+    app.middlewares.append(collections.invoice_payments)
     for method, path, handler in _standin_routes():
         OWN_HANDLERS.add(handler)
         app.router.add_route(method, path, handler)
