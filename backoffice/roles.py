@@ -59,6 +59,11 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "payments.decide_radar",
         "payments.view_radardecision",
         *_crud("payments", "radarapprovallimit"),
+        # Collections and disputes: retry a failed payment now, answer a dispute.
+        "payments.view_paymentretry",
+        "payments.retry_payment",
+        "payments.view_disputeevidence",
+        "payments.submit_dispute_evidence",
         # The Stripe sync: its health, the events received, "sync now" and "retry".
         "stripe_sync.view_syncstatus",
         "stripe_sync.view_stripeevent",
@@ -95,6 +100,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "reports.run_savedquery",
         # The Radar queue of their own accounts' payments (payments.radar), never deciding.
         "payments.view_radar_queue",
+        # Their own accounts' failed payments and disputes, seen, never retried or answered.
+        "payments.view_paymentretry",
+        "payments.view_disputeevidence",
     },
 }
 

@@ -10,8 +10,22 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.home import navigation
-        from payments import radar_tasks  # noqa: F401  (every process knows the tasks)
-        from payments.models import RadarApprovalLimit, RadarDecision, RadarQueue
+        from payments import collections_tasks, radar_tasks  # noqa: F401  (every process knows the tasks)
+        from payments.models import (
+            DisputeEvidence,
+            PaymentRetry,
+            RadarApprovalLimit,
+            RadarDecision,
+            RadarQueue,
+        )
 
         # After the work on invoices and contracts, before the reports.
-        navigation.section("Payments", RadarQueue, RadarDecision, RadarApprovalLimit, order=45)
+        navigation.section(
+            "Payments",
+            RadarQueue,
+            RadarDecision,
+            RadarApprovalLimit,
+            PaymentRetry,
+            DisputeEvidence,
+            order=45,
+        )

@@ -5,7 +5,13 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from billing.money import CURRENCY_CHOICES, amount_money_field, format_money, validate_currency
+from billing.money import (
+    CURRENCY_CHOICES,
+    amount_field,
+    amount_money_field,
+    format_money,
+    validate_currency,
+)
 
 
 class RadarQueue(models.Model):
@@ -119,3 +125,99 @@ class RadarApprovalLimit(models.Model):
 
     def __str__(self) -> str:
         return self.currency
+
+
+# --- Collections (payments/collections.py) -------------------------------------------------
+
+
+class PaymentRetry(models.Model):
+    """A "Retry payment now" on an invoice whose payment failed: who asked and why, and what
+    Stripe answered. Its id is the idempotency key's: the task sending it twice pays once, and
+    a second click while it is pending is the same retry."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Sent to Stripe; waiting for its answer"
+        PAID = "paid", "Paid"
+        DECLINED = "declined", "Declined"
+        REFUSED = "refused", "Refused by Stripe"
+
+    stripe_invoice_id = models.CharField("Stripe invoice", max_length=255, db_index=True)
+    account = models.ForeignKey(
+        "customers.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    amount_due = amount_field(help_text="What the invoice owed when the retry was asked for.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=500)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decline_code = models.CharField(max_length=64, blank=True)  # Stripe's, e.g. insufficient_funds
+    failure_message = models.CharField(max_length=500, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "payment retry"
+        verbose_name_plural = "Collections"
+        permissions = [("retry_payment", "Can retry a failed payment now")]
+        constraints = [
+            # Two clicks make one retry: one pending retry per invoice at a time.
+            models.UniqueConstraint(
+                fields=["stripe_invoice_id"],
+                condition=models.Q(status="pending"),
+                name="payment_retry_one_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Retry {self.pk} of {self.stripe_invoice_id}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"invoice-{self.stripe_invoice_id}-retry-{self.pk}"
+
+
+# --- Disputes (payments/disputes.py) --------------------------------------------------------
+
+
+class DisputeEvidence(models.Model):
+    """Evidence for a dispute as sent to Stripe from the admin, staged ("save draft") or
+    submitted; each save is a record of its own (its id keys the write), with who and why."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Being sent to Stripe"
+        SENT = "sent", "Sent"
+        REFUSED = "refused", "Refused by Stripe"
+
+    stripe_dispute_id = models.CharField("Stripe dispute", max_length=255, db_index=True)
+    account = models.ForeignKey(
+        "customers.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    evidence = models.JSONField(help_text="Stripe's evidence text fields, as sent.")
+    submit = models.BooleanField(
+        help_text="Submitted to the bank (final); otherwise staged in Stripe as a draft."
+    )
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=500)
+    saved_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.CharField(max_length=1000, blank=True, help_text="Why Stripe refused it.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "dispute evidence"
+        verbose_name_plural = "Disputes"
+        permissions = [("submit_dispute_evidence", "Can save and submit a dispute's evidence")]
+
+    def __str__(self) -> str:
+        return f"Evidence {self.pk} for {self.stripe_dispute_id}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"dispute-{self.stripe_dispute_id}-evidence-{self.pk}"

@@ -57,10 +57,16 @@ def _next_payment_attempt(self: Any) -> int | None:
     return getattr(self, "_next_attempt", None) or (self.date if self.status == "draft" else None)
 
 
+def _amount_remaining(self: Any) -> int:
+    return max(0, int(self.amount_due) - int(self.amount_paid))
+
+
 def collections_accept_payments() -> None:
     """An invoice's next automatic attempt is what the last decline scheduled (localstripe
-    has it always the invoice's date)."""
+    has it always the invoice's date), and it says what is still owed (`amount_remaining`,
+    which localstripe lacks)."""
     resources.Invoice.next_payment_attempt = property(_next_payment_attempt)  # type: ignore[assignment,method-assign]
+    resources.Invoice.amount_remaining = property(_amount_remaining)  # type: ignore[attr-defined]
 
 
 def invoice_pay(invoice_id: str, params: Obj) -> Obj:
