@@ -55,8 +55,10 @@ def test_a_failed_payment_is_listed_with_its_decline(failed_invoice: Any, financ
     (row,) = failed_payments(finance)
     # then
     assert row.stripe_invoice_id == failed_invoice.id
-    assert row.account is not None and row.account.legal_name == "Kaputt Karten GmbH"
-    assert str(row.amount_due) == "501.00" and row.currency == "EUR"
+    assert row.account is not None
+    assert row.account.legal_name == "Kaputt Karten GmbH"
+    assert str(row.amount_due) == "501.00"
+    assert row.currency == "EUR"
     assert row.attempt_count >= 1
     assert row.next_payment_attempt is not None
     assert row.failure_code == "card_declined"
@@ -150,7 +152,8 @@ def test_the_collections_page_retries_with_a_reason(
     with django_assert_max_num_queries(15):
         page = client.get(url)
     text = page.content.decode()
-    assert "Kaputt Karten GmbH" in text and "Retry payment now" in text
+    assert "Kaputt Karten GmbH" in text
+    assert "Retry payment now" in text
     assert "501.00" in text
     # without a reason, nothing is retried and the page says why
     refused = client.post(
