@@ -1,11 +1,12 @@
 """Everything `make demo` loads, in order. Every step is safe to run again."""
 
 from demo.billed_year import demo_billed_year_ensure
+from demo.collections import demo_collections_ensure
 from demo.contracts import demo_contracts_ensure
 from demo.customers import demo_accounts_ensure
 from demo.invoices import demo_invoices_ensure
-from demo.saved_queries import demo_saved_queries_ensure
 from demo.radar import demo_radar_ensure
+from demo.saved_queries import demo_saved_queries_ensure
 from demo.tax import demo_tax_ensure
 from demo.users import demo_users_ensure
 
@@ -19,3 +20,4 @@ def demo_data_load(*, password: str) -> None:
     demo_billed_year_ensure()
     demo_saved_queries_ensure(owner=users["finance"])
     demo_radar_ensure()
+    demo_collections_ensure()

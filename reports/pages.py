@@ -21,6 +21,7 @@ from billing.money import format_amount, format_unit_price, plain_amount
 from customers.selectors import VIEW_ALL_ACCOUNTS
 from file_imports.cells import as_text, neutralised
 from file_imports.files import CSV, XLSX
+from payments.acceptance import acceptance_rates, acceptance_totals
 from reports import selectors
 from reports.models import BilledInvoice, BilledLine
 from reports.selectors import Column, ReportFilters, Table
@@ -148,6 +149,69 @@ def _lines(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> T
     return line_table(lines)
 
 
+def _acceptance_rates(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+    """Charges, not invoices: succeeded over attempted per country and payment method."""
+    rates = acceptance_rates(
+        user, start=f.start, end=f.end, country=f.country, manager_id=f.manager_id
+    )
+    names = dict(countries)
+    rows = [
+        {
+            "country": names.get(r.country, r.country) if r.country else "No account of ours",
+            "method": r.method,
+            "attempted": r.attempted,
+            "succeeded": r.succeeded,
+            "failed": r.failed,
+            "rate": r.rate,
+        }
+        for r in rates
+    ]
+    totals = acceptance_totals(rates)
+    rows += [
+        {
+            "country": "All countries shown",
+            "method": t.method,
+            "attempted": t.attempted,
+            "succeeded": t.succeeded,
+            "failed": t.failed,
+            "rate": t.rate,
+        }
+        for t in totals.values()
+    ]
+    table = Table(
+        columns=[
+            Column("country", "Billing country"),
+            Column("method", "Payment method"),
+            Column("attempted", "Attempted", "number"),
+            Column("succeeded", "Succeeded", "number"),
+            Column("failed", "Failed", "number"),
+            Column("rate", "Accepted %", "number"),
+        ],
+        rows=rows,
+        notes=[
+            "Charges created from the start to the end date (UTC), succeeded or failed; "
+            "pending debits are counted once they settle or fail."
+        ],
+    )
+    if rates:
+        labels = sorted({r.country or "-" for r in rates})
+        by_method: dict[str, dict[str, Any]] = {}
+        for r in rates:
+            by_method.setdefault(r.method, {})[r.country or "-"] = (
+                float(r.rate) if r.rate is not None else None  # a chart's point, not money
+            )
+        table.chart = {
+            "type": "bar",
+            "title": "Accepted % by billing country and payment method",
+            "labels": labels,
+            "datasets": [
+                {"label": method, "data": [points.get(label) for label in labels]}
+                for method, points in sorted(by_method.items())
+            ],
+        }
+    return table
+
+
 COMMON = ("start", "end", "currency", "country", "manager")
 REPORTS = {
     page.slug: page
@@ -183,6 +247,14 @@ REPORTS = {
             "the month's new, expansion, contraction and churn.",
             (*COMMON, "basis"),
             _recurring,
+        ),
+        ReportPage(
+            "acceptance-rates",
+            "Acceptance rates",
+            "Charges succeeded over charges attempted, by the account's billing country and "
+            "the payment method, over a date range.",
+            ("start", "end", "country", "manager"),
+            _acceptance_rates,
         ),
         ReportPage(
             "ar-aging",
