@@ -241,6 +241,12 @@ class DisputeEvidenceAdmin(_ReadOnly):
                     record.refresh_from_db()
                     if record.status == DisputeEvidence.Status.REFUSED:
                         messages.error(request, f"Stripe refused the evidence: {record.error}")
+                    elif record.status == DisputeEvidence.Status.PENDING:
+                        messages.success(
+                            request,
+                            f"Evidence for {dispute_id} is being sent to Stripe; its answer "
+                            "shows below.",
+                        )
                     else:
                         verb = "submitted" if record.submit else "saved as a draft"
                         messages.success(request, f"Evidence for {dispute_id} {verb}.")
