@@ -59,8 +59,7 @@ class PaymentRetryAdmin(_ReadOnly):
     readonly_fields = (
         "stripe_invoice_id",
         "account",
-        "currency",
-        "amount_due",
+        "amount_owed",
         "requested_by",
         "reason",
         "requested_at",
@@ -72,6 +71,10 @@ class PaymentRetryAdmin(_ReadOnly):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PaymentRetry]:
         return payment_retries_visible_to(cast(User, request.user))
+
+    @admin.display(description="amount due")
+    def amount_owed(self, obj: PaymentRetry) -> str:
+        return format_amount(obj.amount_due, obj.currency)
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -92,7 +95,7 @@ class PaymentRetryAdmin(_ReadOnly):
             for row in failed_payments(user)
         ]
         retries = [
-            (retry, format_amount(retry.amount_due.amount, retry.currency))
+            (retry, format_amount(retry.amount_due, retry.currency))
             for retry in self.get_queryset(request).order_by("-id")[:RECENT]
         ]
         context = {

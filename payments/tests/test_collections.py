@@ -103,6 +103,14 @@ def test_retried_it_is_declined_then_paid_once(
     assert StripeWrite.objects.filter(idempotency_key=paid.idempotency_key).count() == 1
     with pytest.raises(ValidationError, match="not a failed payment"):
         payment_retry_request(stripe_invoice_id=failed_invoice.id, by=finance, reason="again")
+    client = Client()
+    client.force_login(finance)
+    listed = client.get(reverse("admin:payments_paymentretry_changelist")).content.decode()
+    assert "generic_decline" in listed
+    assert "customer says card is fine" in listed
+    assert "501.00" in listed
+    record = client.get(reverse("admin:payments_paymentretry_change", args=[paid.pk]))
+    assert "501.00" in record.content.decode()
     history = list(paid.history.order_by("history_id"))
     assert history[0].history_user == finance
     assert history[0].history_change_reason == "retry payment now: new card on file"
