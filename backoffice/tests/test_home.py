@@ -401,7 +401,7 @@ def test_a_managers_navigation_has_only_their_sections(demo_logins):
     response = logged_in("manager", demo_logins).get(INDEX)
 
     names = [app["name"] for app in response.context["app_list"]]
-    # Payments: the Radar queue of their own accounts' payments
+    # Payments: their own accounts' Radar queue, collections and disputes
     assert names == ["Contracts", "Accounts", "Tax settings", "Payments", "Reports"]
 
 
