@@ -11,6 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
+        ('payments', '0001_radar'),
         ('customers', '0007_history_reasons_whole'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
