@@ -1,5 +1,6 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -8,6 +9,7 @@ from djstripe.models import TaxId as MirroredTaxId
 
 from backoffice.admin_site import BackofficeAdmin, plain_column
 from customers.models import Account, Contact, TaxId
+from customers.payment_methods import PAYMENT_METHOD_CHOICES
 from customers.resources import AccountResource
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
 from customers.services import account_push_after_commit
@@ -52,12 +54,29 @@ class TaxIdInline(admin.TabularInline):
         return str(verification.get("status") or "unknown").replace("_", " ")
 
 
+class AccountForm(forms.ModelForm):
+    # Ticked from the catalogue; Account.clean() refuses one not offered in the account's
+    # country or currencies, naming it, as an error on this field.
+    accepted_payment_methods = forms.MultipleChoiceField(
+        label="Accepted payment methods",
+        choices=PAYMENT_METHOD_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=Account._meta.get_field("accepted_payment_methods").help_text,
+    )
+
+    class Meta:
+        model = Account
+        fields = ("accepted_payment_methods",)  # the others: the fieldsets
+
+
 @admin.register(Account)
 class AccountAdmin(FileImportExportMixin, BackofficeAdmin):
     """The accounts list and the account page. Billing adds its sections (the account's
     contracts, the tax its next invoice carries) in billing/contracts/account_page.py, extending
     this class: customers imports nothing of billing."""
 
+    form = AccountForm
     resource_classes = [AccountResource]
     list_display: tuple[Any, ...] = (
         "legal_name",
@@ -116,12 +135,7 @@ class AccountAdmin(FileImportExportMixin, BackofficeAdmin):
             "Payment and tax",
             {
                 "fields": (
-                    (
-                        "accepts_card",
-                        "accepts_us_bank_account",
-                        "accepts_sepa_debit",
-                        "accepts_bank_transfer",
-                    ),
+                    "accepted_payment_methods",
                     "tax_exemption",
                     ("exemption_certificate", "exemption_valid_from", "exemption_valid_until"),
                 )

@@ -5,6 +5,11 @@ from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from billing.money import CURRENCY_CHOICES, validate_currency
+from customers.payment_methods import (
+    PAYMENT_METHODS,
+    account_payment_method_refusals,
+    default_payment_methods,
+)
 from customers.tax_ids import TAX_ID_TYPE_CHOICES, tax_id_country, tax_id_normalize
 from stripe_sync.models import StripePushState
 
@@ -54,11 +59,15 @@ class Account(StripePushState):
         related_name="managed_accounts",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    # How the customer prefers to pay (Stripe payment method types).
-    accepts_card = models.BooleanField("card", default=True)
-    accepts_us_bank_account = models.BooleanField("US bank account (ACH)", default=False)
-    accepts_sepa_debit = models.BooleanField("SEPA Direct Debit", default=False)
-    accepts_bank_transfer = models.BooleanField("bank transfer", default=False)
+    # How the customer pays: Stripe payment method types (customers/payment_methods.py), in
+    # the catalogue's order; they become the payment_method_types of its invoices.
+    accepted_payment_methods = models.JSONField(
+        "accepted payment methods",
+        default=default_payment_methods,
+        blank=True,
+        help_text="Offered on the account's invoices; each must be offered in the account's "
+        "country and every currency it is billed in.",
+    )
     tax_exemption = models.CharField(
         max_length=8, choices=TaxExemption.choices, default=TaxExemption.NONE
     )
@@ -96,6 +105,21 @@ class Account(StripePushState):
 
     def __str__(self) -> str:
         return self.display_name or self.legal_name
+
+    def clean(self) -> None:
+        codes = self.accepted_payment_methods
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise ValidationError({"accepted_payment_methods": "A list of payment method codes."})
+        # One each, in the catalogue's order (what Stripe's invoice then lists).
+        order = list(PAYMENT_METHODS)
+        self.accepted_payment_methods = sorted(
+            set(codes), key=lambda c: (c not in order, order.index(c) if c in order else 0, c)
+        )
+        if not self.billing_country or not self.default_currency:
+            return  # their own errors come first
+        refusals = account_payment_method_refusals(self)
+        if refusals:
+            raise ValidationError({"accepted_payment_methods": refusals})
 
 
 class Contact(models.Model):

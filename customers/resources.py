@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from customers.models import Account, Contact, TaxId
+from customers.payment_methods import PAYMENT_METHODS
 from customers.selectors import VIEW_ALL_ACCOUNTS
 from customers.services import account_push_after_commit
 from customers.tax_ids import tax_id_country, tax_id_normalize
@@ -54,7 +55,8 @@ TEXT = (
 )
 CHOICES = ("billing_country", "default_currency", "status", "tax_exemption")
 DATES = ("exemption_valid_from", "exemption_valid_until")
-FLAGS = ("accepts_card", "accepts_us_bank_account", "accepts_sepa_debit", "accepts_bank_transfer")
+# Stripe's codes, separated by semicolons: `card; sepa_debit` (customers/payment_methods.py).
+METHODS = "accepted_payment_methods"
 CONTACT = re.compile(r"^(?P<name>[^<]+?)\s*<(?P<email>[^>]+)>\s*(?P<rest>.*)$")
 
 
@@ -87,7 +89,7 @@ class AccountResource(OwnAccountsResource):
         "tax_exemption",
         "exemption_certificate",
         *DATES,
-        *FLAGS,
+        METHODS,
         "tax_ids",
         "contacts",
     )
@@ -221,12 +223,18 @@ class AccountResource(OwnAccountsResource):
                     setattr(account, column, day)
                 except cells.CellError as error:
                     outcome.error(column, str(error))
-        for column in FLAGS:
-            if column in present:
-                try:
-                    setattr(account, column, cells.boolean(row[column]))
-                except cells.CellError as error:
-                    outcome.error(column, str(error))
+        if METHODS in present:
+            codes = [c.lower() for c in _entries(row[METHODS].replace(",", ";"))]
+            unknown = [c for c in codes if c not in PAYMENT_METHODS]
+            if unknown:
+                outcome.error(
+                    METHODS,
+                    f"{', '.join(unknown)}: not a payment method code; use Stripe's "
+                    f"({', '.join(PAYMENT_METHODS)}).",
+                )
+            else:
+                # Whether each is offered in the account's country and currencies: clean().
+                account.accepted_payment_methods = codes
         if "account_manager" in present:
             username = cells.text(row["account_manager"])
             manager = managers.get(username) if username else None
@@ -318,7 +326,7 @@ class AccountResource(OwnAccountsResource):
                 account.tax_exemption,
                 account.exemption_certificate,
                 *(getattr(account, c) for c in DATES),
-                *(getattr(account, c) for c in FLAGS),
+                "; ".join(account.accepted_payment_methods),
                 _tax_ids_text(account.tax_ids.all()),
                 _contacts_text(account.contacts.all()),
             ]
@@ -343,10 +351,7 @@ class AccountResource(OwnAccountsResource):
                 "",
                 "",
                 "",
-                "yes",
-                "no",
-                "yes",
-                "no",
+                "card; sepa_debit",
                 "eu_vat DE136695976",
                 "Jana Wolf <jana.wolf@nordlicht.example> billing invoices",
             ],
@@ -360,9 +365,12 @@ def _choices(column: str) -> list[tuple[Any, str]]:
 
 
 def _changes(old: Account, new: Account, present: set[str]) -> dict[str, tuple[str, str]]:
-    changes = cells.field_changes(
-        old, new, [c for c in (*TEXT, *CHOICES, *DATES, *FLAGS) if c in present]
-    )
+    changes = cells.field_changes(old, new, [c for c in (*TEXT, *CHOICES, *DATES) if c in present])
+    if METHODS in present and old.accepted_payment_methods != new.accepted_payment_methods:
+        changes[METHODS] = (
+            "; ".join(old.accepted_payment_methods),
+            "; ".join(new.accepted_payment_methods),
+        )
     if "account_manager" in present and old.account_manager_id != new.account_manager_id:
         changes["account_manager"] = (
             old.account_manager.username if old.account_manager else "",

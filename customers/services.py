@@ -26,17 +26,9 @@ def account_push_after_commit(account: Account) -> None:
     push_after_commit(account_push_to_stripe_task, account.pk)
 
 
-PAYMENT_METHOD_FLAGS = {
-    "accepts_card": "card",
-    "accepts_us_bank_account": "us_bank_account",
-    "accepts_sepa_debit": "sepa_debit",
-    "accepts_bank_transfer": "customer_balance",
-}
-
-
 def customer_params(account: Account) -> dict[str, Any]:
     """What Stripe's customer holds of the account."""
-    payment_types = [t for flag, t in PAYMENT_METHOD_FLAGS.items() if getattr(account, flag)]
+    payment_types = account.accepted_payment_methods
     custom_fields = []
     if account.external_ref:
         custom_fields.append({"name": "Customer reference", "value": account.external_ref[:140]})
@@ -58,7 +50,8 @@ def customer_params(account: Account) -> dict[str, Any]:
         "metadata": {
             "backoffice_account_id": str(account.pk),
             "external_ref": account.external_ref,
-            # Stripe keeps payment method types on subscriptions and invoices, not customers.
+            # Stripe keeps payment method types on subscriptions and invoices, not customers
+            # (payments/services.py sets them there); this says it to whoever reads the customer.
             "preferred_payment_method_types": ",".join(payment_types),
             # The evidence behind tax_exempt, for whoever reads the customer in Stripe.
             "tax_exemption_evidence": account.exemption_certificate,

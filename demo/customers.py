@@ -131,8 +131,9 @@ def demo_accounts_more_ensure(managers: dict[str, User]) -> None:
                 "state": state,
                 "account_manager": managers[manager],
                 "billing_email": f"ap@{ref.lower()}.example",
-                "accepts_sepa_debit": currency == "EUR",
-                "accepts_us_bank_account": currency == "USD",
+                "accepted_payment_methods": ["card"]
+                + (["us_bank_account"] if currency == "USD" and country == "US" else [])
+                + (["sepa_debit"] if currency == "EUR" else []),
                 "tax_exemption": Account.TaxExemption.REVERSE
                 if country in {"NL", "IE", "ES", "IT", "FR"} and tax_type
                 else Account.TaxExemption.NONE,

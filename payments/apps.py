@@ -10,7 +10,8 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.home import navigation
-        from payments import collections_tasks, radar_tasks  # noqa: F401  (every process knows the tasks)
+        from customers.payment_methods import billing_currencies_source
+        from payments import collections_tasks, radar_tasks  # noqa: F401  (every process, its tasks)
         from payments.models import (
             DisputeEvidence,
             PaymentRetry,
@@ -18,7 +19,10 @@ class PaymentsConfig(AppConfig):
             RadarDecision,
             RadarQueue,
         )
+        from payments.selectors import account_contract_currencies
 
+        # An account's accepted methods must fit its contracts' currencies too.
+        billing_currencies_source(account_contract_currencies)
         # After the work on invoices and contracts, before the reports.
         navigation.section(
             "Payments",

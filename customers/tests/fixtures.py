@@ -34,7 +34,7 @@ def account(manager):
         postal_code="20457",
         billing_country="DE",
         tax_exemption=Account.TaxExemption.REVERSE,
-        accepts_sepa_debit=True,
+        accepted_payment_methods=["card", "sepa_debit"],
         account_manager=manager,
     )
     TaxId.objects.create(account=account, type="eu_vat", value="DE123456789")

@@ -66,7 +66,7 @@ def account_form(account: Account, **changes: object) -> dict[str, object]:
         "account_manager": account.account_manager_id,
         "status": "active",
         "tax_exemption": "none",
-        "accepts_card": "on",
+        "accepted_payment_methods": ["card"],
     }
     for prefix in ("contacts", "tax_ids", "contracts"):
         data.update(
