@@ -116,6 +116,7 @@ from stripe_standin import (
     credit_notes,
     invoice_items,
     meters,
+    payment_settings,
     radar,
     schedule_invoices,
 )
@@ -882,6 +883,7 @@ def build_app() -> web.Application:
     resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
     _shape_events_like_stripe()
     _accept_what_stripe_accepts()
+    payment_settings.keep_payment_settings()
     invoice_items.accept_invoice_items_onto_drafts()
     radar.accept_refunds_as_stripe()
     collections.collections_accept_payments()
