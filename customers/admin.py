@@ -8,6 +8,7 @@ from django_countries import countries
 from djstripe.models import TaxId as MirroredTaxId
 
 from backoffice.admin_site import BackofficeAdmin, plain_column
+from customers.hooks import account_payment_methods_changed
 from customers.models import Account, Contact, TaxId
 from customers.payment_methods import PAYMENT_METHOD_CHOICES
 from customers.resources import AccountResource
@@ -171,6 +172,8 @@ class AccountAdmin(FileImportExportMixin, BackofficeAdmin):
         # An account already in Stripe is kept in step; a new one goes when a contract does.
         if form.instance.stripe_customer_id:
             account_push_after_commit(form.instance)
+        if change and "accepted_payment_methods" in form.changed_data:
+            account_payment_methods_changed.send(form.instance)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # An account manager does not hand their accounts to someone else.

@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from customers.hooks import account_payment_methods_changed
 from customers.models import Account, Contact, TaxId
 from customers.payment_methods import PAYMENT_METHODS
 from customers.selectors import VIEW_ALL_ACCOUNTS
@@ -311,6 +312,9 @@ class AccountResource(OwnAccountsResource):
         for account in changed:
             if account.stripe_customer_id:  # type: ignore[attr-defined]
                 account_push_after_commit(account)
+        for outcome, account, _, _ in writes:
+            if outcome.action == UPDATE and METHODS in outcome.changes:
+                account_payment_methods_changed.send(account)
 
     def export_rows(self, queryset: Any) -> Iterator[list[Any]]:
         for account in queryset.select_related("account_manager").prefetch_related(

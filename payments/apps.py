@@ -10,8 +10,9 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from backoffice.home import navigation
+        from customers.hooks import account_payment_methods_changed
         from customers.payment_methods import billing_currencies_source
-        from payments import collections_tasks, radar_tasks  # noqa: F401  (every process, its tasks)
+        from payments import collections_tasks, radar_tasks, tasks  # noqa: F401  (Celery's)
         from payments.models import (
             DisputeEvidence,
             PaymentRetry,
@@ -20,9 +21,17 @@ class PaymentsConfig(AppConfig):
             RadarQueue,
         )
         from payments.selectors import account_contract_currencies
+        from payments.services import (
+            account_payment_methods_changed_after_commit,
+            subscriptions_mirrored_check,
+        )
+        from stripe_sync.hooks import subscriptions_mirrored
 
         # An account's accepted methods must fit its contracts' currencies too.
         billing_currencies_source(account_contract_currencies)
+        # Accepted methods enforced: on the account's subscriptions and draft invoices.
+        account_payment_methods_changed.subscribe(account_payment_methods_changed_after_commit)
+        subscriptions_mirrored.subscribe(subscriptions_mirrored_check)
         # After the work on invoices and contracts, before the reports.
         navigation.section(
             "Payments",

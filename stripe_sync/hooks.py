@@ -13,6 +13,7 @@ StripeObjects = list[dict[str, Any]]
 
 invoices_mirrored: Hook[StripeObjects] = Hook("invoices written to the mirror")
 tax_rates_mirrored: Hook[StripeObjects] = Hook("tax rates written to the mirror")
+subscriptions_mirrored: Hook[StripeObjects] = Hook("subscriptions written to the mirror")
 # dj-stripe has no credit notes: each state newer than the last one seen is handed over whole.
 credit_notes_mirrored: Hook[StripeObjects] = Hook("credit notes seen in Stripe")
 # Each: {"identifier": the meter event's, "code": Stripe's error code, "message": its words,

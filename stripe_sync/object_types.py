@@ -18,6 +18,7 @@ from stripe_sync.hooks import (
     StripeObjects,
     credit_notes_mirrored,
     invoices_mirrored,
+    subscriptions_mirrored,
     tax_rates_mirrored,
 )
 
@@ -175,6 +176,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         list_params=(("status", "all"),),  # the default leaves out canceled subscriptions
         retrieve_path="/v1/subscriptions/{id}",
         splittable=True,
+        mirrored=subscriptions_mirrored,
         nested=(
             Nested(
                 ("items",),

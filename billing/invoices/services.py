@@ -42,6 +42,7 @@ from billing.invoices.tasks import (
     invoice_correction_task,
     invoice_custom_fields_task,
     invoice_hold_in_stripe_task,
+    invoice_payment_methods_task,
     invoice_review_task,
     invoice_stripe_action_task,
     invoice_true_up_task,
@@ -59,7 +60,13 @@ from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
 from stripe_sync.outbox import enqueue
-from stripe_sync.writes import PushRefused, push_after_commit, stripe_connected, stripe_write
+from stripe_sync.writes import (
+    PushRefused,
+    params_digest,
+    push_after_commit,
+    stripe_connected,
+    stripe_write,
+)
 
 # Statuses a person has decided on: a new check records its flags but keeps the decision.
 DECIDED = {InvoiceReview.Status.APPROVED, InvoiceReview.Status.HELD}
@@ -127,11 +134,48 @@ def invoice_review_run(
     else:
         review.save()
     if auto:
+        # Finalizing sets the account's payment methods first (invoice_stripe_action).
         push_after_commit(invoice_stripe_action_task, review.pk, "finalize")
         return review
     if data.get("status") == "draft" and data.get("auto_advance") is not False:
         push_after_commit(invoice_hold_in_stripe_task, review.pk)
+    if data.get("status") == "draft" and _payment_methods_differ(data, account):
+        push_after_commit(invoice_payment_methods_task, review.pk)
     return review
+
+
+def _payment_methods_differ(data: dict[str, Any], account: Account | None) -> bool:
+    held = (data.get("payment_settings") or {}).get("payment_method_types") or []
+    return account is not None and list(held) != invoice_payment_method_types(account)
+
+
+def invoice_payment_method_types(account: Account) -> list[str]:
+    """What the account's invoices accept: its accepted payment methods, as Stripe's
+    payment_method_types (checked against its country and currencies when they were set)."""
+    return list(account.accepted_payment_methods)
+
+
+def invoice_payment_methods_push(
+    *, review: InvoiceReview, api: StripeApi | None = None
+) -> list[str]:
+    """Set the draft's payment_settings.payment_method_types to the account's accepted
+    methods, once per set of methods (the key carries them); the types sent."""
+    review = InvoiceReview.objects.select_related("account").get(pk=review.pk)
+    if review.account is None or review.status in ENDED:
+        return []
+    types = invoice_payment_method_types(review.account)
+    params = {"payment_settings": {"payment_method_types": types or ""}}
+    stripe_write(
+        api or StripeApi(),
+        key=f"invoice-{review.stripe_invoice_id}-payment-methods-{params_digest(params)}",
+        description=f"Payment methods of draft {review.stripe_invoice_id}: "
+        + (", ".join(types) or "Stripe's choice"),
+        method="POST",
+        path=f"/v1/invoices/{review.stripe_invoice_id}",
+        params=params,
+        record=review,
+    )
+    return types
 
 
 def _with_stripe_meters(
@@ -387,6 +431,9 @@ def invoice_stripe_action(
     """finalize, void, mark_uncollectible or send, in Stripe, once; the mirror and the review
     follow what Stripe answers."""
     api = api or StripeApi()
+    if action == "finalize":
+        # What the customer may pay with is fixed at finalization: the account's methods now.
+        invoice_payment_methods_push(review=review, api=api)
     data = stripe_write(
         api,
         key=f"invoice-{review.stripe_invoice_id}-{action}",

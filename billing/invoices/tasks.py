@@ -41,6 +41,14 @@ def invoice_stripe_action_task(review_id: int, action: str) -> None:
         invoice_stripe_action(review=InvoiceReview.objects.get(pk=review_id), action=action)
 
 
+@shared_task(name="billing.tasks.invoice_payment_methods_task", **RETRY)
+def invoice_payment_methods_task(review_id: int) -> None:
+    from billing.invoices.services import invoice_payment_methods_push
+
+    with refusal_recorded():  # the write shows Stripe's message (a draft finalized since, say)
+        invoice_payment_methods_push(review=InvoiceReview.objects.get(pk=review_id))
+
+
 @shared_task(name="billing.tasks.invoice_true_up_task", **RETRY)
 def invoice_true_up_task(
     review_id: int, amount: int, start: str, end: str, contract_id: int | None = None
