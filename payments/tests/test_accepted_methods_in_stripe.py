@@ -92,7 +92,9 @@ def subscription_in_stripe(contract: Contract) -> str:
     ).id
 
 
-def test_ach_only_accounts_next_invoice_accepts_only_us_bank_account(stripe_standin, settings):
+def test_ach_only_accounts_next_invoice_accepts_only_us_bank_account(
+    stripe_standin, settings, demo_logins
+):
     # given an ACH-only account whose subscription Stripe made without payment settings
     contract = ach_only_contract()
     subscription_id = subscription_in_stripe(contract)
