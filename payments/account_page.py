@@ -19,7 +19,7 @@ def _payments_of(account: Account) -> AccountPayments:
     # Read once for the page: both fields below show parts of it.
     if not hasattr(account, "_payments_on_page"):
         account._payments_on_page = account_payments(account)  # type: ignore[attr-defined]
-    return account._payments_on_page  # type: ignore[attr-defined,no-any-return]
+    return account._payments_on_page  # type: ignore[attr-defined]
 
 
 def _table(headers: tuple[str, ...], rows: Any, empty: str) -> str:
