@@ -19,6 +19,8 @@ copied from Stripe's own examples (fixtures/fixtures3.json):
   draft, another customer's, another currency); Stripe's `period[start]`/`period[end]` taken
   with or without `invoice`. It goes through localstripe's own route for the path, which
   aiohttp answers before any added later;
+- `payment_settings.payment_method_types` on subscriptions and invoices (payment_settings.py):
+  kept, inherited by a subscription's invoices, refused for a type Stripe does not know;
 - billing meters (meters.py): meters (create, retrieve, list), meter events, their cancelling
   adjustments and event summaries, refused as Stripe refuses them (timestamps more than 35 days
   back or 5 minutes ahead, values not whole numbers, an identifier sent twice within 24 hours,
