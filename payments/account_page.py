@@ -7,10 +7,16 @@ as that one extends billing's: payments sits above both."""
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from customers.models import Account
-from payments.selectors import AccountPayments, account_payments
+from payments.selectors import (
+    AccountPayments,
+    account_payments,
+    accounts_without_debit_mandate,
+)
 
 _AccountAdmin = type(admin.site._registry[Account])  # invoice review's account page
 
@@ -33,8 +39,26 @@ def _table(headers: tuple[str, ...], rows: Any, empty: str) -> str:
     return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
 
 
+class PaymentReadinessFilter(admin.SimpleListFilter):
+    """Accounts that accept a debit Stripe cannot collect yet (no active mandate)."""
+
+    title = "payment readiness"
+    parameter_name = "payments"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no_mandate", "Debit accepted, no active mandate")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Account]) -> QuerySet[Account]:
+        if self.value() != "no_mandate":
+            return queryset
+        return queryset.filter(pk__in=accounts_without_debit_mandate(queryset))
+
+
 class AccountWithPaymentsAdmin(_AccountAdmin):  # type: ignore[valid-type,misc]
-    """The account page, with how the customer pays and what Stripe collected."""
+    """The account page, with how the customer pays and what Stripe collected; the accounts
+    list, with the filter "payment readiness"."""
+
+    list_filter = (*_AccountAdmin.list_filter, PaymentReadinessFilter)
 
     readonly_fields = (
         *_AccountAdmin.readonly_fields,

@@ -162,3 +162,16 @@ def test_another_managers_account_shows_nothing_of_its_payments(client, demo_log
     # while its own manager sees them
     client.login(username="manager2", password=demo_logins["manager2"])
     assert "ch_demo_crm-p06_1" in page_of(client, account)
+
+
+def test_accounts_list_filters_debits_without_an_active_mandate(finance_client):
+    ready = account_in_mirror("CRM-P07", ["card", "us_bank_account"])
+    pays_by_ach(ready, charges=1)
+    not_ready = account_in_mirror("CRM-P08", ["card", "us_bank_account"])
+    card_only = account_in_mirror("CRM-P09", ["card"])
+    page = finance_client.get(
+        reverse("admin:customers_account_changelist"), {"payments": "no_mandate"}
+    ).content.decode()
+    assert not_ready.legal_name in page
+    assert ready.legal_name not in page
+    assert card_only.legal_name not in page
