@@ -77,6 +77,9 @@ def account_payment_methods_enforce(*, account: Account, api: StripeApi | None =
     params = subscription_payment_method_params(account)
     wanted = list(account.accepted_payment_methods)
     said = ", ".join(wanted) or "Stripe's choice"
+    # The account's last change is in the key too: methods changed back (A, B, A) are sent
+    # again, and a retry of this write sends it under the same key.
+    changed = int(account.updated_at.timestamp() * 1_000_000)  # microseconds
     written = []
     for subscription in Subscription.objects.filter(customer_id=customer_id).order_by("id"):
         data = subscription.stripe_data
@@ -84,7 +87,7 @@ def account_payment_methods_enforce(*, account: Account, api: StripeApi | None =
             continue
         stripe_write(
             api,
-            key=f"subscription-{subscription.id}-payment-methods-{params_digest(params)}",
+            key=f"subscription-{subscription.id}-payment-methods-{params_digest(params)}-{changed}",
             description=f"Payment methods of {account.legal_name}'s subscription "
             f"{subscription.id}: {said}",
             method="POST",

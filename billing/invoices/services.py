@@ -165,9 +165,12 @@ def invoice_payment_methods_push(
         return []
     types = invoice_payment_method_types(review.account)
     params = {"payment_settings": {"payment_method_types": types or ""}}
+    # The account's last change is in the key too: methods changed back (A, B, A) are sent
+    # again, and a retry of this write sends it under the same key.
+    changed = int(review.account.updated_at.timestamp() * 1_000_000)  # microseconds
     stripe_write(
         api or StripeApi(),
-        key=f"invoice-{review.stripe_invoice_id}-payment-methods-{params_digest(params)}",
+        key=f"invoice-{review.stripe_invoice_id}-payment-methods-{params_digest(params)}-{changed}",
         description=f"Payment methods of draft {review.stripe_invoice_id}: "
         + (", ".join(types) or "Stripe's choice"),
         method="POST",

@@ -156,3 +156,10 @@ def test_draft_held_for_review_takes_the_accounts_methods_and_follows_a_change(
     # then the open draft follows
     in_stripe = stripe.Invoice.retrieve(draft_id, **key())
     assert in_stripe.payment_settings.payment_method_types == ["card", "us_bank_account"]
+    # and when finance changes them back, the draft follows back (not taken as already sent)
+    response = client.post(
+        page, account_form(account, accepted_payment_methods=["us_bank_account"])
+    )
+    assert response.status_code == 302
+    in_stripe = stripe.Invoice.retrieve(draft_id, **key())
+    assert in_stripe.payment_settings.payment_method_types == ["us_bank_account"]
