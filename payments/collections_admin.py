@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from simple_history.admin import SimpleHistoryAdmin
 
+from backoffice.admin_site import BackofficeAdmin, ReadOnlyAdmin
 from backoffice.models import User
 from billing.money import format_amount
 from payments.collections import (
@@ -39,17 +39,9 @@ def _errors(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
-class _ReadOnly(SimpleHistoryAdmin):
-    """Records made by the services only: viewed, never added, changed or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class _ReadOnly(ReadOnlyAdmin, BackofficeAdmin):
+    """Records made by the services only: viewed, never added, changed or deleted here; their
+    history only where their row is visible (BackofficeAdmin)."""
 
 
 @admin.register(PaymentRetry)

@@ -7,12 +7,14 @@ from typing import Any
 import pytest
 import stripe
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 from django.urls import reverse
 from djstripe.models import Invoice
 
-from customers.tests.factories import AccountFactory
+from backoffice.roles import ACCOUNT_MANAGERS
+from customers.tests.factories import AccountFactory, UserFactory
 from payments.collections import failed_payments, payment_retry_request, payment_retry_send
 from payments.models import PaymentRetry
 from stripe_standin.control import standin_config
@@ -149,6 +151,27 @@ def test_a_manager_sees_their_failed_payment_and_cannot_retry_it(
     )
     assert refused.status_code == 403
     assert not PaymentRetry.objects.exists()
+
+
+def test_another_managers_retry_cannot_be_read_by_its_address(
+    failed_invoice: Any, finance: Any, manager: Any
+) -> None:
+    # given: a retry on the manager's account, and a second manager
+    retry = payment_retry_request(
+        stripe_invoice_id=failed_invoice.id, by=finance, reason="card replaced by the customer"
+    )
+    other = UserFactory(username="am-other")
+    other.groups.add(Group.objects.get(name=ACCOUNT_MANAGERS))
+    own, stranger = Client(), Client()
+    own.force_login(manager)
+    stranger.force_login(other)
+    for page in ("change", "history"):
+        url = reverse(f"admin:payments_paymentretry_{page}", args=[retry.pk])
+        # then: its own manager reads it, the other one neither its page nor its history
+        assert "card replaced by the customer" in own.get(url).content.decode()
+        answer = stranger.get(url, follow=True)
+        assert "card replaced by the customer" not in answer.content.decode()
+        assert "Kaputt Karten GmbH" not in answer.content.decode()
 
 
 def test_the_collections_page_retries_with_a_reason(
