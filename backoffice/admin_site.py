@@ -149,6 +149,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class PageAdmin(ReadOnlyAdmin):
+    """No records: a model without a table standing for a page of its own (the Reports, the
+    Radar queue), listed in the navigation for whoever has `page_permission`; the subclass
+    serves the page from get_urls."""
+
+    page_permission = ""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(self.page_permission)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(self.page_permission)
+
+
 def plain_column(field: str, description: str) -> Any:
     """A changelist column showing a choices field's stored value (a currency code).
 

@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from backoffice.admin_site import BackofficeAdmin
+from backoffice.admin_site import BackofficeAdmin, PageAdmin
 from billing.money import format_money
 from payments import radar
 from payments.models import RadarApprovalLimit, RadarDecision, RadarQueue
@@ -22,23 +22,10 @@ from stripe_sync.writes import stripe_connected, stripe_writes_of
 
 
 @admin.register(RadarQueue)
-class RadarQueueAdmin(admin.ModelAdmin):
+class RadarQueueAdmin(PageAdmin):
     """No records: its list is the Radar queue page."""
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm(radar.VIEW_RADAR_QUEUE)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(radar.VIEW_RADAR_QUEUE)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    page_permission = radar.VIEW_RADAR_QUEUE
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view

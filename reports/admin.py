@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from backoffice.admin_site import PageAdmin, ReadOnlyAdmin
 from backoffice.models import User
 from reports.models import QueryRun, Report, SavedQuery
 from reports.pages import (
@@ -37,23 +38,10 @@ VIEW_REPORTS = "reports.view_reports"
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(PageAdmin):
     """No records: its list is the Reports page."""
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm(VIEW_REPORTS)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(VIEW_REPORTS)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    page_permission = VIEW_REPORTS
 
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view
@@ -276,7 +264,7 @@ class SavedQueryAdmin(admin.ModelAdmin):
 
 
 @admin.register(QueryRun)
-class QueryRunAdmin(admin.ModelAdmin):
+class QueryRunAdmin(ReadOnlyAdmin):
     """Every run of a query, answered or refused: read-only, for finance."""
 
     list_display = ("started_at", "run_by", "query", "outcome", "rows", "duration_ms", "message")
@@ -284,12 +272,3 @@ class QueryRunAdmin(admin.ModelAdmin):
     list_select_related = ("run_by", "query")
     search_fields = ("sql", "run_by__username", "query__name")
     date_hierarchy = "started_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
