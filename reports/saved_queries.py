@@ -28,6 +28,8 @@ from reports.models import QueryRun, SavedQuery
 
 PARAMETER_TYPES = ("text", "number", "integer", "date")
 READ_ONLY = "queries may only read the reporting views"
+# The longest value a query may build on SQLite (the embedded demo).
+VALUE_MAX_BYTES = 1_000_000
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A date parameter's default relative to the day the query runs: today, today-60, today+7.
 _RELATIVE_DAY = re.compile(r"today([+-]\d+)?")
@@ -381,6 +383,9 @@ def _run_sqlite(
         for statement in reporting.sqlite_statements(user_id=user.pk, sees_all=sees_all):
             reader.execute(statement)
         reader.execute("PRAGMA query_only = ON")
+        # A value the query builds (randomblob, zeroblob, a long printf) cannot hold the
+        # demo's memory: SQLite refuses one longer than this.
+        reader.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, VALUE_MAX_BYTES)
         database_tables = {
             str(name).lower()
             for (name,) in reader.execute(
@@ -400,6 +405,11 @@ def _run_sqlite(
             message = str(error)
             if "interrupted" in message:
                 raise _too_long() from error
+            if "too big" in message:
+                raise QueryRefused(
+                    f"A value of the answer is longer than {VALUE_MAX_BYTES:,} bytes: "
+                    "queries answer figures and names, not files."
+                ) from error
             if any(word in message for word in ("not authorized", "prohibited", "readonly")):
                 raise QueryRefused(f"Refused: {READ_ONLY} ({message}).") from error
             if "no such table" in message:

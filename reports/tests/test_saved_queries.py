@@ -272,6 +272,14 @@ def test_a_query_that_runs_too_long_is_stopped_with_the_message(world, finance, 
     assert result.run.duration_ms < 10_000
 
 
+@pytest.mark.skipif(POSTGRES, reason="SQLite runs in the app's own process (the demo)")
+def test_a_value_too_long_for_the_apps_memory_is_refused(world, finance):
+    result = run(finance, "select randomblob(1000000000)")
+    assert result.outcome == "refused"
+    assert "longer than 1,000,000 bytes" in result.message
+    assert run(finance, "select length(randomblob(1000))").rows == [(1000,)]
+
+
 def test_too_many_rows_are_refused_with_the_message(world, finance, settings):
     settings.REPORTS_QUERY_MAX_ROWS = 5
     result = run(finance, "select * from reporting.invoice_lines, reporting.accounts")
