@@ -11,10 +11,11 @@ as Stripe would hold them on the demo's "today" (3 December 2026):
   due by 10 December 2026.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from djstripe.models import Customer
 
 from customers.models import Account
@@ -200,7 +201,7 @@ def _failed_payment(customer: str) -> tuple[dict[str, Any], dict[str, Any]]:
         "lines": {"object": "list", "data": [], "has_more": False, "url": ""},
         "livemode": False,
         "metadata": {},
-        "next_payment_attempt": _stamp(datetime(2026, 12, 6, 9, tzinfo=UTC)),
+        "next_payment_attempt": _stamp(_ahead(datetime(2026, 12, 6, 9, tzinfo=UTC), days=3)),
         "number": "NW-2026-0011",
         "payment_intent": FAILED_INTENT,
         "period_end": finalized,
@@ -211,6 +212,15 @@ def _failed_payment(customer: str) -> tuple[dict[str, Any], dict[str, Any]]:
         "total": 1250000,
     }
     return invoice, intent
+
+
+def _ahead(moment: datetime, *, days: int) -> datetime:
+    """`moment`, or the same time of day `days` ahead of today when the demo is loaded later:
+    the dispute still takes evidence and Stripe's next attempt is still to come."""
+    today = timezone.now().date()
+    if moment.date() >= today + timedelta(days=days):
+        return moment
+    return datetime.combine(today + timedelta(days=days), moment.timetz())
 
 
 def _dispute() -> dict[str, Any]:
@@ -224,7 +234,7 @@ def _dispute() -> dict[str, Any]:
         "currency": "gbp",
         "evidence": {},
         "evidence_details": {
-            "due_by": _stamp(datetime(2026, 12, 10, 23, 59, 59, tzinfo=UTC)),
+            "due_by": _stamp(_ahead(datetime(2026, 12, 10, 23, 59, 59, tzinfo=UTC), days=7)),
             "has_evidence": False,
             "past_due": False,
             "submission_count": 0,
