@@ -18,6 +18,7 @@ from django_countries import countries
 from backoffice.models import User
 from billing.catalog.models import CatalogItem
 from billing.money import format_amount, format_unit_price, plain_amount
+from customers.payment_methods import payment_method_name
 from customers.selectors import VIEW_ALL_ACCOUNTS
 from file_imports.cells import as_text, neutralised
 from file_imports.files import CSV, XLSX
@@ -158,7 +159,7 @@ def _acceptance_rates(user: User, f: ReportFilters, data: dict[str, Any], today:
     rows = [
         {
             "country": names.get(r.country, r.country) if r.country else "No account of ours",
-            "method": r.method,
+            "method": payment_method_name(r.method),
             "attempted": r.attempted,
             "succeeded": r.succeeded,
             "failed": r.failed,
@@ -170,7 +171,7 @@ def _acceptance_rates(user: User, f: ReportFilters, data: dict[str, Any], today:
     rows += [
         {
             "country": "All countries shown",
-            "method": t.method,
+            "method": payment_method_name(t.method),
             "attempted": t.attempted,
             "succeeded": t.succeeded,
             "failed": t.failed,
@@ -185,7 +186,7 @@ def _acceptance_rates(user: User, f: ReportFilters, data: dict[str, Any], today:
             Column("attempted", "Attempted", "number"),
             Column("succeeded", "Succeeded", "number"),
             Column("failed", "Failed", "number"),
-            Column("rate", "Accepted %", "number"),
+            Column("rate", "Accepted %", "share"),
         ],
         rows=rows,
         notes=[
@@ -205,7 +206,10 @@ def _acceptance_rates(user: User, f: ReportFilters, data: dict[str, Any], today:
             "title": "Accepted % by billing country and payment method",
             "labels": labels,
             "datasets": [
-                {"label": method, "data": [points.get(label) for label in labels]}
+                {
+                    "label": payment_method_name(method),
+                    "data": [points.get(label) for label in labels],
+                }
                 for method, points in sorted(by_method.items())
             ],
         }
@@ -370,6 +374,8 @@ def shown(value: Any, column: Column, currency: str) -> str:
         return format_unit_price(value, currency)
     if column.kind == "percent":
         return f"{value:+}%"
+    if column.kind == "share":  # a percentage with its own decimals: 75.0, 66.7
+        return f"{value:,f}"
     if column.kind == "number":
         try:
             return f"{Decimal(value).normalize():,f}"

@@ -69,12 +69,12 @@ def test_the_acceptance_rates_match_the_charges_counted_by_hand(demo: dict[str, 
     # then
     assert {(r.country, r.method): (r.attempted, r.succeeded) for r in rates} == BY_HAND
     rows = report_rows(demo["finance"])
-    assert ["United States of America", "card", "4", "3", "1", "75"] in rows
-    assert ["Germany", "sepa_debit", "4", "3", "1", "75"] in rows
-    assert ["United Kingdom", "card", "3", "2", "1", "66.7"] in rows
-    assert ["Netherlands", "card", "1", "0", "1", "0"] in rows
+    assert ["United States of America", "Card", "4", "3", "1", "75.0"] in rows
+    assert ["Germany", "SEPA Direct Debit", "4", "3", "1", "75.0"] in rows
+    assert ["United Kingdom", "Card", "3", "2", "1", "66.7"] in rows
+    assert ["Netherlands", "Card", "1", "0", "1", "0.0"] in rows
     # every country's cards together: 10 attempted, 6 succeeded
-    assert ["All countries shown", "card", "10", "6", "4", "60"] in rows
+    assert ["All countries shown", "Card", "10", "6", "4", "60.0"] in rows
 
 
 def test_a_manager_counts_only_their_own_accounts_charges(demo: dict[str, User]) -> None:
