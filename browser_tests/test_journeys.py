@@ -24,6 +24,8 @@ from billing.contracts.models import Contract
 from billing.invoices.models import InvoiceReview
 from billing.invoices.selectors import AWAITING_DECISION, approval_limit
 from browser_tests.pages import AdminBrowser, problems_report
+from customers.models import Account
+from payments.models import DisputeEvidence, PaymentRetry
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -627,6 +629,89 @@ def test_finance_and_an_account_manager_read_the_reports(
         mine.visit(f"/admin/reports/report/{slug}/?start=2025-12-01&end=2026-11-30")
         text = driver.find_element(By.ID, "content").text
         assert not [name for name in others if name in text], slug
+    finance.problems.extend(mine.problems)
+    if finance.problems:
+        pytest.fail(problems_report(finance.problems), pytrace=False)
+
+
+def test_finance_works_the_payments_and_a_manager_sees_only_their_own(
+    demo_site: str,
+    demo_logins: dict[str, str],
+    driver: Any,
+    server_errors: Any,
+    artifacts: Path,
+) -> None:
+    """Finance, through the Payments section on the demo: retries Northwind's declined
+    invoice with a reason (recorded, nothing sent: no Stripe account in the demo), reads the
+    Radar queue, saves a draft answer to Thames' dispute, reads the acceptance rates with their
+    chart, and Bergmann's account page with its SEPA mandate. An account manager's payments
+    pages name none of another manager's customers and offer no action."""
+    finance = AdminBrowser(driver, demo_site, "finance", server_errors, artifacts)
+    finance.login("finance", demo_logins["finance"])
+    finance.visit("/admin/")
+    driver.find_element(By.LINK_TEXT, "Collections").click()
+    finance.check_current()
+    row = next(
+        r
+        for r in driver.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+        if "Northwind Traders Inc." in r.text
+    )
+    assert "12,500.00" in row.text, row.text
+    row.find_element(By.NAME, "reason").send_keys("Customer topped up the account")
+    row.find_element(By.CSS_SELECTOR, "input[type=submit][value='Retry payment now']").click()
+    finance.check_current()
+    retry = PaymentRetry.objects.get()
+    assert (retry.requested_by.username, retry.reason) == (
+        "finance",
+        "Customer topped up the account",
+    )
+    assert "Retry under way" in driver.find_element(By.ID, "result_list").text
+
+    finance.visit("/admin/payments/radarqueue/")
+    queue = driver.find_element(By.ID, "content").text
+    assert "Radar review" in queue
+    assert "Early fraud warning" in queue
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#content form input[name=reason]")) >= 2
+
+    finance.visit("/admin/payments/disputeevidence/")
+    driver.find_element(By.PARTIAL_LINK_TEXT, "dp_demo_thames").click()
+    finance.check_current()
+    driver.find_element(By.NAME, "product_description").send_keys("Analytics seats, 2026")
+    driver.find_element(By.NAME, "reason").send_keys("First answer, to complete")
+    driver.find_element(By.CSS_SELECTOR, "input[type=submit][name=save_draft]").click()
+    finance.check_current()
+    draft = DisputeEvidence.objects.get()
+    assert (draft.submit, draft.saved_by.username) == (False, "finance")
+    assert draft.evidence["product_description"] == "Analytics seats, 2026"
+
+    finance.visit("/admin/reports/report/acceptance-rates/?start=2026-11-01&end=2026-11-30")
+    WebDriverWait(driver, WAIT).until(lambda d: _chart_points(d) > 0)
+    finance.screenshot("report-acceptance-rates")
+
+    bergmann = Account.objects.get(external_ref="CRM-0002")
+    finance.visit(f"/admin/customers/account/{bergmann.pk}/change/")
+    page = driver.find_element(By.ID, "content").text
+    assert "SEPA" in page
+    assert "active" in page
+
+    manager = User.objects.get(username="manager")
+    others = set(
+        Account.objects.exclude(account_manager=manager).values_list("legal_name", flat=True)
+    )
+    assert others
+    mine = AdminBrowser(driver, demo_site, "manager", server_errors, artifacts)
+    driver.delete_all_cookies()
+    mine.login("manager", demo_logins["manager"])
+    for url in (
+        "/admin/payments/paymentretry/",
+        "/admin/payments/radarqueue/",
+        "/admin/payments/disputeevidence/",
+        "/admin/reports/report/acceptance-rates/?start=2026-11-01&end=2026-11-30",
+    ):
+        mine.visit(url)
+        text = driver.find_element(By.ID, "content").text
+        assert not [name for name in others if name in text], url
+        assert not driver.find_elements(By.CSS_SELECTOR, "#content form input[name=reason]"), url
     finance.problems.extend(mine.problems)
     if finance.problems:
         pytest.fail(problems_report(finance.problems), pytrace=False)
