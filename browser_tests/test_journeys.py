@@ -6,8 +6,9 @@ line with its tiers, each row added with nested-admin's "Add another" links), su
 finance approves it; finance opens the invoice review queue, filters it to the clean drafts and
 approves them with the queue's action (its confirmation page first), the flagged ones left for a
 person; finance and a manager read the reports; finance works the Payments section (a retry, the
-Radar queue, a dispute's draft answer) while a manager sees only their own. Each page on the way is checked like the crawl's (browser_tests/pages.py); each
-journey's last page is kept as a screenshot (journey-*.png in the artifacts).
+Radar queue, a dispute's draft answer) while a manager sees only their own. Each page on the way
+is checked like the crawl's (browser_tests/pages.py); each journey's last page is kept as a
+screenshot (journey-*.png in the artifacts).
 """
 
 from datetime import date
