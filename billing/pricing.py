@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from billing.money import quantize
 
@@ -137,6 +138,11 @@ def day_timestamp(day: date) -> int:
 def timestamp_day(timestamp: int) -> date:
     """The UTC day of a Stripe timestamp."""
     return datetime.fromtimestamp(timestamp, tz=UTC).date()
+
+
+def stripe_day(timestamp: Any) -> date | None:
+    """The UTC day of a timestamp field of Stripe's JSON; None where Stripe sent none."""
+    return timestamp_day(int(timestamp)) if timestamp else None
 
 
 def days_between(start: date, end: date) -> int:

@@ -11,6 +11,7 @@ from djstripe.models import Charge, Customer, Invoice, Mandate, PaymentMethod
 
 from billing.contracts.models import Contract
 from billing.money import format_minor
+from billing.pricing import stripe_day
 from customers.models import Account
 from customers.payment_methods import debit_methods, payment_method_name
 
@@ -102,10 +103,6 @@ def _method_label(data: dict[str, Any]) -> tuple[str, str]:
     ), ""
 
 
-def _day(timestamp: Any) -> date | None:
-    return datetime.fromtimestamp(int(timestamp), tz=UTC).date() if timestamp else None
-
-
 def payment_readiness(
     accepted: list[str], methods: list[SavedMethod], mandates: list[MandateRow]
 ) -> list[str]:
@@ -195,7 +192,7 @@ def account_payments(account: Account, *, today: date | None = None) -> AccountP
         .order_by("created")
         .values_list("stripe_data", flat=True)
     ):
-        due = _day(data.get("due_date"))
+        due = stripe_day(data.get("due_date"))
         open_invoices.append(
             InvoiceRow(
                 data["id"],

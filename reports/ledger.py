@@ -31,7 +31,7 @@ from billing.pricing import (
     add_months,
     line_amount,
     line_priced_quantity,
-    timestamp_day,
+    stripe_day,
 )
 from customers.models import Account
 from reports.models import BilledInvoice, BilledLine, BilledMonth
@@ -221,10 +221,6 @@ def _refresh_batch(ids: list[str], *, months: bool = True) -> int:
     return len(rows)
 
 
-def _day(timestamp: Any) -> date | None:
-    return timestamp_day(int(timestamp)) if timestamp else None
-
-
 def _invoice_row(data: dict[str, Any], account: Account | None) -> BilledInvoice:
     currency = str(data["currency"]).upper()
     transitions = data.get("status_transitions") or {}
@@ -234,7 +230,7 @@ def _invoice_row(data: dict[str, Any], account: Account | None) -> BilledInvoice
 
     total = money("total")
     subtotal = money("subtotal")
-    finalized = _day(transitions.get("finalized_at")) or _day(data.get("created"))
+    finalized = stripe_day(transitions.get("finalized_at")) or stripe_day(data.get("created"))
     return BilledInvoice(
         stripe_invoice_id=str(data["id"]),
         number=str(data.get("number") or ""),
@@ -243,10 +239,10 @@ def _invoice_row(data: dict[str, Any], account: Account | None) -> BilledInvoice
         currency=currency,
         status=str(data["status"]),
         finalized_on=finalized or date(1970, 1, 1),  # Stripe's invoices always have `created`
-        due_on=_day(data.get("due_date")),
-        paid_on=_day(transitions.get("paid_at")),
-        period_start=_day(data.get("period_start")),
-        period_end=_day(data.get("period_end")),
+        due_on=stripe_day(data.get("due_date")),
+        paid_on=stripe_day(transitions.get("paid_at")),
+        period_start=stripe_day(data.get("period_start")),
+        period_end=stripe_day(data.get("period_end")),
         subtotal=subtotal,
         tax=total - money("total_excluding_tax") if "total_excluding_tax" in data else _tax(data),
         total=total,

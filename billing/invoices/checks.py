@@ -28,7 +28,7 @@ from billing.pricing import (
     Terms,
     billing_period_of,
     expected_charges,
-    timestamp_day,
+    stripe_day,
 )
 
 
@@ -202,10 +202,6 @@ def expectations_of(expected: Expectations) -> list[ContractExpectation]:
     return sorted(expected, key=lambda e: (e.number, e.version))
 
 
-def _day(timestamp: int | None) -> date | None:
-    return timestamp_day(timestamp) if timestamp else None
-
-
 def draft_from_stripe(
     invoice: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]
 ) -> DraftInvoice:
@@ -218,9 +214,9 @@ def draft_from_stripe(
         price_id = price.get("id") if isinstance(price, dict) else price
         unit = pricing.get("unit_amount_decimal")
         period = line.get("period") or {}
-        start = _day(period.get("start")) or date.min
+        start = stripe_day(period.get("start")) or date.min
         # Stripe's period end is the first instant after the period; ours is its last day.
-        end = _day(period.get("end")) or start
+        end = stripe_day(period.get("end")) or start
         if period.get("end") and period.get("end") != period.get("start"):
             end -= timedelta(days=1)
         taxes = tuple(line_tax(tax) for tax in line.get("taxes") or [])
@@ -251,8 +247,8 @@ def draft_from_stripe(
         customer_id=str(customer.get("id") if isinstance(customer, dict) else customer),
         currency=str(invoice.get("currency") or "").upper(),
         collection_method=str(invoice.get("collection_method") or ""),
-        created=_day(invoice.get("created")) or date.min,
-        due_date=_day(invoice.get("due_date")),
+        created=stripe_day(invoice.get("created")) or date.min,
+        due_date=stripe_day(invoice.get("due_date")),
         subtotal=int(invoice.get("subtotal") or 0),
         lines=tuple(parsed),
         subscription_id=_subscription_of(invoice),
