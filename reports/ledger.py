@@ -10,7 +10,7 @@ at the contract version in force over the line's days and at the catalog's list 
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -104,6 +104,9 @@ MONTH_KEYS = (
 
 
 def _months_write(lines: QuerySet[BilledLine]) -> int:
+    """The monthly sums of these lines, added up and written by the database in one
+    statement (INSERT ... SELECT): a million lines take seconds, not the minutes of reading
+    them into Python and back."""
     rows = (
         lines.filter(counted=True)
         .annotate(month=TruncMonth("finalized_on"))
@@ -120,28 +123,30 @@ def _months_write(lines: QuerySet[BilledLine]) -> int:
         )
         .order_by()
     )
-    written = 0
-    batch: list[BilledMonth] = []
-    for r in rows.iterator(chunk_size=5000):
-        month = r["month"].date() if isinstance(r["month"], datetime) else r["month"]
-        batch.append(
-            BilledMonth(
-                month=month,
-                **{key: r[key] for key in MONTH_KEYS},
-                quantity=r["sum_quantity"],
-                amount=r["sum_amount"],
-                credited=r["sum_credited"],
-                contract_amount=r["sum_contract_amount"],
-                contract_quantity=r["sum_contract_quantity"],
-                priced=r["n_priced"],
-                lines=r["n_lines"],
-                list_unit_amount=r["max_list_unit"],
-            )
+    select, params = rows.query.sql_with_params()
+    into = {  # the table's column: the grouped query's
+        "month": "month",
+        **{BilledMonth._meta.get_field(key).column: key for key in MONTH_KEYS},
+        "quantity": "sum_quantity",
+        "amount": "sum_amount",
+        "credited": "sum_credited",
+        "contract_amount": "sum_contract_amount",
+        "contract_quantity": "sum_contract_quantity",
+        "priced": "n_priced",
+        "lines": "n_lines",
+        "list_unit_amount": "max_list_unit",
+    }
+    quote = connection.ops.quote_name
+    month = "CAST(sums.month AS date)" if connection.vendor == "postgresql" else "sums.month"
+    columns = ", ".join(quote(c) for c in into)
+    values = ", ".join(month if c == "month" else f"sums.{quote(v)}" for c, v in into.items())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(BilledMonth._meta.db_table)} ({columns}) "  # noqa: S608
+            f"SELECT {values} FROM ({select}) sums",
+            params,
         )
-        if len(batch) >= 5000:
-            written += len(BilledMonth.objects.bulk_create(batch))
-            batch = []
-    return written + len(BilledMonth.objects.bulk_create(batch))
+        return cursor.rowcount
 
 
 def account_billed_refresh(account_id: int) -> int:
