@@ -145,6 +145,17 @@ def stripe_day(timestamp: Any) -> date | None:
     return timestamp_day(int(timestamp)) if timestamp else None
 
 
+def invoice_due_day(invoice: Mapping[str, Any]) -> date | None:
+    """When a finalized Stripe invoice is due, the one rule every page counts days past due
+    from: its due date (an invoice sent for payment), else the day it was finalized (charged
+    automatically: Stripe takes the payment then), else the day it was created."""
+    return (
+        stripe_day(invoice.get("due_date"))
+        or stripe_day((invoice.get("status_transitions") or {}).get("finalized_at"))
+        or stripe_day(invoice.get("created"))
+    )
+
+
 def days_between(start: date, end: date) -> int:
     """Days from start to end, both included (0 when end is before start)."""
     return max(0, (end - start).days + 1)

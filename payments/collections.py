@@ -26,6 +26,7 @@ from djstripe.models import Invoice
 from backoffice.history import history_save
 from backoffice.models import User
 from billing.money import from_stripe_amount
+from billing.pricing import invoice_due_day
 from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
 from payments.collections_tasks import payment_retry_task
@@ -94,9 +95,7 @@ def failed_payments(user: User, *, today: date | None = None) -> list[FailedPaym
         else:
             code = error.get("decline_code") or error.get("code") or ""
             message = error.get("message") or ""
-        due = _stamp(data.get("due_date")) or _stamp(
-            (data.get("status_transitions") or {}).get("finalized_at")
-        )
+        due = invoice_due_day(data)
         account = (
             getattr(invoice.customer, "backoffice_account", None) if invoice.customer else None
         )
@@ -112,7 +111,7 @@ def failed_payments(user: User, *, today: date | None = None) -> list[FailedPaym
                 next_payment_attempt=_stamp(data.get("next_payment_attempt")),
                 failure_code=code,
                 failure_message=message,
-                days_overdue=max(0, (today - due.date()).days) if due else 0,
+                days_overdue=max(0, (today - due).days) if due else 0,
                 pending_retry=last if last and last.status == PaymentRetry.Status.PENDING else None,
             )
         )

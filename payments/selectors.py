@@ -11,7 +11,7 @@ from djstripe.models import Charge, Customer, Invoice, Mandate, PaymentMethod
 
 from billing.contracts.models import Contract
 from billing.money import format_minor
-from billing.pricing import stripe_day
+from billing.pricing import invoice_due_day
 from customers.models import Account
 from customers.payment_methods import debit_methods, payment_method_name
 
@@ -192,7 +192,7 @@ def account_payments(account: Account, *, today: date | None = None) -> AccountP
         .order_by("created")
         .values_list("stripe_data", flat=True)
     ):
-        due = stripe_day(data.get("due_date"))
+        due = invoice_due_day(data)  # charged automatically: due when finalized
         open_invoices.append(
             InvoiceRow(
                 data["id"],

@@ -29,6 +29,7 @@ from billing.money import from_stripe_amount, quantize
 from billing.pricing import (
     MINIMUM_COMMIT_KEY,
     add_months,
+    invoice_due_day,
     line_amount,
     line_priced_quantity,
     stripe_day,
@@ -244,7 +245,7 @@ def _invoice_row(data: dict[str, Any], account: Account | None) -> BilledInvoice
         currency=currency,
         status=str(data["status"]),
         finalized_on=finalized or date(1970, 1, 1),  # Stripe's invoices always have `created`
-        due_on=stripe_day(data.get("due_date")),
+        due_on=invoice_due_day(data),
         paid_on=stripe_day(transitions.get("paid_at")),
         period_start=stripe_day(data.get("period_start")),
         period_end=stripe_day(data.get("period_end")),

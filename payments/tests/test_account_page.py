@@ -1,6 +1,7 @@
 """Payments on the account page: saved methods, mandates, the last charges, open invoices and
 payment readiness, from the Stripe mirror, in a constant number of queries."""
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -175,3 +176,53 @@ def test_accounts_list_filters_debits_without_an_active_mandate(finance_client):
     assert not_ready.legal_name in page
     assert ready.legal_name not in page
     assert card_only.legal_name not in page
+
+
+def test_an_invoice_charged_automatically_is_due_when_finalized_on_every_page(
+    demo_logins, django_capture_on_commit_callbacks
+):
+    """Stripe's invoice charged automatically has no due date: it is due the day it was
+    finalized, when Stripe took the payment. Its decline leaves it open; the account page,
+    Collections and AR aging all count 12 days past due on 13 June (finalized 1 June)."""
+    from datetime import date
+
+    from payments.collections import failed_payments
+    from payments.selectors import account_payments
+    from reports.selectors import ReportFilters, ar_aging
+
+    finance = User.objects.get(username="finance")
+    account = account_in_mirror("CRM-P10", ["card"])
+    finalized = 1780272000  # 2026-06-01 00:00 UTC
+    with django_capture_on_commit_callbacks(execute=True):  # the ledger follows the mirror
+        _write_once(
+            _mirror(),
+            "invoices",
+            {
+                "id": "in_demo_crm-p10_auto",
+                "object": "invoice",
+                "customer": account.stripe_customer_id,
+                "status": "open",
+                "collection_method": "charge_automatically",
+                "attempt_count": 1,
+                "number": "AUTO-1",
+                "currency": "usd",
+                "total": 500000,
+                "subtotal": 500000,
+                "amount_due": 500000,
+                "amount_remaining": 500000,
+                "due_date": None,
+                "created": finalized - 3600,
+                "status_transitions": {"finalized_at": finalized},
+                "livemode": False,
+                "metadata": {},
+                "lines": {"object": "list", "data": [], "has_more": False, "url": "/v1/x/lines"},
+            },
+        )
+    today = date(2026, 6, 13)
+    (row,) = account_payments(account, today=today).open_invoices
+    assert (row.due, row.overdue) == (date(2026, 6, 1), True)
+    (failed,) = failed_payments(finance, today=today)
+    assert failed.days_overdue == 12
+    aging = ar_aging(finance, ReportFilters(date(2026, 1, 1), today), today=today)
+    (usd,) = aging.rows
+    assert (usd["current"], usd["1-30"]) == (0, Decimal("5000.00"))
