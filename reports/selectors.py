@@ -8,21 +8,26 @@ Amounts are never added across currencies: each figure is per currency.
 
 import bisect
 import itertools
-import statistics
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncMonth
 
 from backoffice.models import User
+from billing.catalog.models import CatalogItem
 from billing.contracts.models import Contract
 from billing.contracts.selectors import contracts_terms_in_force
 from billing.money import minor_unit, quantize
 from billing.pricing import add_months, monthly_recurring
+from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS
 from reports.models import BilledInvoice, BilledLine, BilledMonth
 
@@ -54,6 +59,18 @@ class Table:
     # Chart series: {"labels": [...], "datasets": [{"label": ..., "data": [...]}], "title": ...}
     chart: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def report_reading() -> Iterator[None]:
+    """A report's queries in one transaction that lets PostgreSQL group a year's sums in
+    memory: its default 4 MB of work_mem spills the sort to disk (billed fairly's grouping of
+    120,000 monthly sums: 150 ms, 97 ms with 64 MB). For this transaction only."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+        yield
 
 
 def _scoped(queryset: QuerySet[Any], user: User, filters: ReportFilters) -> QuerySet[Any]:
@@ -140,7 +157,11 @@ def billed_sums(
         months = months.none()
     else:
         months = months.filter(month__gte=whole[0], month__lte=whole[1])
-        lines = lines.exclude(finalized_on__gte=whole[0], finalized_on__lt=add_months(whole[1], 1))
+        # The days before the first whole month and after the last, as two ranges of the
+        # index (a range less the whole months would read the whole year's lines).
+        lines = lines.filter(
+            Q(finalized_on__lt=whole[0]) | Q(finalized_on__gte=add_months(whole[1], 1))
+        )
     keys = [*group, "month"] if by_month else group
     if by_month:
         lines = lines.annotate(month=TruncMonth("finalized_on"))
@@ -208,7 +229,8 @@ OWED = (BilledInvoice.Status.OPEN, BilledInvoice.Status.UNCOLLECTIBLE)
 def _owed(user: User, filters: ReportFilters) -> QuerySet[BilledInvoice]:
     """What customers still owe: open and uncollectible invoices with an amount remaining
     (after partial payments and the credit notes issued before payment), finalized by the
-    range's end. An invoice without a due date (charged automatically) is due when finalized."""
+    range's end. Due as billing.pricing.invoice_due_day says (the ledger's due_on); the
+    coalesce keeps rows written before due_on held that rule right."""
     return (
         billed_invoices(user, filters)
         .filter(status__in=OWED, amount_remaining__gt=0, finalized_on__lte=filters.end)
@@ -330,37 +352,42 @@ def _cohort(day: date | None) -> str:
 def revenue(user: User, filters: ReportFilters, *, by: str = "customer") -> Table:
     """Billed before tax (after discounts), per currency and per customer, product, country or
     the quarter the customer first signed, over the invoices finalized in the range."""
-    group = {
-        "customer": ["account_id", "account__legal_name"],
-        "product": ["item_id", "item__name"],
-        "country": ["account__billing_country"],
-        "cohort": ["account_id"],
-    }[by]
+    # Grouped by ids alone (no join over the sums), the names read once for the rows.
+    group = ["item_id"] if by == "product" else ["account_id"]
     sums = sorted(
         billed_sums(user, filters, ["currency", *group], ["amount", "credited", "lines_billed"]),
         key=lambda r: tuple((r[k] is None, r[k] or 0) for k in ["currency", *group]),
     )
+    ids = {r[group[0]] for r in sums if r[group[0]]}
+    names: dict[int, str] = {}
+    accounts: dict[int, tuple[str, Any]] = {}
+    if by == "product":
+        names = dict(_of_ids(CatalogItem.objects.all(), ids).values_list("pk", "name"))
+    else:
+        accounts = {
+            pk: (name, country)
+            for pk, name, country in _of_ids(Account.objects.all(), ids).values_list(
+                "pk", "legal_name", "billing_country"
+            )
+        }
+    signed = _first_signed(ids) if by == "cohort" else {}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    signed = (
-        _first_signed({r["account_id"] for r in sums if r.get("account_id")})
-        if by == ("cohort")
-        else {}
-    )
     for r in sums:
         if by == "customer":
+            name = accounts[r["account_id"]][0] if r["account_id"] in accounts else ""
             key, name, link = (
                 str(r["account_id"]),
-                r["account__legal_name"] or "No account",
+                name or "No account",
                 {"account": r["account_id"] or ""},
             )
         elif by == "product":
             key, name, link = (
                 str(r["item_id"]),
-                r["item__name"] or "Not in the catalog",
+                names.get(r["item_id"]) or "Not in the catalog",
                 {"item": r["item_id"] or ""},
             )
         elif by == "country":
-            code = str(r["account__billing_country"] or "")
+            code = str(accounts[r["account_id"]][1] or "") if r["account_id"] in accounts else ""
             key, name, link = code, code or "No account", {"country": code}
         else:
             key = name = _cohort(signed.get(r["account_id"]))
@@ -572,42 +599,55 @@ def _median_of_others(
     key: Any,
     account_id: int,
 ) -> Decimal | None:
-    """The median rate of the other accounts: the sorted rates less this account's own, found
-    by bisection (a pass over every account for each row would be quadratic)."""
+    """The median rate of the other accounts: of the sorted rates less this account's own,
+    found by bisection and skipped by index (copying the list for each row, or a pass over
+    every account, would be quadratic)."""
     values = sorted_rates.get(key, [])
     own = rates.get(key, {}).get(account_id)
-    if own is not None:
-        at = bisect.bisect_left(values, own)
-        values = values[:at] + values[at + 1 :]
-    if len(values) < MEDIAN_OF_AT_LEAST:
+    skip = bisect.bisect_left(values, own) if own is not None else len(values)
+    count = len(values) - (skip < len(values))
+    if count < MEDIAN_OF_AT_LEAST:
         return None
-    return statistics.median(values)
+
+    def nth(index: int) -> Decimal:  # the index-th of the others
+        return values[index if index < skip else index + 1]
+
+    middle = count // 2
+    return nth(middle) if count % 2 else (nth(middle - 1) + nth(middle)) / 2
 
 
 def _all_accounts(filters: ReportFilters) -> bool:
     return not (filters.country or filters.manager_id or filters.account_id or filters.currency)
 
 
+def _of_ids(queryset: QuerySet[Any], ids: set[int]) -> QuerySet[Any]:
+    """The rows of these primary keys; on PostgreSQL as one array parameter: ten thousand ids
+    sent as ten thousand parameters take three times as long to send and plan."""
+    if connection.vendor == "postgresql":
+        return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [sorted(ids)]))
+    return queryset.filter(pk__in=ids)
+
+
 def _names(grouped: list[dict[str, Any]]) -> dict[str, dict[int, str]]:
     """The names of the accounts, contracts, lines and items of grouped rows: a query each."""
-    from billing.catalog.models import CatalogItem
     from billing.contracts.models import ContractLine
-    from customers.models import Account
 
     def ids(key: str) -> set[int]:
         return {r[key] for r in grouped if r.get(key)}
 
     return {
         "account": dict(
-            Account.objects.filter(pk__in=ids("account_id")).values_list("pk", "legal_name")
+            _of_ids(Account.objects.all(), ids("account_id")).values_list("pk", "legal_name")
         ),
         "contract": dict(
-            Contract.objects.filter(pk__in=ids("contract_id")).values_list("pk", "number")
+            _of_ids(Contract.objects.all(), ids("contract_id")).values_list("pk", "number")
         ),
-        "line": dict(
-            ContractLine.objects.filter(pk__in=ids("contract_line_id")).values_list("pk", "key")
+        "line": dict(  # not in the lines' order: that would join their contracts
+            _of_ids(ContractLine.objects.all(), ids("contract_line_id"))
+            .order_by()
+            .values_list("pk", "key")
         ),
-        "item": dict(CatalogItem.objects.filter(pk__in=ids("item_id")).values_list("pk", "name")),
+        "item": dict(_of_ids(CatalogItem.objects.all(), ids("item_id")).values_list("pk", "name")),
     }
 
 
