@@ -127,7 +127,7 @@ def _months_write(lines: QuerySet[BilledLine]) -> int:
     select, params = rows.query.sql_with_params()
     into = {  # the table's column: the grouped query's
         "month": "month",
-        **{BilledMonth._meta.get_field(key).column: key for key in MONTH_KEYS},
+        **{key: key for key in MONTH_KEYS},  # attnames, the two tables' column names
         "quantity": "sum_quantity",
         "amount": "sum_amount",
         "credited": "sum_credited",
@@ -141,9 +141,10 @@ def _months_write(lines: QuerySet[BilledLine]) -> int:
     month = "CAST(sums.month AS date)" if connection.vendor == "postgresql" else "sums.month"
     columns = ", ".join(quote(c) for c in into)
     values = ", ".join(month if c == "month" else f"sums.{quote(v)}" for c, v in into.items())
+    table = quote(str(BilledMonth._meta.db_table))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(BilledMonth._meta.db_table)} ({columns}) "  # noqa: S608
+            f"INSERT INTO {table} ({columns}) "  # noqa: S608
             f"SELECT {values} FROM ({select}) sums",
             params,
         )
