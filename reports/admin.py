@@ -26,13 +26,14 @@ from reports.pages import (
     drill_url,
     export_file,
     mirror_invoice_url,
+    report_page,
     shown,
     this_year,
     today,
 )
 from reports.query_pages import ParametersForm, result_table, shown_rows
 from reports.saved_queries import QueryRefused, declared_parameters, max_rows, query_run, translate
-from reports.selectors import AGING_BUCKETS
+from reports.selectors import AGING_BUCKETS, report_reading
 
 VIEW_REPORTS = "reports.view_reports"
 
@@ -83,7 +84,8 @@ class ReportAdmin(PageAdmin):
         day = today()
         filters = form.filters(day)
         data = form.cleaned_data if form.is_bound and form.is_valid() else {}
-        table = page.build(user, filters, data, day)
+        with report_reading():
+            table = page.build(user, filters, data, day)
         export = request.GET.get("export", "")
         if export in ("csv", "xlsx"):
             content, content_type = export_file(table, export)
@@ -94,11 +96,11 @@ class ReportAdmin(PageAdmin):
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
         query = {
-            **{k: v for k, v in request.GET.items() if k != "export"},
+            **{k: v for k, v in request.GET.items() if k not in ("export", "page")},
             "start": filters.start.isoformat(),
             "end": filters.end.isoformat(),
         }
-        rows = table.rows[:ROW_LIMIT]  # the export holds them all
+        shown_page = report_page(table.rows, request.GET.get("page"))
         context = {
             **self.admin_site.each_context(request),
             "title": page.title,
@@ -107,8 +109,14 @@ class ReportAdmin(PageAdmin):
             "filters": filters,
             "table": table,
             "columns": table.columns,
-            "rows": [_cells(page, table.columns, row, query) for row in rows],
-            "not_shown": len(table.rows) - len(rows),
+            "rows": [_cells(page, table.columns, row, query) for row in shown_page.rows],
+            "shown_page": shown_page,
+            "previous_page": _page_link(query, shown_page.number - 1)
+            if shown_page.number > 1
+            else "",
+            "next_page": _page_link(query, shown_page.number + 1)
+            if shown_page.number < shown_page.pages
+            else "",
             "chart_json": json.dumps(table.chart) if table.chart else "",
             "chart_currencies": _chart_currencies(table.chart, query),
             "export_csv": "?" + urlencode({**query, "export": "csv"}),
@@ -118,6 +126,10 @@ class ReportAdmin(PageAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/reports/report.html", context)
+
+
+def _page_link(query: dict[str, Any], number: int) -> str:
+    return "?" + urlencode({**query, "page": number})
 
 
 def _chart_currencies(chart: dict[str, Any] | None, query: dict[str, Any]) -> list[Any]:
@@ -139,7 +151,7 @@ def _cells(
     cells = []
     for index, column in enumerate(columns):
         link = ""
-        if page.slug == "ar-aging" and column.key in {k for k, *_ in AGING_BUCKETS}:
+        if page.slug == "ar-aging" and column.key in AGING_KEYS:
             if row.get(column.key):
                 link = drill_url(page, {**query, "bucket": column.key}, row)
         elif _links_behind(page, column.key, index, row):
@@ -157,6 +169,7 @@ def _links_behind(page: ReportPage, key: str, index: int, row: dict[str, Any]) -
     return page.slug in REPORTS and index == 1 and bool(row.get("_drill"))
 
 
+AGING_KEYS = frozenset(key for key, *_ in AGING_BUCKETS)
 RUN_SAVED_QUERY = "reports.run_savedquery"
 
 

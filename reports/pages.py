@@ -287,9 +287,42 @@ DRILL_DOWNS = {
         _lines,
     ),
 }
-# Rows a page shows (a report's flagged rows come first); the export holds them all. Ten
-# thousand rows would take seconds to draw and nobody reads them on a screen.
+# Rows a saved query's page shows; the export holds them all. Ten thousand rows would take
+# seconds to draw and nobody reads them on a screen.
 ROW_LIMIT = 500
+# Rows a report shows a page (a report's flagged rows come first), as the admin's lists do;
+# the pages after it a link away, the export holds them all.
+PAGE_ROWS = 100
+
+
+@dataclass(frozen=True)
+class RowsPage:
+    rows: list[dict[str, Any]]
+    number: int  # from 1
+    pages: int
+    first: int  # the first row's position, from 1 (0: no rows)
+    last: int
+    total: int
+
+
+def report_page(rows: list[dict[str, Any]], asked: str | None) -> RowsPage:
+    """The page of a report's rows asked for (`?page=`), the first if none or a wrong one, the
+    last if past it."""
+    pages = max(1, -(-len(rows) // PAGE_ROWS))
+    try:
+        number = min(max(1, int(asked or 1)), pages)
+    except ValueError:
+        number = 1
+    start = (number - 1) * PAGE_ROWS
+    chosen = rows[start : start + PAGE_ROWS]
+    return RowsPage(
+        rows=chosen,
+        number=number,
+        pages=pages,
+        first=start + 1 if chosen else 0,
+        last=start + len(chosen),
+        total=len(rows),
+    )
 
 
 def invoice_table(invoices: QuerySet[BilledInvoice], today: date) -> Table:

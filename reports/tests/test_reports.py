@@ -532,3 +532,45 @@ def test_credit_notes_count_on_the_lines_they_credit_in_revenue(
     assert by_product["Not in the catalog"]["net"] == Decimal("225.000")  # 300.00 less 75.00
     call_command("reports_rebuild", stdout=io.StringIO())
     assert credited()["il_in_dup_03"] == Decimal("325.000")
+
+
+def table_rows(page: str) -> int:
+    return page.split('<table id="result_list">')[1].split("</tbody>")[0].count("<tr>") - 1
+
+
+def test_a_long_report_shows_a_hundred_rows_a_page_and_exports_them_all(world, client, finance):
+    """Bergmann's 120 lines on one invoice: rows 1 to 100 on the first page, 101 to 120 on the
+    second, newest first either way; a page past the last shows the last; the export holds all
+    120 whatever the page."""
+    bergmann = world.accounts["bergmann"]
+    invoice = BilledInvoice.objects.get(stripe_invoice_id="in_berg_04")
+    BilledLine.objects.bulk_create(
+        BilledLine(
+            invoice=invoice,
+            stripe_line_id=f"il_long_{n:03d}",
+            account=bergmann,
+            currency="EUR",
+            finalized_on=invoice.finalized_on,
+            counted=True,
+            kind=BilledLine.Kind.OTHER,
+            description=f"Long line {n:03d}",
+            amount=Decimal(n),
+        )
+        for n in range(118)  # and the invoices' own 2 lines: 120
+    )
+    client.force_login(finance)
+    url = f"/admin/reports/report/lines/?start=2026-01-01&end=2026-06-30&account={bergmann.pk}"
+    first = client.get(url).content.decode()
+    assert "Rows 1 to 100 of 120 (page 1 of 2)" in first
+    assert table_rows(first) == 100
+    assert "Next page" in first
+    assert "Previous page" not in first
+    second = client.get(url + "&page=2").content.decode()
+    assert "Rows 101 to 120 of 120 (page 2 of 2)" in second
+    assert table_rows(second) == 20
+    assert "Previous page" in second
+    assert "Next page" not in second
+    assert "Rows 101 to 120" in client.get(url + "&page=99").content.decode()
+    assert "Rows 1 to 100" in client.get(url + "&page=x").content.decode()
+    export = client.get(url + "&page=2&export=csv").content.decode()
+    assert export.count("\n") == 121  # the header and every row
