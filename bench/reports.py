@@ -166,7 +166,7 @@ def ledger_fill(invoices: int) -> None:
         account = accounts[n % len(accounts)]
         lines = by_account[account]
         currency = lines[0][4]
-        month = months[(n // len(accounts)) % MONTHS]
+        month = months[n * MONTHS // invoices]  # every size spread over the two years
         due = date(month.year, month.month, 28)
         status = (
             "paid"
