@@ -489,7 +489,16 @@ def billed_fairly(
         user,
         filters,
         ["currency", "account_id", "contract_id", "contract_line_id", "item_id"],
-        ["quantity", "amount", "at_contract", "committed", "priced", "lines_billed", "list_unit"],
+        [
+            "quantity",
+            "amount",
+            "credited",
+            "at_contract",
+            "committed",
+            "priced",
+            "lines_billed",
+            "list_unit",
+        ],
         kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE],
         contract_line__isnull=False,
     )
@@ -501,13 +510,14 @@ def billed_fairly(
     sorted_rates = {key: sorted(rates.values()) for key, rates in medians.items()}
     rows = []
     for r in grouped:
-        rate = _rate(r["amount"], r["quantity"])
+        net = r["amount"] - r["credited"]  # what the customer is asked to pay in the end
+        rate = _rate(net, r["quantity"])
         whole = r["priced"] == r["lines_billed"]  # every line has a contract price
         contract_amount = r["at_contract"] if whole else None
         median = _median_of_others(
             sorted_rates, medians, (r["item_id"], r["currency"]), r["account_id"]
         )
-        deviation = r["amount"] - contract_amount if contract_amount is not None else None
+        deviation = net - contract_amount if contract_amount is not None else None
         flag = ""
         if deviation is not None and contract_amount is not None:
             limit = max(abs(contract_amount) * tolerance / 100, minor_unit(r["currency"]))
@@ -526,6 +536,8 @@ def billed_fairly(
                 "item": names["item"].get(r["item_id"], ""),
                 "quantity": r["quantity"],
                 "amount": r["amount"],
+                "credited": r["credited"],
+                "net": net,
                 "rate": rate,
                 "contract_quantity": r["committed"] if whole else None,
                 # Per unit the contract prices: seats billed short of the commitment leave the
@@ -555,12 +567,14 @@ def billed_fairly(
             Column("item", "Item"),
             Column("quantity", "Quantity billed", "number"),
             Column("amount", "Billed", "money"),
+            Column("credited", "Credit notes", "money"),
+            Column("net", "Billed less credit notes", "money"),
             Column("rate", "Effective rate", "rate"),
             Column("contract_quantity", "Quantity the contract prices", "number"),
             Column("contract_rate", "Contract rate per unit priced", "rate"),
             Column("list_rate", "List price", "rate"),
             Column("median_rate", "Median rate, other accounts", "rate"),
-            Column("deviation", "Billed minus contract", "money"),
+            Column("deviation", "Billed less credit notes minus contract", "money"),
             Column("deviation_percent", "Deviation %", "percent"),
             Column("flag", "Flag"),
         ],
@@ -571,13 +585,15 @@ def billed_fairly(
         "The contract's amount is what the version in force over each line's days asks: for "
         "a fixed line its committed units (seats billed short owe the commitment), for usage "
         "the quantity used. The quantity the contract prices is those units, and the contract "
-        "rate its amount per unit; billed minus contract compares the amounts. The median of "
-        f"other accounts is shown over {MEDIAN_OF_AT_LEAST} or more."
+        "rate its amount per unit. Credit notes count on the lines they credit: the effective "
+        "rate and the deviation are of what was billed less them, so a line over-billed and "
+        "then credited back is not flagged, and a credit beyond the contract is. The median "
+        f"of other accounts' effective rates is shown over {MEDIAN_OF_AT_LEAST} or more."
     )
     flagged = [r for r in rows if r["flag"] in FLAGGED]
     if flagged:
         table.chart = {
-            "title": "Billed minus contract, flagged lines",
+            "title": "Billed less credit notes minus contract, flagged lines",
             "type": "bar",
             "labels": [f"{r['account']} / {r['line']}" for r in flagged[:30]],
             "datasets": [
@@ -656,7 +672,7 @@ def _rates_of(grouped: list[dict[str, Any]]) -> dict[tuple[int | None, str], dic
     for r in grouped:
         if r["account_id"]:
             sums = totals[(r["item_id"], r["currency"])].setdefault(r["account_id"], [ZERO, ZERO])
-            sums[0] += r["amount"]
+            sums[0] += r["amount"] - r["credited"]
             sums[1] += r["quantity"] or ZERO
     return {
         key: {
@@ -672,7 +688,8 @@ def _rates_by_account(
     filters: ReportFilters, keys: set[tuple[int | None, str]]
 ) -> dict[tuple[int | None, str], dict[int, Decimal]]:
     """Every account's effective rate per item and currency over the range, whoever asks
-    (only its median is shown, over enough accounts)."""
+    (only its median is shown, over enough accounts): of the same lines as the report's rows
+    (tied to a contract line, less credit notes), as _rates_of reads them from the rows."""
     items = {item for item, _ in keys if item}
     if not items:
         return {}
@@ -681,11 +698,12 @@ def _rates_by_account(
         None,
         filters,
         ["item_id", "currency", "account_id"],
-        ["quantity", "amount"],
+        ["quantity", "amount", "credited"],
         item_id__in=items,
         kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE],
+        contract_line__isnull=False,
     ):
-        rate = _rate(r["amount"], r["quantity"])
+        rate = _rate(r["amount"] - r["credited"], r["quantity"])
         if rate is not None and r["account_id"]:
             rates[(r["item_id"], r["currency"])][r["account_id"]] = rate
     return rates

@@ -530,6 +530,25 @@ def test_credit_notes_count_on_the_lines_they_credit_in_revenue(
     by_product = {r["group"]: r for r in revenue(finance, EUR, by="product").rows}
     assert by_product["Seats"]["credited"] == Decimal("325.000")
     assert by_product["Not in the catalog"]["net"] == Decimal("225.000")  # 300.00 less 75.00
+    # Billed fairly: the seats billed 900.00 at the contract's 18.00, less 325.00 credited:
+    # 575.00, 11.50 a seat, 325.00 (36.11%) under the contract. Bergmann's median of the
+    # others (11.50, 17.00, 25.00) is 17.00, whoever asks.
+    fairly = {r["account"]: r for r in billed_fairly(finance, EUR).rows}
+    seats_row = fairly["Dupont"]
+    assert (seats_row["amount"], seats_row["credited"], seats_row["net"]) == (
+        Decimal("900.000"),
+        Decimal("325.000"),
+        Decimal("575.000"),
+    )
+    assert (seats_row["rate"], seats_row["deviation"], seats_row["deviation_percent"]) == (
+        Decimal("11.500000"),
+        Decimal("-325.000"),
+        Decimal("-36.11"),
+    )
+    assert seats_row["flag"] == "under-billed"
+    assert fairly["Bergmann"]["median_rate"] == Decimal("17.000000")
+    (mine,) = billed_fairly(world.managers["a"], EUR).rows
+    assert mine["median_rate"] == Decimal("17.000000")
     call_command("reports_rebuild", stdout=io.StringIO())
     assert credited()["il_in_dup_03"] == Decimal("325.000")
 
