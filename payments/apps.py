@@ -12,7 +12,7 @@ class PaymentsConfig(AppConfig):
         from backoffice.home import navigation
         from customers.hooks import account_payment_methods_changed
         from customers.payment_methods import billing_currencies_source
-        from payments import collections_tasks, radar_tasks, tasks  # noqa: F401  (Celery's)
+        from payments import tasks  # noqa: F401  (Celery's)
         from payments.models import (
             DisputeEvidence,
             PaymentRetry,

@@ -29,8 +29,8 @@ from billing.money import from_stripe_amount
 from billing.pricing import invoice_due_day
 from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
-from payments.collections_tasks import payment_retry_task
 from payments.models import PaymentRetry
+from payments.tasks import payment_retry_task
 from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type

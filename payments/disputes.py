@@ -25,8 +25,8 @@ from backoffice.models import User
 from billing.money import from_stripe_amount
 from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
-from payments.collections_tasks import dispute_evidence_task
 from payments.models import DisputeEvidence
+from payments.tasks import dispute_evidence_task
 from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type

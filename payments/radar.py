@@ -29,7 +29,7 @@ from billing.money import as_money, from_stripe_amount
 from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
 from payments.models import RadarApprovalLimit, RadarDecision
-from payments.radar_tasks import radar_decision_send_task
+from payments.tasks import radar_decision_send_task
 from stripe_sync.client import StripeApi
 from stripe_sync.mirror import Mirror, read_stamp
 from stripe_sync.object_types import object_type, stripe_id_of

@@ -17,7 +17,7 @@ from backoffice.roles import FINANCE
 from customers.tests.factories import AccountFactory, UserFactory
 from payments.models import RadarApprovalLimit, RadarDecision
 from payments.radar import radar_decision_approve, radar_decision_request, radar_queue
-from payments.radar_tasks import radar_decision_send_task
+from payments.tasks import radar_decision_send_task
 from stripe_standin.control import standin_config
 from stripe_sync.mirror import Mirror
 from stripe_sync.models import StripeWrite
