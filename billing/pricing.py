@@ -140,6 +140,12 @@ def timestamp_day(timestamp: int) -> date:
     return datetime.fromtimestamp(timestamp, tz=UTC).date()
 
 
+def stripe_moment(timestamp: Any) -> datetime | None:
+    """A timestamp field of Stripe's JSON as an aware UTC datetime; None where Stripe sent
+    none."""
+    return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp else None
+
+
 def stripe_day(timestamp: Any) -> date | None:
     """The UTC day of a timestamp field of Stripe's JSON; None where Stripe sent none."""
     return timestamp_day(int(timestamp)) if timestamp else None

@@ -12,9 +12,8 @@ decline code) is recorded on it and the invoice is read again into the mirror.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 import stripe
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,7 +25,7 @@ from djstripe.models import Invoice
 from backoffice.history import history_save
 from backoffice.models import User
 from billing.money import from_stripe_amount
-from billing.pricing import invoice_due_day
+from billing.pricing import invoice_due_day, stripe_moment
 from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
 from payments.models import PaymentRetry
@@ -68,10 +67,6 @@ def _failed_invoices(user: User) -> QuerySet[Invoice]:
     return invoices.select_related("customer__backoffice_account", "payment_intent")
 
 
-def _stamp(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
-
-
 def failed_payments(user: User, *, today: date | None = None) -> list[FailedPayment]:
     """The failed payments `user` may see, the longest overdue first; three queries however
     many (invoices with their customer, account and payment intent; our pending and last
@@ -108,7 +103,7 @@ def failed_payments(user: User, *, today: date | None = None) -> list[FailedPaym
                 currency=currency,
                 amount_due=from_stripe_amount(int(data.get("amount_remaining") or 0), currency),
                 attempt_count=int(data.get("attempt_count") or 0),
-                next_payment_attempt=_stamp(data.get("next_payment_attempt")),
+                next_payment_attempt=stripe_moment(data.get("next_payment_attempt")),
                 failure_code=code,
                 failure_message=message,
                 days_overdue=max(0, (today - due).days) if due else 0,

@@ -23,6 +23,7 @@ from djstripe.models import Dispute
 from backoffice.history import history_save
 from backoffice.models import User
 from billing.money import from_stripe_amount
+from billing.pricing import stripe_moment
 from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS, accounts_visible_to
 from payments.models import DisputeEvidence
@@ -99,11 +100,7 @@ def _open_dispute(dispute: Dispute) -> OpenDispute:
         status=str(data.get("status") or ""),
         currency=currency,
         amount=from_stripe_amount(int(data.get("amount") or 0), currency),
-        due_by=(
-            datetime.fromtimestamp(int(details["due_by"]), tz=UTC)
-            if details.get("due_by")
-            else None
-        ),
+        due_by=stripe_moment(details.get("due_by")),
         has_evidence=bool(details.get("has_evidence")),
         submission_count=int(details.get("submission_count") or 0),
         evidence={k: v for k, v in (data.get("evidence") or {}).items() if isinstance(v, str)},

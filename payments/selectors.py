@@ -2,7 +2,7 @@
 the Stripe mirror, and what its accepted methods still lack."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -11,7 +11,7 @@ from djstripe.models import Charge, Customer, Invoice, Mandate, PaymentMethod
 
 from billing.contracts.models import Contract
 from billing.money import format_minor
-from billing.pricing import invoice_due_day
+from billing.pricing import invoice_due_day, stripe_moment
 from customers.models import Account
 from customers.payment_methods import debit_methods, payment_method_name
 
@@ -174,9 +174,7 @@ def account_payments(account: Account, *, today: date | None = None) -> AccountP
         charges.append(
             ChargeRow(
                 data["id"],
-                datetime.fromtimestamp(int(data["created"]), tz=UTC)
-                if data.get("created")
-                else None,
+                stripe_moment(data.get("created")),
                 format_minor(
                     int(data.get("amount") or 0), str(data.get("currency") or "usd").upper()
                 ),
