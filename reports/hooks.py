@@ -4,7 +4,11 @@ write commits (subscribed in ReportsConfig.ready)."""
 from typing import Any
 
 from billing.contracts.models import Contract
-from reports.tasks import account_billed_refresh_task, billed_invoices_refresh_task
+from reports.tasks import (
+    account_billed_refresh_task,
+    billed_invoices_refresh_task,
+    contracted_months_refresh_task,
+)
 from stripe_sync.hooks import StripeObjects
 from stripe_sync.outbox import enqueue
 
@@ -27,6 +31,12 @@ def credit_notes_to_ledger(credit_notes: StripeObjects) -> None:
 def contract_changed_to_ledger(contract: Contract) -> None:
     """What the account's invoices should have billed may have changed with the contract."""
     enqueue(account_billed_refresh_task, contract.account_id)
+
+
+def contract_changed_to_contracted_months(contract: Contract) -> None:
+    """The account's contracted MRR again: an amendment approved ends the version it amends,
+    a termination or expiry ends the term, a renewal extends it."""
+    enqueue(contracted_months_refresh_task, contract.account_id)
 
 
 def _id(value: Any) -> str:

@@ -1,10 +1,13 @@
-"""What the reports read: every finalized invoice and its lines, as rows of their own.
+"""What the reports read: every finalized invoice and its lines, as rows of their own, and
+each contract version's MRR per month.
 
 The Stripe mirror holds invoices as Stripe's JSON (dj-stripe's models); a report over a year of
 them would parse a million JSON documents. These tables hold the figures the reports add up,
 derived from the mirror (reports/ledger.py) each time it writes an invoice or a credit note,
-and rebuilt whole by `manage.py reports_rebuild` with the same result. Amounts are in the
-invoice's currency, in major units (Decimal), never summed across currencies.
+and rebuilt whole by `manage.py reports_rebuild` with the same result. The contracted MRR
+is kept likewise from the contracts (reports/contracted.py), each time one changes. Amounts
+are in the invoice's (the contract's) currency, in major units (Decimal), never summed across
+currencies.
 """
 
 from django.db import models
@@ -157,6 +160,32 @@ class BilledMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.currency}"
+
+
+class ContractedMonth(models.Model):
+    """A contract version's MRR at one month's end in the days it is in force (each fixed line
+    at its ramp phase that day, per month; usage is not recurring): what contracted MRR and
+    ARR add up instead of pricing every version on every request. Written for an account's
+    versions each time one of its contracts is approved, amended, terminated, renewed or
+    expires (reports/contracted.py), rebuilt with the ledger, never edited by hand. A month
+    without a row is a month at zero."""
+
+    contract = models.ForeignKey("billing.Contract", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("customers.Account", on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    month_end = models.DateField(help_text="The last day of the month.")
+    mrr = amount_field(
+        verbose_name="MRR", help_text="Recurring revenue a month, in the contract currency."
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["month_end", "currency"], name="contracted_month_end"),
+            models.Index(fields=["account", "month_end"], name="contracted_month_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month_end:%Y-%m} {self.currency}"
 
 
 class Report(models.Model):

@@ -1,4 +1,4 @@
-"""Celery tasks of the reports: thin, they take ids and call the ledger."""
+"""Celery tasks of the reports: thin, they take ids and call the ledger or the contracted MRR."""
 
 from celery import shared_task
 
@@ -17,3 +17,10 @@ def account_billed_refresh_task(account_id: int) -> None:
     from reports.ledger import account_billed_refresh
 
     account_billed_refresh(account_id)
+
+
+@shared_task(name="reports.tasks.contracted_months_refresh_task", **RETRY)
+def contracted_months_refresh_task(account_id: int) -> None:
+    from reports.contracted import contracted_months_refresh
+
+    contracted_months_refresh(account_id)

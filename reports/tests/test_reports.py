@@ -168,6 +168,8 @@ def test_rebuilding_the_ledger_from_the_mirror_gives_the_same_rows(world, financ
     out = io.StringIO()
     call_command("reports_rebuild", stdout=out)
     assert "6 finalized invoice(s)" in out.getvalue()
+    # Four contracts, each in force at 24 month ends (January 2026 to December 2027).
+    assert "contracted MRR: 96 month(s)" in out.getvalue()
     assert snapshot() == before
     assert ar_aging(finance, EUR, today=TODAY).rows == aging
 
@@ -310,6 +312,7 @@ def _yen_customer(manager, django_capture_on_commit_callbacks):
     )
     from customers.models import Account
     from customers.tests.factories import AccountFactory
+    from reports.contracted import contracted_months_rebuild
     from stripe_sync.mirror import Mirror
     from stripe_sync.object_types import object_type
 
@@ -339,6 +342,7 @@ def _yen_customer(manager, django_capture_on_commit_callbacks):
         quantity=10,
         stripe_price_id="price_yamada_2026",
     )
+    contracted_months_rebuild()  # a contract of the factories: no contract_changed
     invoice = finalized_invoice(
         "in_yam_05",
         "yamada",

@@ -19,6 +19,7 @@ from billing.contracts.tests.factories import (
 )
 from customers.models import Account
 from customers.tests.factories import AccountFactory, UserFactory
+from reports.contracted import contracted_months_rebuild
 from stripe_standin.store import stripe_fixture
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
@@ -95,6 +96,9 @@ def build_world(finance: Any, manager: Any) -> World:
             stripe_price_id=f"price_{key}_2027",
         )
         accounts[key], contracts[key] = account, contract
+    # Written by factories, not approved through the services (no contract_changed): their
+    # contracted MRR rebuilt, as a deployment does after importing contracts.
+    contracted_months_rebuild()
     return World(managers, accounts, contracts, seats)
 
 

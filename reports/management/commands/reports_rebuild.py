@@ -2,15 +2,21 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from reports.contracted import contracted_months_rebuild
 from reports.ledger import billed_ledger_rebuild
 
 
 class Command(BaseCommand):
     help = (
         "Rebuild the reports' ledger (finalized invoices and their lines) from the Stripe "
-        "mirror. The reports read the same figures after it as before."
+        "mirror, and the contracted MRR per contract version and month from the contracts. "
+        "The reports read the same figures after it as before."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         written = billed_ledger_rebuild()
         self.stdout.write(f"Rebuilt the reports' ledger: {written} finalized invoice(s).")
+        months = contracted_months_rebuild()
+        self.stdout.write(
+            f"Rebuilt the contracted MRR: {months} month(s) of contract versions in force."
+        )
