@@ -24,12 +24,11 @@ from django.db.models.functions import Coalesce, TruncMonth
 from backoffice.models import User
 from billing.catalog.models import CatalogItem
 from billing.contracts.models import Contract
-from billing.contracts.selectors import contracts_terms_in_force
 from billing.money import minor_unit, quantize
-from billing.pricing import add_months, monthly_recurring
+from billing.pricing import add_months
 from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS
-from reports.models import BilledInvoice, BilledLine, BilledMonth
+from reports.models import BilledInvoice, BilledLine, BilledMonth, ContractedMonth
 
 ZERO = Decimal(0)
 
@@ -854,18 +853,16 @@ def _contracted_by_month(
     user: User, filters: ReportFilters, ends: list[date]
 ) -> dict[tuple[str, date], dict[int, Decimal]]:
     """Per currency and month end, each account's MRR from the contract versions (and ramp
-    phases) in force that day."""
-    contracts = Contract.objects.filter(
-        status__in=IN_FORCE, start_date__lte=ends[-1], end_date__gte=ends[0]
-    )
-    contracts = _scoped(contracts, user, filters)
-    versions = list(contracts)
-    terms = contracts_terms_in_force(versions)
-    mrr: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for contract in versions:
-        for end, recurring in zip(ends, monthly_recurring(terms[contract.pk], ends), strict=True):
-            if recurring:
-                mrr[(contract.currency, end)][contract.account_id] += recurring
+    phases) in force that day: their MRR kept per month (reports/contracted.py), added up by
+    the database."""
+    months = _scoped(ContractedMonth.objects.filter(month_end__in=ends), user, filters)
+    mrr: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(dict)
+    for currency, end, account, amount in (
+        months.values_list("currency", "month_end", "account_id")
+        .annotate(amount=Sum("mrr"))
+        .order_by()
+    ):
+        mrr[(currency, end)][account] = amount
     return mrr
 
 
