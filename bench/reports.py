@@ -74,6 +74,7 @@ def world_ensure() -> dict[str, Any]:
     from billing.catalog.models import CatalogItem
     from billing.contracts.models import Contract, ContractLine, PricePhase
     from customers.models import Account
+    from reports.models import ContractedMonth
 
     finance, _ = User.objects.get_or_create(username="bench-finance", defaults={"is_staff": True})
     finance.groups.add(Group.objects.get(name=FINANCE))
@@ -134,7 +135,21 @@ def world_ensure() -> dict[str, Any]:
             PricePhase.objects.bulk_create(
                 [PricePhase(line=line, unit_amount=Decimal(10), quantity=10) for line in lines]
             )
+        contracted_fill()  # bulk_create sends no contract_changed
+    elif not ContractedMonth.objects.exists():
+        contracted_fill()
     return {"finance": finance, "managers": managers}
+
+
+def contracted_fill() -> None:
+    """The contracted MRR per version and month end, as reports_rebuild writes it."""
+    from reports.contracted import contracted_months_rebuild
+
+    started = time.perf_counter()
+    rows = contracted_months_rebuild()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE reports_contractedmonth")
+    print(f"  contracted MRR: {rows:,} rows in {time.perf_counter() - started:.1f} s")
 
 
 def ledger_fill(invoices: int) -> None:
