@@ -18,6 +18,7 @@ from billing.contracts.rules import raise_if_any
 from billing.contracts.selectors import contract_errors_for, contract_values
 from billing.contracts.tasks import contract_push_to_stripe_task
 from billing.pricing import add_months
+from customers.payment_methods import payment_method_refusals
 from customers.selectors import account_visible_to
 from stripe_sync.models import PushStatus
 from stripe_sync.writes import push_after_commit
@@ -98,6 +99,24 @@ def contract_values_refresh(contract: Contract) -> Contract:
     return contract
 
 
+def _raise_unless_paid_in_currency(contract: Contract) -> None:
+    """A contract billed in a currency none of the account's payment methods take would leave
+    its invoices unpayable (SEPA Direct Debit takes EUR only): said at submission and at
+    approval, not at the first finalization."""
+    account = contract.account
+    refusals = payment_method_refusals(
+        account.accepted_payment_methods,
+        country=str(account.billing_country or ""),
+        currencies=[contract.currency],
+    )
+    if refusals:
+        raise ValidationError(
+            f"Contract {contract} bills {contract.currency}, which {account} cannot pay with "
+            f"its payment methods: {' '.join(refusals)} Change the account's payment methods "
+            "first."
+        )
+
+
 @transaction.atomic
 def contract_submit(*, contract: Contract, by: User) -> Contract:
     contract = _locked(contract)
@@ -108,6 +127,7 @@ def contract_submit(*, contract: Contract, by: User) -> Contract:
     if not contract.lines.exists():
         raise ValidationError(f"Contract {contract} has no lines: add what is sold first.")
     raise_if_any(contract_errors_for(contract))
+    _raise_unless_paid_in_currency(contract)
     contract.status = Status.PENDING_APPROVAL
     contract.submitted_by, contract.submitted_at = by, timezone.now()
     contract.sent_back_reason = ""
@@ -131,6 +151,7 @@ def contract_approve(*, contract: Contract, by: User) -> Contract:
             "approves it."
         )
     raise_if_any(contract_errors_for(contract))
+    _raise_unless_paid_in_currency(contract)
     if contract.amends_id:
         previous = Contract.objects.select_for_update().get(pk=contract.amends_id)
         _require_status(previous, Status.ACTIVE, rule="only an active contract is amended.")

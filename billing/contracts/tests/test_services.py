@@ -273,3 +273,34 @@ def test_an_amendments_usage_ramp_is_priced_by_the_phase_in_force(manager, finan
     assert expected_charges(contract_terms(amendment), march, {"calls": 1000}).total == Decimal(
         "100.00"
     )
+
+
+def test_a_contract_in_a_currency_the_accounts_methods_cannot_take_is_refused(manager, finance):
+    """A German account paying by SEPA Direct Debit only: a USD contract would leave every
+    invoice unpayable, so it is refused at submission, and at approval if the account's
+    methods changed while it waited."""
+    account = AccountFactory(account_manager=manager, accepted_payment_methods=["sepa_debit"])
+    usd = seats_contract(account=account, created_by=manager, currency="USD")
+    with pytest.raises(ValidationError) as refused:
+        contract_submit(contract=usd, by=manager)
+    assert (
+        f"Contract {usd} bills USD, which {account} cannot pay with its payment methods: "
+        "SEPA Direct Debit takes EUR only; this account is billed in USD."
+    ) in str(refused.value)
+    usd.refresh_from_db()
+    assert usd.status == Status.DRAFT
+    # By card it is submitted (each accepted method must take each currency billed, as the
+    # account's own check says); SEPA only again before approval: refused there too.
+    account.accepted_payment_methods = ["card"]
+    account.save()
+    contract_submit(contract=usd, by=manager)
+    account.accepted_payment_methods = ["sepa_debit"]
+    account.save()
+    with pytest.raises(ValidationError, match="cannot pay with its payment methods"):
+        contract_approve(contract=usd, by=finance)
+    usd.refresh_from_db()
+    assert usd.status == Status.PENDING_APPROVAL
+    # A EUR contract of the SEPA account goes through.
+    eur = seats_contract(account=account, created_by=manager)
+    contract_submit(contract=eur, by=manager)
+    assert contract_approve(contract=eur, by=finance).status == Status.ACTIVE
