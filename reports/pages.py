@@ -1,7 +1,7 @@
 """The Reports section's pages: which reports there are, their filters, and how a table is
 shown and exported. The figures come from reports.selectors; this is presentation only."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -17,15 +17,16 @@ from django_countries import countries
 
 from backoffice.models import User
 from billing.catalog.models import CatalogItem
-from billing.money import format_amount, format_unit_price, plain_amount
+from billing.money import decimal_places, format_amount, format_unit_price, plain_amount
 from customers.payment_methods import payment_method_name
 from customers.selectors import VIEW_ALL_ACCOUNTS
 from file_imports.cells import as_text, neutralised
-from file_imports.files import CSV, XLSX
+from file_imports.files import CSV
 from payments.acceptance import acceptance_rates, acceptance_totals
 from reports import selectors
 from reports.models import BilledInvoice, BilledLine
 from reports.selectors import Column, ReportFilters, Table
+from reports.spreadsheet import CONTENT_TYPE, Amount, xlsx_file
 
 
 def this_year(today: date) -> tuple[date, date]:
@@ -417,9 +418,9 @@ def shown(value: Any, column: Column, currency: str) -> str:
     return as_text(value)
 
 
-def export_dataset(table: Table, *, native: bool) -> tablib.Dataset:
-    """The table as the export writes it: money as plain numbers in the currency's precision
-    (a currency column beside them), text made safe for spreadsheets."""
+def export_dataset(table: Table) -> tablib.Dataset:
+    """The table as the CSV export writes it: money as plain numbers in the currency's
+    precision (a currency column beside them), text made safe for spreadsheets."""
     dataset = tablib.Dataset(headers=[c.title for c in table.columns])
     for row in table.rows:
         cells: list[Any] = []
@@ -430,22 +431,41 @@ def export_dataset(table: Table, *, native: bool) -> tablib.Dataset:
             elif value is None:
                 cells.append("")
             elif column.kind == "money":
-                text = plain_amount(value, row["currency"])
-                cells.append(Decimal(text) if native else text)
-            elif native and isinstance(value, Decimal | int | date):
-                cells.append(value)
+                cells.append(plain_amount(value, row["currency"]))
             else:
                 cells.append(as_text(value))
         dataset.append(cells)
     return dataset
 
 
+def export_cells(table: Table) -> Iterator[list[Any]]:
+    """The table's rows as the XLSX export holds them: text made safe as in the CSV, money
+    as its exact amount shown with its currency's decimals, numbers and dates as such."""
+    columns = [(c.key, c.kind == "money") for c in table.columns]
+    places: dict[str, int] = {}
+    for row in table.rows:
+        cells: list[Any] = []
+        for key, money in columns:
+            value = row.get(key)
+            if isinstance(value, str):
+                cells.append(neutralised(value))
+            elif money and isinstance(value, Decimal):
+                currency = row["currency"]
+                if currency not in places:
+                    places[currency] = decimal_places(currency)
+                cells.append(Amount(value, places[currency]))
+            elif value is None or isinstance(value, Decimal | int | float | date):
+                cells.append(value)
+            else:
+                cells.append(neutralised(as_text(value)))
+        yield cells
+
+
 def export_file(table: Table, extension: str) -> tuple[bytes, str]:
-    file_format = XLSX() if extension == "xlsx" else CSV()
-    data = file_format.export_data(export_dataset(table, native=extension == "xlsx"))
-    return (data.encode("utf-8") if isinstance(data, str) else bytes(data)), (
-        file_format.get_content_type()
-    )
+    if extension == "xlsx":
+        return xlsx_file([c.title for c in table.columns], export_cells(table)), CONTENT_TYPE
+    csv = CSV()
+    return csv.export_data(export_dataset(table)), csv.get_content_type()
 
 
 def drill_url(page: ReportPage, query: dict[str, Any], row: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import urllib.request
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
@@ -373,7 +374,11 @@ def test_the_run_page_as_finance_and_as_a_manager(world, client, manager, financ
     assert client.get(reverse("admin:reports_queryrun_changelist")).status_code == 403
     client.force_login(finance)
     assert client.get(reverse("admin:reports_queryrun_changelist")).status_code == 200
-    assert client.get(url + "?export=xlsx").status_code == 200
+    xlsx = client.get(url + "?export=xlsx")
+    assert xlsx.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    assert [c.value for c in sheet[1]] == ["month", "currency", "billed"]
+    assert sheet["C2"].data_type == "n"  # the month's sum, a number
 
 
 def test_exported_text_cannot_run_as_a_formula(world, client, finance):
