@@ -25,7 +25,7 @@ import json
 import posixpath
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -131,14 +131,23 @@ class CSV(base_formats.CSV):
         return read_csv(data)
 
     def export_data(self, dataset: tablib.Dataset, **kwargs: Any) -> bytes:
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\r\n")
-        writer.writerow(dataset.headers or [])
-        writer.writerows(dataset)
-        return ("\ufeff" + text.getvalue()).encode("utf-8")
+        return csv_file(dataset.headers or [], dataset)
 
     def get_content_type(self) -> str:
-        return "text/csv; charset=utf-8"
+        return CSV_CONTENT_TYPE
+
+
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+
+
+def csv_file(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """Our CSV exports' bytes: UTF-8 with the byte-order mark, so that Excel reads them as
+    UTF-8, and CRLF line ends."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return ("\ufeff" + text.getvalue()).encode("utf-8")
 
 
 def xlsx_max_unpacked_bytes() -> int:

@@ -8,7 +8,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
-import tablib
 from django import forms
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -21,7 +20,7 @@ from billing.money import decimal_places, format_amount, format_unit_price, plai
 from customers.payment_methods import payment_method_name
 from customers.selectors import VIEW_ALL_ACCOUNTS
 from file_imports.cells import as_text, neutralised
-from file_imports.files import CSV
+from file_imports.files import CSV_CONTENT_TYPE, csv_file
 from payments.acceptance import acceptance_rates, acceptance_totals
 from reports import selectors
 from reports.models import BilledInvoice, BilledLine
@@ -418,24 +417,24 @@ def shown(value: Any, column: Column, currency: str) -> str:
     return as_text(value)
 
 
-def export_dataset(table: Table) -> tablib.Dataset:
-    """The table as the CSV export writes it: money as plain numbers in the currency's
-    precision (a currency column beside them), text made safe for spreadsheets."""
-    dataset = tablib.Dataset(headers=[c.title for c in table.columns])
+def export_rows(table: Table) -> Iterator[list[str]]:
+    """The table's rows as the CSV export writes them: money as plain numbers in the
+    currency's precision (a currency column beside them), text made safe for spreadsheets.
+    Each column's kind looked at once, not per cell: billed fairly writes 150,000 of them."""
+    columns = [(c.key, c.kind == "money") for c in table.columns]
     for row in table.rows:
-        cells: list[Any] = []
-        for column in table.columns:
-            value = row.get(column.key)
-            if isinstance(value, str):
-                cells.append(neutralised(value))
-            elif value is None:
+        cells: list[str] = []
+        for key, money in columns:
+            value = row.get(key)
+            if value is None:
                 cells.append("")
-            elif column.kind == "money":
+            elif isinstance(value, str):
+                cells.append(neutralised(value))
+            elif money:
                 cells.append(plain_amount(value, row["currency"]))
             else:
                 cells.append(as_text(value))
-        dataset.append(cells)
-    return dataset
+        yield cells
 
 
 def export_cells(table: Table) -> Iterator[list[Any]]:
@@ -464,8 +463,7 @@ def export_cells(table: Table) -> Iterator[list[Any]]:
 def export_file(table: Table, extension: str) -> tuple[bytes, str]:
     if extension == "xlsx":
         return xlsx_file([c.title for c in table.columns], export_cells(table)), CONTENT_TYPE
-    csv = CSV()
-    return csv.export_data(export_dataset(table)), csv.get_content_type()
+    return csv_file([c.title for c in table.columns], export_rows(table)), CSV_CONTENT_TYPE
 
 
 def drill_url(page: ReportPage, query: dict[str, Any], row: dict[str, Any]) -> str:
