@@ -161,9 +161,9 @@ def ledger_fill(invoices: int) -> None:
         if not BilledMonth.objects.exists():
             months_fill()
         return
-    BilledMonth.objects.all().delete()
-    BilledLine.objects.all().delete()
-    BilledInvoice.objects.all().delete()
+    with connection.cursor() as cursor:  # a statement each: Django's delete lists every id
+        for model in (BilledMonth, BilledLine, BilledInvoice):
+            cursor.execute(f"DELETE FROM {model._meta.db_table}")  # noqa: S608
     rng = random.Random(20)  # noqa: S311 - figures, not secrets
     contract_lines = list(
         ContractLine.objects.values_list(
