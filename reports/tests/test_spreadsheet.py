@@ -151,7 +151,7 @@ def test_libreoffice_reads_the_export(tmp_path: Path):
             OFFICE,
             "--headless",
             "--convert-to",
-            "csv",
+            "csv:Text - txt - csv (StarCalc):44,34,76",  # comma, quote, UTF-8
             "--outdir",
             tmp_path,
             tmp_path / "report.xlsx",
