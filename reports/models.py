@@ -52,6 +52,8 @@ class BilledInvoice(models.Model):
         indexes = [
             models.Index(fields=["finalized_on", "currency"], name="billed_invoice_finalized"),
             models.Index(fields=["status", "currency"], name="billed_invoice_status"),
+            # The currencies of the ledger, read a step each (reports.selectors).
+            models.Index(fields=["currency"], name="billed_invoice_currency"),
             models.Index(fields=["account", "finalized_on"], name="billed_invoice_account"),
         ]
 
