@@ -91,7 +91,10 @@ def charge_step(currency: str) -> Decimal:
 
 def minor_unit(currency: str) -> Decimal:
     """The smallest amount in `currency`: 0.01 EUR, 1 JPY, 0.001 BHD."""
-    return Decimal(1).scaleb(-decimal_places(currency))
+    return MINOR_UNITS[decimal_places(currency)]
+
+
+MINOR_UNITS = {places: Decimal(1).scaleb(-places) for places in (0, 2, 3)}
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:
@@ -279,11 +282,10 @@ def _locale() -> str:
 def plain_amount(amount: Decimal, currency: str) -> str:
     """An amount as a person types it in a form: no thousands separator, the currency's
     decimals and any finer digits it has (4000, 50.500, 0.0125), not as stored (4000.000000)."""
-    places = decimal_places(currency)
-    value = amount.normalize()
-    if -value.as_tuple().exponent < places:  # type: ignore[operator]
-        value = value.quantize(Decimal(1).scaleb(-places))
-    return f"{value:f}"
+    rounded = amount.quantize(minor_unit(currency))
+    if rounded == amount:  # nothing finer than the currency's decimals: the common case
+        return f"{rounded:f}"
+    return f"{amount.normalize():f}"  # its finer digits, as they are
 
 
 def amounts_as_typed(form: Any, names: tuple[str, ...], currency: str) -> None:
