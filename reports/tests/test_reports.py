@@ -602,3 +602,16 @@ def test_a_long_report_shows_a_hundred_rows_a_page_and_exports_them_all(world, c
     assert "Rows 1 to 100" in client.get(url + "&page=x").content.decode()
     export = client.get(url + "&page=2&export=csv").content.decode()
     assert export.count("\n") == 121  # the header and every row
+
+
+def test_a_name_with_markup_is_shown_as_text_in_a_report(world, client, finance):
+    from customers.models import Account
+
+    Account.objects.filter(pk=world.accounts["bergmann"].pk).update(
+        legal_name='Bergmann <img src=x onerror="alert(1)"> & Co'
+    )
+    client.force_login(finance)
+    page = client.get("/admin/reports/report/revenue/?start=2026-01-01&end=2026-06-30")
+    text = page.content.decode()
+    assert "Bergmann &lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; Co" in text
+    assert "<img src=x" not in text
