@@ -488,10 +488,14 @@ DEFAULT_TOLERANCE = Decimal("0.5")  # percent of the contract's amount
 MEDIAN_OF_AT_LEAST = 3
 
 
+RATE_PLACES = Decimal("0.000001")
+PERCENT_PLACES = Decimal("0.01")
+
+
 def _rate(amount: Decimal | None, quantity: Decimal | None) -> Decimal | None:
     if amount is None or not quantity:
         return None
-    return (amount / quantity).quantize(Decimal("0.000001"))
+    return (amount / quantity).quantize(RATE_PLACES)
 
 
 def billed_fairly(
@@ -564,7 +568,7 @@ def billed_fairly(
                 "median_rate": median,
                 "deviation": deviation,
                 "deviation_percent": (
-                    (deviation / contract_amount * 100).quantize(Decimal("0.01"))
+                    (deviation / contract_amount * 100).quantize(PERCENT_PLACES)
                     if deviation is not None and contract_amount
                     else None
                 ),
@@ -573,8 +577,16 @@ def billed_fairly(
             }
         )
     # The flagged first, the largest deviation first; then the others by account.
-    rows.sort(key=lambda r: (r["currency"], r["account"], r["contract"], r["line"]))
-    rows.sort(key=lambda r: (r["flag"] not in FLAGGED, -abs(r["deviation_percent"] or 0)))
+    rows.sort(
+        key=lambda r: (
+            r["flag"] not in FLAGGED,
+            -abs(r["deviation_percent"] or 0),
+            r["currency"],
+            r["account"],
+            r["contract"],
+            r["line"],
+        )
+    )
     table = Table(
         columns=[
             Column("currency", "Currency"),
