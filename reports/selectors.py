@@ -164,28 +164,38 @@ def billed_sums(
     keys = [*group, "month"] if by_month else group
     if by_month:
         lines = lines.annotate(month=TruncMonth("finalized_on"))
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    parts: list[list[dict[str, Any]]] = []
     for part, which in ((months, 1), (lines, 0)):
-        if which == 1 and whole is None:
+        rows = (
+            []
+            if which == 1 and whole is None
+            else list(
+                part.values(*keys).annotate(**{m: MEASURES[m][which] for m in measures}).order_by()
+            )
+        )
+        if by_month:
+            for row in rows:
+                if isinstance(row["month"], datetime):
+                    row["month"] = row["month"].date()
+        parts.append(rows)
+    whole_rows, cut_rows = parts
+    if not cut_rows or not whole_rows:  # one part alone (often: no days cut a month)
+        return whole_rows or cut_rows
+    merged = {tuple(row[k] for k in keys): row for row in whole_rows}
+    for row in cut_rows:
+        key = tuple(row[k] for k in keys)
+        into = merged.get(key)
+        if into is None:
+            merged[key] = row
             continue
-        for row in (
-            part.values(*keys).annotate(**{m: MEASURES[m][which] for m in measures}).order_by()
-        ):
-            if by_month and isinstance(row["month"], datetime):
-                row["month"] = row["month"].date()
-            key = tuple(row[k] for k in keys)
-            into = merged.get(key)
-            if into is None:
-                merged[key] = dict(row)
-                continue
-            for m in measures:
-                a, b = into[m], row[m]
-                if a is None or b is None:
-                    into[m] = b if a is None else a
-                elif MEASURES[m][2] == "max":
-                    into[m] = max(a, b)
-                else:
-                    into[m] = a + b
+        for m in measures:
+            a, b = into[m], row[m]
+            if a is None or b is None:
+                into[m] = b if a is None else a
+            elif MEASURES[m][2] == "max":
+                into[m] = max(a, b)
+            else:
+                into[m] = a + b
     return list(merged.values())
 
 
