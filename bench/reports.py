@@ -3,6 +3,8 @@
 Prints, for each report page and its CSV and XLSX exports, as finance (every account) and as an
 account manager (their own), the median and 95th percentile time and the number of SQL queries,
 at a small size and the large one: a page whose queries grow with the ledger shows it here.
+The acceptance rates read Stripe's charges instead: one charge per invoice, written to the
+mirror (dj-stripe's Charge, Stripe-shaped payloads of a real charge's size).
 Then the ledger's own speed: invoices written to the ledger from the Stripe mirror a second
 (`reports_rebuild`'s work), on a sample of Stripe-shaped invoices.
 
@@ -12,7 +14,8 @@ account managers in five currencies, each with a contract of five lines of 20 ca
 billed monthly over two years (the default range, the last twelve months, holds half).
 
 Runs in a throwaway test database of its own (`<name>_reports`, kept between runs;
-`--create-db` rebuilds it), on PostgreSQL when DATABASE_URL is set:
+`--create-db` rebuilds it; `--db-suffix` names another, so that two people measure apart), on
+PostgreSQL when DATABASE_URL is set:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/backoffice make bench-reports
     DATABASE_URL=... .venv/bin/python bench/reports.py [--create-db] [--large 1000000]
@@ -20,14 +23,17 @@ Runs in a throwaway test database of its own (`<name>_reports`, kept between run
 
 import argparse
 import io
+import json
 import os
 import random
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
@@ -249,6 +255,225 @@ def months_fill() -> None:
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
+STRIPE_FIXTURES = Path(__file__).resolve().parent.parent / "stripe_standin/fixtures/fixtures3.json"
+OWNER = "acct_bench_reports"
+# Besides cards, the debits an account of that country pays by, and how many of its charges.
+LOCAL_DEBITS = {
+    "US": ("us_bank_account", 0.3),
+    "DE": ("sepa_debit", 0.4),
+    "GB": ("bacs_debit", 0.25),
+}
+
+
+def _bench_mirror() -> Any:
+    """A mirror writer for the bench's own Stripe account (no Stripe asked who it is)."""
+    from djstripe.models import Account as StripeAccount
+
+    from stripe_sync.mirror import Mirror
+
+    mirror = Mirror()
+    mirror._owner_account_id = OWNER
+    StripeAccount.objects.get_or_create(id=OWNER, defaults={"stripe_data": {"id": OWNER}})
+    return mirror
+
+
+def customers_ensure() -> None:
+    """A Stripe customer in the mirror for every bench account, linked to it
+    (`cus_bench_<account id>`, the ledger's own), as pushing the accounts to Stripe leaves them."""
+    from customers.models import Account
+    from stripe_sync.object_types import object_type
+
+    accounts = list(
+        Account.objects.filter(external_ref__startswith="BENCH-", stripe_customer__isnull=True)
+    )
+    if not accounts:
+        return
+    with transaction.atomic():
+        _bench_mirror().write(
+            object_type("customers"),
+            [
+                {
+                    "id": f"cus_bench_{a.pk}",
+                    "object": "customer",
+                    "name": a.legal_name,
+                    "email": f"billing@{a.external_ref.lower()}.example",
+                    "address": {"country": str(a.billing_country)},
+                    "created": int(datetime(2024, 11, 1, tzinfo=UTC).timestamp()),
+                    "currency": a.default_currency.lower(),
+                    "metadata": {"backoffice_account_id": str(a.pk)},
+                }
+                for a in accounts
+            ],
+            observed_at=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+        for a in accounts:
+            Account.objects.filter(pk=a.pk).update(stripe_customer_id=f"cus_bench_{a.pk}")
+
+
+def _charge_details(method: str, country: str, n: int) -> dict[str, Any]:
+    """Stripe's payment_method_details of a charge by `method`."""
+    if method == "us_bank_account":
+        details = {
+            "account_holder_type": "company",
+            "account_type": "checking",
+            "bank_name": "STRIPE TEST BANK",
+            "fingerprint": f"FpUs{n:012d}",
+            "last4": f"{n % 10000:04d}",
+            "mandate": f"mandate_bench_us_{n % 997}",
+            "payment_reference": None,
+            "routing_number": "110000000",
+        }
+    elif method == "sepa_debit":
+        details = {
+            "bank_code": "37040044",
+            "branch_code": None,
+            "country": country,
+            "fingerprint": f"FpDe{n:012d}",
+            "last4": f"{n % 10000:04d}",
+            "mandate": f"mandate_bench_de_{n % 997}",
+        }
+    else:  # bacs_debit
+        details = {
+            "fingerprint": f"FpGb{n:012d}",
+            "last4": f"{n % 10000:04d}",
+            "mandate": f"mandate_bench_gb_{n % 997}",
+            "sort_code": "108800",
+        }
+    return {method: details, "type": method}
+
+
+def charges_fill(invoices: int) -> None:
+    """One charge per bench invoice, straight into dj-stripe's Charge (COPY), Stripe-shaped from
+    Stripe's own example charge: created within the invoice's month, 93% succeeded and 7% failed
+    (a few debits still pending), by card or by the account's country's debit."""
+    from djstripe.models import Charge
+
+    from customers.models import Account
+    from stripe_sync.object_types import object_type
+
+    charges = Charge.objects.filter(id__startswith="ch_bench_")
+    if charges.count() == invoices:
+        return
+    customers_ensure()
+    with connection.cursor() as cursor:  # one statement: Django's delete visits every charge
+        cursor.execute("DELETE FROM djstripe_charge WHERE id LIKE %s", ["ch\\_bench\\_%"])
+    template = json.loads(STRIPE_FIXTURES.read_text())["resources"]["charge"]
+    template["source"] = None  # a payment intent's charge has no source
+    rng = random.Random(21)  # noqa: S311 - figures, not secrets
+    accounts = list(
+        Account.objects.filter(external_ref__startswith="BENCH-")
+        .order_by("pk")
+        .values_list("pk", "billing_country", "default_currency", "legal_name")
+    )
+    ot = object_type("charges")
+    columns = [
+        f
+        for f in Charge._meta.concrete_fields
+        if f.name != "djstripe_id"
+        and (not f.is_relation or f.name in ("customer", "djstripe_owner_account"))
+    ]
+    started = time.perf_counter()
+    rows = (_charge_row(n, accounts, template, rng) for n in range(invoices))
+    with transaction.atomic(), connection.cursor() as cursor:
+        names = ", ".join(f.column for f in columns)
+        with cursor.cursor.copy(f"COPY djstripe_charge ({names}) FROM STDIN") as copy:
+            for data in rows:
+                values = _row_values_of(ot, data)
+                copy.write("\t".join(_copy_text(values.get(f.attname)) for f in columns) + "\n")
+        cursor.execute("ANALYZE djstripe_charge")
+    print(f"  charges mirrored: {invoices:,} in {time.perf_counter() - started:.0f} s")
+
+
+def _charge_row(
+    n: int, accounts: list[tuple[int, str, str, str]], template: dict[str, Any], rng: random.Random
+) -> dict[str, Any]:
+    """The bench's charge `n`, paying invoice `n`, as Stripe sends it."""
+    card = template["payment_method_details"]
+    account, country, currency, name = accounts[n % len(accounts)]
+    month = _months()[(n // len(accounts)) % MONTHS]
+    created = datetime(month.year, month.month, 1, tzinfo=UTC) + timedelta(
+        days=rng.randint(0, 27), seconds=rng.randint(0, 86_399)
+    )
+    debit, share = LOCAL_DEBITS.get(country, ("", 0.0))
+    method = debit if rng.random() < share else "card"
+    outcome = rng.random()
+    status = (
+        "pending"
+        if method != "card" and outcome < 0.02
+        else "failed"
+        if outcome < 0.07
+        else "succeeded"
+    )
+    amount = 100_000 + 1_000 * (n % 7)
+    failed = status == "failed"
+    return {
+        **template,
+        "id": f"ch_bench_{n}",
+        "amount": amount,
+        "amount_captured": 0 if failed else amount,
+        "balance_transaction": None if failed else f"txn_bench_{n}",
+        "billing_details": {
+            **template["billing_details"],
+            "email": f"billing@bench-{account}.example",
+            "name": name,
+        },
+        "captured": not failed,
+        "created": int(created.timestamp()),
+        "currency": currency.lower(),
+        "customer": f"cus_bench_{account}",
+        "description": f"Payment for Invoice BENCH-{n}",
+        "failure_code": ("card_declined" if method == "card" else "debit_not_authorized")
+        if failed
+        else None,
+        "failure_message": "Your card was declined." if failed else None,
+        "invoice": f"in_bench_{n}",
+        "outcome": {
+            **template["outcome"],
+            "network_status": "declined_by_network" if failed else "approved_by_network",
+            "reason": "generic_decline" if failed else None,
+            "risk_level": "normal",
+            "risk_score": n % 60,
+            "seller_message": "The bank did not return any further details with this decline."
+            if failed
+            else "Payment complete.",
+            "type": "issuer_declined" if failed else "authorized",
+        },
+        "paid": status == "succeeded",
+        "payment_intent": f"pi_bench_{n}",
+        "payment_method": f"pm_bench_{account}_{method}",
+        "payment_method_details": card if method == "card" else _charge_details(method, country, n),
+        "receipt_url": None if failed else f"{template['receipt_url']}{n}",
+        "refunds": {**template["refunds"], "url": f"/v1/charges/ch_bench_{n}/refunds"},
+        "status": status,
+    }
+
+
+def _row_values_of(ot: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The columns the mirror writes for `data`, by attname."""
+    from stripe_sync.mirror import _row_values
+
+    values = _row_values(ot, data, owner_account_id=OWNER)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    values["djstripe_created"] = values["djstripe_updated"] = now
+    values["customer_id"] = data["customer"]
+    return values
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, dict | list):
+        text = orjson.dumps(value).decode()
+    elif isinstance(value, bool):
+        text = "t" if value else "f"
+    elif isinstance(value, datetime):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
 def measure(client: Client, url: str) -> dict[str, Any]:
     median, p95, queries = page_timing(client, url, ROUNDS)
     return {"median": median * 1000, "p95": p95 * 1000, "queries": queries}
@@ -269,6 +494,9 @@ URLS = {
     "AR aging, export CSV": "/admin/reports/report/ar-aging/?export=csv",
     "invoices owed, over 90 days": "/admin/reports/report/invoices/?bucket=over-90&currency=USD",
     "lines of one account": "/admin/reports/report/lines/?account={account}",
+    "acceptance rates": "/admin/reports/report/acceptance-rates/",
+    "acceptance rates, export CSV": "/admin/reports/report/acceptance-rates/?export=csv",
+    "acceptance rates, export XLSX": "/admin/reports/report/acceptance-rates/?export=xlsx",
 }
 
 
@@ -276,6 +504,7 @@ def run(size: int, people: dict[str, Any]) -> dict[tuple[str, str], dict[str, An
     from customers.models import Account
 
     ledger_fill(size)
+    charges_fill(size)
     account = Account.objects.filter(external_ref="BENCH-0001").values_list("pk", flat=True)[0]
     results = {}
     for role, user in (("finance", people["finance"]), ("manager", people["managers"][1])):
@@ -293,7 +522,6 @@ def ledger_speed() -> None:
     from reports.ledger import billed_ledger_rebuild
     from reports.models import BilledInvoice
     from reports.tests.world import finalized_invoice
-    from stripe_sync.mirror import Mirror
     from stripe_sync.object_types import object_type
 
     sample = 2_000
@@ -302,13 +530,7 @@ def ledger_speed() -> None:
             line__contract__currency="EUR", line__key="line-0"
         ).select_related("line__contract__account")[:200]
     )
-    mirror = Mirror()
-    mirror._owner_account_id = "acct_bench_reports"
-    from djstripe.models import Account as StripeAccount
-
-    StripeAccount.objects.get_or_create(
-        id="acct_bench_reports", defaults={"stripe_data": {"id": "acct_bench_reports"}}
-    )
+    mirror = _bench_mirror()
     with transaction.atomic():
         for n, phase in enumerate(phases):
             account = phase.line.contract.account
@@ -389,6 +611,9 @@ def main() -> None:
     global ROUNDS  # the one setting a run may change
     parser = argparse.ArgumentParser()
     parser.add_argument("--create-db", action="store_true")
+    parser.add_argument(
+        "--db-suffix", default="reports", help="the database: DATABASE_URL's name + _<suffix>"
+    )
     parser.add_argument("--large", type=int, default=100_000, help="invoices (ten lines each)")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="requests timed a page")
     parser.add_argument(
@@ -398,7 +623,7 @@ def main() -> None:
     ROUNDS = args.rounds
     if connection.vendor != "postgresql":
         sys.exit("The reports bench runs on PostgreSQL: set DATABASE_URL.")
-    name = bench_database("reports", rebuild=args.create_db)
+    name = bench_database(args.db_suffix, rebuild=args.create_db)
     print(f"Database {name}; {ACCOUNTS:,} accounts, {MANAGERS} managers, {ITEMS} items.")
     people = world_ensure()
     if args.saved_query_only:
