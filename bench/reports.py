@@ -4,7 +4,8 @@ Prints, for each report page and its CSV and XLSX exports, as finance (every acc
 account manager (their own), the median and 95th percentile time and the number of SQL queries,
 at a small size and the large one: a page whose queries grow with the ledger shows it here.
 The acceptance rates read Stripe's charges instead: one charge per invoice, written to the
-mirror (dj-stripe's Charge, Stripe-shaped payloads of a real charge's size).
+mirror (dj-stripe's Charge, Stripe-shaped payloads of a real charge's size) and to the table of
+charge outcomes the report reads (rebuilt from the mirror as `reports_rebuild` does).
 Then the ledger's own speed: invoices written to the ledger from the Stripe mirror a second
 (`reports_rebuild`'s work), on a sample of Stripe-shaped invoices.
 
@@ -349,10 +350,13 @@ def charges_fill(invoices: int) -> None:
     from djstripe.models import Charge
 
     from customers.models import Account
+    from payments.models import ChargeOutcome
     from stripe_sync.object_types import object_type
 
     charges = Charge.objects.filter(id__startswith="ch_bench_")
     if charges.count() == invoices:
+        if ChargeOutcome.objects.count() != invoices:
+            outcomes_fill()
         return
     customers_ensure()
     with connection.cursor() as cursor:  # one statement: Django's delete visits every charge
@@ -382,6 +386,19 @@ def charges_fill(invoices: int) -> None:
                 copy.write("\t".join(_copy_text(values.get(f.attname)) for f in columns) + "\n")
         cursor.execute("ANALYZE djstripe_charge")
     print(f"  charges mirrored: {invoices:,} in {time.perf_counter() - started:.0f} s")
+    outcomes_fill()
+
+
+def outcomes_fill() -> None:
+    """The charges' outcomes the acceptance rates read, from the mirror, as reports_rebuild
+    writes them."""
+    from payments.acceptance import charge_outcomes_rebuild
+
+    started = time.perf_counter()
+    rows = charge_outcomes_rebuild()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE payments_chargeoutcome")
+    print(f"  charge outcomes: {rows:,} rows in {time.perf_counter() - started:.1f} s")
 
 
 def _charge_row(

@@ -13,6 +13,7 @@ class PaymentsConfig(AppConfig):
         from customers.hooks import account_payment_methods_changed
         from customers.payment_methods import billing_currencies_source
         from payments import tasks  # noqa: F401  (Celery's)
+        from payments.acceptance import charges_mirrored_to_outcomes
         from payments.models import (
             DisputeEvidence,
             PaymentRetry,
@@ -25,13 +26,15 @@ class PaymentsConfig(AppConfig):
             account_payment_methods_changed_after_commit,
             subscriptions_mirrored_check,
         )
-        from stripe_sync.hooks import subscriptions_mirrored
+        from stripe_sync.hooks import charges_mirrored, subscriptions_mirrored
 
         # An account's accepted methods must fit its contracts' currencies too.
         billing_currencies_source(account_contract_currencies)
         # Accepted methods enforced: on the account's subscriptions and draft invoices.
         account_payment_methods_changed.subscribe(account_payment_methods_changed_after_commit)
         subscriptions_mirrored.subscribe(subscriptions_mirrored_check)
+        # The acceptance rates' charge outcomes follow the mirror's charges.
+        charges_mirrored.subscribe(charges_mirrored_to_outcomes)
         # After the work on invoices and contracts, before the reports.
         navigation.section(
             "Payments",

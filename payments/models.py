@@ -221,3 +221,37 @@ class DisputeEvidence(models.Model):
     @property
     def idempotency_key(self) -> str:
         return f"dispute-{self.stripe_dispute_id}-evidence-{self.pk}"
+
+
+# --- Acceptance rates (payments/acceptance.py) ----------------------------------------------
+
+
+class ChargeOutcome(models.Model):
+    """Per Stripe charge, what the acceptance rates count: when Stripe created it, the payment
+    method type, the paying customer and how it ended. Copied from the mirror's charge each time
+    the sync writes it, and rebuilt whole by `manage.py reports_rebuild`: the report reads these
+    columns instead of unpacking every charge's Stripe payload (a few KB each)."""
+
+    stripe_charge_id = models.CharField("Stripe charge", max_length=255, unique=True)
+    created = models.DateTimeField(help_text="When Stripe created the charge.")
+    status = models.CharField(max_length=16)  # Stripe's: succeeded, failed or pending
+    # Stripe's payment_method_details.type (card, sepa_debit, ...); "" when it gave none.
+    payment_method_type = models.CharField(max_length=64, blank=True)
+    # The charge's customer as Stripe names it; no database constraint, since a charge may be
+    # mirrored before its customer (then it has no account until the customer arrives).
+    customer = models.ForeignKey(
+        "djstripe.Customer",
+        to_field="id",
+        db_constraint=False,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+    )
+
+    class Meta:
+        default_permissions = ()
+        indexes = [models.Index(fields=["created"], name="charge_outcome_created")]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_charge_id} ({self.status})"

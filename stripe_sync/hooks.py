@@ -2,7 +2,8 @@
 
 The mirror sends the objects it wrote (as Stripe sent them) after each write, in the write's
 transaction; billing subscribes in its AppConfig.ready (invoice review for invoices, adopting
-the tax rates made in Stripe's dashboard, credit notes, the meter events Stripe could not apply).
+the tax rates made in Stripe's dashboard, credit notes, the meter events Stripe could not apply),
+payments to charges (the acceptance rates' charge outcomes).
 """
 
 from typing import Any
@@ -14,6 +15,7 @@ StripeObjects = list[dict[str, Any]]
 invoices_mirrored: Hook[StripeObjects] = Hook("invoices written to the mirror")
 tax_rates_mirrored: Hook[StripeObjects] = Hook("tax rates written to the mirror")
 subscriptions_mirrored: Hook[StripeObjects] = Hook("subscriptions written to the mirror")
+charges_mirrored: Hook[StripeObjects] = Hook("charges written to the mirror")
 # dj-stripe has no credit notes: each state newer than the last one seen is handed over whole.
 credit_notes_mirrored: Hook[StripeObjects] = Hook("credit notes seen in Stripe")
 # Each: {"identifier": the meter event's, "code": Stripe's error code, "message": its words,

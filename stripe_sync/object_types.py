@@ -16,6 +16,7 @@ from djstripe import models as djstripe_models
 from backoffice.hooks import Hook
 from stripe_sync.hooks import (
     StripeObjects,
+    charges_mirrored,
     credit_notes_mirrored,
     invoices_mirrored,
     subscriptions_mirrored,
@@ -264,6 +265,7 @@ OBJECT_TYPES: tuple[ObjectType, ...] = (
         "/v1/charges",
         retrieve_path="/v1/charges/{id}",
         splittable=True,
+        mirrored=charges_mirrored,
         linked=("mandates", lambda charge: mandate_ids(charge)),
     ),
     ObjectType(

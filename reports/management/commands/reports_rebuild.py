@@ -2,15 +2,17 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from payments.acceptance import charge_outcomes_rebuild
 from reports.contracted import contracted_months_rebuild
 from reports.ledger import billed_ledger_rebuild
 
 
 class Command(BaseCommand):
     help = (
-        "Rebuild the reports' ledger (finalized invoices and their lines) from the Stripe "
-        "mirror, and the contracted MRR per contract version and month from the contracts. "
-        "The reports read the same figures after it as before."
+        "Rebuild the reports' ledger (finalized invoices and their lines) and the charges' "
+        "outcomes the acceptance rates count from the Stripe mirror, and the contracted MRR "
+        "per contract version and month from the contracts. The reports read the same figures "
+        "after it as before."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -20,3 +22,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Rebuilt the contracted MRR: {months} month(s) of contract versions in force."
         )
+        charges = charge_outcomes_rebuild()
+        self.stdout.write(f"Rebuilt the outcomes of {charges} charge(s) for the acceptance rates.")
