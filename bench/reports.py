@@ -377,7 +377,7 @@ def charges_fill(invoices: int) -> None:
         and (not f.is_relation or f.name in ("customer", "djstripe_owner_account"))
     ]
     started = time.perf_counter()
-    rows = (_charge_row(n, accounts, template, rng) for n in range(invoices))
+    rows = (_charge_row(n, invoices, accounts, template, rng) for n in range(invoices))
     with transaction.atomic(), connection.cursor() as cursor:
         names = ", ".join(f.column for f in columns)
         with cursor.cursor.copy(f"COPY djstripe_charge ({names}) FROM STDIN") as copy:
@@ -402,12 +402,16 @@ def outcomes_fill() -> None:
 
 
 def _charge_row(
-    n: int, accounts: list[tuple[int, str, str, str]], template: dict[str, Any], rng: random.Random
+    n: int,
+    invoices: int,
+    accounts: list[tuple[int, str, str, str]],
+    template: dict[str, Any],
+    rng: random.Random,
 ) -> dict[str, Any]:
-    """The bench's charge `n`, paying invoice `n`, as Stripe sends it."""
+    """The bench's charge `n`, paying invoice `n` (in its month), as Stripe sends it."""
     card = template["payment_method_details"]
     account, country, currency, name = accounts[n % len(accounts)]
-    month = _months()[(n // len(accounts)) % MONTHS]
+    month = _months()[n * MONTHS // invoices]
     created = datetime(month.year, month.month, 1, tzinfo=UTC) + timedelta(
         days=rng.randint(0, 27), seconds=rng.randint(0, 86_399)
     )
