@@ -35,6 +35,12 @@ def this_year(today: date) -> tuple[date, date]:
     return date(year, (month - 1) % 12 + 1, 1), today
 
 
+# The dates a report covers: Stripe's timestamps start in 1970, and a range reaching year 1 or
+# 9999 would only overflow the month arithmetic (a 500 where the person typed a wrong year).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+
+
 class ReportFilterForm(forms.Form):
     """The filters every report takes; a report ignores those that do not apply to it."""
 
@@ -90,6 +96,20 @@ class ReportFilterForm(forms.Form):
         for name in list(self.fields):
             if name not in shown and name not in ("account", "contract_line"):
                 del self.fields[name]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in ("start", "end"):
+            day = data.get(name)
+            if day and not FIRST_DAY <= day <= LAST_DAY:
+                self.add_error(
+                    name,
+                    f"Choose a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}.",
+                )
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end and not self.errors:
+            self.add_error("end", "The end date is before the start date.")
+        return data
 
     def filters(self, today: date) -> ReportFilters:
         data = self.cleaned_data if self.is_valid() else {}

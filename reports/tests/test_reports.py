@@ -615,3 +615,23 @@ def test_a_name_with_markup_is_shown_as_text_in_a_report(world, client, finance)
     text = page.content.decode()
     assert "Bergmann &lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; Co" in text
     assert "<img src=x" not in text
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("start=0001-01-01&end=9999-12-31", "Choose a date from 1970-01-01 to 2199-12-31."),
+        ("end=0001-01-02", "Choose a date from 1970-01-01 to 2199-12-31."),
+        ("start=2026-06-30&end=2026-01-01", "The end date is before the start date."),
+    ],
+)
+def test_dates_out_of_reach_are_refused_on_the_form_not_a_server_error(
+    world, client, finance, query, said
+):
+    """A year mistyped as 1 or 9999 overflowed the month arithmetic of every dated report."""
+    client.force_login(finance)
+    for slug in ("billed-fairly", "revenue", "recurring-revenue", "acceptance-rates", "lines"):
+        for export in ("", "&export=csv", "&export=xlsx"):
+            response = client.get(f"/admin/reports/report/{slug}/?{query}{export}")
+            assert response.status_code == 200, (slug, export)
+        assert said in client.get(f"/admin/reports/report/{slug}/?{query}").content.decode()
