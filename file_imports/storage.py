@@ -7,9 +7,10 @@ behind (refused, or never confirmed) are removed after a day by the next upload.
 import os
 from datetime import timedelta
 
-from django.db import connection
 from django.utils import timezone
 from import_export.tmp_storages import MediaStorage
+
+from backoffice.database import one_writer_at_a_time
 
 KEPT = timedelta(days=1)
 
@@ -41,6 +42,5 @@ def confirm_lock(stored_name: str) -> None:
     first imported it and removed it) and is told so, where both would import and the second
     fail on the first's new rows. A lock held until the confirm's transaction ends; SQLite has
     one writer at a time anyway."""
-    if connection.vendor == "postgresql" and stored_name:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["import:" + stored_name])
+    if stored_name:
+        one_writer_at_a_time("import:" + stored_name)

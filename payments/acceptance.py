@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from djstripe.models import Charge
 
+from backoffice.database import insert_selected
 from backoffice.models import User
 from customers.selectors import VIEW_ALL_ACCOUNTS
 from payments.models import ChargeOutcome
@@ -162,14 +163,14 @@ def _outcomes_write(charges: QuerySet[Charge]) -> int:
         .values("id", "created", "status", "method", "payer")
         .order_by()
     )
-    select, params = rows.query.sql_with_params()
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(ChargeOutcome._meta.db_table)} "  # noqa: S608
-            "(stripe_charge_id, created, status, payment_method_type, customer_id) "
-            f"SELECT c.{quote('id')}, c.{quote('created')}, c.{quote('status')}, "
-            f"c.{quote('method')}, c.{quote('payer')} FROM ({select}) c",
-            params,
-        )
-        return cursor.rowcount
+    return insert_selected(
+        ChargeOutcome,
+        rows,
+        {
+            "stripe_charge_id": "id",
+            "created": "created",
+            "status": "status",
+            "payment_method_type": "method",
+            "customer_id": "payer",
+        },
+    )

@@ -10,9 +10,10 @@ where an amendment's effective date ends the version it amends) at monthly_recur
 
 from datetime import date, timedelta
 
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import Q
 
+from backoffice.database import one_writer_at_a_time
 from billing.contracts.models import Contract
 from billing.contracts.selectors import contracts_terms_in_force
 from billing.pricing import add_months, monthly_recurring
@@ -86,8 +87,6 @@ def _month_ends_within(start: date, end: date) -> list[date]:
 
 
 def _lock() -> None:
-    if connection.vendor == "postgresql":
-        # One writer at a time: two refreshes of an account at once would each delete what
-        # the other has not written yet, and both write.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reports.contracted'))")
+    # Two refreshes of an account at once would each delete what the other has not written
+    # yet, and both write.
+    one_writer_at_a_time("reports.contracted")

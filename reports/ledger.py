@@ -15,10 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, DateField, Max, Q, QuerySet, Sum
+from django.db.models.functions import Cast, TruncMonth
 from djstripe.models import Invoice, LineItem
 
+from backoffice.database import insert_selected, one_writer_at_a_time
 from billing.catalog.models import ListPrice
 from billing.contracts.models import Contract, ContractLine, PricePhase
 from billing.contracts.selectors import contracts_terms_in_force
@@ -110,7 +111,8 @@ def _months_write(lines: QuerySet[BilledLine]) -> int:
     them into Python and back."""
     rows = (
         lines.filter(counted=True)
-        .annotate(month=TruncMonth("finalized_on"))
+        # A date on every database (PostgreSQL's date_trunc answers a timestamp).
+        .annotate(month=Cast(TruncMonth("finalized_on"), DateField()))
         .values("month", *MONTH_KEYS)
         .annotate(
             sum_quantity=Sum("quantity"),
@@ -124,31 +126,22 @@ def _months_write(lines: QuerySet[BilledLine]) -> int:
         )
         .order_by()
     )
-    select, params = rows.query.sql_with_params()
-    into = {  # the table's column: the grouped query's
-        "month": "month",
-        **{key: key for key in MONTH_KEYS},  # attnames, the two tables' column names
-        "quantity": "sum_quantity",
-        "amount": "sum_amount",
-        "credited": "sum_credited",
-        "contract_amount": "sum_contract_amount",
-        "contract_quantity": "sum_contract_quantity",
-        "priced": "n_priced",
-        "lines": "n_lines",
-        "list_unit_amount": "max_list_unit",
-    }
-    quote = connection.ops.quote_name
-    month = "CAST(sums.month AS date)" if connection.vendor == "postgresql" else "sums.month"
-    columns = ", ".join(quote(c) for c in into)
-    values = ", ".join(month if c == "month" else f"sums.{quote(v)}" for c, v in into.items())
-    table = quote(str(BilledMonth._meta.db_table))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) "  # noqa: S608
-            f"SELECT {values} FROM ({select}) sums",
-            params,
-        )
-        return cursor.rowcount
+    return insert_selected(
+        BilledMonth,
+        rows,
+        {  # the table's column: the grouped query's
+            "month": "month",
+            **{key: key for key in MONTH_KEYS},  # attnames, the two tables' column names
+            "quantity": "sum_quantity",
+            "amount": "sum_amount",
+            "credited": "sum_credited",
+            "contract_amount": "sum_contract_amount",
+            "contract_quantity": "sum_contract_quantity",
+            "priced": "n_priced",
+            "lines": "n_lines",
+            "list_unit_amount": "max_list_unit",
+        },
+    )
 
 
 def account_billed_refresh(account_id: int) -> int:
@@ -175,11 +168,9 @@ def _month_keys(lines: QuerySet[BilledLine]) -> set[tuple[int | None, date]]:
 
 @transaction.atomic
 def _refresh_batch(ids: list[str], *, months: bool = True) -> int:
-    if connection.vendor == "postgresql":
-        # One writer of the ledger at a time: two tasks refreshing an invoice, or a month,
-        # at once would each write the rows the other cannot see yet.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('reports.ledger'))")
+    # Two tasks refreshing an invoice, or a month, at once would each write the rows the other
+    # cannot see yet.
+    one_writer_at_a_time("reports.ledger")
     invoices = {
         i: data
         for i, data in Invoice.objects.filter(id__in=ids).values_list("id", "stripe_data")
