@@ -149,6 +149,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyHistoryAdmin(ReadOnlyAdmin, BackofficeAdmin):
+    """Records made by the services only (Radar decisions, payment retries, dispute evidence):
+    viewed, never added, changed or deleted here; their history only where their row is
+    visible (BackofficeAdmin)."""
+
+
 class PageAdmin(ReadOnlyAdmin):
     """No records: a model without a table standing for a page of its own (the Reports, the
     Radar queue), listed in the navigation for whoever has `page_permission`; the subclass

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from backoffice.admin_site import BackofficeAdmin, ReadOnlyAdmin
+from backoffice.admin_site import ReadOnlyHistoryAdmin
 from backoffice.models import User
 from billing.money import format_amount
 from payments.collections import (
@@ -39,13 +39,8 @@ def _errors(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
-class _ReadOnly(ReadOnlyAdmin, BackofficeAdmin):
-    """Records made by the services only: viewed, never added, changed or deleted here; their
-    history only where their row is visible (BackofficeAdmin)."""
-
-
 @admin.register(PaymentRetry)
-class PaymentRetryAdmin(_ReadOnly):
+class PaymentRetryAdmin(ReadOnlyHistoryAdmin):
     list_display = ("stripe_invoice_id", "account", "status", "decline_code", "requested_by")
     list_select_related = ("account", "requested_by")
     readonly_fields = (
@@ -148,7 +143,7 @@ class EvidenceForm(forms.Form):
 
 
 @admin.register(DisputeEvidence)
-class DisputeEvidenceAdmin(_ReadOnly):
+class DisputeEvidenceAdmin(ReadOnlyHistoryAdmin):
     list_display = ("stripe_dispute_id", "account", "submit", "status", "saved_by", "saved_at")
     list_select_related = ("account", "saved_by")
     readonly_fields = (

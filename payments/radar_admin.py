@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from backoffice.admin_site import BackofficeAdmin, PageAdmin
+from backoffice.admin_site import BackofficeAdmin, PageAdmin, ReadOnlyHistoryAdmin
 from billing.money import format_money
 from payments import radar
 from payments.models import RadarApprovalLimit, RadarDecision, RadarQueue
@@ -124,7 +124,7 @@ class RadarQueueAdmin(PageAdmin):
 
 
 @admin.register(RadarDecision)
-class RadarDecisionAdmin(BackofficeAdmin):
+class RadarDecisionAdmin(ReadOnlyHistoryAdmin):
     """Read only: decisions are taken on the Radar queue."""
 
     list_display = (
@@ -160,15 +160,6 @@ class RadarDecisionAdmin(BackofficeAdmin):
     )
     fields = readonly_fields
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RadarDecision]:
         return radar.radar_decisions_visible_to(request.user).select_related(  # type: ignore[arg-type]
