@@ -21,6 +21,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncMonth
 
+from backoffice.database import values_fetched
 from backoffice.models import User
 from billing.catalog.models import CatalogItem
 from billing.contracts.models import Contract
@@ -169,7 +170,7 @@ def billed_sums(
         rows = (
             []
             if which == 1 and whole is None
-            else list(
+            else values_fetched(
                 part.values(*keys).annotate(**{m: MEASURES[m][which] for m in measures}).order_by()
             )
         )
@@ -534,69 +535,80 @@ def billed_fairly(
         contract_line__isnull=False,
     )
     names = _names(grouped)
+    accounts, contracts, lines, items = (
+        names["account"],
+        names["contract"],
+        names["line"],
+        names["item"],
+    )
     if user.has_perm(VIEW_ALL_ACCOUNTS) and _all_accounts(filters):
-        medians = _rates_of(grouped)  # the same lines: no second pass over them
+        rates = _rates_of(grouped)  # the same lines: no second pass over them
     else:
-        medians = _rates_by_account(filters, {(r["item_id"], r["currency"]) for r in grouped})
-    sorted_rates = {key: sorted(rates.values()) for key, rates in medians.items()}
-    rows = []
+        rates = _rates_by_account(filters, {(r["item_id"], r["currency"]) for r in grouped})
+    sorted_rates = {key: sorted(of_key.values()) for key, of_key in rates.items()}
+    share = tolerance / 100
+    least = {currency: minor_unit(currency) for currency in {r["currency"] for r in grouped}}
+    # Written for speed (10,000 rows): locals, no call a row does not need.
+    keyed = []
     for r in grouped:
+        currency, quantity, committed = r["currency"], r["quantity"], r["committed"]
         net = r["amount"] - r["credited"]  # what the customer is asked to pay in the end
-        rate = _rate(net, r["quantity"])
         whole = r["priced"] == r["lines_billed"]  # every line has a contract price
         contract_amount = r["at_contract"] if whole else None
-        median = _median_of_others(
-            sorted_rates, medians, (r["item_id"], r["currency"]), r["account_id"]
+        deviation = percent = None
+        flag = "no contract price"
+        if contract_amount is not None:
+            deviation = net - contract_amount
+            limit = max(abs(contract_amount) * share, least[currency])
+            flag = (
+                "over-billed" if deviation > limit else "under-billed" if deviation < -limit else ""
+            )
+            if contract_amount:
+                percent = (deviation / contract_amount * 100).quantize(PERCENT_PLACES)
+        account_name = accounts.get(r["account_id"], "")
+        contract_name = contracts.get(r["contract_id"], "")
+        line_name = lines.get(r["contract_line_id"], "")
+        row = {
+            "currency": currency,
+            "account": account_name,
+            "contract": contract_name,
+            "line": line_name,
+            "item": items.get(r["item_id"], ""),
+            "quantity": quantity,
+            "amount": r["amount"],
+            "credited": r["credited"],
+            "net": net,
+            "rate": (net / quantity).quantize(RATE_PLACES) if quantity else None,
+            "contract_quantity": committed if whole else None,
+            # Per unit the contract prices: seats billed short of the commitment leave the
+            # rate as agreed, and the shortfall shows in the deviation.
+            "contract_rate": (contract_amount / committed).quantize(RATE_PLACES)
+            if contract_amount is not None and committed
+            else None,
+            "list_rate": r["list_unit"],
+            "median_rate": _median_of_others(
+                sorted_rates, rates, (r["item_id"], currency), r["account_id"]
+            ),
+            "deviation": deviation,
+            "deviation_percent": percent,
+            "flag": flag,
+            "_drill": {"account": r["account_id"], "contract_line": r["contract_line_id"]},
+        }
+        # The flagged first, the largest deviation first; then the others by account.
+        keyed.append(
+            (
+                flag not in FLAGGED,
+                -abs(percent or ZERO),
+                currency,
+                account_name,
+                contract_name,
+                line_name,
+                len(keyed),  # ties never compare the rows
+                row,
+            )
         )
-        deviation = net - contract_amount if contract_amount is not None else None
-        flag = ""
-        if deviation is not None and contract_amount is not None:
-            limit = max(abs(contract_amount) * tolerance / 100, minor_unit(r["currency"]))
-            if deviation > limit:
-                flag = "over-billed"
-            elif deviation < -limit:
-                flag = "under-billed"
-        else:
-            flag = "no contract price"
-        rows.append(
-            {
-                "currency": r["currency"],
-                "account": names["account"].get(r["account_id"], ""),
-                "contract": names["contract"].get(r["contract_id"], ""),
-                "line": names["line"].get(r["contract_line_id"], ""),
-                "item": names["item"].get(r["item_id"], ""),
-                "quantity": r["quantity"],
-                "amount": r["amount"],
-                "credited": r["credited"],
-                "net": net,
-                "rate": rate,
-                "contract_quantity": r["committed"] if whole else None,
-                # Per unit the contract prices: seats billed short of the commitment leave the
-                # rate as agreed, and the shortfall shows in the deviation.
-                "contract_rate": _rate(contract_amount, r["committed"]),
-                "list_rate": r["list_unit"],
-                "median_rate": median,
-                "deviation": deviation,
-                "deviation_percent": (
-                    (deviation / contract_amount * 100).quantize(PERCENT_PLACES)
-                    if deviation is not None and contract_amount
-                    else None
-                ),
-                "flag": flag,
-                "_drill": {"account": r["account_id"], "contract_line": r["contract_line_id"]},
-            }
-        )
-    # The flagged first, the largest deviation first; then the others by account.
-    rows.sort(
-        key=lambda r: (
-            r["flag"] not in FLAGGED,
-            -abs(r["deviation_percent"] or 0),
-            r["currency"],
-            r["account"],
-            r["contract"],
-            r["line"],
-        )
-    )
+    keyed.sort()
+    rows = [entry[-1] for entry in keyed]
     table = Table(
         columns=[
             Column("currency", "Currency"),
