@@ -688,10 +688,12 @@ def _all_accounts(filters: ReportFilters) -> bool:
 
 
 def _of_ids(queryset: QuerySet[Any], ids: set[int]) -> QuerySet[Any]:
-    """The rows of these primary keys; on PostgreSQL as one array parameter: ten thousand ids
-    sent as ten thousand parameters take three times as long to send and plan."""
+    """The rows of these primary keys; on PostgreSQL as one array parameter, written as the
+    array's text: ten thousand ids sent as ten thousand parameters take three times as long
+    to send and plan, and psycopg's own array dumper a third longer than the text."""
     if connection.vendor == "postgresql":
-        return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [sorted(ids)]))
+        array = "{" + ",".join(str(int(pk)) for pk in ids) + "}"
+        return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [array]))
     return queryset.filter(pk__in=ids)
 
 

@@ -305,6 +305,24 @@ def test_the_date_filters_show_the_range_a_report_covers(world, client, finance)
     assert 'name="start" value="2026-01-01"' in asked.content.decode()
 
 
+def test_the_filters_chosen_stay_chosen_and_a_name_is_text(world, client, finance):
+    """The filters' lists are written by the page itself (ListedSelect): what was chosen is
+    selected again, and an account manager's name is shown as text, never as markup."""
+    manager = world.managers["b"]
+    manager.username = "bea<script>x</script>"
+    manager.save()
+    client.force_login(finance)
+    page = client.get(
+        f"/admin/reports/report/revenue/?country=DE&manager={manager.pk}&by=country"
+    ).content.decode()
+    assert '<option value="DE" selected>Germany</option>' in page
+    assert '<option value="US">United States of America</option>' in page
+    assert f'<option value="{manager.pk}" selected>bea&lt;script&gt;x&lt;/script&gt;' in page
+    assert "<script>x" not in page
+    assert '<option value="country" selected>' in page
+    assert '<option value="" selected>All currencies</option>' in page
+
+
 def _yen_customer(manager, django_capture_on_commit_callbacks):
     """Yamada, billed 1,000,000 JPY in May for ten seats at 100,000 JPY (its contract's price),
     still open: one invoice line where EUR has five."""
