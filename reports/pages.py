@@ -14,6 +14,7 @@ from django.forms.utils import flatatt
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django_countries import countries
 
 from backoffice.models import User
@@ -49,7 +50,7 @@ class ListedSelect(forms.Select):
 
     def render(
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
-    ) -> str:
+    ) -> SafeString:
         chosen = set(self.format_value(value))
         options = format_html_join(
             "",

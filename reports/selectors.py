@@ -549,7 +549,7 @@ def billed_fairly(
     share = tolerance / 100
     least = {currency: minor_unit(currency) for currency in {r["currency"] for r in grouped}}
     # Written for speed (10,000 rows): locals, no call a row does not need.
-    keyed = []
+    keyed: list[tuple[Any, ...]] = []
     for r in grouped:
         currency, quantity, committed = r["currency"], r["quantity"], r["committed"]
         net = r["amount"] - r["credited"]  # what the customer is asked to pay in the end
