@@ -161,15 +161,18 @@ def csv_file_by_columns(
         return csv_file(headers, zip(*columns, strict=True) if columns else [[]] * rows)
     stride = 2 * len(columns)  # each cell, then the comma or the line end after it
     parts = [""] * (rows * stride)
+    commas = [","] * rows
     for index, column in enumerate(columns):
         if len(column) != rows:
             raise ValueError(f"Column {index + 1} has {len(column)} cells for {rows} rows.")
         parts[2 * index :: stride] = _csv_quoted(column)
-        parts[2 * index + 1 :: stride] = [","] * rows
+        parts[2 * index + 1 :: stride] = commas
     parts[stride - 1 :: stride] = ["\r\n"] * rows
     header = io.StringIO()
     csv.writer(header, lineterminator="\r\n").writerow(headers)
-    return ("\ufeff" + header.getvalue() + "".join(parts)).encode("utf-8")
+    # The byte-order mark as bytes: before the encoding it would make Python hold the whole
+    # text two bytes a character.
+    return b"\xef\xbb\xbf" + (header.getvalue() + "".join(parts)).encode("utf-8")
 
 
 # What makes the csv module quote a cell (its QUOTE_MINIMAL, with our CRLF line ends).
