@@ -13,6 +13,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from defusedxml import ElementTree
+from openpyxl.utils import column_index_from_string, get_column_letter
 
 from reports.pages import export_file
 from reports.selectors import Column, Table
@@ -65,11 +66,21 @@ def exported(rows: list[dict] = ROWS, columns: list[Column] = COLUMNS) -> bytes:
 
 
 def sheet_values(content: bytes) -> dict[str, str]:
-    """Each cell's value as the file holds it, by its reference (B2)."""
+    """Each cell's value as the file holds it, by its reference (B2): a cell without one
+    follows the cell before it in its row, as a spreadsheet reads it."""
     main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         sheet = ElementTree.fromstring(archive.read("xl/worksheets/sheet1.xml"))
-    return {c.get("r", ""): c.findtext(f"{main}v") or "" for c in sheet.iter(f"{main}c")}
+    values = {}
+    for row in sheet.iter(f"{main}row"):
+        column = 0
+        for cell in row.iter(f"{main}c"):
+            if cell.get("r"):
+                column = column_index_from_string(cell.get("r").rstrip("0123456789"))
+            else:
+                column += 1
+            values[f"{get_column_letter(column)}{row.get('r')}"] = cell.findtext(f"{main}v") or ""
+    return values
 
 
 def test_the_export_opens_with_its_headers_bold_and_frozen():
