@@ -72,13 +72,15 @@ def xlsx_file(
         for index, column in enumerate(columns)
     )
     letters, written, widths = [], [], []
+    after_gaps = False  # the column before has empty cells
     for index, column in enumerate(columns):
         letter = _column_letter(index)
         if len(column.cells) != rows:
             raise ValueError(f"Column {letter} has {len(column.cells)} cells for {rows} rows.")
-        cells, width = _write_column(column, strings, text)
-        if written and "" in written[-1]:
+        cells, width, gaps = _write_column(column, strings, text)
+        if written and after_gaps:
             _place_after_gaps(cells, written[-1], letter, numbers)
+        after_gaps = gaps
         letters.append(letter)
         written.append(cells)
         widths.append(max(width, min(len(column.header), MAX_WIDTH)))
@@ -95,7 +97,7 @@ def xlsx_file(
         f'<col min="{i}" max="{i}" width="{min(w, MAX_WIDTH) + 2}" customWidth="1"/>'
         for i, w in enumerate(widths, 1)
     )
-    sheet = (
+    head = (
         f"{XML}<worksheet {MAIN} {RELATIONSHIPS}>"
         f'<dimension ref="A1:{corner}"/>'
         '<sheetViews><sheetView tabSelected="1" workbookViewId="0">'
@@ -103,7 +105,7 @@ def xlsx_file(
         '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
         '<sheetFormatPr defaultRowHeight="15"/>'
         + (f"<cols>{cols}</cols>" if cols else "")
-        + f'<sheetData><row r="1">{header}</row>{"".join(parts)}</sheetData></worksheet>'
+        + f'<sheetData><row r="1">{header}</row>'
     )
     out = io.BytesIO()
     # Level 1: most of the size saved for a fraction of the default level's time.
@@ -111,7 +113,10 @@ def xlsx_file(
         for name, part in PARTS.items():
             archive.writestr(name, part)
         archive.writestr("xl/sharedStrings.xml", strings.xml())
-        archive.writestr("xl/worksheets/sheet1.xml", sheet.encode("utf-8"))
+        with archive.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(head.encode("utf-8"))
+            sheet.write("".join(parts).encode("utf-8"))  # ASCII: the texts are in strings
+            sheet.write(b"</sheetData></worksheet>")
     return out.getvalue()
 
 
@@ -149,16 +154,19 @@ def _place_after_gaps(cells: list[str], before: list[str], letter: str, numbers:
 
 def _write_column(
     column: SheetColumn, strings: SharedStrings, text: Callable[[Any], str]
-) -> tuple[list[str], int]:
-    """The column's cells as XML, one a row ("" for an empty one), and how many characters
-    wide its widest shows. The commonest cells of the column's kind are written in a list
-    comprehension, the rest by _cell: a call for each cell would take longer than writing."""
+) -> tuple[list[str], int, bool]:
+    """The column's cells as XML, one a row ("" for an empty one), how many characters wide
+    its widest shows, and whether it has empty cells. The commonest cells of the column's
+    kind are written in a list comprehension, the rest by _cell: a call for each cell would
+    take longer than writing it."""
     cells = column.cells
     widths = [0]  # of the cells _cell and _text write
+    gaps = []
 
     def other(value: Any, places: int | None = None) -> str:
         written = _cell(value, places, strings, text)
         if written is None:
+            gaps.append(True)
             return ""
         cell, width = written
         widths.append(width)
@@ -185,14 +193,14 @@ def _write_column(
             for figure, p in zip(figures, places, strict=True)
             if figure is not None and styles[p]
         ]
-        return written, max(widths)
+        return written, max(widths), bool(gaps)
     if column.kind == "text":
         # Each text made safe and numbered once: a report repeats its currencies, accounts
         # and items down the rows.
         try:
             distinct = dict.fromkeys(cells)
         except TypeError:  # a list among them (a saved query's): each cell on its own
-            return [other(value) for value in cells], max(widths)
+            return [other(value) for value in cells], max(widths), bool(gaps)
         found: dict[Any, str] = {None: ""}
         for value in distinct:
             if type(value) is str:
@@ -203,13 +211,15 @@ def _write_column(
                     widths.append(width)
                 else:
                     found[value] = ""
-        written = list(map(found.get, cells))
-        if len(found) < len(distinct) + (None not in distinct):  # cells of other types
+        written = list(map(found.get, cells))  # None for a cell of another type
+        if any(type(value) is not str and value is not None for value in distinct):
             written = [
                 other(value) if cell is None else cell
                 for cell, value in zip(written, cells, strict=True)
             ]
-        return written, max(widths)
+        if any(found.get(value) == "" for value in distinct):
+            gaps.append(True)
+        return written, max(widths), bool(gaps)
     if column.kind == "date":
         written = [
             f'<c s="{DAY}"><v>{value.toordinal() - EXCEL_EPOCH}</v></c>'
@@ -219,14 +229,14 @@ def _write_column(
         ]
         if any(type(value) is date and value >= EXCEL_LEAP_DAY_AFTER for value in cells):
             widths.append(10)  # yyyy-mm-dd
-        return written, max(widths)
+        return written, max(widths), bool(gaps)
     figures = _decimal_texts(cells)
     written = [
         f"<c><v>{figure}</v></c>" if figure is not None else other(value)
         for figure, value in zip(figures, cells, strict=True)
     ]
     widths.append(max(map(len, filter(None, figures)), default=0))
-    return written, max(widths)
+    return written, max(widths), bool(gaps)
 
 
 def _decimal_texts(cells: Sequence[Any], *, ints: bool = True) -> list[str | None]:
