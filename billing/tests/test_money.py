@@ -162,3 +162,39 @@ def test_templates_show_money_and_unit_prices_the_same_way():
         "{% load money %}{{ a|money:'JPY' }} / {{ p|unit_price:'EUR' }} / {{ n|money:'EUR' }}"
     ).render(Context({"a": Decimal("700000.000"), "p": Decimal("0.0125"), "n": None}))
     assert page == "700,000 JPY / 0.0125 EUR / -"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "typed"),
+    [
+        ("4000.000000", "JPY", "4000"),
+        ("50.500000", "BHD", "50.500"),
+        ("0.0125", "EUR", "0.0125"),  # finer than a cent: kept
+        ("-12.3", "USD", "-12.30"),
+        ("0E-6", "KWD", "0.000"),
+        ("1E+3", "EUR", "1000.00"),
+        ("1500.25", "JPY", "1500.25"),
+    ],
+)
+def test_an_amount_is_written_as_a_person_types_it(amount, currency, typed):
+    from billing.money import plain_amount
+
+    assert plain_amount(Decimal(amount), currency) == typed
+
+
+@given(
+    # The ledger's amounts: up to 28 digits, the precision decimal arithmetic keeps.
+    st.decimals(allow_nan=False, allow_infinity=False).filter(
+        lambda a: abs(a) < Decimal("1E+20") and len(a.as_tuple().digits) <= 28
+    ),
+    st.sampled_from(["JPY", "USD", "KWD", "BHD", "ISK"]),
+)
+def test_an_amount_as_typed_reads_back_as_the_amount(amount, currency):
+    """No exponent, no separator, at least the currency's decimals, and the amount exactly."""
+    from billing.money import plain_amount
+
+    typed = plain_amount(amount, currency)
+    assert "E" not in typed
+    assert "," not in typed
+    assert Decimal(typed) == amount
+    assert len(typed.partition(".")[2]) >= decimal_places(currency)
