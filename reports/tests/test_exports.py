@@ -104,6 +104,7 @@ def test_the_xlsx_of_every_kind_of_cell():
     assert sheet.freeze_panes == "A2"
     assert sheet.max_row == len(ROWS) + 1
 
+    assert [sheet[f"A{row}"].value for row in range(2, 14)] == [row[0] for row in ROWS]
     # Text made safe as in the CSV, and kept as typed: markup, line breaks, spaces.
     assert [sheet[f"B{row}"].value for row in range(2, 14)] == [
         "'=1+1",
@@ -184,6 +185,37 @@ def test_the_xlsx_of_every_kind_of_cell():
     assert sheet.column_dimensions["E"].width >= len("99,999,999,999,999.99")
     assert sheet.column_dimensions["B"].width >= len("Bergmann & Söhne <GmbH>")
     assert sheet.column_dimensions["A"].width >= len("Currency")
+
+
+def test_texts_repeated_down_a_column_read_back_as_typed():
+    """A column repeating its texts (accounts, items) writes each once, awkward ones too."""
+    texts = [
+        "=1+1",
+        "Bergmann & Söhne <GmbH>",
+        "Al Kuwait\nTrading",
+        " padded ",
+        "_x0041_",
+        "",
+        None,
+    ]
+    rows = [{"account": texts[row % len(texts)], "amount": Decimal(row)} for row in range(42)]
+    columns = [Column("account", "Account"), Column("amount", "Amount", "number")]
+    sheet = openpyxl.load_workbook(io.BytesIO(export_file(Table(columns, rows), "xlsx")[0])).active
+    shown = [
+        "'=1+1",
+        "Bergmann & Söhne <GmbH>",
+        "Al Kuwait\nTrading",
+        " padded ",
+        "_x0041_",
+        None,
+        None,
+    ]
+    assert [sheet[f"A{row + 2}"].value for row in range(42)] == [
+        shown[row % 7] for row in range(42)
+    ]
+    assert [sheet[f"B{row + 2}"].value for row in range(42)] == list(range(42))
+    assert sheet["A4"].alignment.wrap_text
+    assert sheet.column_dimensions["A"].width >= len("Bergmann & Söhne <GmbH>")
 
 
 SAVED_QUERY_COLUMNS = [
