@@ -12,11 +12,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Count, DateField, Max, Q, QuerySet, Sum
-from django.db.models.functions import Cast, TruncMonth
+from django.db.models.functions import Cast, TruncMonth, TruncQuarter
 from djstripe.models import Invoice, LineItem
 
 from backoffice.database import insert_selected, one_writer_at_a_time
@@ -36,7 +36,7 @@ from billing.pricing import (
     stripe_day,
 )
 from customers.models import Account
-from reports.models import BilledInvoice, BilledLine, BilledMonth
+from reports.models import BilledInvoice, BilledLine, BilledMonth, BilledQuarter
 
 FINALIZED = tuple(BilledInvoice.Status.values)
 BATCH = 500
@@ -54,31 +54,47 @@ def billed_invoices_refresh(stripe_invoice_ids: Iterable[str], *, months: bool =
     return written
 
 
-def billed_ledger_rebuild() -> int:
+class LedgerRebuilt(NamedTuple):
+    invoices: int
+    months: int  # rows of monthly sums
+    quarters: int  # rows of quarterly sums
+
+
+def billed_ledger_rebuild() -> LedgerRebuilt:
     """The whole ledger again from the mirror: what the reports show after a restore, a change
     in how lines are priced, or a doubt."""
     with transaction.atomic(), connection.cursor() as cursor:
         # One statement a table: Django's delete of every invoice lists their lines' ids as
         # parameters, past PostgreSQL's 65,535 at 100,000 invoices.
-        for model in (BilledMonth, BilledLine, BilledInvoice):
+        for model in (BilledQuarter, BilledMonth, BilledLine, BilledInvoice):
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
         ids = list(
             Invoice.objects.filter(_finalized_q()).order_by("id").values_list("id", flat=True)
         )
         written = billed_invoices_refresh(ids, months=False)
-        billed_months_rebuild()  # once, over every line: not batch by batch
-        return written
+        sums = billed_months_rebuild()  # once, over every line: not batch by batch
+        return LedgerRebuilt(written, sums.months, sums.quarters)
 
 
-def billed_months_rebuild() -> int:
-    """The monthly sums again from the ledger's lines, all of them."""
+class SumsWritten(NamedTuple):
+    months: int
+    quarters: int
+
+
+def billed_months_rebuild() -> SumsWritten:
+    """The monthly sums again from the ledger's lines, all of them, and the quarterly sums
+    from them."""
+    BilledQuarter.objects.all().delete()
     BilledMonth.objects.all().delete()
-    return _months_write(BilledLine.objects.all())
+    months = _months_write(BilledLine.objects.all())
+    return SumsWritten(months, _quarters_write(BilledMonth.objects.all()))
 
 
 def _months_refresh(keys: set[tuple[int | None, date]]) -> None:
     """The monthly sums of these accounts and months again from their lines: of the accounts
-    and months named (a few per batch of invoices), each pair of them."""
+    and months named (a few per batch of invoices), each pair of them; then the quarterly sums
+    of those accounts and the months' quarters from the monthly sums, the months untouched
+    included. In the caller's transaction, under its lock."""
     if not keys:
         return
     accounts = {account for account, _ in keys}
@@ -91,6 +107,13 @@ def _months_refresh(keys: set[tuple[int | None, date]]) -> None:
     for month in months:
         within |= Q(finalized_on__gte=month, finalized_on__lt=add_months(month, 1))
     _months_write(BilledLine.objects.filter(whose).filter(within))
+    quarters = sorted({BilledQuarter.quarter_of(month) for month in months})
+    BilledQuarter.objects.filter(whose, quarter__in=quarters).delete()
+    _quarters_write(
+        BilledMonth.objects.filter(
+            whose, month__in=[add_months(q, n) for q in quarters for n in range(3)]
+        )
+    )
 
 
 MONTH_KEYS = (
@@ -139,6 +162,46 @@ def _months_write(lines: QuerySet[BilledLine]) -> int:
             "contract_quantity": "sum_contract_quantity",
             "priced": "n_priced",
             "lines": "n_lines",
+            "list_unit_amount": "max_list_unit",
+        },
+    )
+
+
+# A quarter adds up its months' billing periods together.
+QUARTER_KEYS = tuple(key for key in MONTH_KEYS if key not in ("period_start", "period_end"))
+
+
+def _quarters_write(months: QuerySet[BilledMonth]) -> int:
+    """The quarterly sums of these monthly sums, the billing periods added together, written
+    by the database in one statement as the months are."""
+    rows = (
+        months.annotate(quarter=Cast(TruncQuarter("month"), DateField()))
+        .values("quarter", *QUARTER_KEYS)
+        .annotate(
+            sum_quantity=Sum("quantity"),
+            sum_amount=Sum("amount"),
+            sum_credited=Sum("credited"),
+            sum_contract_amount=Sum("contract_amount"),
+            sum_contract_quantity=Sum("contract_quantity"),
+            sum_priced=Sum("priced"),
+            sum_lines=Sum("lines"),
+            max_list_unit=Max("list_unit_amount"),
+        )
+        .order_by()
+    )
+    return insert_selected(
+        BilledQuarter,
+        rows,
+        {  # the table's column: the grouped query's
+            "quarter": "quarter",
+            **{key: key for key in QUARTER_KEYS},
+            "quantity": "sum_quantity",
+            "amount": "sum_amount",
+            "credited": "sum_credited",
+            "contract_amount": "sum_contract_amount",
+            "contract_quantity": "sum_contract_quantity",
+            "priced": "sum_priced",
+            "lines": "sum_lines",
             "list_unit_amount": "max_list_unit",
         },
     )

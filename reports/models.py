@@ -10,6 +10,8 @@ are in the invoice's (the contract's) currency, in major units (Decimal), never 
 currencies.
 """
 
+from datetime import date
+
 from django.db import models
 
 from billing.money import amount_field, unit_amount_field
@@ -162,6 +164,55 @@ class BilledMonth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.currency}"
+
+
+class BilledQuarter(models.Model):
+    """The monthly sums (BilledMonth) of a quarter added up per account, contract line, item,
+    currency and kind, without the billing period: a contract line billed monthly is one row
+    a quarter instead of three, so a report over whole quarters that never asks the period
+    or the month (billed fairly, revenue) adds up a third of the rows. Written from the
+    monthly sums by the database each time they are written (reports/ledger.py), rebuilt with
+    them, never edited by hand."""
+
+    quarter = models.DateField(
+        help_text="The first day of the quarter the invoices were finalized."
+    )
+    account = models.ForeignKey(
+        "customers.Account", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3)
+    contract = models.ForeignKey(
+        "billing.Contract", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    contract_line = models.ForeignKey(
+        "billing.ContractLine", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    item = models.ForeignKey(
+        "billing.CatalogItem", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=BilledLine.Kind.choices)
+    quantity = models.DecimalField(max_digits=20, decimal_places=3, null=True)
+    amount = amount_field()
+    credited = amount_field()
+    contract_amount = amount_field(null=True)
+    contract_quantity = models.DecimalField(max_digits=20, decimal_places=3, null=True)
+    priced = models.IntegerField(help_text="Lines with a contract amount.")
+    lines = models.IntegerField()
+    list_unit_amount = unit_amount_field(null=True, help_text="The highest of the lines'.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["quarter", "currency"], name="billed_quarter_quarter"),
+            models.Index(fields=["account", "quarter"], name="billed_quarter_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quarter.year}-Q{(self.quarter.month - 1) // 3 + 1} {self.currency}"
+
+    @staticmethod
+    def quarter_of(day: date) -> date:
+        """The first day of the quarter `day` is in: the quarter its sums are kept under."""
+        return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
 
 
 class ContractedMonth(models.Model):
