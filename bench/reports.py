@@ -162,17 +162,20 @@ def contracted_fill() -> None:
 def ledger_fill(invoices: int) -> None:
     """`invoices` finalized invoices of ten lines each, straight into the ledger."""
     from billing.contracts.models import ContractLine
-    from reports.models import BilledInvoice, BilledMonth
+    from reports.models import BilledInvoice, BilledMonth, BilledQuarter
 
     if BilledInvoice.objects.count() == invoices:
-        if not BilledMonth.objects.exists():
+        if not BilledMonth.objects.exists() or not BilledQuarter.objects.exists():
             months_fill()
         return
     with connection.cursor() as cursor:
         # Not Django's delete (it lists every id, past PostgreSQL's 65,535 parameters), nor
         # DELETE: its dead rows would stay in the tables the pages read until a vacuum, where
         # production's autovacuum keeps them compact.
-        cursor.execute("TRUNCATE reports_billedmonth, reports_billedline, reports_billedinvoice")
+        cursor.execute(
+            "TRUNCATE reports_billedquarter, reports_billedmonth, reports_billedline, "
+            "reports_billedinvoice"
+        )
     rng = random.Random(20)  # noqa: S311 - figures, not secrets
     contract_lines = list(
         ContractLine.objects.values_list(
@@ -244,15 +247,24 @@ def ledger_fill(invoices: int) -> None:
 
 
 def months_fill() -> None:
-    """The monthly sums the reports add up, from the lines, as reports_rebuild writes them."""
+    """The monthly sums the reports add up, from the lines, and the quarterly sums from them,
+    as reports_rebuild writes them."""
     from reports.ledger import billed_months_rebuild
 
     started = time.perf_counter()
     with transaction.atomic():
         rows = billed_months_rebuild()
-    print(f"  monthly sums: {rows:,} rows in {time.perf_counter() - started:.1f} s")
+    print(
+        f"  monthly sums: {rows.months:,} rows, quarterly sums: {rows.quarters:,} rows in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     with connection.cursor() as cursor:  # as autovacuum leaves a table written once
-        for table in ("reports_billedinvoice", "reports_billedline", "reports_billedmonth"):
+        for table in (
+            "reports_billedinvoice",
+            "reports_billedline",
+            "reports_billedmonth",
+            "reports_billedquarter",
+        ):
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
@@ -586,7 +598,7 @@ def ledger_speed() -> None:
             observed_at=datetime.now(UTC),
         )
     started = time.perf_counter()
-    written = billed_ledger_rebuild()
+    written = billed_ledger_rebuild().invoices
     seconds = time.perf_counter() - started
     print(
         f"\nMirror to ledger (reports_rebuild): {written:,} invoices of one line in "
