@@ -1,5 +1,5 @@
-"""What several domains ask of the database beyond the ORM: one writer at a time, rows copied
-by the database itself, and many rows read without the ORM's cost per value."""
+"""Two things several domains ask of the database beyond the ORM: one writer at a time, and
+rows copied by the database itself."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -33,19 +33,3 @@ def insert_selected(
             params,
         )
         return cursor.rowcount
-
-
-def values_fetched(rows: "models.QuerySet[Any]") -> list[dict[str, Any]]:
-    """The dictionaries of a values() query, read straight from the cursor on PostgreSQL:
-    psycopg already gives each column its Python type (Decimal, int, date), where Django
-    would pass every value through its converters again (billed fairly's 10,000 rows of
-    thirteen figures: 190 ms through the ORM, 100 ms this way). SQLite's values need those
-    converters (its sums come back as floats), so it reads them through the ORM."""
-    if connection.vendor != "postgresql":
-        return list(rows)
-    query = rows.query
-    names = [*query.extra_select, *query.values_select, *query.annotation_select]
-    select, params = query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(select, params)
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
