@@ -662,7 +662,7 @@ def billed_fairly(
         rates = _rates_of(grouped)  # the same lines: no second pass over them
     else:
         rates = _rates_by_account(filters, {(r["item_id"], r["currency"]) for r in grouped})
-    sorted_rates = {key: sorted(of_key.values()) for key, of_key in rates.items()}
+    medians = _medians_of_others(rates)
     share = tolerance / 100
     least = {currency: minor_unit(currency) for currency in {r["currency"] for r in grouped}}
     # Written for speed (10,000 rows): locals, no call a row does not need.
@@ -703,9 +703,9 @@ def billed_fairly(
             if contract_amount is not None and committed
             else None,
             "list_rate": r["list_unit"],
-            "median_rate": _median_of_others(
-                sorted_rates, rates, (r["item_id"], currency), r["account_id"]
-            ),
+            "median_rate": of_others.get(r["account_id"], of_others[None])
+            if (of_others := medians.get((r["item_id"], currency)))
+            else None,
             "deviation": deviation,
             "deviation_percent": percent,
             "flag": flag,
@@ -715,7 +715,8 @@ def billed_fairly(
         keyed.append(
             (
                 flag not in FLAGGED,
-                -abs(percent or ZERO),
+                # In hundredths, exact: integers sort faster than decimals.
+                -abs(int(percent.scaleb(2))) if percent is not None else 0,
                 currency,
                 account_name,
                 contract_name,
@@ -777,18 +778,26 @@ def billed_fairly(
 FLAGGED = ("over-billed", "under-billed")
 
 
-def _median_of_others(
-    sorted_rates: dict[Any, list[Decimal]],
+def _medians_of_others(
     rates: dict[Any, dict[int, Decimal]],
-    key: Any,
-    account_id: int,
-) -> Decimal | None:
-    """The median rate of the other accounts: of the sorted rates less this account's own,
-    found by bisection and skipped by index (copying the list for each row, or a pass over
-    every account, would be quadratic)."""
-    values = sorted_rates.get(key, [])
-    own = rates.get(key, {}).get(account_id)
-    skip = bisect.bisect_left(values, own) if own is not None else len(values)
+) -> dict[Any, dict[int | None, Decimal | None]]:
+    """Per item and currency, each account's median of the other accounts' rates (under None:
+    of every account's, for an account with no rate of its own), over MEDIAN_OF_AT_LEAST or
+    more. Once per account, not per row: each from the sorted rates less the account's own,
+    found by bisection and skipped by index (copying the list for each, or a pass over every
+    account, would be quadratic)."""
+    medians: dict[Any, dict[int | None, Decimal | None]] = {}
+    for key, of_key in rates.items():
+        values = sorted(of_key.values())
+        of_others: dict[int | None, Decimal | None] = {None: _median_without(values, len(values))}
+        for account, own in of_key.items():
+            of_others[account] = _median_without(values, bisect.bisect_left(values, own))
+        medians[key] = of_others
+    return medians
+
+
+def _median_without(values: list[Decimal], skip: int) -> Decimal | None:
+    """The median of the sorted `values` less the one at `skip` (len(values): none less)."""
     count = len(values) - (skip < len(values))
     if count < MEDIAN_OF_AT_LEAST:
         return None
