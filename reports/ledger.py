@@ -36,7 +36,7 @@ from billing.pricing import (
     stripe_day,
 )
 from customers.models import Account
-from reports.models import BilledInvoice, BilledLine, BilledMonth, BilledQuarter
+from reports.models import BilledInvoice, BilledLine, BilledMonth, BilledQuarter, BilledSums
 
 FINALIZED = tuple(BilledInvoice.Status.values)
 BATCH = 500
@@ -132,38 +132,12 @@ def _months_write(lines: QuerySet[BilledLine]) -> int:
     """The monthly sums of these lines, added up and written by the database in one
     statement (INSERT ... SELECT): a million lines take seconds, not the minutes of reading
     them into Python and back."""
-    rows = (
-        lines.filter(counted=True)
-        # A date on every database (PostgreSQL's date_trunc answers a timestamp).
-        .annotate(month=Cast(TruncMonth("finalized_on"), DateField()))
-        .values("month", *MONTH_KEYS)
-        .annotate(
-            sum_quantity=Sum("quantity"),
-            sum_amount=Sum("amount"),
-            sum_credited=Sum("credited"),
-            sum_contract_amount=Sum("contract_amount"),
-            sum_contract_quantity=Sum("contract_quantity"),
-            n_priced=Count("contract_amount"),
-            n_lines=Count("id"),
-            max_list_unit=Max("list_unit_amount"),
-        )
-        .order_by()
+    # A date on every database (PostgreSQL's date_trunc answers a timestamp).
+    by_month = lines.filter(counted=True).annotate(
+        month=Cast(TruncMonth("finalized_on"), DateField())
     )
-    return insert_selected(
-        BilledMonth,
-        rows,
-        {  # the table's column: the grouped query's
-            "month": "month",
-            **{key: key for key in MONTH_KEYS},  # attnames, the two tables' column names
-            "quantity": "sum_quantity",
-            "amount": "sum_amount",
-            "credited": "sum_credited",
-            "contract_amount": "sum_contract_amount",
-            "contract_quantity": "sum_contract_quantity",
-            "priced": "n_priced",
-            "lines": "n_lines",
-            "list_unit_amount": "max_list_unit",
-        },
+    return _sums_write(
+        BilledMonth, by_month, ("month", *MONTH_KEYS), Count("contract_amount"), Count("id")
     )
 
 
@@ -174,27 +148,36 @@ QUARTER_KEYS = tuple(key for key in MONTH_KEYS if key not in ("period_start", "p
 def _quarters_write(months: QuerySet[BilledMonth]) -> int:
     """The quarterly sums of these monthly sums, the billing periods added together, written
     by the database in one statement as the months are."""
-    rows = (
-        months.annotate(quarter=Cast(TruncQuarter("month"), DateField()))
-        .values("quarter", *QUARTER_KEYS)
+    by_quarter = months.annotate(quarter=Cast(TruncQuarter("month"), DateField()))
+    return _sums_write(
+        BilledQuarter, by_quarter, ("quarter", *QUARTER_KEYS), Sum("priced"), Sum("lines")
+    )
+
+
+def _sums_write(
+    model: type[BilledSums], rows: QuerySet[Any], keys: tuple[str, ...], priced: Any, lines: Any
+) -> int:
+    """`rows` added up per `keys` into `model`'s figures and written by the database in one
+    statement. Lines are counted; months' counts are added up, hence `priced` and `lines`."""
+    grouped = (
+        rows.values(*keys)
         .annotate(
             sum_quantity=Sum("quantity"),
             sum_amount=Sum("amount"),
             sum_credited=Sum("credited"),
             sum_contract_amount=Sum("contract_amount"),
             sum_contract_quantity=Sum("contract_quantity"),
-            sum_priced=Sum("priced"),
-            sum_lines=Sum("lines"),
+            sum_priced=priced,
+            sum_lines=lines,
             max_list_unit=Max("list_unit_amount"),
         )
         .order_by()
     )
     return insert_selected(
-        BilledQuarter,
-        rows,
-        {  # the table's column: the grouped query's
-            "quarter": "quarter",
-            **{key: key for key in QUARTER_KEYS},
+        model,
+        grouped,
+        {  # the table's column: the grouped query's (keys are attnames, the same in both)
+            **{key: key for key in keys},
             "quantity": "sum_quantity",
             "amount": "sum_amount",
             "credited": "sum_credited",

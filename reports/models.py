@@ -123,14 +123,10 @@ class BilledLine(models.Model):
         return self.description or self.stripe_line_id
 
 
-class BilledMonth(models.Model):
-    """The counted lines (not on a void invoice) added up per account, contract line, item,
-    currency, kind, billing period and month finalized: what the reports add up over whole
-    months instead of the lines (a year is about a quarter of the rows). Written with the
-    lines (reports/ledger.py), rebuilt with them, never edited by hand; the days of a range
-    that cut a month are read from the lines, and so is every drill-down."""
+class BilledSums(models.Model):
+    """The figures the monthly and quarterly sums keep, per account, contract line, item,
+    currency and kind: the billed lines (not on a void invoice) added up."""
 
-    month = models.DateField(help_text="The first day of the month the invoices were finalized.")
     account = models.ForeignKey(
         "customers.Account", on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -145,8 +141,6 @@ class BilledMonth(models.Model):
         "billing.CatalogItem", on_delete=models.SET_NULL, null=True, related_name="+"
     )
     kind = models.CharField(max_length=16, choices=BilledLine.Kind.choices)
-    period_start = models.DateField(null=True)
-    period_end = models.DateField(null=True)
     quantity = models.DecimalField(max_digits=20, decimal_places=3, null=True)
     amount = amount_field()
     credited = amount_field()
@@ -155,6 +149,21 @@ class BilledMonth(models.Model):
     priced = models.IntegerField(help_text="Lines with a contract amount.")
     lines = models.IntegerField()
     list_unit_amount = unit_amount_field(null=True, help_text="The highest of the lines'.")
+
+    class Meta:
+        abstract = True
+
+
+class BilledMonth(BilledSums):
+    """The counted lines (not on a void invoice) added up per account, contract line, item,
+    currency, kind, billing period and month finalized: what the reports add up over whole
+    months instead of the lines (a year is about a quarter of the rows). Written with the
+    lines (reports/ledger.py), rebuilt with them, never edited by hand; the days of a range
+    that cut a month are read from the lines, and so is every drill-down."""
+
+    month = models.DateField(help_text="The first day of the month the invoices were finalized.")
+    period_start = models.DateField(null=True)
+    period_end = models.DateField(null=True)
 
     class Meta:
         indexes = [
@@ -166,7 +175,7 @@ class BilledMonth(models.Model):
         return f"{self.month:%Y-%m} {self.currency}"
 
 
-class BilledQuarter(models.Model):
+class BilledQuarter(BilledSums):
     """The monthly sums (BilledMonth) of a quarter added up per account, contract line, item,
     currency and kind, without the billing period: a contract line billed monthly is one row
     a quarter instead of three, so a report over whole quarters that never asks the period
@@ -177,28 +186,6 @@ class BilledQuarter(models.Model):
     quarter = models.DateField(
         help_text="The first day of the quarter the invoices were finalized."
     )
-    account = models.ForeignKey(
-        "customers.Account", on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    currency = models.CharField(max_length=3)
-    contract = models.ForeignKey(
-        "billing.Contract", on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    contract_line = models.ForeignKey(
-        "billing.ContractLine", on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    item = models.ForeignKey(
-        "billing.CatalogItem", on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    kind = models.CharField(max_length=16, choices=BilledLine.Kind.choices)
-    quantity = models.DecimalField(max_digits=20, decimal_places=3, null=True)
-    amount = amount_field()
-    credited = amount_field()
-    contract_amount = amount_field(null=True)
-    contract_quantity = models.DecimalField(max_digits=20, decimal_places=3, null=True)
-    priced = models.IntegerField(help_text="Lines with a contract amount.")
-    lines = models.IntegerField()
-    list_unit_amount = unit_amount_field(null=True, help_text="The highest of the lines'.")
 
     class Meta:
         indexes = [
