@@ -37,7 +37,7 @@ from django.test.utils import teardown_test_environment
 
 from backoffice.logins.tests.client import client_logins_give_the_second_factor
 from bench.database import bench_database
-from bench.pages import page_timing
+from bench.pages import machine_yardstick, page_timing
 
 # Logins by the test client give their second factor too, as in the tests: what is measured is
 # each page, not the code page it would redirect to (backoffice/logins/).
@@ -252,6 +252,7 @@ def main() -> None:
     settings.DEBUG = False
     ready = time.perf_counter() - started
     print(f"database: {connection.vendor} ({bench_db}), ready in {ready:.1f} s")
+    print(machine_yardstick())
     try:
         demo_users_ensure(password="bench")
         bench_cleanup()

@@ -1,6 +1,7 @@
 """Timing an admin page as the benchmarks do: warmed once, then the median and 95th
 percentile of `rounds` requests, and the SQL queries of one more."""
 
+import os
 import statistics
 import time
 
@@ -22,3 +23,25 @@ def page_timing(client: Client, url: str, rounds: int) -> tuple[float, float, in
         client.get(url)
     times.sort()
     return statistics.median(times), times[max(int(len(times) * 0.95) - 1, 0)], len(queries)
+
+
+def machine_yardstick() -> str:
+    """How fast this machine runs Python right now, for reading a run's figures as ratios:
+    the best of five timings of a fixed piece of work shaped like a report's (decimal sums
+    and a dictionary a row), with the load average. Shared machines differ by half from one
+    run to the next; two runs' figures compare only beside their yardsticks."""
+    from decimal import Decimal
+
+    def work() -> float:
+        start = time.perf_counter()
+        total, rows = Decimal(0), []
+        for n in range(100_000):
+            amount = Decimal(n) / 7
+            total += amount.quantize(Decimal("0.01"))
+            rows.append({"n": n, "amount": amount, "text": str(amount)})
+        return time.perf_counter() - start
+
+    best = min(work() for _ in range(5))
+    return (
+        f"yardstick {best * 1000:.0f} ms (fixed Python work), load average {os.getloadavg()[0]:.2f}"
+    )

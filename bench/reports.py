@@ -49,7 +49,7 @@ from django.test import Client
 
 from backoffice.logins.tests.client import client_logins_give_the_second_factor
 from bench.database import bench_database
-from bench.pages import page_timing
+from bench.pages import machine_yardstick, page_timing
 
 client_logins_give_the_second_factor()
 
@@ -658,6 +658,7 @@ def main() -> None:
         sys.exit("The reports bench runs on PostgreSQL: set DATABASE_URL.")
     name = bench_database(args.db_suffix, rebuild=args.create_db)
     print(f"Database {name}; {ACCOUNTS:,} accounts, {MANAGERS} managers, {ITEMS} items.")
+    print(f"Before: {machine_yardstick()}")
     people = world_ensure()
     if args.saved_query_only:
         ledger_fill(args.large)
@@ -678,6 +679,7 @@ def main() -> None:
             f"  {big['median'] / little['median']:5.1f}x"
             f"   {little['queries']:>3} -> {big['queries']:<3}"
         )
+    print(f"After the pages: {machine_yardstick()}")
     saved_query_speed(people, args.large * LINES_PER_INVOICE)
     ledger_speed()
     ledger_fill(args.large)
