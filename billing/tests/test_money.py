@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.money import (
@@ -198,3 +198,61 @@ def test_an_amount_as_typed_reads_back_as_the_amount(amount, currency):
     assert "," not in typed
     assert Decimal(typed) == amount
     assert len(typed.partition(".")[2]) >= decimal_places(currency)
+
+
+# Languages whose signs differ: grouping by '.', by a narrow space; a minus sign of their
+# own (which Babel does not write for a pattern's minus); the decimal comma.
+LANGUAGES = ["en-us", "de", "fr", "sv", "ar", "fa", "hi", "es", "ja", "pl"]
+
+
+def by_babel(amount: Decimal, currency: str, *, unit_price: bool) -> str:
+    """What py-moneyed's format_money writes through Babel's pattern, the currency's decimals
+    at least, the amount rounded half up first (what format_money writes quicker)."""
+    from moneyed import Currency, Money
+    from moneyed.l10n import format_money
+
+    from billing.money import _locale, decimal_places, quantize
+
+    places = decimal_places(currency)
+    shown = amount.normalize() if unit_price else quantize(amount, currency)
+    return format_money(
+        Money(shown, Currency(currency)),
+        format="#,##0" + ("." + "0" * places if places else "") + " ¤¤",
+        locale=_locale(),
+        currency_digits=False,
+        decimal_quantization=not unit_price,
+    )
+
+
+@settings(max_examples=1000)
+@given(
+    amount=st.decimals(
+        min_value=Decimal("-1E12"), max_value=Decimal("1E12"), allow_nan=False, places=6
+    )
+    | st.decimals(min_value=-(10**15), max_value=10**15, allow_nan=False, places=0),
+    currency=st.sampled_from(["USD", "JPY", "BHD", "KWD", "ISK", "HUF", "EUR", "XYZ"]),
+    language=st.sampled_from(LANGUAGES),
+    unit_price=st.booleans(),
+)
+def test_money_is_written_as_babel_writes_it_in_every_language(
+    amount, currency, language, unit_price
+):
+    from django.utils import translation
+
+    from billing.money import as_money, format_money
+
+    with translation.override(language):
+        assert format_money(as_money(amount, currency), unit_price=unit_price) == by_babel(
+            amount, currency, unit_price=unit_price
+        )
+
+
+def test_a_group_sign_that_is_an_apostrophe_is_kept():
+    """Swiss German groups by an apostrophe, which Babel's pattern reads as a quote and drops
+    beyond the first group (1000000.00); format_money writes each."""
+    from django.utils import translation
+
+    from billing.money import format_amount
+
+    with translation.override("de-ch"):
+        assert format_amount(Decimal("1234567.5"), "CHF") == "1'234'567.50 CHF"
