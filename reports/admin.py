@@ -19,10 +19,12 @@ from backoffice.models import User
 from reports.models import QueryRun, Report, SavedQuery
 from reports.pages import (
     DRILL_DOWNS,
+    PAGE_ROWS,
     REPORTS,
     ROW_LIMIT,
     ReportFilterForm,
     ReportPage,
+    asked_page,
     drill_url,
     export_file,
     mirror_invoice_url,
@@ -84,10 +86,13 @@ class ReportAdmin(PageAdmin):
         day = today()
         filters = form.filters(day)
         data = form.cleaned_data if form.is_bound and form.is_valid() else {}
-        with report_reading():
-            table = page.build(user, filters, data, day)
         export = request.GET.get("export", "")
-        if export in ("csv", "xlsx"):
+        exported = export in ("csv", "xlsx")
+        # A page needs its rows and those before it; an export all of them.
+        first = None if exported else asked_page(request.GET.get("page")) * PAGE_ROWS
+        with report_reading():
+            table = page.build(user, filters, data, day, first)
+        if exported:
             content, content_type = export_file(table, export)
             name = f"{page.slug}-{filters.start}-{filters.end}.{export}"
             return HttpResponse(
@@ -100,7 +105,7 @@ class ReportAdmin(PageAdmin):
             "start": filters.start.isoformat(),
             "end": filters.end.isoformat(),
         }
-        shown_page = report_page(table.rows, request.GET.get("page"))
+        shown_page = report_page(table, request.GET.get("page"))
         context = {
             **self.admin_site.each_context(request),
             "title": page.title,

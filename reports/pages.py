@@ -33,6 +33,7 @@ from file_imports.cells import FORMULA_STARTS, as_text, decimal_text, neutralise
 from file_imports.files import CSV_CONTENT_TYPE, csv_file_by_columns
 from payments.acceptance import acceptance_rates, acceptance_totals
 from reports import selectors
+from reports.billed_fairly import DEFAULT_TOLERANCE, billed_fairly
 from reports.models import BilledInvoice, BilledLine
 from reports.selectors import Column, ReportFilters, Table
 from reports.spreadsheet import CONTENT_TYPE, SheetColumn, xlsx_file
@@ -176,44 +177,63 @@ class ReportPage:
     title: str
     summary: str
     filters: tuple[str, ...]
-    build: Callable[[User, ReportFilters, dict[str, Any], date], Table]
+    # (who, filters, the form's other choices, today, the rows a page shows from the first:
+    # None for all of them, as an export) -> the table; a report may then hold only those
+    # rows, and how many it has in all (Table.total).
+    build: Callable[[User, ReportFilters, dict[str, Any], date, int | None], Table]
     drill: str = "lines"  # the drill-down page a row links to
 
 
-def _ar_aging(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+def _ar_aging(
+    user: User, f: ReportFilters, data: dict[str, Any], today: date, first: int | None
+) -> Table:
     return selectors.ar_aging(user, f, today=today)
 
 
-def _revenue(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+def _revenue(
+    user: User, f: ReportFilters, data: dict[str, Any], today: date, first: int | None
+) -> Table:
     return selectors.revenue(user, f, by=data.get("by") or "customer")
 
 
-def _recurring(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+def _recurring(
+    user: User, f: ReportFilters, data: dict[str, Any], today: date, first: int | None
+) -> Table:
     return selectors.recurring_revenue(user, f, basis=data.get("basis") or "contracted")
 
 
-def _billed_fairly(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+def _billed_fairly(
+    user: User, f: ReportFilters, data: dict[str, Any], today: date, first: int | None
+) -> Table:
     tolerance = data.get("tolerance")
-    return selectors.billed_fairly(
-        user, f, tolerance=selectors.DEFAULT_TOLERANCE if tolerance is None else tolerance
+    return billed_fairly(
+        user, f, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance, first=first
     )
 
 
-def _usage_vs_commit(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+def _usage_vs_commit(
+    user: User, f: ReportFilters, data: dict[str, Any], today: date, first: int | None
+) -> Table:
     return selectors.usage_vs_commit(user, f, today=today)
 
 
-def _invoices(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+def _invoices(
+    user: User, f: ReportFilters, data: dict[str, Any], today: date, first: int | None
+) -> Table:
     invoices = selectors.ar_invoices(user, f, today=today, bucket=data.get("bucket") or "")
     return invoice_table(invoices, today)
 
 
-def _lines(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+def _lines(
+    user: User, f: ReportFilters, data: dict[str, Any], today: date, first: int | None
+) -> Table:
     lines = selectors.lines_behind(user, f, contract_line_id=data.get("contract_line"))
     return line_table(lines)
 
 
-def _acceptance_rates(user: User, f: ReportFilters, data: dict[str, Any], today: date) -> Table:
+def _acceptance_rates(
+    user: User, f: ReportFilters, data: dict[str, Any], today: date, first: int | None
+) -> Table:
     """Charges, not invoices: succeeded over attempted per country and payment method."""
     rates = acceptance_rates(
         user, start=f.start, end=f.end, country=f.country, manager_id=f.manager_id
@@ -368,14 +388,21 @@ class RowsPage:
     total: int
 
 
-def report_page(rows: list[dict[str, Any]], asked: str | None) -> RowsPage:
-    """The page of a report's rows asked for (`?page=`), the first if none or a wrong one, the
-    last if past it."""
-    pages = max(1, -(-len(rows) // PAGE_ROWS))
+def asked_page(asked: str | None) -> int:
+    """The page number asked for (`?page=`): the first if none or a wrong one."""
     try:
-        number = min(max(1, int(asked or 1)), pages)
+        return max(1, int(asked or 1))
     except ValueError:
-        number = 1
+        return 1
+
+
+def report_page(table: Table, asked: str | None) -> RowsPage:
+    """The page of a report's rows asked for (`?page=`), the first if none or a wrong one, the
+    last if past it. The table holds at least the rows up to the page asked."""
+    rows = table.rows
+    total = len(rows) if table.total is None else table.total
+    pages = max(1, -(-total // PAGE_ROWS))
+    number = min(asked_page(asked), pages)
     start = (number - 1) * PAGE_ROWS
     chosen = rows[start : start + PAGE_ROWS]
     return RowsPage(
@@ -384,7 +411,7 @@ def report_page(rows: list[dict[str, Any]], asked: str | None) -> RowsPage:
         pages=pages,
         first=start + 1 if chosen else 0,
         last=start + len(chosen),
-        total=len(rows),
+        total=total,
     )
 
 

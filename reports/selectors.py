@@ -6,7 +6,6 @@ filters say: every report starts from `billed_invoices` or `billed_lines` below.
 Amounts are never added across currencies: each figure is per currency.
 """
 
-import bisect
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ from django.db.models.functions import Cast, Coalesce, TruncMonth
 from backoffice.models import User
 from billing.catalog.models import CatalogItem
 from billing.contracts.models import Contract
-from billing.money import minor_unit, quantize
+from billing.money import quantize
 from billing.pricing import add_months
 from customers.models import Account
 from customers.selectors import VIEW_ALL_ACCOUNTS
@@ -76,6 +75,9 @@ class Table:
     # Chart series: {"labels": [...], "datasets": [{"label": ..., "data": [...]}], "title": ...}
     chart: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    # How many rows the report has, where `rows` holds only the first of them (a page's and
+    # those before it); None: `rows` holds them all.
+    total: int | None = None
 
 
 @contextmanager
@@ -183,6 +185,34 @@ def billed_sums(
     for the billing period or the month; else the months do. The same figures as adding up
     the lines. `user` None: every account (a median's figures, never shown one by one);
     `where`: conditions on fields the lines and the sums share."""
+    parts, keys = _sum_parts(user, filters, group, by_month=by_month, **where)
+    if connection.vendor == "postgresql":
+        sql, params = sums_statement(parts, keys, measures)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            # Read straight from the cursor: psycopg already gives each column its type.
+            return [dict(zip([*keys, *measures], row, strict=True)) for row in cursor.fetchall()]
+    return _added_up_apart(parts, keys, measures)
+
+
+def billed_sums_statement(
+    user: User | None, filters: ReportFilters, group: list[str], measures: list[str], **where: Any
+) -> tuple[str, list[Any]]:
+    """billed_sums' one statement on PostgreSQL, for a report that reads on from it in SQL:
+    its columns the keys of `group` then the measures, by their names."""
+    parts, keys = _sum_parts(user, filters, group, by_month=False, **where)
+    return sums_statement(parts, keys, measures)
+
+
+def _sum_parts(
+    user: User | None,
+    filters: ReportFilters,
+    group: list[str],
+    *,
+    by_month: bool,
+    **where: Any,
+) -> tuple[list[QuerySet[Any]], list[str]]:
+    """billed_sums' parts (of the quarterly sums, the monthly ones, the lines) and keys."""
 
     def seen(rows: QuerySet[Any]) -> QuerySet[Any]:
         if user is not None:
@@ -231,9 +261,7 @@ def billed_sums(
             parts.append(lines.filter(Q(finalized_on__lt=first) | Q(finalized_on__gte=after)))
     else:
         parts.append(lines)
-    if connection.vendor == "postgresql":
-        return _added_up_at_once(parts, keys, measures)
-    return _added_up_apart(parts, keys, measures)
+    return parts, keys
 
 
 def _figures(part: QuerySet[Any], measures: list[str]) -> dict[str, Any]:
@@ -243,14 +271,14 @@ def _figures(part: QuerySet[Any], measures: list[str]) -> dict[str, Any]:
     return {m: F(MEASURES[m][1]) for m in measures}
 
 
-def _added_up_at_once(
+def sums_statement(
     parts: list[QuerySet[Any]], keys: list[str], measures: list[str]
-) -> list[dict[str, Any]]:
+) -> tuple[str, list[Any]]:
     """The parts' rows added up by PostgreSQL in one statement, all of them together, grouped
     once: each part grouped apart and merged in Python fetched a row per group and part
     (billed fairly's default range: 20,000 rows for its 10,000, slower than the months
     alone), and grouping the parts' groups again cost the database what the quarters saved.
-    Read straight from the cursor: psycopg already gives each column its Python type."""
+    Its columns are the keys, then the measures, by their names."""
     quote = connection.ops.quote_name
     wanted = ", ".join(quote(c) for c in [*keys, *(f"{m}_figure" for m in measures)])
     selects, params = [], []
@@ -269,17 +297,12 @@ def _added_up_at_once(
         params.extend(part_params)
     columns = [
         *(quote(k) for k in keys),
-        *(f"{MEASURES[m][2].function}({quote(f'{m}_figure')})" for m in measures),
+        *(f"{MEASURES[m][2].function}({quote(f'{m}_figure')}) AS {quote(m)}" for m in measures),
     ]
     # No keys: one row for the whole range, none when nothing was billed.
     grouped = f"GROUP BY {', '.join(quote(k) for k in keys)}" if keys else "HAVING COUNT(*) > 0"
     together = " UNION ALL ".join(selects)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(columns)} FROM ({together}) AS parts {grouped}",  # noqa: S608
-            params,
-        )
-        return [dict(zip([*keys, *measures], row, strict=True)) for row in cursor.fetchall()]
+    return f"SELECT {', '.join(columns)} FROM ({together}) AS parts {grouped}", params  # noqa: S608
 
 
 def _added_up_apart(
@@ -507,11 +530,11 @@ def revenue(user: User, filters: ReportFilters, *, by: str = "customer") -> Tabl
     names: dict[int, str] = {}
     accounts: dict[int, tuple[str, Any]] = {}
     if by == "product":
-        names = dict(_of_ids(CatalogItem.objects.all(), ids).values_list("pk", "name"))
+        names = dict(of_ids(CatalogItem.objects.all(), ids).values_list("pk", "name"))
     else:
         accounts = {
             pk: (name, country)
-            for pk, name, country in _of_ids(Account.objects.all(), ids).values_list(
+            for pk, name, country in of_ids(Account.objects.all(), ids).values_list(
                 "pk", "legal_name", "billing_country"
             )
         }
@@ -608,212 +631,7 @@ def _monthly_chart(user: User, filters: ReportFilters, currency: str, title: str
     }
 
 
-# --- Billed fairly -------------------------------------------------------------------------
-
-DEFAULT_TOLERANCE = Decimal("0.5")  # percent of the contract's amount
-# The median of other accounts' rates is shown only over this many accounts: fewer would let
-# an account manager read another manager's customer's price.
-MEDIAN_OF_AT_LEAST = 3
-
-
-RATE_PLACES = Decimal("0.000001")
-PERCENT_PLACES = Decimal("0.01")
-
-
-def _rate(amount: Decimal | None, quantity: Decimal | None) -> Decimal | None:
-    if amount is None or not quantity:
-        return None
-    return (amount / quantity).quantize(RATE_PLACES)
-
-
-def billed_fairly(
-    user: User, filters: ReportFilters, *, tolerance: Decimal = DEFAULT_TOLERANCE
-) -> Table:
-    """Per account and contract line over the range: what was billed, the effective unit rate,
-    the contract's rate in force and the list price, the median rate other accounts paid for
-    the item in the currency, and the deviation from the contract; beyond the tolerance a
-    row is flagged over- or under-billed."""
-    # Grouped by ids alone (no join over the lines), the names read once for the rows.
-    grouped = billed_sums(
-        user,
-        filters,
-        ["currency", "account_id", "contract_id", "contract_line_id", "item_id"],
-        [
-            "quantity",
-            "amount",
-            "credited",
-            "at_contract",
-            "committed",
-            "priced",
-            "lines_billed",
-            "list_unit",
-        ],
-        kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE],
-        contract_line__isnull=False,
-    )
-    names = _names(grouped)
-    accounts, contracts, lines, items = (
-        names["account"],
-        names["contract"],
-        names["line"],
-        names["item"],
-    )
-    if user.has_perm(VIEW_ALL_ACCOUNTS) and _all_accounts(filters):
-        rates = _rates_of(grouped)  # the same lines: no second pass over them
-    else:
-        rates = _rates_by_account(filters, {(r["item_id"], r["currency"]) for r in grouped})
-    medians = _medians_of_others(rates)
-    share = tolerance / 100
-    least = {currency: minor_unit(currency) for currency in {r["currency"] for r in grouped}}
-    # Written for speed (10,000 rows): locals, no call a row does not need.
-    keyed: list[tuple[Any, ...]] = []
-    for r in grouped:
-        currency, quantity, committed = r["currency"], r["quantity"], r["committed"]
-        net = r["amount"] - r["credited"]  # what the customer is asked to pay in the end
-        whole = r["priced"] == r["lines_billed"]  # every line has a contract price
-        contract_amount = r["at_contract"] if whole else None
-        deviation = percent = None
-        flag = "no contract price"
-        if contract_amount is not None:
-            deviation = net - contract_amount
-            limit = max(abs(contract_amount) * share, least[currency])
-            flag = (
-                "over-billed" if deviation > limit else "under-billed" if deviation < -limit else ""
-            )
-            if contract_amount:
-                percent = (deviation / contract_amount * 100).quantize(PERCENT_PLACES)
-        account_name = accounts.get(r["account_id"], "")
-        contract_name = contracts.get(r["contract_id"], "")
-        line_name = lines.get(r["contract_line_id"], "")
-        row = {
-            "currency": currency,
-            "account": account_name,
-            "contract": contract_name,
-            "line": line_name,
-            "item": items.get(r["item_id"], ""),
-            "quantity": quantity,
-            "amount": r["amount"],
-            "credited": r["credited"],
-            "net": net,
-            "rate": (net / quantity).quantize(RATE_PLACES) if quantity else None,
-            "contract_quantity": committed if whole else None,
-            # Per unit the contract prices: seats billed short of the commitment leave the
-            # rate as agreed, and the shortfall shows in the deviation.
-            "contract_rate": (contract_amount / committed).quantize(RATE_PLACES)
-            if contract_amount is not None and committed
-            else None,
-            "list_rate": r["list_unit"],
-            "median_rate": of_others.get(r["account_id"], of_others[None])
-            if (of_others := medians.get((r["item_id"], currency)))
-            else None,
-            "deviation": deviation,
-            "deviation_percent": percent,
-            "flag": flag,
-            "_drill": {"account": r["account_id"], "contract_line": r["contract_line_id"]},
-        }
-        # The flagged first, the largest deviation first; then the others by account.
-        keyed.append(
-            (
-                flag not in FLAGGED,
-                # In hundredths, exact: integers sort faster than decimals.
-                -abs(int(percent.scaleb(2))) if percent is not None else 0,
-                currency,
-                account_name,
-                contract_name,
-                line_name,
-                len(keyed),  # ties never compare the rows
-                row,
-            )
-        )
-    keyed.sort()
-    rows = [entry[-1] for entry in keyed]
-    table = Table(
-        columns=[
-            Column("currency", "Currency"),
-            Column("account", "Account"),
-            Column("contract", "Contract"),
-            Column("line", "Line"),
-            Column("item", "Item"),
-            Column("quantity", "Quantity billed", "number"),
-            Column("amount", "Billed", "money"),
-            Column("credited", "Credit notes", "money"),
-            Column("net", "Billed less credit notes", "money"),
-            Column("rate", "Effective rate", "rate"),
-            Column("contract_quantity", "Quantity the contract prices", "number"),
-            Column("contract_rate", "Contract rate per unit priced", "rate"),
-            Column("list_rate", "List price", "rate"),
-            Column("median_rate", "Median rate, other accounts", "rate"),
-            Column("deviation", "Billed less credit notes minus contract", "money"),
-            Column("deviation_percent", "Deviation %", "percent"),
-            Column("flag", "Flag"),
-        ],
-        rows=rows,
-    )
-    table.notes.append(
-        f"Flagged beyond {tolerance}% of the contract's amount (and at least one minor unit). "
-        "The contract's amount is what the version in force over each line's days asks: for "
-        "a fixed line its committed units (seats billed short owe the commitment), for usage "
-        "the quantity used. The quantity the contract prices is those units, and the contract "
-        "rate its amount per unit. Credit notes count on the lines they credit: the effective "
-        "rate and the deviation are of what was billed less them, so a line over-billed and "
-        "then credited back is not flagged, and a credit beyond the contract is. The median "
-        f"of other accounts' effective rates is shown over {MEDIAN_OF_AT_LEAST} or more."
-    )
-    flagged = [r for r in rows if r["flag"] in FLAGGED]
-    if flagged:
-        table.chart = {
-            "title": "Billed less credit notes minus contract, flagged lines",
-            "type": "bar",
-            "labels": [f"{r['account']} / {r['line']}" for r in flagged[:30]],
-            "datasets": [
-                {
-                    "label": "Deviation %",
-                    "data": [float(r["deviation_percent"] or 0) for r in flagged[:30]],
-                }
-            ],
-        }
-    return table
-
-
-FLAGGED = ("over-billed", "under-billed")
-
-
-def _medians_of_others(
-    rates: dict[Any, dict[int, Decimal]],
-) -> dict[Any, dict[int | None, Decimal | None]]:
-    """Per item and currency, each account's median of the other accounts' rates (under None:
-    of every account's, for an account with no rate of its own), over MEDIAN_OF_AT_LEAST or
-    more. Once per account, not per row: each from the sorted rates less the account's own,
-    found by bisection and skipped by index (copying the list for each, or a pass over every
-    account, would be quadratic)."""
-    medians: dict[Any, dict[int | None, Decimal | None]] = {}
-    for key, of_key in rates.items():
-        values = sorted(of_key.values())
-        of_others: dict[int | None, Decimal | None] = {None: _median_without(values, len(values))}
-        for account, own in of_key.items():
-            of_others[account] = _median_without(values, bisect.bisect_left(values, own))
-        medians[key] = of_others
-    return medians
-
-
-def _median_without(values: list[Decimal], skip: int) -> Decimal | None:
-    """The median of the sorted `values` less the one at `skip` (len(values): none less)."""
-    count = len(values) - (skip < len(values))
-    if count < MEDIAN_OF_AT_LEAST:
-        return None
-
-    def nth(index: int) -> Decimal:  # the index-th of the others
-        return values[index if index < skip else index + 1]
-
-    middle = count // 2
-    return nth(middle) if count % 2 else (nth(middle - 1) + nth(middle)) / 2
-
-
-def _all_accounts(filters: ReportFilters) -> bool:
-    return not (filters.country or filters.manager_id or filters.account_id or filters.currency)
-
-
-def _of_ids(queryset: QuerySet[Any], ids: set[int]) -> QuerySet[Any]:
+def of_ids(queryset: QuerySet[Any], ids: set[int]) -> QuerySet[Any]:
     """The rows of these primary keys; on PostgreSQL as one array parameter, written as the
     array's text: ten thousand ids sent as ten thousand parameters take three times as long
     to send and plan, and psycopg's own array dumper a third longer than the text."""
@@ -821,71 +639,6 @@ def _of_ids(queryset: QuerySet[Any], ids: set[int]) -> QuerySet[Any]:
         array = "{" + ",".join(str(int(pk)) for pk in ids) + "}"
         return queryset.filter(pk__in=RawSQL("SELECT unnest(%s::bigint[])", [array]))
     return queryset.filter(pk__in=ids)
-
-
-def _names(grouped: list[dict[str, Any]]) -> dict[str, dict[int, str]]:
-    """The names of the accounts, contracts, lines and items of grouped rows: a query each."""
-    from billing.contracts.models import ContractLine
-
-    def ids(key: str) -> set[int]:
-        return {r[key] for r in grouped if r.get(key)}
-
-    return {
-        "account": dict(
-            _of_ids(Account.objects.all(), ids("account_id")).values_list("pk", "legal_name")
-        ),
-        "contract": dict(
-            _of_ids(Contract.objects.all(), ids("contract_id")).values_list("pk", "number")
-        ),
-        "line": dict(  # not in the lines' order: that would join their contracts
-            _of_ids(ContractLine.objects.all(), ids("contract_line_id"))
-            .order_by()
-            .values_list("pk", "key")
-        ),
-        "item": dict(_of_ids(CatalogItem.objects.all(), ids("item_id")).values_list("pk", "name")),
-    }
-
-
-def _rates_of(grouped: list[dict[str, Any]]) -> dict[tuple[int | None, str], dict[int, Decimal]]:
-    totals: dict[tuple[int | None, str], dict[int, list[Decimal]]] = defaultdict(dict)
-    for r in grouped:
-        if r["account_id"]:
-            sums = totals[(r["item_id"], r["currency"])].setdefault(r["account_id"], [ZERO, ZERO])
-            sums[0] += r["amount"] - r["credited"]
-            sums[1] += r["quantity"] or ZERO
-    return {
-        key: {
-            account: rate
-            for account, (amount, quantity) in accounts.items()
-            if (rate := _rate(amount, quantity)) is not None
-        }
-        for key, accounts in totals.items()
-    }
-
-
-def _rates_by_account(
-    filters: ReportFilters, keys: set[tuple[int | None, str]]
-) -> dict[tuple[int | None, str], dict[int, Decimal]]:
-    """Every account's effective rate per item and currency over the range, whoever asks
-    (only its median is shown, over enough accounts): of the same lines as the report's rows
-    (tied to a contract line, less credit notes), as _rates_of reads them from the rows."""
-    items = {item for item, _ in keys if item}
-    if not items:
-        return {}
-    rates: dict[tuple[int | None, str], dict[int, Decimal]] = defaultdict(dict)
-    for r in billed_sums(
-        None,
-        filters,
-        ["item_id", "currency", "account_id"],
-        ["quantity", "amount", "credited"],
-        item_id__in=items,
-        kind__in=[BilledLine.Kind.RECURRING, BilledLine.Kind.USAGE],
-        contract_line__isnull=False,
-    ):
-        rate = _rate(r["amount"] - r["credited"], r["quantity"])
-        if rate is not None and r["account_id"]:
-            rates[(r["item_id"], r["currency"])][r["account_id"]] = rate
-    return rates
 
 
 def usage_vs_commit(user: User, filters: ReportFilters, *, today: date) -> Table:
