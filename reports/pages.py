@@ -388,10 +388,15 @@ class RowsPage:
     total: int
 
 
+# Past any report's last page (a hundred million rows): a page asked beyond it is the last.
+LAST_PAGE = 1_000_000
+
+
 def asked_page(asked: str | None) -> int:
-    """The page number asked for (`?page=`): the first if none or a wrong one."""
+    """The page number asked for (`?page=`): the first if none or a wrong one, never past
+    LAST_PAGE (a number of thirty digits would overflow the database's row limit)."""
     try:
-        return max(1, int(asked or 1))
+        return min(max(1, int(asked or 1)), LAST_PAGE)
     except ValueError:
         return 1
 

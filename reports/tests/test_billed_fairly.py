@@ -220,6 +220,7 @@ def test_billed_fairly_pages_hold_the_rows_the_export_holds_in_its_order(
     assert [(neutralised(r["account"]), r["line"]) for r in shown] == [
         (row[1], row[3]) for row in everyone[20:30]
     ]
-    last = client.get(url + "&page=99").content.decode()
     assert len(everyone) == 45
-    assert "Rows 41 to 45 of 45" in last
+    for past in ("99", "9" * 30):
+        last = client.get(url + "&page=" + past).content.decode()
+        assert "Rows 41 to 45 of 45" in last
