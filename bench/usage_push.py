@@ -161,6 +161,7 @@ from django.db import connection
 from django.db.models import Count, F, Q, Sum
 
 from bench.database import bench_database
+from bench.pages import machine_yardstick
 from billing.usage.services import SEND_CHUNK, usage_send_to_stripe
 from stripe_sync.client import StripeApi
 
@@ -267,7 +268,7 @@ class Run:
     memory: list[tuple[int, float, float, float]] = field(default_factory=list)
     cpu_seconds: float = 0.0  # this process's CPU over the run
     chunks: list[tuple[int, float, float]] = field(default_factory=list)  # figures, wall, HTTP
-    load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average, before, after
+    yardstick: tuple[str, str] = ("", "")  # the machine's speed and load, before and after
 
 
 def wipe() -> None:
@@ -387,7 +388,7 @@ def send_all(ids: list[int], stripe: CannedStripe, *, trace_memory: bool = False
         tracemalloc.reset_peak()
     memory_now(0)
     checkpoint = MEMORY_CHECKPOINT
-    load_before = os.getloadavg()[0]
+    yardstick_before = machine_yardstick()
     started, cpu = time.perf_counter(), time.process_time()
     with connection.execute_wrapper(counter):
         for start in range(0, len(ids), SEND_CHUNK):
@@ -408,7 +409,7 @@ def send_all(ids: list[int], stripe: CannedStripe, *, trace_memory: bool = False
                 checkpoint = len(ids) + 1
     run.seconds = time.perf_counter() - started
     run.cpu_seconds = time.process_time() - cpu
-    run.load = (load_before, os.getloadavg()[0])
+    run.yardstick = (yardstick_before, machine_yardstick())
     memory_now(len(ids))
     if trace_memory:
         tracemalloc.stop()
@@ -466,8 +467,8 @@ def report(title: str, run: Run, *, events: int, adjustments: int = 0) -> None:
     print(f"  ours per figure, by part {'; '.join(phases)} (growth, or the machine's load)")
     print(
         f"  our process's CPU       {run.cpu_seconds:>10.1f} s of the wall time (the rest: waiting "
-        f"for PostgreSQL, the canned Stripe, or a core); load average {run.load[0]:.2f} before, "
-        f"{run.load[1]:.2f} after, on {os.cpu_count()} cores"
+        f"for PostgreSQL, the canned Stripe, or a core), on {os.cpu_count()} cores; before: "
+        f"{run.yardstick[0]}; after: {run.yardstick[1]}"
     )
     limits = f"{METER_EVENTS_PER_SECOND:,} meter events a second"
     if adjustments:
