@@ -3,6 +3,7 @@ export to CSV or XLSX) and the pages behind each figure (the invoices or lines i
 Thin: the figures are reports.selectors', the presentation reports.pages'."""
 
 import json
+from html import escape
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -12,7 +13,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from backoffice.admin_site import PageAdmin, ReadOnlyAdmin
 from backoffice.models import User
@@ -147,16 +149,17 @@ def _chart_currencies(chart: dict[str, Any] | None, query: dict[str, Any]) -> li
     ]
 
 
-def _row_html(cells: list[tuple[str, str, str]]) -> str:
-    """A row's cells as HTML, escaped: written here rather than by the template's loop,
-    which took ~40 ms for a page of a hundred rows of seventeen cells."""
-    return format_html_join(
-        "",
-        '<td class="{}">{}</td>',
-        (
-            (kind, format_html('<a href="{}">{}</a>', link, text) if link else text)
+def _row_html(cells: list[tuple[str, str, str]]) -> SafeString:
+    """A row's cells as HTML, each text, link and class escaped (html.escape, as Django's
+    escape is): written here rather than by the template's loop (~40 ms for a page of a
+    hundred rows of seventeen cells) or by format_html for each cell (~20 ms)."""
+    return mark_safe(  # noqa: S308 - every value below is escaped
+        "".join(
+            f'<td class="{escape(kind)}"><a href="{escape(link)}">{escape(text)}</a></td>'
+            if link
+            else f'<td class="{escape(kind)}">{escape(text)}</td>'
             for text, link, kind in cells
-        ),
+        )
     )
 
 
