@@ -407,11 +407,21 @@ flagged AS (
                 THEN round((f.net - f.contract_amount) * 100 / f.contract_amount, 2) END
                AS percent
     FROM figured f
-)
--- The figures the sort does not need are worked out after it, for the rows it keeps.
-SELECT f.currency,
-       coalesce(a.legal_name, '') AS account, coalesce(c.number, '') AS contract,
-       coalesce(l.key, '') AS line, coalesce(i.name, '') AS item,
+),
+named AS (
+    SELECT f.*, coalesce(a.legal_name, '') AS account, coalesce(c.number, '') AS contract,
+           coalesce(l.key, '') AS line, coalesce(i.name, '') AS item
+    FROM flagged f
+    LEFT JOIN {account} a ON a.id = f.account_id
+    LEFT JOIN {contract} c ON c.id = f.contract_id
+    LEFT JOIN {line} l ON l.id = f.contract_line_id
+    LEFT JOIN {item} i ON i.id = f.item_id
+),
+-- The rows up to the page asked, in the report's order.
+shown AS (SELECT * FROM named n ORDER BY {order_shown} LIMIT %(first)s)
+-- Their other figures and medians, worked out for them alone; how many rows there are in
+-- all is how many sums (a row each), not a window over every row.
+SELECT f.currency, f.account, f.contract, f.line, f.item,
        f.quantity, f.amount, f.credited, f.net,
        CASE WHEN f.quantity <> 0 THEN round(f.net / f.quantity, 6) END AS rate,
        CASE WHEN f.priced = f.lines_billed THEN f.committed END AS contract_quantity,
@@ -420,22 +430,21 @@ SELECT f.currency,
        f.list_unit,
        CASE WHEN p.own IS NULL THEN {every} ELSE {others} END AS median,
        f.deviation, f.percent, f.flag, f.account_id, f.contract_line_id,
-       count(*) OVER () AS total
-FROM flagged f
-LEFT JOIN {account} a ON a.id = f.account_id
-LEFT JOIN {contract} c ON c.id = f.contract_id
-LEFT JOIN {line} l ON l.id = f.contract_line_id
-LEFT JOIN {item} i ON i.id = f.item_id
+       (SELECT count(*) FROM sums) AS total
+FROM shown f
 LEFT JOIN sorted m ON m.item = coalesce(f.item_id, 0) AND m.currency = f.currency
 -- Where the account's own rate sits among the item's and currency's (from 0), if it has one.
 CROSS JOIN LATERAL (SELECT array_position(m.accounts, f.account_id) - 1 AS own) AS p
--- The flagged first, the largest deviation first; then by names, then by ids.
-ORDER BY f.flag <> ALL(%(flagged)s), coalesce(abs(f.percent), 0) DESC,
-         f.currency COLLATE "C", coalesce(a.legal_name, '') COLLATE "C",
-         coalesce(c.number, '') COLLATE "C", coalesce(l.key, '') COLLATE "C",
-         coalesce(f.account_id, 0), coalesce(f.contract_id, 0), f.contract_line_id,
-         coalesce(f.item_id, 0)
-LIMIT %(first)s
+ORDER BY {order}
+"""
+
+
+# The report's order, of a row `f` with its names.
+ORDER = """
+{f}.flag <> ALL(%(flagged)s), coalesce(abs({f}.percent), 0) DESC, {f}.currency COLLATE "C",
+{f}.account COLLATE "C", {f}.contract COLLATE "C", {f}.line COLLATE "C",
+coalesce({f}.account_id, 0), coalesce({f}.contract_id, 0), {f}.contract_line_id,
+coalesce({f}.item_id, 0)
 """
 
 
@@ -490,6 +499,8 @@ def rows_in_sql(
     statement = ROWS.format(
         sums=sums,
         rated=rated,
+        order_shown=ORDER.format(f="n"),
+        order=ORDER.format(f="f"),
         every=_median_sql("m.rates", "m.n", "m.n"),
         others=_median_sql("m.rates", "(m.n - 1)", "p.own"),
         **_tables(),
