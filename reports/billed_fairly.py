@@ -230,7 +230,6 @@ def rows_in_python(user: User, filters: ReportFilters, tolerance: Decimal) -> li
             )
         )
     keyed.sort()
-    keyed.sort()
     return [entry[-1] for entry in keyed]
 
 
@@ -313,7 +312,6 @@ def _tables() -> dict[str, str]:
 
 def _names(grouped: list[dict[str, Any]]) -> dict[str, dict[int, str]]:
     """The names of the accounts, contracts, lines and items of grouped rows: a query each."""
-    from billing.contracts.models import ContractLine
 
     def ids(key: str) -> set[int]:
         return {r[key] for r in grouped if r.get(key)}
