@@ -13,7 +13,9 @@ round half away from zero: PostgreSQL's round() on numeric, ROUND_HALF_UP in Pyt
 import bisect
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection
@@ -33,10 +35,12 @@ from reports.models import BilledLine
 from reports.selectors import (
     ZERO,
     Column,
+    ColumnRows,
     ReportFilters,
     Table,
     billed_sums,
     billed_sums_statement,
+    column_values,
     of_ids,
 )
 
@@ -87,6 +91,7 @@ def billed_fairly(
     quicker from rows_in_python: the database's work is the same, and Python's Decimal
     works out the figures faster than psycopg reads five more numeric columns."""
     total = None
+    rows: Sequence[dict[str, Any]]
     if first is not None and connection.vendor == "postgresql":
         rows, total = rows_in_sql(user, filters, tolerance, first=first)
     else:
@@ -124,16 +129,18 @@ def billed_fairly(
         "then credited back is not flagged, and a credit beyond the contract is. The median "
         f"of other accounts' effective rates is shown over {MEDIAN_OF_AT_LEAST} or more."
     )
-    flagged = [r for r in rows if r["flag"] in FLAGGED]
+    # The rows flagged come first: the chart's are the first of them.
+    flags = column_values(rows, "flag")
+    flagged = [rows[index] for index in range(min(30, len(rows))) if flags[index] in FLAGGED]
     if flagged:
         table.chart = {
             "title": "Billed less credit notes minus contract, flagged lines",
             "type": "bar",
-            "labels": [f"{r['account']} / {r['line']}" for r in flagged[:30]],
+            "labels": [f"{r['account']} / {r['line']}" for r in flagged],
             "datasets": [
                 {
                     "label": "Deviation %",
-                    "data": [float(r["deviation_percent"] or 0) for r in flagged[:30]],
+                    "data": [float(r["deviation_percent"] or 0) for r in flagged],
                 }
             ],
         }
@@ -152,25 +159,74 @@ def _everyone_rates_asked(user: User, filters: ReportFilters) -> bool:
     return not (user.has_perm(VIEW_ALL_ACCOUNTS) and _all_accounts(filters))
 
 
-def rows_in_python(user: User, filters: ReportFilters, tolerance: Decimal) -> list[dict[str, Any]]:
+# The sums' columns as _named_sums gives them, in order.
+SUMS = [*GROUP, *FIGURES, "account_name", "contract_name", "line_name", "item_name"]
+ITEM_AND_CURRENCY = itemgetter(SUMS.index("item_id"), SUMS.index("currency"))
+# The rows' columns as rows_in_python gives them, in order; the last two only for "_drill".
+ROWS_KEYS = [
+    "currency",
+    "account",
+    "contract",
+    "line",
+    "item",
+    "quantity",
+    "amount",
+    "credited",
+    "net",
+    "rate",
+    "contract_quantity",
+    "contract_rate",
+    "list_rate",
+    "median_rate",
+    "deviation",
+    "deviation_percent",
+    "flag",
+    "account_id",
+    "contract_line_id",
+]
+DRILL = {"account": "account_id", "contract_line": "contract_line_id"}
+
+
+def rows_in_python(user: User, filters: ReportFilters, tolerance: Decimal) -> ColumnRows:
     """The report's rows worked out in Python from the sums: all of them (an export), and every
-    use on SQLite."""
+    use on SQLite. Held column by column: a row a tuple while they are worked out and sorted,
+    never a dictionary unless one is asked for."""
     grouped = _named_sums(user, filters)
+    pairs = set(map(ITEM_AND_CURRENCY, grouped))  # (item, currency)
     if _everyone_rates_asked(user, filters):
-        rates = _rates_by_account(filters, {(r["item_id"], r["currency"]) for r in grouped})
+        rates = _rates_by_account(filters, pairs)
     else:
         rates = _rates_of(grouped)  # the same lines: no second pass over them
     medians = _medians_of_others(rates)
     share = tolerance / 100
-    least = {currency: minor_unit(currency) for currency in {r["currency"] for r in grouped}}
-    # Written for speed (10,000 rows): locals, no call a row does not need.
+    least = {currency: minor_unit(currency) for _, currency in pairs}
+    # Written for speed (10,000 rows): locals, tuples, no call a row does not need. Each
+    # sum unpacked in SUMS' order; each row a tuple in ROWS_KEYS' order, after its sort key.
     keyed: list[tuple[Any, ...]] = []
-    for r in grouped:
-        currency, quantity, committed = r["currency"], r["quantity"], r["committed"]
-        net = r["amount"] - r["credited"]  # what the customer is asked to pay in the end
-        whole = r["priced"] == r["lines_billed"]  # every line has a contract price
-        contract_amount = r["at_contract"] if whole else None
-        deviation = percent = None
+    append = keyed.append
+    for (
+        currency,
+        account_id,
+        contract_id,
+        contract_line_id,
+        item_id,
+        quantity,
+        amount,
+        credited,
+        at_contract,
+        committed,
+        priced,
+        lines_billed,
+        list_unit,
+        account_name,
+        contract_name,
+        line_name,
+        item_name,
+    ) in grouped:
+        net = amount - credited  # what the customer is asked to pay in the end
+        whole = priced == lines_billed  # every line has a contract price
+        deviation = percent = contract_rate = None
+        contract_amount = at_contract if whole else None
         flag = "no contract price"
         if contract_amount is not None:
             deviation = net - contract_amount
@@ -182,37 +238,13 @@ def rows_in_python(user: User, filters: ReportFilters, tolerance: Decimal) -> li
                 percent = (deviation / contract_amount * 100).quantize(
                     PERCENT_PLACES, ROUND_HALF_UP
                 )
-        account_name = r["account_name"]
-        contract_name = r["contract_name"]
-        line_name = r["line_name"]
-        row = {
-            "currency": currency,
-            "account": account_name,
-            "contract": contract_name,
-            "line": line_name,
-            "item": r["item_name"],
-            "quantity": quantity,
-            "amount": r["amount"],
-            "credited": r["credited"],
-            "net": net,
-            "rate": (net / quantity).quantize(RATE_PLACES, ROUND_HALF_UP) if quantity else None,
-            "contract_quantity": committed if whole else None,
-            # Per unit the contract prices: seats billed short of the commitment leave the
-            # rate as agreed, and the shortfall shows in the deviation.
-            "contract_rate": (contract_amount / committed).quantize(RATE_PLACES, ROUND_HALF_UP)
-            if contract_amount is not None and committed
-            else None,
-            "list_rate": r["list_unit"],
-            "median_rate": of_others.get(r["account_id"], of_others[None])
-            if (of_others := medians.get((r["item_id"], currency)))
-            else None,
-            "deviation": deviation,
-            "deviation_percent": percent,
-            "flag": flag,
-            "_drill": {"account": r["account_id"], "contract_line": r["contract_line_id"]},
-        }
+            if committed:
+                # Per unit the contract prices: seats billed short of the commitment leave
+                # the rate as agreed, and the shortfall shows in the deviation.
+                contract_rate = (contract_amount / committed).quantize(RATE_PLACES, ROUND_HALF_UP)
+        of_others = medians.get((item_id, currency))
         # The flagged first, the largest deviation first; then the others by account.
-        keyed.append(
+        append(
             (
                 flag not in FLAGGED,
                 # In hundredths, exact: integers sort faster than decimals.
@@ -222,15 +254,36 @@ def rows_in_python(user: User, filters: ReportFilters, tolerance: Decimal) -> li
                 contract_name,
                 line_name,
                 # Then by ids, as PostgreSQL does: unique, so ties never compare the rows.
-                r["account_id"] or 0,
-                r["contract_id"] or 0,
-                r["contract_line_id"],
-                r["item_id"] or 0,
-                row,
+                account_id or 0,
+                contract_id or 0,
+                contract_line_id,
+                item_id or 0,
+                (
+                    currency,
+                    account_name,
+                    contract_name,
+                    line_name,
+                    item_name,
+                    quantity,
+                    amount,
+                    credited,
+                    net,
+                    (net / quantity).quantize(RATE_PLACES, ROUND_HALF_UP) if quantity else None,
+                    committed if whole else None,
+                    contract_rate,
+                    list_unit,
+                    of_others.get(account_id, of_others[None]) if of_others else None,
+                    deviation,
+                    percent,
+                    flag,
+                    account_id,
+                    contract_line_id,
+                ),
             )
         )
     keyed.sort()
-    return [entry[-1] for entry in keyed]
+    columns = zip(*[entry[-1] for entry in keyed], strict=True) if keyed else [[]] * len(ROWS_KEYS)
+    return ColumnRows(dict(zip(ROWS_KEYS, map(list, columns), strict=True)), DRILL)
 
 
 def _medians_of_others(
@@ -281,23 +334,29 @@ LEFT JOIN {item} i ON i.id = s.item_id
 """
 
 
-def _named_sums(user: User, filters: ReportFilters) -> list[dict[str, Any]]:
-    """The report's sums, each with its account's, contract's, line's and item's names
-    ("account_name", ...; "" for none)."""
+def _named_sums(user: User, filters: ReportFilters) -> list[tuple[Any, ...]]:
+    """The report's sums, each a tuple of the SUMS columns: its keys and figures, then its
+    account's, contract's, line's and item's names ("" for none)."""
     if connection.vendor == "postgresql":
         sums, params = billed_sums_statement(user, filters, GROUP, FIGURES, **WHERE)
         with connection.cursor() as cursor:
             cursor.execute(NAMED.format(sums=sums, **_tables()), params)
-            columns = [column.name for column in cursor.description]
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            if [column.name for column in cursor.description] != SUMS:
+                raise AssertionError("The sums' columns are not SUMS")
+            return cursor.fetchall()
     grouped = billed_sums(user, filters, GROUP, FIGURES, **WHERE)
     names = _names(grouped)
-    for r in grouped:
-        r["account_name"] = names["account"].get(r["account_id"], "")
-        r["contract_name"] = names["contract"].get(r["contract_id"], "")
-        r["line_name"] = names["line"].get(r["contract_line_id"], "")
-        r["item_name"] = names["item"].get(r["item_id"], "")
-    return grouped
+    return [
+        (
+            *(r[key] for key in GROUP),
+            *(r[key] for key in FIGURES),
+            names["account"].get(r["account_id"], ""),
+            names["contract"].get(r["contract_id"], ""),
+            names["line"].get(r["contract_line_id"], ""),
+            names["item"].get(r["item_id"], ""),
+        )
+        for r in grouped
+    ]
 
 
 def _tables() -> dict[str, str]:
@@ -332,13 +391,16 @@ def _names(grouped: list[dict[str, Any]]) -> dict[str, dict[int, str]]:
     }
 
 
-def _rates_of(grouped: list[dict[str, Any]]) -> dict[tuple[int | None, str], dict[int, Decimal]]:
+def _rates_of(
+    grouped: list[tuple[Any, ...]],
+) -> dict[tuple[int | None, str], dict[int, Decimal]]:
+    """Each account's effective rate per item and currency, of the sums (_named_sums')."""
     totals: dict[tuple[int | None, str], dict[int, list[Decimal]]] = defaultdict(dict)
-    for r in grouped:
-        if r["account_id"]:
-            sums = totals[(r["item_id"], r["currency"])].setdefault(r["account_id"], [ZERO, ZERO])
-            sums[0] += r["amount"] - r["credited"]
-            sums[1] += r["quantity"] or ZERO
+    for currency, account_id, _, _, item_id, quantity, amount, credited, *_ in grouped:
+        if account_id:
+            sums = totals[(item_id, currency)].setdefault(account_id, [ZERO, ZERO])
+            sums[0] += amount - credited
+            sums[1] += quantity or ZERO
     return {
         key: {
             account: rate

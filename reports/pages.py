@@ -1,11 +1,10 @@
 """The Reports section's pages: which reports there are, their filters, and how a table is
 shown and exported. The figures come from reports.selectors; this is presentation only."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from operator import itemgetter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,7 +34,7 @@ from payments.acceptance import acceptance_rates, acceptance_totals
 from reports import selectors
 from reports.billed_fairly import DEFAULT_TOLERANCE, billed_fairly
 from reports.models import BilledInvoice, BilledLine
-from reports.selectors import Column, ReportFilters, Table
+from reports.selectors import Column, ReportFilters, Table, column_values
 from reports.spreadsheet import CONTENT_TYPE, SheetColumn, xlsx_file
 
 
@@ -380,7 +379,7 @@ PAGE_ROWS = 100
 
 @dataclass(frozen=True)
 class RowsPage:
-    rows: list[dict[str, Any]]
+    rows: Sequence[dict[str, Any]]
     number: int  # from 1
     pages: int
     first: int  # the first row's position, from 1 (0: no rows)
@@ -534,7 +533,7 @@ def csv_columns(table: Table) -> list[list[str]]:
     return [_csv_column(rows, column, units) for column in table.columns]
 
 
-def _csv_column(rows: list[dict[str, Any]], column: Column, units: list[Any]) -> list[str]:
+def _csv_column(rows: Sequence[dict[str, Any]], column: Column, units: list[Any]) -> list[str]:
     values = column_values(rows, column.key)
     if column.kind == "money":
         # plain_amount (billing/money.py) written out, with each currency's minor unit
@@ -546,8 +545,10 @@ def _csv_column(rows: list[dict[str, Any]], column: Column, units: list[Any]) ->
                 else f"{value.normalize():f}"
             )
             if type(value) is Decimal and unit is not None
-            else _csv_cell(value, row, money=True)
-            for value, unit, row in zip(values, units, rows, strict=True)
+            else _csv_cell(value, currency, money=True)
+            for value, unit, currency in zip(
+                values, units, column_values(rows, "currency"), strict=True
+            )
         ]
     if column.kind == "text":
         return [
@@ -559,13 +560,13 @@ def _csv_column(rows: list[dict[str, Any]], column: Column, units: list[Any]) ->
     return [decimal_text(value) if type(value) is Decimal else _csv_cell(value) for value in values]
 
 
-def _csv_cell(value: Any, row: dict[str, Any] | None = None, *, money: bool = False) -> str:
+def _csv_cell(value: Any, currency: str | None = None, *, money: bool = False) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
         return neutralised(value)
-    if money and row is not None:
-        return plain_amount(value, row["currency"])
+    if money:
+        return plain_amount(value, currency)  # type: ignore[arg-type]  # none: an error
     return as_text(value)
 
 
@@ -593,18 +594,10 @@ def sheet_text(value: Any) -> str:
     return neutralised(value if isinstance(value, str) else as_text(value))
 
 
-def column_values(rows: list[dict[str, Any]], key: str) -> list[Any]:
-    """Each row's value of `key`, None where a row has none."""
-    try:
-        return list(map(itemgetter(key), rows))  # a seventh quicker than row.get(key)
-    except KeyError:
-        return [row.get(key) for row in rows]
-
-
-def _by_currency(rows: list[dict[str, Any]], of: Callable[[str], Any]) -> list[Any]:
+def _by_currency(rows: Sequence[dict[str, Any]], of: Callable[[str], Any]) -> list[Any]:
     """`of` each row's currency, worked out once for each currency; None for a row without
     a currency (its amounts are then plain numbers in the XLSX, an error in the CSV)."""
-    currencies = [row.get("currency") for row in rows]
+    currencies = column_values(rows, "currency")
     known = {c: of(c) if isinstance(c, str) else None for c in set(currencies)}
     return [known[c] for c in currencies]
 

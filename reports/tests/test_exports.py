@@ -12,12 +12,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import openpyxl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.money import plain_amount
 from reports.pages import csv_columns, export_file
-from reports.selectors import Column, Table
+from reports.selectors import Column, ColumnRows, Table
 from reports.tests.test_spreadsheet import sheet_values
 
 COLUMNS = [
@@ -94,6 +95,29 @@ def test_the_csv_of_every_kind_of_cell():
         "USD,12.5,,,0.50,,,",
         "",
     ]
+
+
+def test_rows_held_column_by_column_read_and_export_as_rows_held_one_by_one():
+    """Billed fairly holds its ten thousand rows by column (ColumnRows): a page, a row, a
+    drill-down link and both exports see the same as of rows held as dictionaries."""
+    by_row = table()
+    keys = [c.key for c in COLUMNS]
+    columns = {key: [row[index] for row in ROWS] for index, key in enumerate(keys)}
+    by_column = Table(
+        columns=COLUMNS,
+        rows=ColumnRows({**columns, "account_id": [1] * len(ROWS)}, {"account": "account_id"}),
+    )
+    assert len(by_column.rows) == len(ROWS)
+    assert by_column.rows == by_row.rows
+    assert by_column.rows[-1] == by_row.rows[-1]
+    assert list(by_column.rows[3:7]) == list(by_row.rows[3:7])
+    assert by_column.rows[3:7][0]["_drill"] == {"account": 1}
+    with pytest.raises(IndexError):
+        by_column.rows[len(ROWS)]
+    assert export_file(by_column, "csv") == export_file(by_row, "csv")
+    assert sheet_values(export_file(by_column, "xlsx")[0]) == sheet_values(
+        export_file(by_row, "xlsx")[0]
+    )
 
 
 def test_the_xlsx_of_every_kind_of_cell():
