@@ -25,6 +25,34 @@ def page_timing(client: Client, url: str, rounds: int) -> tuple[float, float, in
     return statistics.median(times), times[max(int(len(times) * 0.95) - 1, 0)], len(queries)
 
 
+def pages_timing(
+    client: Client, urls: dict[str, str], rounds: int
+) -> dict[str, tuple[float, float, int]]:
+    """page_timing of each of `urls` (by name), the pages taken in turn each round rather
+    than one page's rounds together: a slow minute of a shared machine then falls on every
+    page alike, not on the one page timed during it."""
+    times: dict[str, list[float]] = {name: [] for name in urls}
+    for url in urls.values():
+        client.get(url)  # warm caches
+    for _ in range(rounds):
+        for name, url in urls.items():
+            start = time.perf_counter()
+            response = client.get(url)
+            times[name].append(time.perf_counter() - start)
+            assert response.status_code == 200, (url, response.status_code)
+    results = {}
+    for name, url in urls.items():
+        with CaptureQueriesContext(connection) as queries:
+            client.get(url)
+        ordered = sorted(times[name])
+        results[name] = (
+            statistics.median(ordered),
+            ordered[max(int(len(ordered) * 0.95) - 1, 0)],
+            len(queries),
+        )
+    return results
+
+
 def machine_yardstick() -> str:
     """How fast this machine runs Python right now, for reading a run's figures as ratios:
     the best of five timings of a fixed piece of work shaped like a report's (decimal sums

@@ -3,6 +3,8 @@
 Prints, for each report page and its CSV and XLSX exports, as finance (every account) and as an
 account manager (their own), the median and 95th percentile time and the number of SQL queries,
 at a small size and the large one: a page whose queries grow with the ledger shows it here.
+The pages are timed in turn, each round every page once (bench.pages.pages_timing), so that a
+slow minute of the shared machine weighs on every page alike.
 The acceptance rates read Stripe's charges instead: one charge per invoice, written to the
 mirror (dj-stripe's Charge, Stripe-shaped payloads of a real charge's size) and to the table of
 charge outcomes the report reads (rebuilt from the mirror as `reports_rebuild` does).
@@ -50,7 +52,7 @@ from django.test import Client
 
 from backoffice.logins.tests.client import client_logins_give_the_second_factor
 from bench.database import bench_database
-from bench.pages import machine_yardstick, page_timing
+from bench.pages import machine_yardstick, pages_timing
 
 client_logins_give_the_second_factor()
 
@@ -508,11 +510,6 @@ def _copy_text(value: Any) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def measure(client: Client, url: str) -> dict[str, Any]:
-    median, p95, queries = page_timing(client, url, ROUNDS)
-    return {"median": median * 1000, "p95": p95 * 1000, "queries": queries}
-
-
 URLS = {
     "billed fairly": "/admin/reports/report/billed-fairly/",
     "billed fairly, export CSV": "/admin/reports/report/billed-fairly/?export=csv",
@@ -549,8 +546,9 @@ def run(size: int, people: dict[str, Any]) -> dict[tuple[str, str], dict[str, An
     for role, user in (("finance", people["finance"]), ("manager", people["managers"][1])):
         client = Client()
         client.force_login(user)
-        for name, url in URLS.items():
-            results[(role, name)] = measure(client, url.format(account=account))
+        urls = {name: url.format(account=account) for name, url in URLS.items()}
+        for name, (median, p95, queries) in pages_timing(client, urls, ROUNDS).items():
+            results[(role, name)] = {"median": median * 1000, "p95": p95 * 1000, "queries": queries}
     return results
 
 
