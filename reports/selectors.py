@@ -118,7 +118,8 @@ class ColumnRows(Sequence[dict[str, Any]]):
 
 
 def column_values(rows: Sequence[dict[str, Any]], key: str) -> list[Any]:
-    """Each row's value of `key`, None where a row has none."""
+    """Each row's value of `key`, None where a row has none. Of rows held by column, the
+    column itself, not a copy: read it, never change it."""
     if isinstance(rows, ColumnRows):
         return rows.columns.get(key) or [None] * len(rows)
     try:
