@@ -90,6 +90,23 @@ class ReportAdmin(PageAdmin):
         data = form.cleaned_data if form.is_bound and form.is_valid() else {}
         export = request.GET.get("export", "")
         exported = export in ("csv", "xlsx")
+        if form.is_bound and not form.is_valid():
+            # Figures for other filters than those asked (the defaults) would be read as the
+            # answer: the page says what is wrong and shows none, an export is refused.
+            return TemplateResponse(
+                request,
+                "admin/reports/report.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": page.title,
+                    "page": page,
+                    "form": form,
+                    "refused": True,
+                    "reports_url": reverse("admin:reports_report_changelist"),
+                    "opts": self.model._meta,
+                },
+                status=400 if exported else 200,
+            )
         # A page needs its rows and those before it; an export all of them.
         first = None if exported else asked_page(request.GET.get("page")) * PAGE_ROWS
         with report_reading():

@@ -647,10 +647,45 @@ def test_a_name_with_markup_is_shown_as_text_in_a_report(world, client, finance)
 def test_dates_out_of_reach_are_refused_on_the_form_not_a_server_error(
     world, client, finance, query, said
 ):
-    """A year mistyped as 1 or 9999 overflowed the month arithmetic of every dated report."""
+    """A year mistyped as 1 or 9999 overflowed the month arithmetic of every dated report.
+    The page says what is wrong; an export is refused with the same words, not written."""
     client.force_login(finance)
     for slug in ("billed-fairly", "revenue", "recurring-revenue", "acceptance-rates", "lines"):
-        for export in ("", "&export=csv", "&export=xlsx"):
+        page = client.get(f"/admin/reports/report/{slug}/?{query}")
+        assert page.status_code == 200, slug
+        assert said in page.content.decode()
+        for export in ("&export=csv", "&export=xlsx"):
             response = client.get(f"/admin/reports/report/{slug}/?{query}{export}")
-            assert response.status_code == 200, (slug, export)
-        assert said in client.get(f"/admin/reports/report/{slug}/?{query}").content.decode()
+            assert response.status_code == 400, (slug, export)
+            assert "Content-Disposition" not in response, (slug, export)
+            assert said in response.content.decode(), (slug, export)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "start=2026-03-01&end=2026-03-31&currency=XXX",  # no such currency in the ledger
+        "start=2026-03-01&end=2026-03-31&tolerance=-5",
+        "start=2026-03-01&end=2026-03-31&tolerance=abc",
+        "start=2026-03-01&end=2026-03-31&item=999999",
+        "start=2026-03-01&end=2026-03-31&account=abc",
+    ],
+)
+def test_filters_not_understood_show_no_figures_and_export_nothing(world, client, finance, query):
+    """The filters the form could not take were silently dropped: March and a wrong item
+    exported the last twelve months of every item, as if they were the answer."""
+    client.force_login(finance)
+    asked = client.get(f"/admin/reports/report/billed-fairly/?{query}")
+    assert asked.status_code == 200
+    text = asked.content.decode()
+    assert 'class="errorlist"' in text
+    assert "Correct the filters above" in text
+    assert 'id="result_list"' not in text
+    assert "Export:" not in text
+    for export in ("csv", "xlsx"):
+        refused = client.get(f"/admin/reports/report/billed-fairly/?{query}&export={export}")
+        assert refused.status_code == 400
+        assert "Content-Disposition" not in refused
+    # The same dates with understood filters give figures.
+    fine = client.get("/admin/reports/report/billed-fairly/?start=2026-01-01&end=2026-06-30")
+    assert 'id="result_list"' in fine.content.decode()
