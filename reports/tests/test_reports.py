@@ -662,16 +662,18 @@ def test_dates_out_of_reach_are_refused_on_the_form_not_a_server_error(
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "named"),
     [
-        "start=2026-03-01&end=2026-03-31&currency=XXX",  # no such currency in the ledger
-        "start=2026-03-01&end=2026-03-31&tolerance=-5",
-        "start=2026-03-01&end=2026-03-31&tolerance=abc",
-        "start=2026-03-01&end=2026-03-31&item=999999",
-        "start=2026-03-01&end=2026-03-31&account=abc",
+        ("start=2026-03-01&end=2026-03-31&currency=XXX", "Currency: "),  # not in the ledger
+        ("start=2026-03-01&end=2026-03-31&tolerance=-5", "Tolerance %: "),
+        ("start=2026-03-01&end=2026-03-31&tolerance=abc", "Tolerance %: "),
+        ("start=2026-03-01&end=2026-03-31&item=999999", "Catalog item: "),
+        ("start=2026-03-01&end=2026-03-31&account=abc", "Account: "),
     ],
 )
-def test_filters_not_understood_show_no_figures_and_export_nothing(world, client, finance, query):
+def test_filters_not_understood_show_no_figures_and_export_nothing(
+    world, client, finance, query, named
+):
     """The filters the form could not take were silently dropped: March and a wrong item
     exported the last twelve months of every item, as if they were the answer."""
     client.force_login(finance)
@@ -679,6 +681,7 @@ def test_filters_not_understood_show_no_figures_and_export_nothing(world, client
     assert asked.status_code == 200
     text = asked.content.decode()
     assert 'class="errorlist"' in text
+    assert named in text  # the filter named as the form shows it
     assert "Correct the filters above" in text
     assert 'id="result_list"' not in text
     assert "Export:" not in text
