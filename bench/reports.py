@@ -523,7 +523,9 @@ URLS = {
     "MRR, billed": "/admin/reports/report/recurring-revenue/?basis=billed",
     "AR aging": "/admin/reports/report/ar-aging/",
     "AR aging, export CSV": "/admin/reports/report/ar-aging/?export=csv",
-    "invoices owed, over 90 days": "/admin/reports/report/invoices/?bucket=over-90&currency=USD",
+    # EUR: the manager timed bills in EUR only (accounts go round ten managers and five
+    # currencies), and a currency a person's ledger does not hold is refused on the form.
+    "invoices owed, over 90 days": "/admin/reports/report/invoices/?bucket=over-90&currency=EUR",
     "lines of one account": "/admin/reports/report/lines/?account={account}",
     "acceptance rates": "/admin/reports/report/acceptance-rates/",
     "acceptance rates, export CSV": "/admin/reports/report/acceptance-rates/?export=csv",
