@@ -12,17 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 def page_timing(client: Client, url: str, rounds: int) -> tuple[float, float, int]:
     """(median seconds, 95th percentile seconds, queries) of GET `url`, which must answer 200."""
-    client.get(url)  # warm caches
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        response = client.get(url)
-        times.append(time.perf_counter() - start)
-        assert response.status_code == 200, (url, response.status_code)
-    with CaptureQueriesContext(connection) as queries:
-        client.get(url)
-    times.sort()
-    return statistics.median(times), times[max(int(len(times) * 0.95) - 1, 0)], len(queries)
+    return pages_timing(client, {url: url}, rounds)[url]
 
 
 def pages_timing(
@@ -30,7 +20,8 @@ def pages_timing(
 ) -> dict[str, tuple[float, float, int]]:
     """page_timing of each of `urls` (by name), the pages taken in turn each round rather
     than one page's rounds together: a slow minute of a shared machine then falls on every
-    page alike, not on the one page timed during it."""
+    page alike, not on the one page timed during it. Each warmed once first; the queries of
+    one more request each."""
     times: dict[str, list[float]] = {name: [] for name in urls}
     for url in urls.values():
         client.get(url)  # warm caches
