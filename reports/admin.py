@@ -72,6 +72,20 @@ class ReportAdmin(PageAdmin):
         }
         return TemplateResponse(request, "admin/reports/index.html", context)
 
+    def _page_context(
+        self, request: HttpRequest, page: ReportPage, form: ReportFilterForm, **more: Any
+    ) -> dict[str, Any]:
+        """What every rendering of a report's page shows, and `more`."""
+        return {
+            **self.admin_site.each_context(request),
+            "title": page.title,
+            "page": page,
+            "form": form,
+            "reports_url": reverse("admin:reports_report_changelist"),
+            "opts": self.model._meta,
+            **more,
+        }
+
     def report_view(self, request: HttpRequest, slug: str) -> HttpResponse:
         self._allowed(request)
         page = REPORTS.get(slug) or DRILL_DOWNS.get(slug)
@@ -85,9 +99,6 @@ class ReportAdmin(PageAdmin):
             shown=page.filters,
             initial={"start": start, "end": end},  # the range shown when none is asked
         )
-        day = today()
-        filters = form.filters(day)
-        data = form.cleaned_data if form.is_bound and form.is_valid() else {}
         export = request.GET.get("export", "")
         exported = export in ("csv", "xlsx")
         if form.is_bound and not form.is_valid():
@@ -96,17 +107,12 @@ class ReportAdmin(PageAdmin):
             return TemplateResponse(
                 request,
                 "admin/reports/report.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": page.title,
-                    "page": page,
-                    "form": form,
-                    "refused": True,
-                    "reports_url": reverse("admin:reports_report_changelist"),
-                    "opts": self.model._meta,
-                },
+                self._page_context(request, page, form, refused=True),
                 status=400 if exported else 200,
             )
+        day = today()
+        filters = form.filters(day)
+        data = form.cleaned_data if form.is_bound else {}
         # A page needs its rows and those before it; an export all of them.
         first = None if exported else asked_page(request.GET.get("page")) * PAGE_ROWS
         with report_reading():
@@ -125,30 +131,25 @@ class ReportAdmin(PageAdmin):
             "end": filters.end.isoformat(),
         }
         shown_page = report_page(table, request.GET.get("page"))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": page.title,
-            "page": page,
-            "form": form,
-            "filters": filters,
-            "table": table,
-            "columns": table.columns,
-            "rows": [_row_html(_cells(page, table.columns, row, query)) for row in shown_page.rows],
-            "shown_page": shown_page,
-            "previous_page": _page_link(query, shown_page.number - 1)
-            if shown_page.number > 1
-            else "",
-            "next_page": _page_link(query, shown_page.number + 1)
+        context = self._page_context(
+            request,
+            page,
+            form,
+            filters=filters,
+            table=table,
+            columns=table.columns,
+            rows=[_row_html(_cells(page, table.columns, row, query)) for row in shown_page.rows],
+            shown_page=shown_page,
+            previous_page=_page_link(query, shown_page.number - 1) if shown_page.number > 1 else "",
+            next_page=_page_link(query, shown_page.number + 1)
             if shown_page.number < shown_page.pages
             else "",
-            "chart_json": json.dumps(table.chart) if table.chart else "",
-            "chart_currencies": _chart_currencies(table.chart, query),
-            "export_csv": "?" + urlencode({**query, "export": "csv"}),
-            "export_xlsx": "?" + urlencode({**query, "export": "xlsx"}),
-            "reports_url": reverse("admin:reports_report_changelist"),
-            "is_drill_down": page.slug in DRILL_DOWNS,
-            "opts": self.model._meta,
-        }
+            chart_json=json.dumps(table.chart) if table.chart else "",
+            chart_currencies=_chart_currencies(table.chart, query),
+            export_csv="?" + urlencode({**query, "export": "csv"}),
+            export_xlsx="?" + urlencode({**query, "export": "xlsx"}),
+            is_drill_down=page.slug in DRILL_DOWNS,
+        )
         return TemplateResponse(request, "admin/reports/report.html", context)
 
 
