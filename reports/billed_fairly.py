@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from operator import itemgetter
+from operator import eq, itemgetter, sub
 from typing import Any
 
 from django.db import connection
@@ -161,7 +161,6 @@ def _everyone_rates_asked(user: User, filters: ReportFilters) -> bool:
 
 # The sums' columns as _named_sums gives them, in order.
 SUMS = [*GROUP, *FIGURES, "account_name", "contract_name", "line_name", "item_name"]
-ITEM_AND_CURRENCY = itemgetter(SUMS.index("item_id"), SUMS.index("currency"))
 # The rows' columns as rows_in_python gives them, in order; the last two only for "_drill".
 ROWS_KEYS = [
     "currency",
@@ -189,22 +188,12 @@ DRILL = {"account": "account_id", "contract_line": "contract_line_id"}
 
 def rows_in_python(user: User, filters: ReportFilters, tolerance: Decimal) -> ColumnRows:
     """The report's rows worked out in Python from the sums: all of them (an export), and every
-    use on SQLite. Held column by column: a row a tuple while they are worked out and sorted,
-    never a dictionary unless one is asked for."""
+    use on SQLite. Worked out column by column, as they are held: each figure of ten thousand
+    rows one comprehension, then the rows put in order by permuting each column."""
     grouped = _named_sums(user, filters)
-    pairs = set(map(ITEM_AND_CURRENCY, grouped))  # (item, currency)
-    if _everyone_rates_asked(user, filters):
-        rates = _rates_by_account(filters, pairs)
-    else:
-        rates = _rates_of(grouped)  # the same lines: no second pass over them
-    medians = _medians_of_others(rates)
-    share = tolerance / 100
-    least = {currency: minor_unit(currency) for _, currency in pairs}
-    # Written for speed (10,000 rows): locals, tuples, no call a row does not need. Each
-    # sum unpacked in SUMS' order; each row a tuple in ROWS_KEYS' order, after its sort key.
-    keyed: list[tuple[Any, ...]] = []
-    append = keyed.append
-    for (
+    if not grouped:
+        return ColumnRows({key: [] for key in ROWS_KEYS}, DRILL)
+    (
         currency,
         account_id,
         contract_id,
@@ -222,68 +211,94 @@ def rows_in_python(user: User, filters: ReportFilters, tolerance: Decimal) -> Co
         contract_name,
         line_name,
         item_name,
-    ) in grouped:
-        net = amount - credited  # what the customer is asked to pay in the end
-        whole = priced == lines_billed  # every line has a contract price
-        deviation = percent = contract_rate = None
-        contract_amount = at_contract if whole else None
-        flag = "no contract price"
-        if contract_amount is not None:
-            deviation = net - contract_amount
-            limit = max(abs(contract_amount) * share, least[currency])
-            flag = (
-                "over-billed" if deviation > limit else "under-billed" if deviation < -limit else ""
-            )
-            if contract_amount:
-                percent = (deviation / contract_amount * 100).quantize(
-                    PERCENT_PLACES, ROUND_HALF_UP
-                )
-            if committed:
-                # Per unit the contract prices: seats billed short of the commitment leave
-                # the rate as agreed, and the shortfall shows in the deviation.
-                contract_rate = (contract_amount / committed).quantize(RATE_PLACES, ROUND_HALF_UP)
-        of_others = medians.get((item_id, currency))
-        # The flagged first, the largest deviation first; then the others by account.
-        append(
-            (
-                flag not in FLAGGED,
-                # In hundredths, exact: integers sort faster than decimals.
-                -abs(int(percent.scaleb(2))) if percent is not None else 0,
-                currency,
-                account_name,
-                contract_name,
-                line_name,
-                # Then by ids, as PostgreSQL does: unique, so ties never compare the rows.
-                account_id or 0,
-                contract_id or 0,
-                contract_line_id,
-                item_id or 0,
-                (
-                    currency,
-                    account_name,
-                    contract_name,
-                    line_name,
-                    item_name,
-                    quantity,
-                    amount,
-                    credited,
-                    net,
-                    (net / quantity).quantize(RATE_PLACES, ROUND_HALF_UP) if quantity else None,
-                    committed if whole else None,
-                    contract_rate,
-                    list_unit,
-                    of_others.get(account_id, of_others[None]) if of_others else None,
-                    deviation,
-                    percent,
-                    flag,
-                    account_id,
-                    contract_line_id,
-                ),
-            )
+    ) = zip(*grouped, strict=True)
+    net = list(map(sub, amount, credited))  # what the customer is asked to pay in the end
+    rate = list(map(_rate, net, quantity))
+    # The contract's amount and units only where every line had a contract price.
+    whole = list(map(eq, priced, lines_billed))
+    contract_amount = [a if w else None for a, w in zip(at_contract, whole, strict=True)]
+    contract_quantity = [c if w else None for c, w in zip(committed, whole, strict=True)]
+    deviation = [
+        n - c if c is not None else None for n, c in zip(net, contract_amount, strict=True)
+    ]
+    share = tolerance / 100
+    least = {code: minor_unit(code) for code in set(currency)}
+    flag = [
+        "no contract price"
+        if d is None or c is None  # the one with the other
+        else "over-billed"
+        if d > (limit := max(abs(c) * share, least[code]))
+        else "under-billed"
+        if d < -limit
+        else ""
+        for d, c, code in zip(deviation, contract_amount, currency, strict=True)
+    ]
+    percent = [
+        (d / c * 100).quantize(PERCENT_PLACES, ROUND_HALF_UP) if c else None
+        for d, c in zip(deviation, contract_amount, strict=True)
+    ]
+    # Per unit the contract prices: seats billed short of the commitment leave the rate as
+    # agreed, and the shortfall shows in the deviation.
+    contract_rate = list(map(_rate, contract_amount, contract_quantity))
+    keys = list(zip(item_id, currency, strict=True))
+    rates = (
+        _rates_by_account(filters, set(keys))
+        if _everyone_rates_asked(user, filters)
+        else _rates_of(keys, account_id, net, quantity, rate)  # the same lines: no second pass
+    )
+    medians = _medians_of_others(rates)
+    nobody: dict[int | None, Decimal | None] = {None: None}
+    median = [
+        (of_others := medians.get(key, nobody)).get(account, of_others[None])
+        for key, account in zip(keys, account_id, strict=True)
+    ]
+    # The flagged first, the largest deviation first (in hundredths, exact: integers sort
+    # faster than decimals); then the others by account, then by ids as PostgreSQL does:
+    # unique, so no two rows tie.
+    order_of = list(
+        zip(
+            [f not in FLAGGED for f in flag],
+            [-abs(int(p.scaleb(2))) if p is not None else 0 for p in percent],
+            currency,
+            account_name,
+            contract_name,
+            line_name,
+            [a or 0 for a in account_id],
+            [c or 0 for c in contract_id],
+            contract_line_id,
+            [i or 0 for i in item_id],
+            strict=True,
         )
-    keyed.sort()
-    columns = zip(*[entry[-1] for entry in keyed], strict=True) if keyed else [[]] * len(ROWS_KEYS)
-    return ColumnRows(dict(zip(ROWS_KEYS, map(list, columns), strict=True)), DRILL)
+    )
+    order = sorted(range(len(order_of)), key=order_of.__getitem__)
+    columns: tuple[Sequence[Any], ...] = (
+        currency,
+        account_name,
+        contract_name,
+        line_name,
+        item_name,
+        quantity,
+        amount,
+        credited,
+        net,
+        rate,
+        contract_quantity,
+        contract_rate,
+        list_unit,
+        median,
+        deviation,
+        percent,
+        flag,
+        account_id,
+        contract_line_id,
+    )
+    # Each column permuted by itemgetter, in C: a comprehension indexing ten thousand rows at
+    # random, nineteen times over, took half as long again.
+    permuted = itemgetter(*order) if len(order) > 1 else lambda values: values
+    return ColumnRows(
+        {key: list(permuted(values)) for key, values in zip(ROWS_KEYS, columns, strict=True)},
+        DRILL,
+    )
 
 
 def _medians_of_others(
@@ -392,23 +407,33 @@ def _names(grouped: list[dict[str, Any]]) -> dict[str, dict[int, str]]:
 
 
 def _rates_of(
-    grouped: list[tuple[Any, ...]],
+    keys: Sequence[tuple[int | None, str]],
+    accounts: Sequence[int | None],
+    nets: Sequence[Decimal],
+    quantities: Sequence[Decimal | None],
+    row_rates: Sequence[Decimal | None],
 ) -> dict[tuple[int | None, str], dict[int, Decimal]]:
-    """Each account's effective rate per item and currency, of the sums (_named_sums')."""
-    totals: dict[tuple[int | None, str], dict[int, list[Decimal]]] = defaultdict(dict)
-    for currency, account_id, _, _, item_id, quantity, amount, credited, *_ in grouped:
-        if account_id:
-            sums = totals[(item_id, currency)].setdefault(account_id, [ZERO, ZERO])
-            sums[0] += amount - credited
+    """Each account's effective rate per item and currency, of the rows' columns: a row's own
+    rate (`row_rates`) where it is the account's only row of the item in the currency (the
+    common case: one contract line an item), else of its rows' amounts and quantities added
+    up."""
+    rates: dict[tuple[int | None, str], dict[int, Decimal]] = defaultdict(dict)
+    whose = list(zip(keys, accounts, strict=True))
+    if len(set(whose)) == len(whose):
+        for (key, account), rate in zip(whose, row_rates, strict=True):
+            if account and rate is not None:
+                rates[key][account] = rate
+        return rates
+    totals: dict[tuple[tuple[int | None, str], int], list[Decimal]] = {}
+    for (key, account), net, quantity in zip(whose, nets, quantities, strict=True):
+        if account:
+            sums = totals.setdefault((key, account), [ZERO, ZERO])
+            sums[0] += net
             sums[1] += quantity or ZERO
-    return {
-        key: {
-            account: rate
-            for account, (amount, quantity) in accounts.items()
-            if (rate := _rate(amount, quantity)) is not None
-        }
-        for key, accounts in totals.items()
-    }
+    for (key, account), (net, quantity) in totals.items():
+        if (rate := _rate(net, quantity)) is not None:
+            rates[key][account] = rate
+    return rates
 
 
 def _rates_by_account(
