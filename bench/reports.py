@@ -165,10 +165,10 @@ def contracted_fill() -> None:
 def ledger_fill(invoices: int) -> None:
     """`invoices` finalized invoices of ten lines each, straight into the ledger."""
     from billing.contracts.models import ContractLine
-    from reports.models import BilledInvoice, BilledMonth, BilledQuarter
+    from reports.models import BilledInvoice, BilledMonth, BilledQuarter, BilledYear
 
     if BilledInvoice.objects.count() == invoices:
-        if not BilledMonth.objects.exists() or not BilledQuarter.objects.exists():
+        if not all(m.objects.exists() for m in (BilledMonth, BilledQuarter, BilledYear)):
             months_fill()
         return
     with connection.cursor() as cursor:
@@ -176,8 +176,8 @@ def ledger_fill(invoices: int) -> None:
         # DELETE: its dead rows would stay in the tables the pages read until a vacuum, where
         # production's autovacuum keeps them compact.
         cursor.execute(
-            "TRUNCATE reports_billedquarter, reports_billedmonth, reports_billedline, "
-            "reports_billedinvoice"
+            "TRUNCATE reports_billedyear, reports_billedquarter, reports_billedmonth, "
+            "reports_billedline, reports_billedinvoice"
         )
     rng = random.Random(20)  # noqa: S311 - figures, not secrets
     contract_lines = list(
@@ -250,16 +250,16 @@ def ledger_fill(invoices: int) -> None:
 
 
 def months_fill() -> None:
-    """The monthly sums the reports add up, from the lines, and the quarterly sums from them,
-    as reports_rebuild writes them."""
+    """The monthly sums the reports add up, from the lines, the quarterly sums from them and
+    the yearly sums from those, as reports_rebuild writes them."""
     from reports.ledger import billed_months_rebuild
 
     started = time.perf_counter()
     with transaction.atomic():
         rows = billed_months_rebuild()
     print(
-        f"  monthly sums: {rows.months:,} rows, quarterly sums: {rows.quarters:,} rows in "
-        f"{time.perf_counter() - started:.1f} s"
+        f"  monthly sums: {rows.months:,} rows, quarterly sums: {rows.quarters:,} rows, yearly "
+        f"sums: {rows.years:,} rows in {time.perf_counter() - started:.1f} s"
     )
     with connection.cursor() as cursor:  # as autovacuum leaves a table written once
         for table in (
@@ -267,6 +267,7 @@ def months_fill() -> None:
             "reports_billedline",
             "reports_billedmonth",
             "reports_billedquarter",
+            "reports_billedyear",
         ):
             cursor.execute(f"VACUUM ANALYZE {table}")
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.db.models import Count, DateField, Max, Q, QuerySet, Sum
-from django.db.models.functions import Cast, TruncMonth, TruncQuarter
+from django.db.models.functions import Cast, TruncMonth, TruncQuarter, TruncYear
 from djstripe.models import Invoice, LineItem
 
 from backoffice.database import insert_selected, one_writer_at_a_time
@@ -36,7 +36,14 @@ from billing.pricing import (
     stripe_day,
 )
 from customers.models import Account
-from reports.models import BilledInvoice, BilledLine, BilledMonth, BilledQuarter, BilledSums
+from reports.models import (
+    BilledInvoice,
+    BilledLine,
+    BilledMonth,
+    BilledQuarter,
+    BilledSums,
+    BilledYear,
+)
 
 FINALIZED = tuple(BilledInvoice.Status.values)
 BATCH = 500
@@ -58,6 +65,7 @@ class LedgerRebuilt(NamedTuple):
     invoices: int
     months: int  # rows of monthly sums
     quarters: int  # rows of quarterly sums
+    years: int  # rows of yearly sums
 
 
 def billed_ledger_rebuild() -> LedgerRebuilt:
@@ -66,35 +74,39 @@ def billed_ledger_rebuild() -> LedgerRebuilt:
     with transaction.atomic(), connection.cursor() as cursor:
         # One statement a table: Django's delete of every invoice lists their lines' ids as
         # parameters, past PostgreSQL's 65,535 at 100,000 invoices.
-        for model in (BilledQuarter, BilledMonth, BilledLine, BilledInvoice):
+        for model in (BilledYear, BilledQuarter, BilledMonth, BilledLine, BilledInvoice):
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
         ids = list(
             Invoice.objects.filter(_finalized_q()).order_by("id").values_list("id", flat=True)
         )
         written = billed_invoices_refresh(ids, months=False)
         sums = billed_months_rebuild()  # once, over every line: not batch by batch
-        return LedgerRebuilt(written, sums.months, sums.quarters)
+        return LedgerRebuilt(written, sums.months, sums.quarters, sums.years)
 
 
 class SumsWritten(NamedTuple):
     months: int
     quarters: int
+    years: int
 
 
 def billed_months_rebuild() -> SumsWritten:
-    """The monthly sums again from the ledger's lines, all of them, and the quarterly sums
-    from them."""
+    """The monthly sums again from the ledger's lines, all of them, the quarterly sums from
+    them and the yearly sums from those."""
+    BilledYear.objects.all().delete()
     BilledQuarter.objects.all().delete()
     BilledMonth.objects.all().delete()
     months = _months_write(BilledLine.objects.all())
-    return SumsWritten(months, _quarters_write(BilledMonth.objects.all()))
+    quarters = _quarters_write(BilledMonth.objects.all())
+    return SumsWritten(months, quarters, _years_write(BilledQuarter.objects.all()))
 
 
 def _months_refresh(keys: set[tuple[int | None, date]]) -> None:
     """The monthly sums of these accounts and months again from their lines: of the accounts
     and months named (a few per batch of invoices), each pair of them; then the quarterly sums
     of those accounts and the months' quarters from the monthly sums, the months untouched
-    included. In the caller's transaction, under its lock."""
+    included, and the quarters' years from the quarterly sums likewise. In the caller's
+    transaction, under its lock."""
     if not keys:
         return
     accounts = {account for account, _ in keys}
@@ -112,6 +124,13 @@ def _months_refresh(keys: set[tuple[int | None, date]]) -> None:
     _quarters_write(
         BilledMonth.objects.filter(
             whose, month__in=[add_months(q, n) for q in quarters for n in range(3)]
+        )
+    )
+    years = sorted({BilledYear.year_of(quarter) for quarter in quarters})
+    BilledYear.objects.filter(whose, year__in=years).delete()
+    _years_write(
+        BilledQuarter.objects.filter(
+            whose, quarter__in=[add_months(y, 3 * n) for y in years for n in range(4)]
         )
     )
 
@@ -152,6 +171,13 @@ def _quarters_write(months: QuerySet[BilledMonth]) -> int:
     return _sums_write(
         BilledQuarter, by_quarter, ("quarter", *QUARTER_KEYS), Sum("priced"), Sum("lines")
     )
+
+
+def _years_write(quarters: QuerySet[BilledQuarter]) -> int:
+    """The yearly sums of these quarterly sums, written by the database in one statement as
+    the quarters are."""
+    by_year = quarters.annotate(year=Cast(TruncYear("quarter"), DateField()))
+    return _sums_write(BilledYear, by_year, ("year", *QUARTER_KEYS), Sum("priced"), Sum("lines"))
 
 
 def _sums_write(

@@ -202,6 +202,31 @@ class BilledQuarter(BilledSums):
         return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
 
 
+class BilledYear(BilledSums):
+    """The quarterly sums (BilledQuarter) of a calendar year added up per account, contract
+    line, item, currency and kind: a report over a whole year, or over a range that reaches
+    the ledger's last day from before the year began (the last twelve months, the year to
+    date), adds up one row a contract line for the year instead of four. Written from the
+    quarterly sums by the database each time they are written (reports/ledger.py), rebuilt
+    with them, never edited by hand."""
+
+    year = models.DateField(help_text="The first day of the year the invoices were finalized.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["year", "currency"], name="billed_year_year"),
+            models.Index(fields=["account", "year"], name="billed_year_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year.year} {self.currency}"
+
+    @staticmethod
+    def year_of(day: date) -> date:
+        """The first day of the year `day` is in: the year its sums are kept under."""
+        return date(day.year, 1, 1)
+
+
 class ContractedMonth(models.Model):
     """A contract version's MRR at one month's end in the days it is in force (each fixed line
     at its ramp phase that day, per month; usage is not recurring): what contracted MRR and

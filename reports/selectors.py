@@ -45,6 +45,7 @@ from reports.models import (
     BilledLine,
     BilledMonth,
     BilledQuarter,
+    BilledYear,
     ContractedMonth,
 )
 
@@ -183,29 +184,59 @@ def billed_lines(user: User, filters: ReportFilters) -> QuerySet[BilledLine]:
     return lines
 
 
-def _whole_months(filters: ReportFilters) -> tuple[date, date] | None:
-    """The first and last month wholly inside the range, if any."""
-    first = date(filters.start.year, filters.start.month, 1)
-    if first < filters.start:
+def _whole_months(start: date, end: date) -> tuple[date, date] | None:
+    """The first and last month wholly inside the days `start` to `end`, if any."""
+    first = date(start.year, start.month, 1)
+    if first < start:
         first = add_months(first, 1)
-    after = add_months(date(filters.end.year, filters.end.month, 1), 1)  # after end's month
-    last = add_months(after, -1 if filters.end == after - timedelta(days=1) else -2)
+    after = add_months(date(end.year, end.month, 1), 1)  # after end's month
+    last = add_months(after, -1 if end == after - timedelta(days=1) else -2)
     return (first, last) if first <= last else None
 
 
-def _whole_quarters(first: date, last: date) -> tuple[date, date] | None:
-    """The first and last quarter wholly inside the months `first` to `last`, if any."""
-    start = BilledQuarter.quarter_of(first)
-    if start < first:
-        start = add_months(start, 3)
-    end = BilledQuarter.quarter_of(add_months(last, 1))  # the quarter after last's, if whole
-    end = add_months(end, -3)
-    return (start, end) if start <= end else None
+def _as_the_ledger_reads(filters: ReportFilters) -> tuple[date, date]:
+    """The range's first and last day, each moved to its year's first or last as the ledger
+    allows without a line more or less: a range that starts on or before the ledger's first
+    day starts on 1 January, one that ends on or after its last day ends on 31 December. The
+    last twelve months, or the year to date, then hold the current year whole (its sums: a
+    row a contract line) instead of its quarters and months, which hold nothing after the
+    ledger's last day."""
+    start, end = filters.start, filters.end
+    days = BilledLine.objects.aggregate(first=Min("finalized_on"), last=Max("finalized_on"))
+    if days["first"] is not None and start <= days["first"]:
+        start = BilledYear.year_of(start)
+    if days["last"] is not None and end >= days["last"]:
+        end = date(end.year, 12, 31)
+    return start, end
 
 
-# What a report adds up, over the lines and over the monthly and quarterly sums
-# (reports.models.BilledMonth, BilledQuarter): name: (a line's figure, the sums' column, how
-# both add up).
+Span = tuple[date, date]  # months: the first, and the one after the last
+
+
+def _whole_periods(first: date, after: date) -> dict[str, list[Span]]:
+    """The months from `first` to before `after` as whole years, then whole quarters of what
+    is left either side, then the months left: each level's spans, the fewest rows to add
+    up (a year a row where it had twelve months)."""
+    periods: dict[str, list[Span]] = {"year": [], "quarter": [], "month": []}
+    years = (BilledYear.year_of(add_months(first, 11)), BilledYear.year_of(after))
+    left = [(first, after)]
+    if years[0] < years[1]:
+        periods["year"].append(years)
+        left = [(first, years[0]), (years[1], after)]
+    for begin, stop in left:
+        quarters = (BilledQuarter.quarter_of(add_months(begin, 2)), BilledQuarter.quarter_of(stop))
+        if quarters[0] < quarters[1]:
+            periods["quarter"].append(quarters)
+            periods["month"] += [(begin, quarters[0]), (quarters[1], stop)]
+        else:
+            periods["month"].append((begin, stop))
+    periods["month"] = [(begin, stop) for begin, stop in periods["month"] if begin < stop]
+    return periods
+
+
+# What a report adds up, over the lines and over the monthly, quarterly and yearly sums
+# (reports.models.BilledMonth, BilledQuarter, BilledYear): name: (a line's figure, the sums'
+# column, how both add up).
 MEASURES: dict[str, tuple[Any, str, type[Sum] | type[Max]]] = {
     "quantity": (F("quantity"), "quantity", Sum),
     "amount": (F("amount"), "amount", Sum),
@@ -220,14 +251,20 @@ MEASURES: dict[str, tuple[Any, str, type[Sum] | type[Max]]] = {
     "lines_billed": (Value(1), "lines", Sum),
     "list_unit": (F("list_unit_amount"), "list_unit_amount", Max),
 }
-# What the quarterly sums keep: a grouping or condition on anything else (the billing period,
-# the month) is answered by the months.
+# What the quarterly and yearly sums keep: a grouping or condition on anything else (the
+# billing period, the month) is answered by the months.
 QUARTER_FIELDS = frozenset(
     name
     for f in BilledQuarter._meta.concrete_fields
     if f.name not in ("id", "quarter")
     for name in (f.name, f.attname)
 )
+# Each level of sums by the name of its period field, the largest first.
+SUMS_BY_PERIOD: dict[str, type[BilledYear | BilledQuarter | BilledMonth]] = {
+    "year": BilledYear,
+    "quarter": BilledQuarter,
+    "month": BilledMonth,
+}
 
 
 def billed_sums(
@@ -240,12 +277,14 @@ def billed_sums(
     **where: Any,
 ) -> list[dict[str, Any]]:
     """The counted lines finalized in the range, grouped and added up: the range's whole
-    quarters from the quarterly sums, its other whole months from the monthly sums, the days
-    that cut a month from the lines (a contract line billed monthly: four rows a year, not
-    twelve). The quarters serve only when neither the grouping, `where` nor `by_month` asks
-    for the billing period or the month; else the months do. The same figures as adding up
-    the lines. `user` None: every account (a median's figures, never shown one by one);
-    `where`: conditions on fields the lines and the sums share."""
+    years from the yearly sums, its other whole quarters from the quarterly sums, its other
+    whole months from the monthly sums, the days that cut a month from the lines (a contract
+    line billed monthly: one row a year, not twelve). A range reaching the ledger's first or
+    last day holds that day's year whole (_as_the_ledger_reads). The years and quarters serve
+    only when neither the grouping, `where` nor `by_month` asks for the billing period or the
+    month; else the months do. The same figures as adding up the lines. `user` None: every
+    account (a median's figures, never shown one by one); `where`: conditions on fields the
+    lines and the sums share."""
     parts, keys = _sum_parts(user, filters, group, by_month=by_month, **where)
     if connection.vendor == "postgresql":
         sql, params = sums_statement(parts, keys, measures)
@@ -273,7 +312,7 @@ def _sum_parts(
     by_month: bool,
     **where: Any,
 ) -> tuple[list[QuerySet[Any]], list[str]]:
-    """billed_sums' parts (of the quarterly sums, the monthly ones, the lines) and keys."""
+    """billed_sums' parts (of the yearly, quarterly and monthly sums, the lines) and keys."""
 
     def seen(rows: QuerySet[Any]) -> QuerySet[Any]:
         if user is not None:
@@ -283,6 +322,7 @@ def _sum_parts(
         return rows
 
     keys = [*group, "month"] if by_month else group
+    start, end = _as_the_ledger_reads(filters)
     lines = seen(
         BilledLine.objects.filter(
             counted=True, finalized_on__gte=filters.start, finalized_on__lte=filters.end, **where
@@ -290,38 +330,26 @@ def _sum_parts(
     )
     if by_month:
         lines = lines.annotate(month=Cast(TruncMonth("finalized_on"), DateField()))
-    parts: list[QuerySet[Any]] = []  # of the sums; the lines last
-    whole = _whole_months(filters)
-    if whole is not None:
-        first, last = whole
-        after = add_months(last, 1)
-        quarters = (
-            _whole_quarters(first, last)
-            if not by_month and all(k.split("__")[0] in QUARTER_FIELDS for k in [*group, *where])
-            else None
-        )
-        if quarters is None:
-            parts.append(BilledMonth.objects.filter(month__gte=first, month__lte=last))
-        else:
-            parts.append(
-                BilledQuarter.objects.filter(quarter__gte=quarters[0], quarter__lte=quarters[1])
-            )
-            # The months before the first whole quarter and after the last, as two ranges
-            # of the index; none, often.
-            around, later = Q(), add_months(quarters[1], 3)
-            if first < quarters[0]:
-                around |= Q(month__gte=first, month__lt=quarters[0])
-            if later < after:
-                around |= Q(month__gte=later, month__lt=after)
-            if around:
-                parts.append(BilledMonth.objects.filter(around))
-        parts = [seen(part.filter(**where)) for part in parts]
-        if filters.start < first or filters.end >= after:
-            # The days before the first whole month and after the last, as two ranges of the
-            # index (a range less the whole months would read the whole year's lines).
-            parts.append(lines.filter(Q(finalized_on__lt=first) | Q(finalized_on__gte=after)))
+    whole = _whole_months(start, end)
+    if whole is None:
+        return [lines], keys
+    first, last = whole
+    after = add_months(last, 1)
+    if by_month or not all(k.split("__")[0] in QUARTER_FIELDS for k in [*group, *where]):
+        periods = {"month": [(first, after)]}
     else:
-        parts.append(lines)
+        periods = _whole_periods(first, after)
+    parts: list[QuerySet[Any]] = []  # of the sums; the lines last
+    for period, model in SUMS_BY_PERIOD.items():
+        within = Q()  # each span a range of the model's index: one or two, often none
+        for begin, stop in periods.get(period, []):
+            within |= Q(**{f"{period}__gte": begin, f"{period}__lt": stop})
+        if within:
+            parts.append(seen(model.objects.filter(within, **where)))
+    if start < first or end >= after:
+        # The days before the first whole month and after the last, as two ranges of the
+        # index (a range less the whole months would read the whole year's lines).
+        parts.append(lines.filter(Q(finalized_on__lt=first) | Q(finalized_on__gte=after)))
     return parts, keys
 
 

@@ -1,7 +1,7 @@
-"""The monthly and quarterly sums the reports add up (reports.models.BilledMonth,
-BilledQuarter): kept with the ledger's lines through every write, the same as adding up the
-lines again, and a range that cuts a quarter or a month reads those months from the monthly
-sums and those days from the lines."""
+"""The monthly, quarterly and yearly sums the reports add up (reports.models.BilledMonth,
+BilledQuarter, BilledYear): kept with the ledger's lines through every write, the same as
+adding up the lines again, and a range that cuts a year, a quarter or a month reads those
+quarters and months from their sums and those days from the lines."""
 
 import importlib
 import io
@@ -22,7 +22,7 @@ from billing.catalog.models import ListPrice
 from billing.pricing import add_months
 from reports.billed_fairly import billed_fairly
 from reports.ledger import billed_months_rebuild
-from reports.models import BilledLine, BilledMonth, BilledQuarter
+from reports.models import BilledLine, BilledMonth, BilledQuarter, BilledYear
 from reports.selectors import (
     ReportFilters,
     billed_lines,
@@ -66,6 +66,19 @@ def quarters() -> list[tuple]:
     )
 
 
+def years() -> list[tuple]:
+    return sorted(
+        tuple(str(v) for v in row)
+        for row in BilledYear.objects.values_list(
+            *(f.attname for f in BilledYear._meta.fields if f.name != "id")
+        )
+    )
+
+
+def year(account: Any, first_day: date) -> BilledYear | None:
+    return BilledYear.objects.filter(account=account, year=first_day).first()
+
+
 def quarter(account: Any, first_day: date) -> BilledQuarter | None:
     return BilledQuarter.objects.filter(account=account, quarter=first_day).first()
 
@@ -73,11 +86,13 @@ def quarter(account: Any, first_day: date) -> BilledQuarter | None:
 def test_the_months_follow_each_write_as_adding_up_the_lines_again(
     world, django_capture_on_commit_callbacks
 ):
-    kept, kept_quarters = months(), quarters()
+    kept, kept_quarters, kept_years = months(), quarters(), years()
     assert len(kept) == 5  # Bergmann March and April, Dupont, Tanaka, Fourth; the void none
     # Bergmann's March and April are two quarters; Dupont's March, Tanaka's May, Fourth's
     # January one each.
     assert len(kept_quarters) == 5
+    assert len(kept_years) == 4  # one a contract line: all in 2026
+    assert year(world.accounts["bergmann"], date(2026, 1, 1)).amount == Decimal("4200.000")
     assert quarter(world.accounts["bergmann"], date(2026, 4, 1)).amount == Decimal("2200.000")
     march = BilledMonth.objects.get(account=world.accounts["bergmann"], month=date(2026, 3, 1))
     assert (march.amount, march.contract_amount, march.lines) == (
@@ -119,12 +134,16 @@ def test_the_months_follow_each_write_as_adding_up_the_lines_again(
     assert quarter(world.accounts["dupont"], date(2026, 4, 1)).amount == Decimal("720.000")
     incremental_quarters = quarters()
     assert incremental_quarters != kept_quarters
+    # The year follows its quarters: Bergmann's without March, with May's 500.00.
+    assert year(world.accounts["bergmann"], date(2026, 1, 1)).amount == Decimal("2700.000")
+    incremental_years = years()
+    assert incremental_years != kept_years
     billed_months_rebuild()
-    assert (months(), quarters()) == (incremental, incremental_quarters)
+    assert (months(), quarters(), years()) == (incremental, incremental_quarters, incremental_years)
     out = io.StringIO()
     call_command("reports_rebuild", stdout=out)
-    assert (months(), quarters()) == (incremental, incremental_quarters)
-    assert "6 row(s) of monthly sums and 5 of quarterly sums" in out.getvalue()
+    assert (months(), quarters(), years()) == (incremental, incremental_quarters, incremental_years)
+    assert "6 row(s) of monthly sums, 5 of quarterly sums and 4 of yearly sums" in out.getvalue()
 
 
 def test_a_credit_note_on_an_old_month_reaches_its_quarter(
@@ -164,9 +183,10 @@ def test_a_credit_note_on_an_old_month_reaches_its_quarter(
         )
     credited = quarter(world.accounts["bergmann"], first_quarter)
     assert (credited.amount, credited.credited) == (Decimal("2000.000"), Decimal("150.000"))
-    kept = quarters()
+    assert year(world.accounts["bergmann"], first_quarter).credited == Decimal("150.000")
+    kept = (quarters(), years())
     billed_months_rebuild()
-    assert quarters() == kept
+    assert (quarters(), years()) == kept
 
 
 def test_the_migration_fills_the_quarters_as_the_ledger_writes_them(world):
@@ -179,6 +199,18 @@ def test_the_migration_fills_the_quarters_as_the_ledger_writes_them(world):
     assert not BilledQuarter.objects.exists()
     fill.quarters_from_months(apps, SimpleNamespace(connection=connection))
     assert quarters() == kept
+
+
+def test_the_migration_fills_the_years_as_the_ledger_writes_them(world):
+    """reports 0011, which fills the years of a ledger kept before them from its quarters
+    with the models of its time, writes what the ledger would."""
+    kept = years()
+    assert kept
+    fill = importlib.import_module("reports.migrations.0011_billed_years_from_quarters")
+    fill.years_forgotten(apps, SimpleNamespace(connection=connection))
+    assert not BilledYear.objects.exists()
+    fill.years_from_quarters(apps, SimpleNamespace(connection=connection))
+    assert years() == kept
 
 
 def test_a_range_that_cuts_months_reads_their_days_from_the_lines(
@@ -330,6 +362,12 @@ RANGES = {
     "a single day": (date(2026, 5, 15), date(2026, 5, 15)),
     "a month's first day": (date(2026, 4, 1), date(2026, 4, 1)),
     "billed fairly's default": (date(2026, 1, 1), date(2026, 12, 3)),
+    "a whole year": (date(2026, 1, 1), date(2026, 12, 31)),
+    "a year less its last day": (date(2026, 1, 1), date(2026, 12, 30)),
+    "twelve months on past the ledger's last day": (date(2026, 4, 15), date(2027, 4, 14)),
+    "from before the ledger's first day": (date(2020, 1, 1), date(2026, 8, 20)),
+    "the whole ledger and more": (date(2000, 1, 1), date(2099, 12, 31)),
+    "a year ending on the ledger's last day": (date(2026, 4, 1), date(2027, 3, 31)),
 }
 
 
@@ -391,7 +429,8 @@ def test_an_account_managers_sums_and_the_filters_keep_to_their_accounts(spread,
 
 
 def tables_read(filters: ReportFilters, finance: Any, **question: Any) -> list[set[str]]:
-    """The ledger's tables each of billed_sums' queries reads."""
+    """The ledger's sums and lines each of billed_sums' queries reads, but for the one that
+    asks the ledger's first and last day."""
     where = dict(question)
     group, measures = where.pop("group"), where.pop("measures")
     with CaptureQueriesContext(connection) as queries:
@@ -399,27 +438,40 @@ def tables_read(filters: ReportFilters, finance: Any, **question: Any) -> list[s
     read = [
         {
             table
-            for table in ("billedquarter", "billedmonth", "billedline")
+            for table in ("billedyear", "billedquarter", "billedmonth", "billedline")
             if f"reports_{table}" in q["sql"]
         }
         for q in queries.captured_queries
+        if "MIN(" not in q["sql"]
     ]
     return [tables for tables in read if tables]  # not the permission checks
 
 
-def test_billed_fairly_reads_the_quarters_in_as_many_queries_whatever_the_range(spread, finance):
+def test_billed_fairly_reads_the_largest_sums_in_as_many_queries_whatever_the_range(
+    spread, finance
+):
     """A range of sixteen months reads in as many queries as one of six (one on PostgreSQL,
-    a table each on SQLite): the quarters, the months either side of them, and the days that
-    cut a month. One quarter reads the quarters alone; a question of the billing period or
-    the month reads the months instead."""
+    a table each on SQLite): the whole year, else the quarters, the months either side of
+    them, and the days that cut a month. One quarter reads the quarters alone; a year to the
+    ledger's last day (1 January to 31 March 2027, or on past it) and a range from before its
+    first day read the years alone; a question of the billing period or the month reads the
+    months instead."""
     six = ReportFilters(date(2026, 2, 15), date(2026, 8, 20))
     sixteen = ReportFilters(date(2025, 11, 10), date(2027, 2, 14))
     read = tables_read(six, finance, **FAIRLY)
     assert set().union(*read) == {"billedquarter", "billedmonth", "billedline"}
     assert len(read) == (1 if connection.vendor == "postgresql" else 3)
-    assert tables_read(sixteen, finance, **FAIRLY) == read
+    across = tables_read(sixteen, finance, **FAIRLY)
+    assert set().union(*across) == {"billedyear", "billedmonth", "billedline"}
+    assert len(across) == len(read)
     one_quarter = ReportFilters(date(2026, 4, 1), date(2026, 6, 30))
     assert tables_read(one_quarter, finance, **FAIRLY) == [{"billedquarter"}]
+    for years_alone in (
+        ReportFilters(date(2027, 1, 1), date(2027, 3, 31)),
+        ReportFilters(date(2027, 1, 1), date(2027, 12, 3)),
+        ReportFilters(date(2019, 6, 1), date(2026, 12, 31)),
+    ):
+        assert tables_read(years_alone, finance, **FAIRLY) == [{"billedyear"}]
     for question in (BY_PERIOD, MONTHLY):
         assert set().union(*tables_read(sixteen, finance, **question)) == {
             "billedmonth",

@@ -9,17 +9,18 @@ from reports.ledger import billed_ledger_rebuild
 
 class Command(BaseCommand):
     help = (
-        "Rebuild the reports' ledger (finalized invoices and their lines, and their monthly and "
-        "quarterly sums) and the charges' outcomes the acceptance rates count from the Stripe "
-        "mirror, and the contracted MRR per contract version and month from the contracts. The "
-        "reports read the same figures after it as before."
+        "Rebuild the reports' ledger (finalized invoices and their lines, and their monthly, "
+        "quarterly and yearly sums) and the charges' outcomes the acceptance rates count from "
+        "the Stripe mirror, and the contracted MRR per contract version and month from the "
+        "contracts. The reports read the same figures after it as before."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         ledger = billed_ledger_rebuild()
         self.stdout.write(
             f"Rebuilt the reports' ledger: {ledger.invoices} finalized invoice(s), "
-            f"{ledger.months} row(s) of monthly sums and {ledger.quarters} of quarterly sums."
+            f"{ledger.months} row(s) of monthly sums, {ledger.quarters} of quarterly sums and "
+            f"{ledger.years} of yearly sums."
         )
         months = contracted_months_rebuild()
         self.stdout.write(
