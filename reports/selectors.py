@@ -144,12 +144,19 @@ class Table:
 
 @contextmanager
 def report_reading() -> Iterator[None]:
-    """A report's queries in one transaction that lets PostgreSQL group a year's sums in
-    memory: its default 4 MB of work_mem spills the sort to disk (billed fairly's grouping of
-    120,000 monthly sums: 150 ms, 97 ms with 64 MB). For this transaction only."""
+    """A report's queries in one transaction that reads one snapshot of the ledger and lets
+    PostgreSQL group a year's sums in memory. One snapshot (repeatable read, read only): an
+    invoice written between two of a report's statements cannot count in one and not in the
+    next (the ledger's last day and the sums that trust it, the rows and everyone's rates for
+    the medians). 64 MB of work_mem for this transaction only: the default 4 MB spills the
+    sort to disk (billed fairly's grouping of 120,000 monthly sums: 150 ms, 97 ms with 64 MB).
+    Inside a transaction already begun (a test's) the snapshot is that transaction's."""
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
+                if outermost:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 cursor.execute("SET LOCAL work_mem = '64MB'")
         yield
 
