@@ -910,22 +910,21 @@ def _billed_by_month(
         filters,
     )
     mrr: dict[tuple[str, date], dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    month_of = {(end.year, end.month): end for end in ends}
+    # Months counted from year 0 (12 * year + month - 1): a period's months are a range of
+    # integers, not a date stepped a month at a time (26,000 periods of a year's ledger).
+    month_of = {12 * end.year + end.month - 1: end for end in ends}
     # Summed per account and period in the database: a row per account and month billed.
     for account, currency, start, end, amount in (
         lines.values_list("account_id", "currency", "period_start", "period_end")
         .annotate(amount=Sum("amount"))
         .order_by()
     ):
-        months = []
-        month = date(start.year, start.month, 1)
-        while month <= end:
-            months.append((month.year, month.month))
-            month = add_months(month, 1)
-        share = amount / len(months)
-        for key in months:
-            if key in month_of:
-                mrr[(currency, month_of[key])][account or 0] += share
+        first = 12 * start.year + start.month - 1
+        last = max(first, 12 * end.year + end.month - 1)  # a period ending before it starts: one
+        share = amount / (last - first + 1)
+        for month in range(first, last + 1):
+            if month in month_of:
+                mrr[(currency, month_of[month])][account or 0] += share
     return mrr
 
 
