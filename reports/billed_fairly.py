@@ -554,7 +554,7 @@ HAVING sum(coalesce(quantity, 0)) <> 0
 
 def rows_in_sql(
     user: User, filters: ReportFilters, tolerance: Decimal, *, first: int | None
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[ColumnRows, int]:
     """The report's `first` rows (None: all of them), as rows_in_python gives them, and how
     many it has in all: from one PostgreSQL statement."""
     sums, params = billed_sums_statement(user, filters, GROUP, FIGURES, **WHERE)
@@ -592,51 +592,12 @@ def rows_in_sql(
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         fetched = cursor.fetchall()
-    rows = [
-        {
-            "currency": currency,
-            "account": account,
-            "contract": contract,
-            "line": line,
-            "item": item,
-            "quantity": quantity,
-            "amount": amount,
-            "credited": credited,
-            "net": net,
-            "rate": rate,
-            "contract_quantity": contract_quantity,
-            "contract_rate": contract_rate,
-            "list_rate": list_rate,
-            "median_rate": median,
-            "deviation": deviation,
-            "deviation_percent": percent,
-            "flag": flag,
-            "_drill": {"account": account_id, "contract_line": contract_line_id},
-        }
-        for (
-            currency,
-            account,
-            contract,
-            line,
-            item,
-            quantity,
-            amount,
-            credited,
-            net,
-            rate,
-            contract_quantity,
-            contract_rate,
-            list_rate,
-            median,
-            deviation,
-            percent,
-            flag,
-            account_id,
-            contract_line_id,
-            _,
-        ) in fetched
-    ]
-    return rows, fetched[0][-1] if fetched else 0
+    # The statement's columns are ROWS_KEYS' in order, then how many rows there are in all.
+    *columns, total = zip(*fetched, strict=True) if fetched else [()] * (len(ROWS_KEYS) + 1)
+    rows = ColumnRows(
+        {key: list(values) for key, values in zip(ROWS_KEYS, columns, strict=True)}, DRILL
+    )
+    return rows, total[0] if total else 0
 
 
 def _positional(
