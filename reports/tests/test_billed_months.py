@@ -51,31 +51,26 @@ def world(stripe_standin, finance, manager, django_capture_on_commit_callbacks):
     return built
 
 
-def months() -> list[tuple]:
+def sums(model: Any) -> list[tuple]:
+    """Every row of a table of sums, as text, in order."""
     return sorted(
         tuple(str(v) for v in row)
-        for row in BilledMonth.objects.values_list(
-            *(f.attname for f in BilledMonth._meta.fields if f.name != "id")
+        for row in model.objects.values_list(
+            *(f.attname for f in model._meta.fields if f.name != "id")
         )
     )
+
+
+def months() -> list[tuple]:
+    return sums(BilledMonth)
 
 
 def quarters() -> list[tuple]:
-    return sorted(
-        tuple(str(v) for v in row)
-        for row in BilledQuarter.objects.values_list(
-            *(f.attname for f in BilledQuarter._meta.fields if f.name != "id")
-        )
-    )
+    return sums(BilledQuarter)
 
 
 def years() -> list[tuple]:
-    return sorted(
-        tuple(str(v) for v in row)
-        for row in BilledYear.objects.values_list(
-            *(f.attname for f in BilledYear._meta.fields if f.name != "id")
-        )
-    )
+    return sums(BilledYear)
 
 
 def year(account: Any, first_day: date) -> BilledYear | None:
