@@ -187,28 +187,31 @@ def test_a_credit_note_on_an_old_month_reaches_its_quarter(
     assert (quarters(), years()) == kept
 
 
-def test_the_migration_fills_the_quarters_as_the_ledger_writes_them(world):
-    """reports 0009, which fills the quarters of a ledger kept before them from its months
-    with the models of its time, writes what the ledger would."""
-    kept = quarters()
+@pytest.mark.parametrize(
+    ("migration", "fill", "forget", "model"),
+    [
+        (
+            "0009_billed_quarters_from_months",
+            "quarters_from_months",
+            "quarters_forgotten",
+            BilledQuarter,
+        ),
+        ("0011_billed_years_from_quarters", "years_from_quarters", "years_forgotten", BilledYear),
+    ],
+)
+def test_the_migration_fills_the_sums_as_the_ledger_writes_them(
+    world, migration, fill, forget, model
+):
+    """reports 0009 and 0011, which fill the quarters and the years of a ledger kept before
+    them (from its months, its quarters) with the models of their time, write what the ledger
+    would."""
+    kept = sums(model)
     assert kept
-    fill = importlib.import_module("reports.migrations.0009_billed_quarters_from_months")
-    fill.quarters_forgotten(apps, SimpleNamespace(connection=connection))
-    assert not BilledQuarter.objects.exists()
-    fill.quarters_from_months(apps, SimpleNamespace(connection=connection))
-    assert quarters() == kept
-
-
-def test_the_migration_fills_the_years_as_the_ledger_writes_them(world):
-    """reports 0011, which fills the years of a ledger kept before them from its quarters
-    with the models of its time, writes what the ledger would."""
-    kept = years()
-    assert kept
-    fill = importlib.import_module("reports.migrations.0011_billed_years_from_quarters")
-    fill.years_forgotten(apps, SimpleNamespace(connection=connection))
-    assert not BilledYear.objects.exists()
-    fill.years_from_quarters(apps, SimpleNamespace(connection=connection))
-    assert years() == kept
+    module = importlib.import_module(f"reports.migrations.{migration}")
+    getattr(module, forget)(apps, SimpleNamespace(connection=connection))
+    assert not model.objects.exists()
+    getattr(module, fill)(apps, SimpleNamespace(connection=connection))
+    assert sums(model) == kept
 
 
 def test_a_range_that_cuts_months_reads_their_days_from_the_lines(
