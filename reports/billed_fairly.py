@@ -42,6 +42,7 @@ from reports.selectors import (
     billed_sums_statement,
     column_values,
     of_ids,
+    repeats_added_up,
 )
 
 DEFAULT_TOLERANCE = Decimal("0.5")  # percent of the contract's amount
@@ -353,12 +354,12 @@ def _named_sums(user: User, filters: ReportFilters) -> list[tuple[Any, ...]]:
     """The report's sums, each a tuple of the SUMS columns: its keys and figures, then its
     account's, contract's, line's and item's names ("" for none)."""
     if connection.vendor == "postgresql":
-        sums, params = billed_sums_statement(user, filters, GROUP, FIGURES, **WHERE)
+        sums, params = billed_sums_statement(user, filters, GROUP, FIGURES, repeats=True, **WHERE)
         with connection.cursor() as cursor:
             cursor.execute(NAMED.format(sums=sums, **_tables()), params)
             if [column.name for column in cursor.description] != SUMS:
                 raise AssertionError("The sums' columns are not SUMS")
-            return cursor.fetchall()
+            return repeats_added_up(cursor.fetchall(), len(GROUP), FIGURES)
     grouped = billed_sums(user, filters, GROUP, FIGURES, **WHERE)
     names = _names(grouped)
     return [
@@ -559,13 +560,14 @@ def rows_in_sql(
     many it has in all: from one PostgreSQL statement."""
     sums, params = billed_sums_statement(user, filters, GROUP, FIGURES, **WHERE)
     if _everyone_rates_asked(user, filters):
+        item: dict[str, Any] = {"item_id": filters.item_id} if filters.item_id else {}
         everyone, everyone_params = billed_sums_statement(
             None,
             filters,
             ["item_id", "currency", "account_id"],
             ["quantity", "amount", "credited"],
             **WHERE,
-            **({"item_id": filters.item_id} if filters.item_id else {}),
+            **item,
         )
         rated = RATED.format(source=f"({everyone})")
     else:
