@@ -957,19 +957,37 @@ def _billed_by_month(
     # Months counted from year 0 (12 * year + month - 1): a period's months are a range of
     # integers, not a date stepped a month at a time (26,000 periods of a year's ledger).
     month_of = {12 * end.year + end.month - 1: end for end in ends}
+    # The month ends in the report each period counts in, and its number of months, worked
+    # out once a period: 26,000 rows of a year's ledger bill a few dozen periods.
+    periods: dict[tuple[date, date], tuple[list[date], int]] = {}
     # Summed per account and period in the database: a row per account and month billed.
-    for account, currency, start, end, amount in (
+    rows = (
         lines.values_list("account_id", "currency", "period_start", "period_end")
         .annotate(amount=Sum("amount"))
         .order_by()
-    ):
-        first = 12 * start.year + start.month - 1
-        last = max(first, 12 * end.year + end.month - 1)  # a period ending before it starts: one
-        share = amount / (last - first + 1)
-        for month in range(first, last + 1):
-            if month in month_of:
-                mrr[(currency, month_of[month])][account or 0] += share
+    )
+    for account, currency, start, end, amount in _fetched(rows):
+        if (start, end) not in periods:
+            first = 12 * start.year + start.month - 1
+            last = max(first, 12 * end.year + end.month - 1)  # ending before it starts: one
+            in_range = [month_of[month] for month in range(first, last + 1) if month in month_of]
+            periods[(start, end)] = (in_range, last - first + 1)
+        month_ends, months = periods[(start, end)]
+        share = amount / months if months > 1 else amount  # a month's period: all of it
+        for month_end in month_ends:
+            mrr[(currency, month_end)][account or 0] += share
     return mrr
+
+
+def _fetched(rows: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """A values_list queryset's rows: on PostgreSQL read straight from the cursor, psycopg
+    already giving each column its type (Django's converters, a call a value, took 14 ms of
+    billed MRR's 26,000 rows); on SQLite through them, which make its dates and decimals."""
+    if connection.vendor != "postgresql":
+        return list(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(*rows.query.sql_with_params())
+        return cursor.fetchall()
 
 
 def recurring_revenue(user: User, filters: ReportFilters, *, basis: str = "contracted") -> Table:

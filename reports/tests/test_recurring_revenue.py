@@ -29,8 +29,10 @@ from billing.contracts.tests.factories import (
     ContractLineFactory,
     PricePhaseFactory,
 )
+from customers.tests.factories import AccountFactory
 from reports.contracted import contracted_months_rebuild, contracted_months_refresh
-from reports.models import ContractedMonth
+from reports.ledger import billed_months_rebuild
+from reports.models import BilledInvoice, BilledLine, ContractedMonth
 from reports.selectors import ReportFilters, recurring_revenue
 from reports.tests.world import H1, build_world
 
@@ -240,3 +242,63 @@ def test_refreshing_each_account_writes_what_the_rebuild_writes(movements):
 
     # then the rows are the same
     assert kept_months() == rebuilt
+
+
+def test_billed_mrr_counts_a_share_of_a_longer_period_in_each_of_its_months(finance):
+    """Straight into the ledger, one EUR account: a quarter of 1,000.00 (January to March)
+    counts a third in each of its months, 333.33 once rounded to the cent; a year of
+    1,200.00 from July 2025 counts 100.00 in each month of 2026 up to June; a month of
+    50.00 in April counts whole in April; a line whose period ends before it starts (as
+    Stripe writes some credits) counts in its first month alone. Added up: January to March
+    433.33, April 150.00, May and June 100.00, July nothing."""
+    account = AccountFactory(legal_name="Periods GmbH")
+    invoice = BilledInvoice.objects.create(
+        stripe_invoice_id="in_periods",
+        account=account,
+        currency="EUR",
+        status=BilledInvoice.Status.PAID,
+        finalized_on=date(2026, 1, 1),
+        subtotal=0,
+        tax=0,
+        total=0,
+        amount_due=0,
+        amount_paid=0,
+        amount_remaining=0,
+    )
+    periods = [
+        (date(2026, 1, 1), date(2026, 3, 31), "1000.00"),
+        (date(2025, 7, 1), date(2026, 6, 30), "1200.00"),
+        (date(2026, 4, 1), date(2026, 4, 30), "50.00"),
+        (date(2026, 4, 20), date(2026, 4, 10), "0.00"),  # ends before it starts
+    ]
+    BilledLine.objects.bulk_create(
+        BilledLine(
+            invoice=invoice,
+            stripe_line_id=f"il_period_{n}",
+            account=account,
+            currency="EUR",
+            finalized_on=invoice.finalized_on,
+            counted=True,
+            kind=BilledLine.Kind.RECURRING,
+            period_start=start,
+            period_end=end,
+            quantity=Decimal(1),
+            amount=Decimal(amount),
+            credited=Decimal(0),
+        )
+        for n, (start, end, amount) in enumerate(periods)
+    )
+    billed_months_rebuild()
+    table = recurring_revenue(
+        finance, ReportFilters(date(2026, 1, 1), date(2026, 7, 31)), basis="billed"
+    )
+    by_month = {r["month"]: r["mrr"] for r in table.rows}
+    assert by_month == {
+        "2026-01": Decimal("433.33"),
+        "2026-02": Decimal("433.33"),
+        "2026-03": Decimal("433.33"),
+        "2026-04": Decimal("150.00"),
+        "2026-05": Decimal("100.00"),
+        "2026-06": Decimal("100.00"),
+        "2026-07": Decimal("0.00"),
+    }
