@@ -27,6 +27,7 @@ from reports.billed_fairly import billed_fairly, rows_in_python, rows_in_sql
 from reports.ledger import billed_months_rebuild
 from reports.models import BilledInvoice, BilledLine, BilledYear
 from reports.selectors import ReportFilters, report_reading
+from reports.tests.world import paid_ledger_invoice
 
 # Names that a locale's collation and code points order differently, markup and a formula.
 NAMES = [
@@ -91,19 +92,7 @@ def ledger(finance):
         ]
         for month in range(1, 13):
             day = YEAR.replace(month=month) + timedelta(days=rng.randrange(28))
-            invoice = BilledInvoice(
-                stripe_invoice_id=f"in_fair_{n}_{month}",
-                account=account,
-                currency=currency,
-                status=BilledInvoice.Status.PAID,
-                finalized_on=day,
-                subtotal=0,
-                tax=0,
-                total=0,
-                amount_due=0,
-                amount_paid=0,
-                amount_remaining=0,
-            )
+            invoice = paid_ledger_invoice(f"in_fair_{n}_{month}", account, currency, day)
             invoices.append(invoice)
             for k, line in enumerate(lines):
                 quantity = Decimal(rng.choice([0, 1, 3, 7, 10, 128, 250]))

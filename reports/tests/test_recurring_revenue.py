@@ -32,9 +32,9 @@ from billing.contracts.tests.factories import (
 from customers.tests.factories import AccountFactory
 from reports.contracted import contracted_months_rebuild, contracted_months_refresh
 from reports.ledger import billed_months_rebuild
-from reports.models import BilledInvoice, BilledLine, ContractedMonth
+from reports.models import BilledLine, ContractedMonth
 from reports.selectors import ReportFilters, recurring_revenue
-from reports.tests.world import H1, build_world
+from reports.tests.world import H1, build_world, paid_ledger_invoice
 
 pytestmark = pytest.mark.django_db
 
@@ -252,19 +252,8 @@ def test_billed_mrr_counts_a_share_of_a_longer_period_in_each_of_its_months(fina
     Stripe writes some credits) counts in its first month alone. Added up: January to March
     433.33, April 150.00, May and June 100.00, July nothing."""
     account = AccountFactory(legal_name="Periods GmbH")
-    invoice = BilledInvoice.objects.create(
-        stripe_invoice_id="in_periods",
-        account=account,
-        currency="EUR",
-        status=BilledInvoice.Status.PAID,
-        finalized_on=date(2026, 1, 1),
-        subtotal=0,
-        tax=0,
-        total=0,
-        amount_due=0,
-        amount_paid=0,
-        amount_remaining=0,
-    )
+    invoice = paid_ledger_invoice("in_periods", account, "EUR", date(2026, 1, 1))
+    invoice.save()
     periods = [
         (date(2026, 1, 1), date(2026, 3, 31), "1000.00"),
         (date(2025, 7, 1), date(2026, 6, 30), "1200.00"),

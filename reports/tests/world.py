@@ -20,6 +20,7 @@ from billing.contracts.tests.factories import (
 from customers.models import Account
 from customers.tests.factories import AccountFactory, UserFactory
 from reports.contracted import contracted_months_rebuild
+from reports.models import BilledInvoice
 from stripe_standin.store import stripe_fixture
 from stripe_sync.mirror import Mirror
 from stripe_sync.object_types import object_type
@@ -100,6 +101,26 @@ def build_world(finance: Any, manager: Any) -> World:
     # contracted MRR rebuilt, as a deployment does after importing contracts.
     contracted_months_rebuild()
     return World(managers, accounts, contracts, seats)
+
+
+def paid_ledger_invoice(
+    stripe_invoice_id: str, account: Account, currency: str, day: date
+) -> BilledInvoice:
+    """An invoice written straight into the ledger (unsaved), paid, finalized on `day`, its
+    own figures nothing: the reports that read its lines never read them."""
+    return BilledInvoice(
+        stripe_invoice_id=stripe_invoice_id,
+        account=account,
+        currency=currency,
+        status=BilledInvoice.Status.PAID,
+        finalized_on=day,
+        subtotal=0,
+        tax=0,
+        total=0,
+        amount_due=0,
+        amount_paid=0,
+        amount_remaining=0,
+    )
 
 
 def finalized_invoice(
