@@ -38,7 +38,7 @@ from reports.pages import (
 )
 from reports.query_pages import ParametersForm, result_table, shown_rows
 from reports.saved_queries import QueryRefused, declared_parameters, max_rows, query_run, translate
-from reports.selectors import AGING_BUCKETS, report_reading
+from reports.selectors import AGING_BUCKETS, Table, report_reading
 
 VIEW_REPORTS = "reports.view_reports"
 
@@ -121,13 +121,7 @@ class ReportAdmin(PageAdmin):
             with report_reading():
                 table = page.build(user, filters, data, day, first)
             if exported:
-                content, content_type = export_file(table, export)
-                name = f"{page.slug}-{filters.start}-{filters.end}.{export}"
-                return HttpResponse(
-                    content,
-                    content_type=content_type,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'},
-                )
+                return _attachment(table, export, f"{page.slug}-{filters.start}-{filters.end}")
         query = {
             **{k: v for k, v in request.GET.items() if k not in ("export", "page")},
             "start": filters.start.isoformat(),
@@ -154,6 +148,16 @@ class ReportAdmin(PageAdmin):
             is_drill_down=page.slug in DRILL_DOWNS,
         )
         return TemplateResponse(request, "admin/reports/report.html", context)
+
+
+def _attachment(table: Table, extension: str, name: str) -> HttpResponse:
+    """The table exported as a CSV or XLSX file the browser saves as `name`.`extension`."""
+    content, content_type = export_file(table, extension)
+    return HttpResponse(
+        content,
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{extension}"'},
+    )
 
 
 def _page_link(query: dict[str, Any], number: int) -> str:
@@ -289,13 +293,7 @@ class SavedQueryAdmin(admin.ModelAdmin):
         table = result_table(result, saved)
         export = request.GET.get("export", "")
         if export in ("csv", "xlsx") and result.outcome == QueryRun.Outcome.OK:
-            content, content_type = export_file(table, export)
-            name = f"query-{saved.pk}-{today().isoformat()}.{export}"
-            return HttpResponse(
-                content,
-                content_type=content_type,
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
-            )
+            return _attachment(table, export, f"query-{saved.pk}-{today().isoformat()}")
         query = {k: v for k, v in request.GET.items() if k != "export"}
         context = {
             **self.admin_site.each_context(request),

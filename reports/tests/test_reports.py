@@ -273,6 +273,8 @@ def test_exported_text_cannot_run_as_a_formula(world, client, finance):
     client.force_login(finance)
     csv = client.get("/admin/reports/report/revenue/?start=2026-01-01&end=2026-06-30&export=csv")
     assert b"'=HYPERLINK(1)" in csv.content
+    # Saved under the report's name and range.
+    assert csv["Content-Disposition"] == 'attachment; filename="revenue-2026-01-01-2026-06-30.csv"'
 
 
 def test_seats_billed_short_of_the_commitment_are_under_billed(

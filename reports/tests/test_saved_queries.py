@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from backoffice.roles import ACCOUNT_MANAGERS, FINANCE
 from customers.tests.factories import UserFactory
@@ -376,6 +377,10 @@ def test_the_run_page_as_finance_and_as_a_manager(world, client, manager, financ
     assert client.get(reverse("admin:reports_queryrun_changelist")).status_code == 200
     xlsx = client.get(url + "?export=xlsx")
     assert xlsx.status_code == 200
+    # Saved under the query's number and the day it was run.
+    assert xlsx["Content-Disposition"] == (
+        f'attachment; filename="query-{saved.pk}-{timezone.localdate().isoformat()}.xlsx"'
+    )
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     assert [c.value for c in sheet[1]] == ["month", "currency", "billed"]
     assert sheet["C2"].data_type == "n"  # the month's sum, a number
