@@ -266,6 +266,8 @@ QUARTER_FIELDS = frozenset(
     if f.name not in ("id", "quarter")
     for name in (f.name, f.attname)
 )
+# Each level's period in months.
+PERIOD_MONTHS = {"year": 12, "quarter": 3, "month": 1}
 # Each level of sums by the name of its period field, the largest first.
 SUMS_BY_PERIOD: dict[str, type[BilledYear | BilledQuarter | BilledMonth]] = {
     "year": BilledYear,
@@ -292,7 +294,7 @@ def billed_sums(
     month; else the months do. The same figures as adding up the lines. `user` None: every
     account (a median's figures, never shown one by one); `where`: conditions on fields the
     lines and the sums share."""
-    parts, keys = _sum_parts(user, filters, group, by_month=by_month, **where)
+    parts, keys, _ = _sum_parts(user, filters, group, by_month=by_month, **where)
     if connection.vendor == "postgresql":
         sql, params = sums_statement(parts, keys, measures)
         with connection.cursor() as cursor:
@@ -312,10 +314,17 @@ def billed_sums_statement(
     **where: Any,
 ) -> tuple[str, list[Any]]:
     """billed_sums' one statement on PostgreSQL, for a report that reads on from it in SQL:
-    its columns the keys of `group` then the measures, by their names. `repeats`: a key may
-    come in more than one row, which the caller adds up (sums_statement)."""
-    parts, keys = _sum_parts(user, filters, group, by_month=False, **where)
-    return sums_statement(parts, keys, measures, repeats=repeats)
+    its columns the keys of `group` then the measures, by their names.
+
+    `repeats`, for a caller whose keys are nearly a table of sums' own (billed fairly's: a
+    contract line's): where one year's, quarter's or month's sums alone answer the range (as
+    the common ranges are), the statement gives their rows as they are, not grouped, and
+    the caller adds up the few keys that come in more than one row, of two kinds or billing
+    periods (repeats_added_up). PostgreSQL's numeric sums cost 30-40 ms for 10,000 keys of
+    10,000 rows, 2 KB of state each, for nothing to add up. Over more periods than one the
+    rows repeat every key, and the database adds them up."""
+    parts, keys, one_period = _sum_parts(user, filters, group, by_month=False, **where)
+    return sums_statement(parts, keys, measures, grouped=not (repeats and one_period))
 
 
 def _sum_parts(
@@ -325,8 +334,9 @@ def _sum_parts(
     *,
     by_month: bool,
     **where: Any,
-) -> tuple[list[QuerySet[Any]], list[str]]:
-    """billed_sums' parts (of the yearly, quarterly and monthly sums, the lines) and keys."""
+) -> tuple[list[QuerySet[Any]], list[str], bool]:
+    """billed_sums' parts (of the yearly, quarterly and monthly sums, the lines) and keys, and
+    whether the parts are the sums of one year, quarter or month alone."""
 
     def seen(rows: QuerySet[Any]) -> QuerySet[Any]:
         if user is not None:
@@ -346,7 +356,7 @@ def _sum_parts(
         lines = lines.annotate(month=Cast(TruncMonth("finalized_on"), DateField()))
     whole = _whole_months(start, end)
     if whole is None:
-        return [lines], keys
+        return [lines], keys, False
     first, last = whole
     after = add_months(last, 1)
     if by_month or not all(k.split("__")[0] in QUARTER_FIELDS for k in [*group, *where]):
@@ -364,7 +374,13 @@ def _sum_parts(
         # The days before the first whole month and after the last, as two ranges of the
         # index (a range less the whole months would read the whole year's lines).
         parts.append(lines.filter(Q(finalized_on__lt=first) | Q(finalized_on__gte=after)))
-    return parts, keys
+    spans = [(period, span) for period, listed in periods.items() for span in listed]
+    one_period = (
+        len(parts) == 1
+        and len(spans) == 1
+        and add_months(spans[0][1][0], PERIOD_MONTHS[spans[0][0]]) == spans[0][1][1]
+    )
+    return parts, keys, one_period
 
 
 def _figures(part: QuerySet[Any], measures: list[str]) -> dict[str, Any]:
@@ -375,20 +391,14 @@ def _figures(part: QuerySet[Any], measures: list[str]) -> dict[str, Any]:
 
 
 def sums_statement(
-    parts: list[QuerySet[Any]], keys: list[str], measures: list[str], *, repeats: bool = False
+    parts: list[QuerySet[Any]], keys: list[str], measures: list[str], *, grouped: bool = True
 ) -> tuple[str, list[Any]]:
     """The parts' rows added up by PostgreSQL in one statement, all of them together, grouped
     once: each part grouped apart and merged in Python fetched a row per group and part
     (billed fairly's default range: 20,000 rows for its 10,000, slower than the months
     alone), and grouping the parts' groups again cost the database what the quarters saved.
-    Its columns are the keys, then the measures, by their names.
-
-    `repeats`: where one table of sums alone answers (a range of whole years, quarters or
-    months, as the common ones are), its rows as they are, not grouped, for a caller whose
-    keys are nearly that table's (billed fairly's: a contract line's): a key then comes
-    in one row but for the kinds or billing periods it spans, and the caller adds those up
-    (repeats_added_up). PostgreSQL's numeric sums cost 30-40 ms for 10,000 keys of
-    10,000 rows, 2 KB of state each, for nothing to add up."""
+    Its columns are the keys, then the measures, by their names. Not `grouped` (one part of
+    sums, billed_sums_statement's `repeats`): its rows as they are."""
     quote = connection.ops.quote_name
     wanted = ", ".join(quote(c) for c in [*keys, *(f"{m}_figure" for m in measures)])
     selects, params = [], []
@@ -406,7 +416,7 @@ def sums_statement(
         selects.append(f"SELECT {wanted} FROM ({sql}) AS part{n} ({names})")  # noqa: S608
         params.extend(part_params)
     together = " UNION ALL ".join(selects)
-    if repeats and keys and len(parts) == 1 and parts[0].model is not BilledLine:
+    if not grouped and keys and len(parts) == 1 and parts[0].model is not BilledLine:
         named = [
             *(quote(k) for k in keys),
             *(f"{quote(f'{m}_figure')} AS {quote(m)}" for m in measures),
@@ -417,8 +427,8 @@ def sums_statement(
         *(f"{MEASURES[m][2].function}({quote(f'{m}_figure')}) AS {quote(m)}" for m in measures),
     ]
     # No keys: one row for the whole range, none when nothing was billed.
-    grouped = f"GROUP BY {', '.join(quote(k) for k in keys)}" if keys else "HAVING COUNT(*) > 0"
-    return f"SELECT {', '.join(columns)} FROM ({together}) AS parts {grouped}", params  # noqa: S608
+    by = f"GROUP BY {', '.join(quote(k) for k in keys)}" if keys else "HAVING COUNT(*) > 0"
+    return f"SELECT {', '.join(columns)} FROM ({together}) AS parts {by}", params  # noqa: S608
 
 
 def _added_up_apart(
@@ -453,9 +463,9 @@ def _added_up_apart(
 def repeats_added_up(
     rows: list[tuple[Any, ...]], keys: int, measures: list[str]
 ) -> list[tuple[Any, ...]]:
-    """Rows of a statement with `repeats` (sums_statement), each a tuple of its `keys` keys,
-    then the measures, then anything its key decides (a name): each key once, its rows
-    added up as the database would have. Nearly always there is nothing to add up, which
+    """Rows of a statement with `repeats` (billed_sums_statement), each a tuple of its
+    `keys` keys, then the measures, then anything its key decides (a name): each key once,
+    its rows added up as the database would have. Nearly always there is nothing to add up, which
     one set of the keys tells."""
     if len({row[:keys] for row in rows}) == len(rows):
         return rows

@@ -29,6 +29,8 @@ from reports.selectors import (
     billed_invoices,
     billed_lines,
     billed_sums,
+    billed_sums_statement,
+    repeats_added_up,
     report_reading,
     revenue,
 )
@@ -408,6 +410,34 @@ def test_the_sums_of_any_range_are_the_lines_added_up(spread, finance, span, que
     assert as_read(billed_sums(finance, filters, group, measures, **where), keys, measures) == (
         expected
     )
+
+
+# The ranges one year's or one quarter's sums alone answer, in the spread ledger.
+ONE_PERIOD = {"exactly one quarter", "a whole year"}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's statement")
+@pytest.mark.parametrize("span", RANGES)
+def test_billed_fairlys_statement_leaves_one_periods_sums_ungrouped_and_adds_up_the_same(
+    spread, finance, span
+):
+    """Billed fairly's export: where one year's, quarter's or month's sums alone answer the
+    range, its statement reads their rows as they are and Python adds up a key's repeats;
+    over more than one period, or with lines, the database groups them. Either way, the
+    lines added up."""
+    filters = ReportFilters(*RANGES[span])
+    group, measures = FAIRLY["group"], FAIRLY["measures"]
+    where = {k: v for k, v in FAIRLY.items() if k not in ("group", "measures")}
+    sql, params = billed_sums_statement(finance, filters, group, measures, repeats=True, **where)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = repeats_added_up(cursor.fetchall(), len(group), measures)
+    read = [dict(zip([*group, *measures], row, strict=True)) for row in rows]
+    assert len(read) == len({tuple(r[k] for k in group) for r in read})  # each key once
+    assert as_read(read, group, measures) == added_up_from_the_lines(
+        finance, filters, group, measures, **where
+    )
+    assert ("GROUP BY" not in sql) == (span in ONE_PERIOD)
 
 
 def test_an_account_managers_sums_and_the_filters_keep_to_their_accounts(spread, manager):
