@@ -571,18 +571,12 @@ def run(size: int, people: dict[str, Any]) -> dict[tuple[str, str], dict[str, An
     with connection.cursor() as cursor, contextlib.suppress(DatabaseError):
         cursor.execute("CHECKPOINT")
     account = Account.objects.filter(external_ref="BENCH-0001").values_list("pk", flat=True)[0]
+    ranges = {"range": _default_range(TODAY), "across": _default_range(date(2026, 11, 15))}
+    urls = {name: url.format(account=account, **ranges) for name, url in URLS.items()}
     results = {}
     for role, user in (("finance", people["finance"]), ("manager", people["managers"][1])):
         client = Client()
         client.force_login(user)
-        urls = {
-            name: url.format(
-                account=account,
-                range=_default_range(TODAY),
-                across=_default_range(date(2026, 11, 15)),
-            )
-            for name, url in URLS.items()
-        }
         for name, (median, p95, queries) in pages_timing(client, urls, ROUNDS).items():
             results[(role, name)] = {"median": median * 1000, "p95": p95 * 1000, "queries": queries}
     return results

@@ -397,8 +397,8 @@ def sums_statement(
     once: each part grouped apart and merged in Python fetched a row per group and part
     (billed fairly's default range: 20,000 rows for its 10,000, slower than the months
     alone), and grouping the parts' groups again cost the database what the quarters saved.
-    Its columns are the keys, then the measures, by their names. Not `grouped` (one part of
-    sums, billed_sums_statement's `repeats`): its rows as they are."""
+    Its columns are the keys, then the measures, by their names. Not `grouped`: its rows as
+    they are, for one part of sums alone (billed_sums_statement's `repeats` decides)."""
     quote = connection.ops.quote_name
     wanted = ", ".join(quote(c) for c in [*keys, *(f"{m}_figure" for m in measures)])
     selects, params = [], []
@@ -416,7 +416,7 @@ def sums_statement(
         selects.append(f"SELECT {wanted} FROM ({sql}) AS part{n} ({names})")  # noqa: S608
         params.extend(part_params)
     together = " UNION ALL ".join(selects)
-    if not grouped and keys and len(parts) == 1 and parts[0].model is not BilledLine:
+    if not grouped:
         named = [
             *(quote(k) for k in keys),
             *(f"{quote(f'{m}_figure')} AS {quote(m)}" for m in measures),
